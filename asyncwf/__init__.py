@@ -1,0 +1,41 @@
+"""asyncwf: an asyncio-native workflow SDK and the backend that runs it.
+
+Every operation that does I/O is a coroutine, every stream an async
+generator; :mod:`asyncwf.blocking` offers the same API synchronously.
+"""
+
+from asyncwf import exceptions
+from asyncwf._context import JobContext, JobOutput, KindRegistry
+from asyncwf._model import JobEvent, JobFailure, JobInfo, JobState, LogRecord, Progress, ProgressUpdate
+from asyncwf.client import Auth, Client, RemoteExecutor, RetryPolicy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Auth",
+    "Client",
+    "JobContext",
+    "JobEvent",
+    "JobFailure",
+    "JobInfo",
+    "JobOutput",
+    "JobState",
+    "KindRegistry",
+    "LogRecord",
+    "Progress",
+    "ProgressUpdate",
+    "RemoteExecutor",
+    "RetryPolicy",
+    "exceptions",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("asyncwf._") or getattr(_obj, "__module__", "").startswith(
+        "asyncwf.client._"
+    ):
+        try:
+            _obj.__module__ = "asyncwf"
+        except (AttributeError, TypeError):
+            pass
+del _name, _obj

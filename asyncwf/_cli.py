@@ -1,0 +1,106 @@
+"""The ``asyncwf`` command: ``serve`` runs the backend, ``demo`` runs the main job end to end."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from asyncwf.exceptions import ConfigurationError
+
+__all__ = ["main"]
+
+
+def _tokens(values: Sequence[str]) -> dict[str, str]:
+    """``--token SECRET`` (identity "default") or ``--token NAME=SECRET``."""
+    tokens: dict[str, str] = {}
+    for value in values:
+        name, sep, secret = value.partition("=")
+        if not sep:
+            name, secret = "default", value
+        if not secret or not name:
+            raise ConfigurationError(f"--token takes SECRET or NAME=SECRET, not {value!r}")
+        tokens[secret] = name
+    return tokens
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asyncwf", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the backend (gRPC + HTTP) until SIGINT/SIGTERM")
+    serve.add_argument("--host", default=os.environ.get("ASYNCWF_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("ASYNCWF_PORT", "50051")), help="0 picks a free port")
+    serve.add_argument("--http-port", type=int, default=8080, help="0 picks a free port, -1 disables HTTP")
+    serve.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ASYNCWF_DATA_DIR", "~/.asyncwf")).expanduser())
+    serve.add_argument("--token", action="append", default=[], help="SECRET or NAME=SECRET; repeat for more")
+    serve.add_argument("--tls-cert", type=Path)
+    serve.add_argument("--tls-key", type=Path)
+    serve.add_argument("--lease-seconds", type=float, default=30.0)
+    serve.add_argument("--no-executor", action="store_true", help="run no in-process executor")
+    serve.add_argument("--shutdown-grace", type=float, default=10.0)
+    serve.add_argument("--ready-file", type=Path, help="write the real ports here as JSON once serving")
+    serve.add_argument("--log-level", default="INFO")
+
+    demo = sub.add_parser("demo", help="run the main job on an embedded backend and print what happened")
+    demo.add_argument("--jobs", type=int, default=2000, help="how many echo jobs to push through")
+    demo.add_argument("--data-dir", type=Path, help="keep the backend's state here")
+    return parser
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    from asyncwf.server import Backend, BackendConfig, EngineConfig
+
+    config = BackendConfig(
+        data_dir=args.data_dir,
+        host=args.host,
+        port=args.port,
+        http_port=None if args.http_port < 0 else args.http_port,
+        tokens=_tokens(args.token),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        engine=EngineConfig(lease_seconds=args.lease_seconds),
+        local_executor=not args.no_executor,
+        shutdown_grace=args.shutdown_grace,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Backend(config) as backend:
+        ready = {"host": config.host, "port": backend.port, "http_port": backend.http_port, "pid": os.getpid()}
+        print(json.dumps(ready), flush=True)
+        if args.ready_file:
+            tmp = args.ready_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(ready))
+            tmp.replace(args.ready_file)
+        await stop.wait()
+        logging.getLogger("asyncwf.server").info("shutting down gracefully")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            asyncio.run(_serve(args))
+        else:
+            from asyncwf._demo import run_demo
+
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(run_demo(jobs=args.jobs, data_dir=args.data_dir))
+    except ConfigurationError as exc:
+        print(f"asyncwf: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

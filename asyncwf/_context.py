@@ -1,0 +1,149 @@
+"""What a job function sees while it runs, in the backend or in a remote executor."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import traceback
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any, Protocol, Union
+
+import anyio
+
+from asyncwf._model import JobFailure, JobInfo
+
+__all__ = [
+    "JobContext",
+    "JobFunction",
+    "JobOutput",
+    "KindRegistry",
+    "Reporter",
+    "failure_from_exception",
+    "run_job_function",
+]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobOutput:
+    """A job's result with its content type (a job function may also return bytes or str)."""
+
+    data: bytes
+    content_type: str = "application/octet-stream"
+
+
+#: A job function: sync (runs in a worker thread) or async (runs on the loop).
+JobFunction = Callable[["JobContext"], Union[Awaitable[Union[bytes, str, JobOutput]], bytes, str, JobOutput]]
+
+
+class Reporter(Protocol):
+    def progress(self, job_id: str, steps_done: int, steps_total: int, message: str) -> None: ...
+
+    def log(self, job_id: str, level: str, message: str, logger: str) -> None: ...
+
+
+class JobContext:
+    """Handed to a job function: the job, its payload, and ways to report.
+
+    ``progress`` and ``log`` are safe to call from the event loop and from
+    worker threads; they never block.
+    """
+
+    __slots__ = ("_reporter", "job")
+
+    def __init__(self, job: JobInfo, reporter: Reporter) -> None:
+        self.job = job
+        self._reporter = reporter
+
+    @property
+    def payload(self) -> bytes:
+        return self.job.payload
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return self.job.labels
+
+    def progress(self, steps_done: int, steps_total: int, message: str = "") -> None:
+        """Report that ``steps_done`` of ``steps_total`` steps are finished."""
+        if steps_done < 0 or steps_total < 0:
+            raise ValueError("steps must not be negative")
+        self._reporter.progress(self.job.id, steps_done, steps_total, message)
+
+    def log(self, message: str, level: int | str = logging.INFO, logger: str = "") -> None:
+        """Add a log entry to the job, delivered live to its watchers."""
+        name = logging.getLevelName(level) if isinstance(level, int) else level.upper()
+        self._reporter.log(self.job.id, name, message, logger or self.job.kind)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Kind:
+    fn: JobFunction
+    is_async: bool
+
+
+class KindRegistry:
+    """Job kinds (names) and the functions that run them."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, _Kind] = {}
+
+    def register(self, kind: str, fn: JobFunction) -> None:
+        if not kind or not callable(fn):
+            raise ValueError("a job kind needs a name and a callable")
+        self._kinds[kind] = _Kind(fn, inspect.iscoroutinefunction(fn))
+
+    def kind(self, name: str) -> Any:
+        """Decorator form of :meth:`register`."""
+
+        def decorator(fn: JobFunction) -> JobFunction:
+            self.register(name, fn)
+            return fn
+
+        return decorator
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._kinds
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._kinds)
+
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+    def get(self, name: str) -> _Kind:
+        return self._kinds[name]
+
+
+async def run_job_function(kind: _Kind, ctx: JobContext, limiter: anyio.CapacityLimiter | None) -> JobOutput:
+    """Run one job function (async on the loop, sync in a thread) with its timeout."""
+    timeout = ctx.job.timeout_seconds
+    with anyio.fail_after(timeout) if timeout else _no_timeout():
+        if kind.is_async:
+            value = await kind.fn(ctx)  # type: ignore[misc]
+        else:
+            value = await anyio.to_thread.run_sync(kind.fn, ctx, limiter=limiter, abandon_on_cancel=True)
+    if isinstance(value, JobOutput):
+        return value
+    if isinstance(value, str):
+        return JobOutput(value.encode(), "text/plain; charset=utf-8")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return JobOutput(bytes(value))
+    if value is None:
+        return JobOutput(b"")
+    raise TypeError(f"a job function must return bytes, str or JobOutput, not {type(value).__name__}")
+
+
+class _no_timeout:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def failure_from_exception(exc: BaseException) -> JobFailure:
+    """How an exception raised by a job function is recorded."""
+    if isinstance(exc, TimeoutError):
+        return JobFailure("TIMEOUT", "the job exceeded its timeout")
+    details = "".join(traceback.format_exception(exc))
+    return JobFailure("EXECUTOR_ERROR", f"{type(exc).__name__}: {exc}", details[-8000:])

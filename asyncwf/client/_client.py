@@ -1,0 +1,487 @@
+"""The low-level gRPC client (the seed's ``Client``), asyncio-native."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import datetime as dt
+import os
+import ssl
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, ClassVar, TypeVar
+
+from grpclib.client import Channel
+from grpclib.health.v1 import health_pb2, health_grpc
+
+from asyncwf._model import JobEvent, JobInfo, JobState, event_from_pb, job_from_pb, ts_to_pb
+from asyncwf.client._auth import Auth
+from asyncwf.client._errors import mapped_errors
+from asyncwf.client._retry import RetryPolicy
+from asyncwf.exceptions import (
+    ConfigurationError,
+    InvalidArgument,
+    JobCancelled,
+    JobExpired,
+    JobFailed,
+    RPCError,
+    Unauthenticated,
+    Unavailable,
+)
+from asyncwf.v1 import jobs_grpc
+from asyncwf.v1 import jobs_pb2 as pb
+
+__all__ = ["Client", "raise_for_job"]
+
+T = TypeVar("T")
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 50051
+_default_client: contextvars.ContextVar[Client | None] = contextvars.ContextVar("asyncwf_default_client", default=None)
+_process_default: list[Client] = []
+
+
+def _parse_target(target: str) -> tuple[str, int]:
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigurationError(f"target must look like 'host:port', not {target!r}")
+    return host.strip("[]") or DEFAULT_HOST, int(port)
+
+
+def _ssl_context(certificate: bytes | None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cadata=certificate.decode() if certificate else None)
+    ctx.set_alpn_protocols(["h2"])
+    return ctx
+
+
+class Client:
+    """Low-level gRPC client of the asyncwf backend.
+
+    Args:
+        host: Backend host; default ``$ASYNCWF_HOST`` or ``127.0.0.1``.
+        port: Backend port; default ``$ASYNCWF_PORT`` or ``50051``.
+        auth: Supplies the bearer token; default ``Auth.get_default_client()``
+            (``$ASYNCWF_TOKEN``).
+        certificate: PEM certificate(s) to trust; turns TLS on.
+        channel: A pre-configured ``grpclib.client.Channel`` to use instead.
+        retry: The retry policy of idempotent calls.
+        **grpc_client_kwargs: Passed to ``grpclib.client.Channel``
+            (e.g. ``config=grpclib.config.Configuration(...)``).
+
+    Use it as an async context manager, or call :meth:`aclose`.
+    """
+
+    DEFAULT_TIMEOUT: ClassVar[float] = 5
+    STREAM_TIMEOUT: ClassVar[float] = 86400
+
+    def __init__(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        auth: Auth | None = None,
+        certificate: bytes | None = None,
+        channel: Channel | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        **grpc_client_kwargs: Any,
+    ) -> None:
+        env_port = os.environ.get("ASYNCWF_PORT")
+        if port is None and env_port:
+            if not env_port.isdigit():
+                raise ConfigurationError(f"ASYNCWF_PORT must be a port number, not {env_port!r}")
+            port = int(env_port)
+        self.host = host or os.environ.get("ASYNCWF_HOST") or DEFAULT_HOST
+        self.port = DEFAULT_PORT if port is None else port
+        if not isinstance(self.port, int) or not 0 < self.port < 65536:
+            raise ConfigurationError(f"port must be between 1 and 65535, not {self.port!r}")
+        if auth is not None and not isinstance(auth, Auth):
+            raise ConfigurationError("auth must be an asyncwf.Auth")
+        if certificate is not None and not isinstance(certificate, bytes):
+            raise ConfigurationError("certificate must be PEM bytes")
+        self.auth = auth if auth is not None else Auth.get_default_client()
+        self.retry = retry or RetryPolicy()
+        self._certificate = certificate
+        self._channel = channel
+        self._owns_channel = channel is None
+        self._kwargs = grpc_client_kwargs
+        self._jobs: jobs_grpc.JobServiceStub | None = None
+
+    # --- seed attributes ---------------------------------------------------
+
+    @staticmethod
+    def INSECURE_CHANNEL_FACTORY(target: str, options: Sequence[tuple[str, Any]] | None = None, compression: Any = None) -> Channel:  # noqa: N802
+        """Create a plaintext channel to ``target`` (``"host:port"``). ``compression`` is not supported."""
+        if compression is not None:
+            raise ConfigurationError("compression is not supported")
+        host, port = _parse_target(target)
+        return Channel(host, port, **dict(options or ()))
+
+    @staticmethod
+    def SECURE_CHANNEL_FACTORY(target: str, credentials: ssl.SSLContext | bytes | None, options: Sequence[tuple[str, Any]] | None = None, compression: Any = None) -> Channel:  # noqa: N802
+        """Create a TLS channel to ``target``; ``credentials`` is an SSLContext or PEM bytes to trust."""
+        if compression is not None:
+            raise ConfigurationError("compression is not supported")
+        host, port = _parse_target(target)
+        ctx = credentials if isinstance(credentials, ssl.SSLContext) else _ssl_context(credentials)
+        return Channel(host, port, ssl=ctx, **dict(options or ()))
+
+    @property
+    def certificate(self) -> bytes | None:
+        """The Client SSL certificate."""
+        return self._certificate
+
+    @property
+    def channel(self) -> Channel:
+        """The gRPC channel of the Client (created on first use, inside the event loop)."""
+        if self._channel is None:
+            target = f"{self.host}:{self.port}"
+            if self._certificate is not None:
+                self._channel = self.SECURE_CHANNEL_FACTORY(target, self._certificate, list(self._kwargs.items()))
+            else:
+                self._channel = self.INSECURE_CHANNEL_FACTORY(target, list(self._kwargs.items()))
+        return self._channel
+
+    @property
+    def token(self) -> str | None:
+        """The Client token."""
+        return self.auth.token
+
+    @property
+    def api(self) -> dict[str, Callable[..., Any]]:
+        """The available Client operations, as a dict."""
+        return {
+            name: getattr(self, name)
+            for name in (
+                "health",
+                "create_job",
+                "run_job",
+                "create_and_watch",
+                "get_job",
+                "list_jobs",
+                "cancel_job",
+                "watch_job",
+                "wait_job",
+                "job_result",
+            )
+        }
+
+    @classmethod
+    def get_default_client(cls) -> Client:
+        """The default client of this context (task), else of the process; created on first use."""
+        client = _default_client.get()
+        if client is not None:
+            return client
+        if not _process_default:
+            _process_default.append(cls())
+        return _process_default[0]
+
+    @classmethod
+    def set_default_client(cls, client: Client) -> None:
+        """Make ``client`` the default of the current context (and of tasks it starts later)."""
+        if not isinstance(client, Client):
+            raise ConfigurationError("set_default_client takes a Client")
+        _default_client.set(client)
+
+    # --- lifecycle ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the gRPC channel associated with the Client."""
+        if self._channel is not None and self._owns_channel:
+            self._channel.close()
+            self._channel = None
+            self._jobs = None
+
+    async def aclose(self) -> None:
+        """Close the channel (async form, for ``async with`` and resource stacks)."""
+        self.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"Client(host={self.host!r}, port={self.port}, tls={self._certificate is not None})"
+
+    # --- plumbing ----------------------------------------------------------
+
+    @property
+    def _stub(self) -> jobs_grpc.JobServiceStub:
+        if self._jobs is None:
+            self._jobs = jobs_grpc.JobServiceStub(self.channel)
+        return self._jobs
+
+    async def _metadata(self) -> dict[str, str] | None:
+        token = await self.auth.get_token()
+        return {"authorization": f"Bearer {token}"} if token else None
+
+    async def _unary(self, method: str, request: Any, *, timeout: float | None, idempotent: bool) -> Any:
+        """One unary call with deadline, auth refresh, retries and error mapping."""
+        attempt = 0
+        refreshed = False
+        while True:
+            attempt += 1
+            try:
+                with mapped_errors():
+                    call = getattr(self._stub, method)
+                    return await call(request, timeout=timeout or self.DEFAULT_TIMEOUT, metadata=await self._metadata())
+            except Unauthenticated:
+                if refreshed or not self.auth.can_refresh:
+                    raise
+                refreshed = True
+                await self.auth.refresh()
+            except RPCError as exc:
+                if not (idempotent and self.retry.should_retry(exc, attempt)):
+                    raise
+                await asyncio.sleep(self.retry.backoff(attempt))
+
+    async def _stream(self, method: str, request: Any, *, timeout: float | None) -> AsyncIterator[Any]:
+        """A server-streaming call; errors raised while iterating are mapped too."""
+        with mapped_errors():
+            call = getattr(self._stub, method)
+            async with call.open(timeout=timeout or self.STREAM_TIMEOUT, metadata=await self._metadata()) as stream:
+                await stream.send_message(request, end=True)
+                async for message in stream:
+                    yield message
+
+    # --- operations --------------------------------------------------------
+
+    async def health(self, timeout: float | None = None) -> str:
+        """Check the health of the gRPC server: ``SERVING``, ``NOT_SERVING`` or ``UNKNOWN``."""
+        stub = health_grpc.HealthStub(self.channel)
+        with mapped_errors():
+            reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout or self.DEFAULT_TIMEOUT)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+    async def create_job(
+        self,
+        kind: str,
+        payload: bytes = b"",
+        *,
+        content_type: str = "",
+        idempotency_key: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        max_attempts: int = 0,
+        execution_timeout: float | None = None,
+        result_ttl: float | None = None,
+        priority: int = 0,
+        timeout: float | None = None,
+    ) -> JobInfo:
+        """Queue a job and return its first snapshot.
+
+        ``idempotency_key`` makes the call safe to retry: a second create with
+        the same key returns the first job. One is generated when omitted.
+        """
+        request = _create_request(
+            kind, payload, content_type, idempotency_key, labels, max_attempts, execution_timeout, result_ttl, priority
+        )
+        reply = await self._unary("CreateJob", request, timeout=timeout, idempotent=True)
+        return job_from_pb(reply.job)
+
+    async def create_and_watch(
+        self,
+        kind: str,
+        payload: bytes = b"",
+        *,
+        content_type: str = "",
+        idempotency_key: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        max_attempts: int = 0,
+        execution_timeout: float | None = None,
+        result_ttl: float | None = None,
+        priority: int = 0,
+        include_logs: bool = False,
+    ) -> AsyncIterator[JobEvent]:
+        """Create a job and stream its events until it is done, with one RPC.
+
+        If the connection drops, the stream resumes where it stopped: the
+        create is retried with its idempotency key, then the job is watched.
+        """
+        create = _create_request(
+            kind, payload, content_type, idempotency_key, labels, max_attempts, execution_timeout, result_ttl, priority
+        )
+        request = pb.CreateAndWatchRequest(create=create, include_logs=include_logs)
+        job_id, version, attempt = "", 0, 0
+        while not job_id:
+            attempt += 1
+            try:
+                async for message in self._stream("CreateAndWatch", request, timeout=None):
+                    event = event_from_pb(message)
+                    if isinstance(event, JobInfo):
+                        job_id, version = event.id, event.version
+                    yield event
+                    if isinstance(event, JobInfo) and event.done:
+                        return
+                if job_id:
+                    break
+                raise Unavailable("the stream ended before the job finished")
+            except RPCError as exc:
+                if job_id or not self.retry.should_retry(exc, attempt):
+                    if not job_id:
+                        raise
+                    break
+                await asyncio.sleep(self.retry.backoff(attempt))
+        async for event in self.watch_job(job_id, include_logs=include_logs, _after_version=version):
+            yield event
+
+    async def run_job(self, kind: str, payload: bytes = b"", **options: Any) -> JobInfo:
+        """Create a job, wait until it is done and return its final snapshot (one RPC).
+
+        Takes the options of :meth:`create_job`. The job's result is in
+        ``result_inline`` when small, else fetch it with :meth:`job_result`.
+        """
+        final: JobInfo | None = None
+        async for event in self.create_and_watch(kind, payload, **options):
+            if isinstance(event, JobInfo):
+                final = event
+        if final is None:  # pragma: no cover - create_and_watch always yields a snapshot
+            raise Unavailable("the backend sent no job snapshot")
+        return final
+
+    async def get_job(self, job_id: str, *, timeout: float | None = None) -> JobInfo:
+        """The current snapshot of a job."""
+        _check_id(job_id)
+        return job_from_pb(await self._unary("GetJob", pb.GetJobRequest(id=job_id), timeout=timeout, idempotent=True))
+
+    async def list_jobs(
+        self,
+        *,
+        states: Sequence[JobState] = (),
+        kind: str = "",
+        labels: Mapping[str, str] | None = None,
+        created_after: dt.datetime | None = None,
+        created_before: dt.datetime | None = None,
+        limit: int = 0,
+    ) -> AsyncIterator[JobInfo]:
+        """Stream the jobs matching every given filter, oldest first."""
+        request = pb.ListJobsRequest(
+            states=[JobState(s).value for s in states], kind=kind, labels=dict(labels or {}), limit=limit
+        )
+        for name, value in (("created_after", created_after), ("created_before", created_before)):
+            if value is not None:
+                if value.tzinfo is None:
+                    raise InvalidArgument(f"{name} must be timezone-aware")
+                stamp = ts_to_pb(value)
+                getattr(request, name).CopyFrom(stamp)
+        async for message in self._stream("ListJobs", request, timeout=None):
+            yield job_from_pb(message)
+
+    async def cancel_job(self, job_id: str, reason: str = "", *, timeout: float | None = None) -> JobInfo:
+        """Cancel a queued or running job (a finished one is left as it is)."""
+        _check_id(job_id)
+        request = pb.CancelJobRequest(id=job_id, reason=reason)
+        return job_from_pb(await self._unary("CancelJob", request, timeout=timeout, idempotent=True))
+
+    async def watch_job(self, job_id: str, *, include_logs: bool = False, _after_version: int = 0) -> AsyncIterator[JobEvent]:
+        """Stream a job's snapshot, then every change until it is done.
+
+        Reconnects by itself when the backend is briefly unavailable,
+        resuming after the last snapshot it delivered.
+        """
+        _check_id(job_id)
+        version, attempt = _after_version, 0
+        while True:
+            attempt += 1
+            request = pb.WatchJobRequest(id=job_id, include_logs=include_logs and version == 0, after_version=version)
+            try:
+                async for message in self._stream("WatchJob", request, timeout=None):
+                    event = event_from_pb(message)
+                    if isinstance(event, JobInfo):
+                        version = event.version
+                        attempt = 0
+                    yield event
+                    if isinstance(event, JobInfo) and event.done:
+                        return
+                raise Unavailable("the watch stream ended before the job finished")
+            except RPCError as exc:
+                if not self.retry.should_retry(exc, attempt):
+                    raise
+                await asyncio.sleep(self.retry.backoff(attempt))
+
+    async def wait_job(self, job_id: str, *, timeout: float | None = None) -> JobInfo:
+        """Wait (push-based) until the job is done; raises ``asyncwf.exceptions.TimeoutError``."""
+        from asyncwf.exceptions import TimeoutError as AsyncwfTimeout
+
+        final: JobInfo | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                async for event in self.watch_job(job_id):
+                    if isinstance(event, JobInfo):
+                        final = event
+        except TimeoutError as exc:
+            if isinstance(exc, RPCError):
+                raise
+            raise AsyncwfTimeout(f"job {job_id} did not finish within {timeout} s") from exc
+        if final is None:  # pragma: no cover
+            raise Unavailable("the backend sent no job snapshot")
+        return final
+
+    async def job_result(self, job: JobInfo | str, *, timeout: float | None = None) -> bytes:
+        """The result bytes of a succeeded job; raises JobFailed/JobCancelled/JobExpired otherwise."""
+        info = job if isinstance(job, JobInfo) else await self.get_job(job, timeout=timeout)
+        raise_for_job(info)
+        if info.result_inline is not None:
+            return info.result_inline
+        parts = []
+        async for chunk in self._stream("GetResult", pb.GetResultRequest(id=info.id), timeout=timeout):
+            parts.append(chunk.data)
+        return b"".join(parts)
+
+
+def raise_for_job(job: JobInfo) -> None:
+    """Raise the JobError matching a job that did not succeed."""
+    if job.state is JobState.SUCCEEDED:
+        return
+    error = job.error
+    code, message = (error.code, error.message) if error else ("", "")
+    if job.state is JobState.FAILED:
+        raise JobFailed(f"job {job.id} failed: {message or code}", job_id=job.id, code=code)
+    if job.state is JobState.CANCELLED:
+        raise JobCancelled(f"job {job.id} was cancelled: {message}", job_id=job.id, code=code or "CANCELLED")
+    if job.state is JobState.EXPIRED:
+        raise JobExpired(f"the result of job {job.id} expired", job_id=job.id, code="EXPIRED")
+    raise InvalidArgument(f"job {job.id} is still {job.state.name}")
+
+
+def _check_id(job_id: str) -> None:
+    if not isinstance(job_id, str) or not job_id:
+        raise InvalidArgument("a job id must be a non-empty string")
+
+
+def _create_request(
+    kind: str,
+    payload: bytes,
+    content_type: str,
+    idempotency_key: str | None,
+    labels: Mapping[str, str] | None,
+    max_attempts: int,
+    execution_timeout: float | None,
+    result_ttl: float | None,
+    priority: int,
+) -> pb.CreateJobRequest:
+    if not isinstance(kind, str) or not kind:
+        raise InvalidArgument("kind must be a non-empty string")
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise InvalidArgument(f"payload must be bytes, not {type(payload).__name__}")
+    if labels is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise InvalidArgument("labels must map str to str")
+    for name, value in (("execution_timeout", execution_timeout), ("result_ttl", result_ttl)):
+        if value is not None and not value > 0:
+            raise InvalidArgument(f"{name} must be a positive number of seconds")
+    if not isinstance(max_attempts, int) or max_attempts < 0:
+        raise InvalidArgument("max_attempts must be a non-negative integer")
+    return pb.CreateJobRequest(
+        kind=kind,
+        payload=bytes(payload),
+        content_type=content_type,
+        idempotency_key=idempotency_key or uuid.uuid4().hex,
+        labels=dict(labels or {}),
+        max_attempts=max_attempts,
+        timeout_seconds=execution_timeout or 0.0,
+        result_ttl_seconds=result_ttl or 0.0,
+        priority=priority,
+    )
+

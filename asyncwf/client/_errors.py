@@ -1,0 +1,43 @@
+"""Map transport errors (grpclib, h2, sockets) to asyncwf.exceptions at the boundary."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Iterator
+
+from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+
+from asyncwf.exceptions import AsyncwfError, DeadlineExceeded, Unavailable, error_for_status
+
+__all__ = ["mapped_errors", "translate"]
+
+
+def translate(exc: BaseException) -> AsyncwfError | None:
+    """The asyncwf error for a transport error, or ``None`` if it is not one."""
+    if isinstance(exc, AsyncwfError):
+        return exc
+    if isinstance(exc, GRPCError):
+        return error_for_status(exc.status.value, exc.message or exc.status.name)
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return DeadlineExceeded("deadline exceeded")
+    if isinstance(exc, StreamTerminatedError | ProtocolError | ConnectionError | ssl.SSLError):
+        return Unavailable(f"connection to the backend failed: {exc}")
+    if isinstance(exc, OSError):
+        return Unavailable(f"cannot reach the backend: {exc}")
+    return None
+
+
+@contextlib.contextmanager
+def mapped_errors() -> Iterator[None]:
+    """Re-raise transport errors as asyncwf errors (``raise ... from exc``)."""
+    try:
+        yield
+    except AsyncwfError:
+        raise
+    except Exception as exc:
+        mapped = translate(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc

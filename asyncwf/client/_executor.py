@@ -1,0 +1,311 @@
+"""Run jobs outside the backend: lease them over gRPC, heartbeat, settle them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import anyio
+
+from asyncwf._context import JobContext, JobFunction, KindRegistry, failure_from_exception, run_job_function
+from asyncwf._model import JobInfo, LogRecord, Progress, job_from_pb, log_to_pb, progress_to_pb
+from asyncwf.client._client import Client
+from asyncwf.client._errors import mapped_errors
+from asyncwf.exceptions import ConfigurationError, Conflict, RPCError, Unavailable
+from asyncwf.v1 import jobs_pb2 as pb
+
+__all__ = ["RemoteExecutor"]
+
+log = logging.getLogger("asyncwf.executor")
+UTC = dt.timezone.utc
+CHUNK = 1 << 20
+#: Progress and log reports closer together than this travel in one heartbeat.
+_COALESCE_SECONDS = 0.02
+
+
+@dataclasses.dataclass(slots=True)
+class _Running:
+    job: JobInfo
+    task: asyncio.Task[None] | None = None
+    progress: Progress | None = None
+    logs: list[LogRecord] = dataclasses.field(default_factory=list)
+    #: Set when progress or logs wait to be sent.
+    dirty: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+
+class _Reporter:
+    """Buffers a job's progress and logs until its next heartbeat."""
+
+    def __init__(self, executor: RemoteExecutor, loop: asyncio.AbstractEventLoop) -> None:
+        self._executor = executor
+        self._loop = loop
+
+    def _call(self, fn: Any, *args: Any) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def progress(self, job_id: str, steps_done: int, steps_total: int, message: str) -> None:
+        self._call(self._executor._set_progress, job_id, Progress(steps_done, steps_total, 0.0, None, message))
+
+    def log(self, job_id: str, level: str, message: str, logger: str) -> None:
+        record = LogRecord(job_id, 0, dt.datetime.now(UTC), level, message, logger)
+        self._call(self._executor._add_log, job_id, record)
+
+
+class RemoteExecutor:
+    """Leases jobs of the given kinds from a backend and runs them in this process.
+
+    Args:
+        client: The client to reach the backend with.
+        kinds: Kind name -> job function (async, or sync to run in a thread).
+        capacity: The most jobs running here at once.
+        lease_seconds: Lease length asked for; the backend's default if omitted.
+        heartbeat_interval: Seconds between heartbeats; a third of the lease if omitted.
+        executor_id: A stable name for this executor; random if omitted.
+
+    Use as an async context manager (runs in the background) or await :meth:`run`.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        kinds: Mapping[str, JobFunction] | KindRegistry,
+        *,
+        capacity: int = 8,
+        lease_seconds: float | None = None,
+        heartbeat_interval: float | None = None,
+        executor_id: str | None = None,
+        thread_limit: int | None = None,
+    ) -> None:
+        if capacity < 1:
+            raise ConfigurationError("capacity must be at least 1")
+        if lease_seconds is not None and lease_seconds <= 0:
+            raise ConfigurationError("lease_seconds must be positive")
+        if isinstance(kinds, KindRegistry):
+            self.registry = kinds
+        else:
+            self.registry = KindRegistry()
+            for name, fn in kinds.items():
+                self.registry.register(name, fn)
+        if not self.registry:
+            raise ConfigurationError("an executor needs at least one job kind")
+        self.client = client
+        self.capacity = capacity
+        self.lease_seconds = lease_seconds
+        self.heartbeat_interval = heartbeat_interval or (lease_seconds or 30.0) / 3
+        self.executor_id = executor_id or f"remote:{uuid.uuid4().hex[:12]}"
+        self._limiter = anyio.CapacityLimiter(thread_limit or capacity)
+        self._running: dict[str, _Running] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._send_lock = asyncio.Lock()
+        self._stream: Any = None
+
+    # --- lifecycle ---------------------------------------------------------
+
+    async def __aenter__(self) -> RemoteExecutor:
+        self._task = asyncio.create_task(self.run(), name=f"asyncwf-executor-{self.executor_id}")
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop leasing; give running jobs ``grace`` seconds, then cancel them (their leases lapse)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        tasks = [r.task for r in self._running.values() if r.task is not None]
+        if tasks and grace > 0:
+            await asyncio.wait(tasks, timeout=grace)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def running_jobs(self) -> int:
+        return len(self._running)
+
+    async def run(self) -> None:
+        """Lease and run jobs until cancelled; reconnects when the backend goes away."""
+        attempt = 0
+        while True:
+            try:
+                await self._session()
+                attempt = 0
+            except Unavailable as exc:
+                attempt += 1
+                delay = self.client.retry.backoff(min(attempt, 8))
+                log.info("executor %s lost the backend (%s); reconnecting in %.2fs", self.executor_id, exc, delay)
+                await asyncio.sleep(delay)
+
+    # --- the lease stream --------------------------------------------------
+
+    async def _session(self) -> None:
+        with mapped_errors():
+            async with self.client._stub.Acquire.open(  # noqa: SLF001 - same package
+                timeout=None, metadata=await self.client._metadata()  # noqa: SLF001
+            ) as stream:
+                self._stream = stream
+                try:
+                    free = self.capacity - len(self._running)
+                    await self._send(
+                        pb.AcquireRequest(
+                            executor_id=self.executor_id,
+                            kinds=list(self.registry),
+                            lease_seconds=self.lease_seconds or 0.0,
+                            credits=max(free, 0),
+                        )
+                    )
+                    async for message in stream:
+                        which = message.WhichOneof("event")
+                        if which == "lease":
+                            self._start(job_from_pb(message.lease.job))
+                        elif which == "cancelled_job_id":
+                            self._cancel(message.cancelled_job_id)
+                finally:
+                    self._stream = None
+        raise Unavailable("the lease stream ended")
+
+    async def _send(self, request: pb.AcquireRequest) -> None:
+        async with self._send_lock:
+            if self._stream is not None:
+                await self._stream.send_message(request)
+
+    async def _give_credit(self) -> None:
+        with contextlib.suppress(Exception):
+            with mapped_errors():
+                await self._send(pb.AcquireRequest(credits=1))
+
+    def _start(self, job: JobInfo) -> None:
+        running = _Running(job)
+        self._running[job.id] = running
+        running.task = asyncio.create_task(self._run(running), name=f"asyncwf-job-{job.id}")
+
+    def _cancel(self, job_id: str) -> None:
+        running = self._running.get(job_id)
+        if running is not None and running.task is not None:
+            running.task.cancel()
+
+    def _set_progress(self, job_id: str, progress: Progress) -> None:
+        running = self._running.get(job_id)
+        if running is not None:
+            running.progress = progress
+            running.dirty.set()
+
+    def _add_log(self, job_id: str, record: LogRecord) -> None:
+        running = self._running.get(job_id)
+        if running is not None:
+            running.logs.append(record)
+            running.dirty.set()
+
+    # --- one job -----------------------------------------------------------
+
+    async def _run(self, running: _Running) -> None:
+        job = running.job
+        ctx = JobContext(job, _Reporter(self, asyncio.get_running_loop()))
+        heartbeat = asyncio.create_task(self._heartbeats(running))
+        try:
+            try:
+                output = await run_job_function(self.registry.get(job.kind), ctx, self._limiter)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                heartbeat.cancel()
+                await self._flush(running)
+                await self.client._unary(  # noqa: SLF001
+                    "FailJob",
+                    pb.FailJobRequest(
+                        job_id=job.id,
+                        executor_id=self.executor_id,
+                        attempt=job.attempt,
+                        error=_error_pb(failure_from_exception(exc)),
+                    ),
+                    timeout=None,
+                    idempotent=True,
+                )
+            else:
+                heartbeat.cancel()
+                await self._flush(running)
+                await self._complete(job, output.data, output.content_type)
+        except RPCError as exc:
+            log.warning("executor %s could not settle job %s: %s", self.executor_id, job.id, exc)
+        finally:
+            heartbeat.cancel()
+            self._running.pop(job.id, None)
+            await asyncio.shield(self._give_credit())
+
+    async def _heartbeats(self, running: _Running) -> None:
+        """Heartbeat every interval; send progress and logs soon after they happen."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(running.dirty.wait(), self.heartbeat_interval)
+            running.dirty.clear()
+            try:
+                cancelled = await self._flush(running)
+            except Conflict:
+                cancelled = True  # the lease is gone: someone else may run the job now
+            except RPCError as exc:
+                log.warning("heartbeat for job %s failed: %s", running.job.id, exc)
+                continue
+            if cancelled and running.task is not None:
+                running.task.cancel()
+                return
+            await asyncio.sleep(_COALESCE_SECONDS)
+
+    async def _flush(self, running: _Running) -> bool:
+        """Send a heartbeat with pending progress and logs; returns whether the job was cancelled."""
+        request = pb.HeartbeatRequest(job_id=running.job.id, executor_id=self.executor_id, attempt=running.job.attempt)
+        if running.progress is not None:
+            request.progress.CopyFrom(progress_to_pb(running.progress))
+            running.progress = None
+        logs, running.logs = running.logs, []
+        request.logs.extend(log_to_pb(r) for r in logs)
+        reply = await self.client._unary("Heartbeat", request, timeout=None, idempotent=True)  # noqa: SLF001
+        return bool(reply.cancelled)
+
+    async def _complete(self, job: JobInfo, data: bytes, content_type: str) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with mapped_errors():
+                    async with self.client._stub.CompleteJob.open(  # noqa: SLF001
+                        timeout=self.client.STREAM_TIMEOUT, metadata=await self.client._metadata()  # noqa: SLF001
+                    ) as stream:
+                        head = pb.CompleteJobRequest(
+                            job_id=job.id,
+                            executor_id=self.executor_id,
+                            attempt=job.attempt,
+                            content_type=content_type,
+                            data=data[:CHUNK],
+                        )
+                        await stream.send_message(head, end=len(data) <= CHUNK)
+                        for start in range(CHUNK, len(data), CHUNK):
+                            end = start + CHUNK >= len(data)
+                            await stream.send_message(pb.CompleteJobRequest(data=data[start : start + CHUNK]), end=end)
+                        await stream.recv_message()
+                return
+            except RPCError as exc:
+                if not self.client.retry.should_retry(exc, attempt):
+                    raise
+                await asyncio.sleep(self.client.retry.backoff(attempt))
+
+
+def _error_pb(failure: Any) -> pb.JobError:
+    return pb.JobError(code=failure.code, message=failure.message, details=failure.details)

@@ -1,0 +1,258 @@
+"""The one exception tree of asyncwf.
+
+::
+
+    AsyncwfError
+    ├── RPCError (status, message, details)   -- every error the backend reports
+    │   ├── Cancelled
+    │   ├── UnknownError
+    │   ├── InvalidArgument (also ValueError)
+    │   ├── DeadlineExceeded (also asyncwf.exceptions.TimeoutError)
+    │   ├── NotFound (also LookupError)
+    │   ├── AlreadyExists
+    │   ├── PermissionDenied
+    │   ├── ResourceExhausted
+    │   ├── FailedPrecondition
+    │   │   └── Conflict                 -- an idempotency key or version clash
+    │   ├── Aborted
+    │   ├── OutOfRange
+    │   ├── Unimplemented
+    │   ├── InternalError
+    │   ├── Unavailable                  -- also raised when the backend cannot be reached
+    │   ├── DataLoss
+    │   └── Unauthenticated
+    ├── TimeoutError (also the builtin TimeoutError)
+    ├── JobError                         -- a job finished without a result
+    │   ├── JobFailed
+    │   ├── JobCancelled
+    │   └── JobExpired
+    └── ConfigurationError (also ValueError) -- bad arguments caught before any I/O
+
+Errors of third-party libraries (grpclib, h2, aiohttp, sqlite3) never escape:
+they are mapped at the boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import enum
+
+__all__ = [
+    "AlreadyExists",
+    "Aborted",
+    "AsyncwfError",
+    "Cancelled",
+    "ConfigurationError",
+    "Conflict",
+    "DataLoss",
+    "DeadlineExceeded",
+    "FailedPrecondition",
+    "InternalError",
+    "InvalidArgument",
+    "JobCancelled",
+    "JobError",
+    "JobExpired",
+    "JobFailed",
+    "NotFound",
+    "OutOfRange",
+    "PermissionDenied",
+    "RPCError",
+    "RPCStatus",
+    "ResourceExhausted",
+    "TimeoutError",
+    "Unauthenticated",
+    "Unavailable",
+    "Unimplemented",
+    "UnknownError",
+    "error_for_status",
+]
+
+
+class RPCStatus(enum.IntEnum):
+    """gRPC status codes, mirrored so callers never import grpclib."""
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
+class AsyncwfError(Exception):
+    """Base class of every error asyncwf raises on purpose."""
+
+
+class ConfigurationError(AsyncwfError, ValueError):
+    """Arguments or settings that are wrong before any I/O happens."""
+
+
+class TimeoutError(AsyncwfError, builtins.TimeoutError):  # noqa: A001 - seed name
+    """An operation did not finish in time. Also a builtin ``TimeoutError``."""
+
+
+class RPCError(AsyncwfError):
+    """An error reported by the backend, with its gRPC ``status``."""
+
+    status: RPCStatus = RPCStatus.UNKNOWN
+
+    def __init__(self, message: str = "", *, status: RPCStatus | None = None, details: str = "") -> None:
+        super().__init__(message or self.__class__.__name__)
+        if status is not None:
+            self.status = status
+        self.message = message
+        self.details = details
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_rpc_error, (type(self), self.message, self.status, self.details))
+
+
+def _rebuild_rpc_error(cls: type[RPCError], message: str, status: RPCStatus, details: str) -> RPCError:
+    return cls(message, status=status, details=details)
+
+
+class Cancelled(RPCError):
+    status = RPCStatus.CANCELLED
+
+
+class UnknownError(RPCError):
+    status = RPCStatus.UNKNOWN
+
+
+class InvalidArgument(RPCError, ValueError):
+    status = RPCStatus.INVALID_ARGUMENT
+
+
+class DeadlineExceeded(RPCError, TimeoutError):
+    status = RPCStatus.DEADLINE_EXCEEDED
+
+
+class NotFound(RPCError, LookupError):
+    status = RPCStatus.NOT_FOUND
+
+
+class AlreadyExists(RPCError):
+    status = RPCStatus.ALREADY_EXISTS
+
+
+class PermissionDenied(RPCError):
+    status = RPCStatus.PERMISSION_DENIED
+
+
+class ResourceExhausted(RPCError):
+    status = RPCStatus.RESOURCE_EXHAUSTED
+
+
+class FailedPrecondition(RPCError):
+    status = RPCStatus.FAILED_PRECONDITION
+
+
+class Conflict(FailedPrecondition):
+    """A write lost a race: a reused idempotency key, a stale version or lease."""
+
+
+class Aborted(RPCError):
+    status = RPCStatus.ABORTED
+
+
+class OutOfRange(RPCError):
+    status = RPCStatus.OUT_OF_RANGE
+
+
+class Unimplemented(RPCError):
+    status = RPCStatus.UNIMPLEMENTED
+
+
+class InternalError(RPCError):
+    status = RPCStatus.INTERNAL
+
+
+class Unavailable(RPCError):
+    status = RPCStatus.UNAVAILABLE
+
+
+class DataLoss(RPCError):
+    status = RPCStatus.DATA_LOSS
+
+
+class Unauthenticated(RPCError):
+    status = RPCStatus.UNAUTHENTICATED
+
+
+_BY_STATUS: dict[RPCStatus, type[RPCError]] = {
+    cls.status: cls
+    for cls in (
+        Cancelled,
+        UnknownError,
+        InvalidArgument,
+        DeadlineExceeded,
+        NotFound,
+        AlreadyExists,
+        PermissionDenied,
+        ResourceExhausted,
+        FailedPrecondition,
+        Aborted,
+        OutOfRange,
+        Unimplemented,
+        InternalError,
+        Unavailable,
+        DataLoss,
+        Unauthenticated,
+    )
+}
+
+#: Marker the server puts in front of a FAILED_PRECONDITION message that is a conflict.
+CONFLICT_PREFIX = "conflict: "
+
+
+def error_for_status(status: int, message: str = "", details: str = "") -> RPCError:
+    """Build the exception that matches a gRPC status code."""
+    try:
+        code = RPCStatus(status)
+    except ValueError:
+        code = RPCStatus.UNKNOWN
+    cls = _BY_STATUS.get(code, UnknownError)
+    if code is RPCStatus.FAILED_PRECONDITION and message.startswith(CONFLICT_PREFIX):
+        cls = Conflict
+        message = message[len(CONFLICT_PREFIX) :]
+    return cls(message, status=code, details=details)
+
+
+class JobError(AsyncwfError):
+    """A job ended without a result."""
+
+    def __init__(self, message: str, *, job_id: str = "", code: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.id = job_id
+        self.code = code
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_job_error, (type(self), self.message, self.id, self.code))
+
+
+def _rebuild_job_error(cls: type[JobError], message: str, job_id: str, code: str) -> JobError:
+    return cls(message, job_id=job_id, code=code)
+
+
+class JobFailed(JobError):
+    """The job failed: its executor raised, timed out or ran out of attempts."""
+
+
+class JobCancelled(JobError):
+    """The job was cancelled before it finished."""
+
+
+class JobExpired(JobError):
+    """The job's result passed its expiry and was deleted."""

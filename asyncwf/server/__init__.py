@@ -1,0 +1,26 @@
+"""The asyncwf backend: job engine, stores, executors, gRPC and HTTP services."""
+
+from asyncwf.server._app import Backend, BackendConfig
+from asyncwf.server._blobs import BlobStore, LocalBlobStore
+from asyncwf.server._engine import CreateSpec, EngineConfig, JobEngine
+from asyncwf.server._executor import Executor, KindRegistry, LocalExecutor
+from asyncwf.server._kinds import builtin_kinds
+from asyncwf.server._sqlite import SQLiteStore
+from asyncwf.server._store import JobFilter, Store
+
+__all__ = [
+    "Backend",
+    "BackendConfig",
+    "BlobStore",
+    "CreateSpec",
+    "EngineConfig",
+    "Executor",
+    "JobEngine",
+    "JobFilter",
+    "KindRegistry",
+    "LocalBlobStore",
+    "LocalExecutor",
+    "SQLiteStore",
+    "Store",
+    "builtin_kinds",
+]

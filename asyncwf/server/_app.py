@@ -1,0 +1,182 @@
+"""The whole backend in one process: gRPC + HTTP over one engine, store, blobs and executor."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+
+from aiohttp import web
+from grpclib.const import Status
+from grpclib.events import RecvRequest, listen
+from grpclib.exceptions import GRPCError
+from grpclib.health.check import ServiceStatus
+from grpclib.health.service import Health
+from grpclib.server import Server
+
+from asyncwf.exceptions import ConfigurationError
+from asyncwf.server._blobs import LocalBlobStore
+from asyncwf.server._engine import EngineConfig, JobEngine
+from asyncwf.server._executor import KindRegistry, LocalExecutor
+from asyncwf.server._grpc import JobService, LimitedProtoCodec, TokenAuth
+from asyncwf.server._http import build_http_app
+from asyncwf.server._kinds import builtin_kinds
+from asyncwf.server._sqlite import SQLiteStore
+
+__all__ = ["Backend", "BackendConfig"]
+
+log = logging.getLogger("asyncwf.server")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BackendConfig:
+    """Settings of one backend process."""
+
+    #: Folder for the SQLite database and the blob directory.
+    data_dir: Path
+    host: str = "127.0.0.1"
+    #: gRPC port; 0 picks a free one (see :attr:`Backend.port`).
+    port: int = 0
+    #: HTTP port; 0 picks a free one, ``None`` disables HTTP.
+    http_port: int | None = 0
+    #: Bearer token -> identity. Empty means no authentication.
+    tokens: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: PEM certificate chain and key files; both or neither.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    engine: EngineConfig = EngineConfig()
+    #: Job kinds the in-process executor runs; ``None`` means the built-in kinds.
+    kinds: KindRegistry | None = None
+    #: Run the in-process executor at all.
+    local_executor: bool = True
+    executor_concurrency: int = 1024
+    #: Largest gRPC message or HTTP body accepted.
+    max_message_bytes: int = 8 * 1024 * 1024
+    #: Seconds in-flight calls and jobs get to finish on shutdown.
+    shutdown_grace: float = 10.0
+    sqlite_synchronous: str = "NORMAL"
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigurationError("tls_cert and tls_key go together")
+        if not 0 <= self.port <= 65535 or (self.http_port is not None and not 0 <= self.http_port <= 65535):
+            raise ConfigurationError("ports must be between 0 and 65535")
+        if self.max_message_bytes < 1024:
+            raise ConfigurationError("max_message_bytes must be at least 1024")
+
+
+class Backend:
+    """The embedded backend. An async context manager::
+
+        async with Backend(BackendConfig(data_dir=path)) as backend:
+            print(backend.port)
+
+    Shutdown is graceful: new calls are refused with UNAVAILABLE, in-flight
+    ones and running jobs get ``shutdown_grace`` seconds, every job stays durable.
+    """
+
+    def __init__(self, config: BackendConfig) -> None:
+        self.config = config
+        data_dir = Path(config.data_dir)
+        self.store = SQLiteStore(data_dir / "asyncwf.sqlite3", synchronous=config.sqlite_synchronous)
+        self.blobs = LocalBlobStore(data_dir / "blobs")
+        self.engine = JobEngine(self.store, self.blobs, config.engine)
+        self.auth = TokenAuth(config.tokens)
+        self.service = JobService(self.engine, self.auth)
+        self.serving_status = ServiceStatus()
+        self.health = Health({self.service: [self.serving_status]})
+        kinds = config.kinds if config.kinds is not None else builtin_kinds()
+        self.executor = LocalExecutor(self.engine, kinds, concurrency=config.executor_concurrency)
+        self._grpc: Server | None = None
+        self._http: web.AppRunner | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._draining = False
+        self.port = 0
+        self.http_port: int | None = None
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if self.config.tls_cert is None or self.config.tls_key is None:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(self.config.tls_cert, self.config.tls_key)
+        ctx.set_alpn_protocols(["h2"])
+        return ctx
+
+    async def start(self) -> None:
+        """Open the store, recover jobs, start executor, gRPC and HTTP. Cleans up if any step fails."""
+        try:
+            await self.store.open()
+            self._stack.push_async_callback(self.store.close)
+            await self.engine.start()
+            self._stack.push_async_callback(self.engine.stop)
+            ssl_ctx = self._ssl_context()
+            self._grpc = Server(
+                [self.service, self.health], codec=LimitedProtoCodec(self.config.max_message_bytes)
+            )
+            listen(self._grpc, RecvRequest, self._on_request)
+            await self._grpc.start(self.config.host, self.config.port, ssl=ssl_ctx)
+            self._stack.push_async_callback(self._close_grpc)
+            self.port = self._grpc._server.sockets[0].getsockname()[1] if self._grpc._server else 0  # noqa: SLF001
+            if self.config.local_executor:
+                await self.executor.start()
+                self._stack.push_async_callback(self.executor.stop, self.config.shutdown_grace)
+            if self.config.http_port is not None:
+                runner = web.AppRunner(
+                    build_http_app(self.engine, self.auth, max_body_bytes=self.config.max_message_bytes),
+                    access_log=None,
+                    handle_signals=False,
+                )
+                await runner.setup()
+                self._stack.push_async_callback(runner.cleanup)
+                site = web.TCPSite(runner, self.config.host, self.config.http_port, ssl_context=ssl_ctx)
+                await site.start()
+                self.http_port = runner.addresses[0][1]
+            self._stack.push_async_callback(self._drain)
+            self.serving_status.set(True)
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        log.info("asyncwf backend serving gRPC on %s:%d, HTTP on %s", self.config.host, self.port, self.http_port)
+
+    async def _on_request(self, event: RecvRequest) -> None:
+        if self._draining and not event.method_name.startswith("/grpc.health.v1.Health/"):
+            raise GRPCError(Status.UNAVAILABLE, "the backend is shutting down")
+        await self.auth.on_request(event)
+
+    async def _drain(self) -> None:
+        self._draining = True
+        self.serving_status.set(False)
+        await self.service.drain(self.config.shutdown_grace)
+
+    async def _close_grpc(self) -> None:
+        if self._grpc is not None:
+            self._grpc.close()
+            await self._grpc.wait_closed()
+
+    async def stop(self) -> None:
+        """Graceful shutdown; idempotent."""
+        await self._stack.aclose()
+
+    @property
+    def serving(self) -> bool:
+        return self._grpc is not None and not self._draining
+
+    async def __aenter__(self) -> Backend:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+
+async def serve_forever(backend: Backend, stop: asyncio.Event) -> None:
+    """Run ``backend`` until ``stop`` is set."""
+    async with backend:
+        await stop.wait()

@@ -1,0 +1,615 @@
+"""The job engine: one queue, leases, watches, progress, logs and results.
+
+Compute jobs, service questions and task-script jobs all run through it.
+State lives in a :class:`~asyncwf.server.Store`; result bytes above the inline
+limit live in a :class:`~asyncwf.server.BlobStore`. Every change is committed
+first and then pushed to watchers; nothing polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterator, Mapping
+from typing import Any
+
+from asyncwf._model import JobEvent, JobFailure, JobInfo, JobState, LogRecord, Progress, ProgressUpdate
+from asyncwf.exceptions import Conflict, InvalidArgument, NotFound, PermissionDenied, Unavailable
+from asyncwf.server._blobs import BlobStore
+from asyncwf.server._sqlite import request_digest
+from asyncwf.server._store import JobFilter, Store
+
+__all__ = ["CreateSpec", "EngineConfig", "JobEngine"]
+
+log = logging.getLogger("asyncwf.server")
+UTC = dt.timezone.utc
+_KIND = re.compile(r"^[A-Za-z0-9_.:/@+-]{1,200}$")
+_ACTIVE = (JobState.QUEUED, JobState.RUNNING)
+_SHUTDOWN = object()
+#: Lease owners of the backend's own in-process executor start with this.
+LOCAL_OWNER_PREFIX = "local:"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Tunables of the job engine."""
+
+    #: Seconds a remote executor's lease lasts without a heartbeat.
+    lease_seconds: float = 30.0
+    #: Attempts a job gets when the request does not say.
+    default_max_attempts: int = 3
+    #: Seconds a finished job keeps its result before it becomes EXPIRED.
+    result_ttl_seconds: float = 10 * 24 * 3600.0
+    #: Seconds an EXPIRED job's record is kept before it is deleted.
+    purge_after_seconds: float = 30 * 24 * 3600.0
+    #: Results up to this size are stored inline, larger ones as blobs.
+    inline_result_bytes: int = 64 * 1024
+    #: Largest accepted payload.
+    max_payload_bytes: int = 4 * 1024 * 1024
+    max_labels: int = 64
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CreateSpec:
+    """A validated request to create a job."""
+
+    kind: str
+    payload: bytes = b""
+    content_type: str = ""
+    idempotency_key: str = ""
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    max_attempts: int = 0
+    timeout_seconds: float = 0.0
+    result_ttl_seconds: float = 0.0
+    priority: int = 0
+
+
+@dataclasses.dataclass(slots=True)
+class _Lease:
+    attempt: int
+    owner: str
+    max_attempts: int
+    started: float
+    #: Seconds the result is kept once the job ends.
+    ttl: float
+    timer: asyncio.TimerHandle | None = None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+class JobEngine:
+    """Creates, leases, watches and settles jobs."""
+
+    def __init__(self, store: Store, blobs: BlobStore, config: EngineConfig | None = None) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.config = config or EngineConfig()
+        self._watchers: dict[str, set[asyncio.Queue[Any]]] = {}
+        self._leases: dict[str, _Lease] = {}
+        self._executors: dict[str, Callable[[str], None]] = {}
+        self._work = asyncio.Event()
+        self._expiry_wakeup = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # --- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover leases left by a previous run and start the expiry sweeper."""
+        for job in await self.store.running_jobs():
+            if job.lease_owner.startswith(LOCAL_OWNER_PREFIX) or job.lease_owner == "":
+                # The in-process executor died with the previous process.
+                self._track_lease(job, None)
+                await self._lease_lost(job.id, job.attempt, job.lease_owner, "EXECUTOR_LOST")
+            else:
+                # A remote executor may still be working: give it one lease period to heartbeat.
+                self._track_lease(job, self.config.lease_seconds)
+        self._sweeper = asyncio.create_task(self._sweep_expired(), name="asyncwf-expiry-sweeper")
+        self._signal_work()
+
+    async def stop(self) -> None:
+        """End every watch stream (clients reconnect elsewhere) and stop timers."""
+        self._closing = True
+        for queues in self._watchers.values():
+            for queue in queues:
+                queue.put_nowait(_SHUTDOWN)
+        for lease in self._leases.values():
+            if lease.timer is not None:
+                lease.timer.cancel()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- helpers -----------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _publish(self, event: JobEvent) -> None:
+        job_id = event.id if isinstance(event, JobInfo) else event.job_id
+        for queue in self._watchers.get(job_id, ()):
+            queue.put_nowait(event)
+
+    def _signal_work(self) -> None:
+        self._work.set()
+        self._work = asyncio.Event()
+
+    @property
+    def work_event(self) -> asyncio.Event:
+        """Set when new work may be available; take it *before* claiming."""
+        return self._work
+
+    def stats(self) -> dict[str, int]:
+        """Live per-job state held in memory (for leak checks)."""
+        return {"watched_jobs": len(self._watchers), "leases": len(self._leases), "tasks": len(self._tasks)}
+
+    async def _get(self, job_id: str, identity: str | None) -> JobInfo:
+        if not job_id:
+            raise InvalidArgument("job id is required")
+        job = await self.store.get_job(job_id)
+        if job is None:
+            raise NotFound(f"job {job_id!r} does not exist")
+        if identity is not None and job.owner != identity:
+            raise PermissionDenied(f"job {job_id!r} belongs to another identity")
+        return job
+
+    def _validate(self, spec: CreateSpec) -> CreateSpec:
+        cfg = self.config
+        if not _KIND.match(spec.kind):
+            raise InvalidArgument(f"invalid job kind {spec.kind!r}: 1-200 characters of letters, digits and _.:/@+-")
+        if len(spec.payload) > cfg.max_payload_bytes:
+            raise InvalidArgument(f"payload of {len(spec.payload)} bytes exceeds the limit of {cfg.max_payload_bytes}")
+        if len(spec.labels) > cfg.max_labels or any(len(k) > 128 or len(v) > 1024 for k, v in spec.labels.items()):
+            raise InvalidArgument(f"at most {cfg.max_labels} labels, keys up to 128 and values up to 1024 characters")
+        if len(spec.idempotency_key) > 256 or len(spec.content_type) > 256:
+            raise InvalidArgument("idempotency key and content type are limited to 256 characters")
+        if not 0 <= spec.max_attempts <= 100:
+            raise InvalidArgument("max_attempts must be between 1 and 100")
+        for name in ("timeout_seconds", "result_ttl_seconds"):
+            value = getattr(spec, name)
+            if not 0 <= value < 10**9:
+                raise InvalidArgument(f"{name} must be a non-negative number of seconds")
+        return spec
+
+    # --- client operations -------------------------------------------------
+
+    async def create(self, spec: CreateSpec, identity: str | None = None) -> tuple[JobInfo, bool]:
+        """Queue a job; a retry with the same idempotency key returns the first one."""
+        return await self._insert(spec, identity, uuid.uuid4().hex)
+
+    async def _insert(self, spec: CreateSpec, identity: str | None, job_id: str) -> tuple[JobInfo, bool]:
+        spec = self._validate(spec)
+        now = _now()
+        job = JobInfo(
+            id=job_id,
+            kind=spec.kind,
+            state=JobState.QUEUED,
+            version=1,
+            payload=spec.payload,
+            content_type=spec.content_type,
+            idempotency_key=spec.idempotency_key,
+            labels=dict(spec.labels),
+            owner=identity or "",
+            max_attempts=spec.max_attempts or self.config.default_max_attempts,
+            priority=spec.priority,
+            timeout_seconds=spec.timeout_seconds or None,
+            result_ttl_seconds=spec.result_ttl_seconds or None,
+            created_at=now,
+            updated_at=now,
+        )
+        digest = request_digest(
+            spec.kind, spec.payload, spec.content_type, repr(sorted(spec.labels.items())), str(job.max_attempts)
+        )
+        stored, created = await self.store.insert_job(job, digest)
+        if created:
+            self._publish(stored)
+            self._signal_work()
+        return stored, created
+
+    async def create_and_watch(
+        self, spec: CreateSpec, identity: str | None = None, *, include_logs: bool = False
+    ) -> AsyncIterator[JobEvent]:
+        """Create a job and watch it in one go: nothing that happens in between is missed."""
+        job_id = uuid.uuid4().hex
+        with self._subscription(job_id) as queue:
+            job, created = await self._insert(spec, identity, job_id)
+            if created:
+                async for event in self._watch_events(job, queue, include_logs, 0):
+                    yield event
+                return
+        async for event in self.watch(job.id, include_logs=include_logs, identity=identity):
+            yield event
+
+    async def get(self, job_id: str, identity: str | None = None) -> JobInfo:
+        return await self._get(job_id, identity)
+
+    async def list(self, flt: JobFilter, *, limit: int = 0, page_size: int = 500) -> AsyncIterator[JobInfo]:
+        """Stream matching jobs in creation order, a page at a time."""
+        after: tuple[float, str] | None = None
+        sent = 0
+        while True:
+            want = page_size if not limit else min(page_size, limit - sent)
+            page = await self.store.list_jobs(flt, after=after, limit=want)
+            for job in page:
+                yield job
+            sent += len(page)
+            if len(page) < want or (limit and sent >= limit):
+                return
+            last = page[-1]
+            after = (last.created_at.timestamp() if last.created_at else 0.0, last.id)
+
+    async def cancel(self, job_id: str, reason: str = "", identity: str | None = None) -> JobInfo:
+        """Cancel a queued or running job; cancelling a finished job changes nothing."""
+        job = await self._get(job_id, identity)
+        while not job.done:
+            now = _now()
+            changes = {
+                "state": JobState.CANCELLED,
+                "error": JobFailure("CANCELLED", reason or "cancelled by request"),
+                "finished_at": now,
+                "updated_at": now,
+                "expires_at": self._expiry(job, now),
+                "lease_expires_at": None,
+            }
+            new = await self.store.update_job(job_id, changes, expect_states=(job.state,), expect_attempt=job.attempt)
+            if new is not None:
+                lease = self._drop_lease(job_id)
+                if lease is not None and (notify := self._executors.get(lease.owner)) is not None:
+                    notify(job_id)
+                self._publish(new)
+                self._wake_sweeper()
+                return new
+            job = await self._get(job_id, identity)
+        return job
+
+    async def watch(
+        self, job_id: str, *, include_logs: bool = False, after_version: int = 0, identity: str | None = None
+    ) -> AsyncIterator[JobEvent]:
+        """Yield the current snapshot, then every change until the job is done."""
+        with self._subscription(job_id) as queue:
+            job = await self._get(job_id, identity)
+            async for event in self._watch_events(job, queue, include_logs, after_version):
+                yield event
+
+    @contextlib.contextmanager
+    def _subscription(self, job_id: str) -> Iterator[asyncio.Queue[Any]]:
+        """Receive every event of ``job_id`` published while inside the block."""
+        if self._closing:
+            raise Unavailable("the backend is shutting down")
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._watchers.setdefault(job_id, set()).add(queue)
+        try:
+            yield queue
+        finally:
+            queues = self._watchers.get(job_id)
+            if queues is not None:
+                queues.discard(queue)
+                if not queues:
+                    del self._watchers[job_id]
+
+    async def _watch_events(
+        self, job: JobInfo, queue: asyncio.Queue[Any], include_logs: bool, after_version: int
+    ) -> AsyncIterator[JobEvent]:
+        version = after_version
+        if job.version > version:
+            version = job.version
+            yield job
+        log_seq = 0
+        if include_logs:
+            for record in await self.store.get_logs(job.id):
+                log_seq = record.seq
+                yield record
+        if job.done:
+            return
+        while True:
+            event = await queue.get()
+            if event is _SHUTDOWN:
+                raise Unavailable("the backend is shutting down; watch again to resume")
+            if isinstance(event, JobInfo):
+                if event.version <= version:
+                    continue
+                version = event.version
+                yield event
+                if event.done:
+                    return
+            elif isinstance(event, LogRecord):
+                if include_logs and event.seq > log_seq:
+                    log_seq = event.seq
+                    yield event
+            else:
+                yield event
+
+    async def result(self, job_id: str, identity: str | None = None) -> tuple[JobInfo, AsyncIterator[bytes]]:
+        """The job and a stream of its result bytes."""
+        job = await self._get(job_id, identity)
+        if job.state is not JobState.SUCCEEDED:
+            raise InvalidArgument(f"job {job_id!r} has no result: it is {job.state.name}")
+        if not job.result_stored:
+            return job, _once(job.result_inline or b"")
+        return job, self.blobs.get(_result_key(job_id))
+
+    # --- executor operations -----------------------------------------------
+
+    def register_executor(self, executor_id: str, on_cancel: Callable[[str], None]) -> None:
+        """Tell the engine how to reach an executor when one of its jobs is cancelled."""
+        self._executors[executor_id] = on_cancel
+
+    def unregister_executor(self, executor_id: str) -> None:
+        self._executors.pop(executor_id, None)
+
+    async def claim(
+        self, kinds: Collection[str], limit: int, executor_id: str, lease_seconds: float | None
+    ) -> list[JobInfo]:
+        """Lease up to ``limit`` queued jobs; ``lease_seconds=None`` means no expiry (in-process)."""
+        if limit <= 0 or not kinds or self._closing:
+            return []
+        now = _now()
+        expires = None if lease_seconds is None else now + dt.timedelta(seconds=lease_seconds)
+        jobs = await self.store.claim_jobs(kinds, limit, executor_id, expires, now)
+        for job in jobs:
+            self._track_lease(job, lease_seconds)
+            self._publish(job)
+        return jobs
+
+    def _track_lease(self, job: JobInfo, lease_seconds: float | None) -> None:
+        started = job.started_at.timestamp() if job.started_at else time.time()
+        ttl = job.result_ttl_seconds or self.config.result_ttl_seconds
+        lease = _Lease(job.attempt, job.lease_owner, job.max_attempts, started, ttl)
+        self._leases[job.id] = lease
+        if lease_seconds is not None:
+            self._arm(job.id, lease, lease_seconds)
+
+    def _arm(self, job_id: str, lease: _Lease, seconds: float) -> None:
+        if lease.timer is not None:
+            lease.timer.cancel()
+        lease.timer = asyncio.get_running_loop().call_later(
+            seconds, lambda: self._spawn(self._lease_lost(job_id, lease.attempt, lease.owner, "LEASE_EXPIRED"))
+        )
+
+    def _drop_lease(self, job_id: str) -> _Lease | None:
+        lease = self._leases.pop(job_id, None)
+        if lease is not None and lease.timer is not None:
+            lease.timer.cancel()
+        return lease
+
+    def _check_lease(self, job_id: str, executor_id: str, attempt: int) -> _Lease | None:
+        lease = self._leases.get(job_id)
+        if lease is None or lease.owner != executor_id or lease.attempt != attempt:
+            return None
+        return lease
+
+    async def _lease_lost(self, job_id: str, attempt: int, owner: str, code: str) -> None:
+        lease = self._check_lease(job_id, owner, attempt)
+        if lease is None:
+            return
+        now = _now()
+        if attempt >= lease.max_attempts:
+            message = f"the executor stopped reporting ({code}) on attempt {attempt} of {lease.max_attempts}"
+            changes: dict[str, Any] = {
+                "state": JobState.FAILED,
+                "error": JobFailure(code, message),
+                "finished_at": now,
+                "expires_at": now + dt.timedelta(seconds=lease.ttl),
+            }
+        else:
+            changes = {"state": JobState.QUEUED, "lease_owner": ""}
+            log.info("job %s: %s on attempt %d, requeued", job_id, code, attempt)
+        changes.update(updated_at=now, lease_expires_at=None)
+        self._drop_lease(job_id)
+        new = await self.store.update_job(
+            job_id, changes, expect_states=(JobState.RUNNING,), expect_attempt=attempt, expect_owner=owner
+        )
+        if new is not None:
+            self._publish(new)
+            if new.state is JobState.QUEUED:
+                self._signal_work()
+            else:
+                self._wake_sweeper()
+
+    async def heartbeat(
+        self, job_id: str, executor_id: str, attempt: int, lease_seconds: float | None = None
+    ) -> tuple[dt.datetime | None, bool]:
+        """Extend a lease; returns ``(new expiry, cancelled)``."""
+        lease = self._check_lease(job_id, executor_id, attempt)
+        if lease is None:
+            job = await self._get(job_id, None)
+            if job.state is JobState.CANCELLED:
+                return None, True
+            raise Conflict(f"the lease on job {job_id!r} (attempt {attempt}) is no longer held by {executor_id!r}")
+        seconds = lease_seconds or self.config.lease_seconds
+        if lease.timer is not None:
+            self._arm(job_id, lease, seconds)
+        return _now() + dt.timedelta(seconds=seconds), False
+
+    def report_progress(self, job_id: str, steps_done: int, steps_total: int, message: str = "") -> None:
+        """Publish progress now and persist it with the next write batch."""
+        lease = self._leases.get(job_id)
+        if lease is None:
+            return
+        steps_done = min(steps_done, steps_total) if steps_total else steps_done
+        percent = 100.0 * steps_done / steps_total if steps_total else 0.0
+        eta = None
+        if steps_total and steps_done:
+            elapsed = max(time.time() - lease.started, 0.0)
+            eta = elapsed * (steps_total - steps_done) / steps_done
+        progress = Progress(steps_done, steps_total, percent, eta, message)
+        self._publish(ProgressUpdate(job_id=job_id, version=0, progress=progress))
+        self._spawn(self.store.record_progress(job_id, progress))
+
+    async def append_logs(self, job_id: str, entries: Collection[tuple[str, str, str, dt.datetime]]) -> None:
+        """Store ``(level, message, logger, timestamp)`` entries and push them to watchers."""
+        if not entries:
+            return
+        records = [LogRecord(job_id, 0, ts, level, message, logger) for level, message, logger, ts in entries]
+        for record in await self.store.append_logs(records):
+            self._publish(record)
+
+    async def complete(
+        self,
+        job_id: str,
+        executor_id: str,
+        attempt: int,
+        data: bytes | AsyncIterable[bytes],
+        content_type: str = "",
+    ) -> JobInfo:
+        """Settle a job as SUCCEEDED with its result. Completing twice is harmless."""
+        lease = self._check_lease(job_id, executor_id, attempt)
+        if lease is None:
+            return await self._settled(job_id, executor_id, attempt)
+        inline, stored, size = await self._store_result(job_id, data)
+        now = _now()
+        job = await self.store.update_job(
+            job_id,
+            {
+                "state": JobState.SUCCEEDED,
+                "result_inline": inline,
+                "result_stored": stored,
+                "result_size": size,
+                "result_content_type": content_type,
+                "finished_at": now,
+                "updated_at": now,
+                "lease_expires_at": None,
+                "expires_at": now + dt.timedelta(seconds=lease.ttl),
+            },
+            expect_states=(JobState.RUNNING,),
+            expect_attempt=attempt,
+            expect_owner=executor_id,
+        )
+        if job is None:
+            if stored:
+                await self.blobs.delete(_result_key(job_id))
+            return await self._settled(job_id, executor_id, attempt)
+        self._finish(job)
+        return job
+
+    async def fail(
+        self, job_id: str, executor_id: str, attempt: int, error: JobFailure, *, retry: bool = False
+    ) -> JobInfo:
+        """Settle a job as FAILED, or requeue it when ``retry`` and attempts remain."""
+        lease = self._check_lease(job_id, executor_id, attempt)
+        if lease is None:
+            return await self._settled(job_id, executor_id, attempt)
+        now = _now()
+        if retry and attempt < lease.max_attempts:
+            changes: dict[str, Any] = {"state": JobState.QUEUED, "lease_owner": "", "error": error}
+        else:
+            changes = {
+                "state": JobState.FAILED,
+                "error": error,
+                "finished_at": now,
+                "expires_at": now + dt.timedelta(seconds=lease.ttl),
+            }
+        changes.update(updated_at=now, lease_expires_at=None)
+        job = await self.store.update_job(
+            job_id, changes, expect_states=(JobState.RUNNING,), expect_attempt=attempt, expect_owner=executor_id
+        )
+        if job is None:
+            return await self._settled(job_id, executor_id, attempt)
+        if job.state is JobState.QUEUED:
+            self._drop_lease(job_id)
+            self._publish(job)
+            self._signal_work()
+            return job
+        self._finish(job)
+        return job
+
+    async def _settled(self, job_id: str, executor_id: str, attempt: int) -> JobInfo:
+        """Answer a settle call whose lease is gone: harmless if the job already ended."""
+        job = await self._get(job_id, None)
+        if job.done:
+            return job
+        raise Conflict(f"the lease on job {job_id!r} (attempt {attempt}) is no longer held by {executor_id!r}")
+
+    def _expiry(self, job: JobInfo, now: dt.datetime) -> dt.datetime:
+        return now + dt.timedelta(seconds=job.result_ttl_seconds or self.config.result_ttl_seconds)
+
+    def _finish(self, job: JobInfo) -> None:
+        self._drop_lease(job.id)
+        self._publish(job)
+        self._wake_sweeper()
+
+    async def _store_result(self, job_id: str, data: bytes | AsyncIterable[bytes]) -> tuple[bytes | None, bool, int]:
+        limit = self.config.inline_result_bytes
+        if isinstance(data, bytes | bytearray | memoryview):
+            if len(data) <= limit:
+                return bytes(data), False, len(data)
+            return None, True, await self.blobs.put(_result_key(job_id), bytes(data))
+        iterator = aiter(data)
+        head = bytearray()
+        async for chunk in iterator:
+            head += chunk
+            if len(head) > limit:
+                break
+        else:
+            return bytes(head), False, len(head)
+
+        async def rest() -> AsyncIterator[bytes]:
+            yield bytes(head)
+            async for chunk in iterator:
+                yield chunk
+
+        return None, True, await self.blobs.put(_result_key(job_id), rest())
+
+    # --- expiry --------------------------------------------------------------
+
+    def _wake_sweeper(self) -> None:
+        self._expiry_wakeup.set()
+
+    async def _sweep_expired(self) -> None:
+        while True:
+            self._expiry_wakeup.clear()
+            await self.expire_due()
+            nxt = await self.store.next_expiry()
+            delay = 3600.0 if nxt is None else max((nxt - _now()).total_seconds(), 0.0)
+            try:
+                await asyncio.wait_for(self._expiry_wakeup.wait(), timeout=min(delay, 3600.0) + 0.01)
+            except TimeoutError:
+                pass
+
+    async def expire_due(self) -> int:
+        """Expire results and purge old records whose time has come; returns how many changed."""
+        now = _now()
+        changed = 0
+        for job in await self.store.expiring_jobs(now, 500):
+            if job.state is JobState.EXPIRED:
+                await self.store.delete_job(job.id)
+            else:
+                new = await self.store.update_job(
+                    job.id,
+                    {
+                        "state": JobState.EXPIRED,
+                        "result_inline": None,
+                        "result_stored": False,
+                        "payload": b"",
+                        "updated_at": now,
+                        "expires_at": now + dt.timedelta(seconds=self.config.purge_after_seconds),
+                    },
+                    expect_states=(job.state,),
+                )
+                if job.result_stored:
+                    await self.blobs.delete(_result_key(job.id))
+                if new is not None:
+                    self._publish(new)
+            changed += 1
+        return changed
+
+
+def _result_key(job_id: str) -> str:
+    return f"results/{job_id}"
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data

@@ -1,0 +1,142 @@
+"""Executors run leased jobs. This module holds the interface and the in-process one.
+
+The in-process :class:`LocalExecutor` claims jobs of the kinds in its
+:class:`KindRegistry` straight from the engine (no RPC, no lease expiry: its
+leases die with the process and are recovered at the next start). Async job
+functions run on the event loop; sync ones run in worker threads so that
+CPU-bound work never blocks the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from typing import Any, Protocol
+
+import anyio
+
+from asyncwf._context import JobContext, KindRegistry, failure_from_exception, run_job_function
+from asyncwf._model import JobInfo
+from asyncwf.server._engine import LOCAL_OWNER_PREFIX, JobEngine
+
+__all__ = ["Executor", "KindRegistry", "LocalExecutor"]
+
+UTC = dt.timezone.utc
+
+
+class Executor(Protocol):
+    """Anything that leases jobs from the engine and settles them."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop claiming; give running jobs ``grace`` seconds, then cancel them."""
+
+
+class _EngineReporter:
+    """Routes JobContext reports to the engine from the loop or from threads."""
+
+    def __init__(self, engine: JobEngine, loop: asyncio.AbstractEventLoop) -> None:
+        self._engine = engine
+        self._loop = loop
+
+    def _call(self, fn: Any, *args: Any) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def progress(self, job_id: str, steps_done: int, steps_total: int, message: str) -> None:
+        self._call(self._engine.report_progress, job_id, steps_done, steps_total, message)
+
+    def log(self, job_id: str, level: str, message: str, logger: str) -> None:
+        entry = (level, message, logger, dt.datetime.now(UTC))
+        self._call(self._log, job_id, entry)
+
+    def _log(self, job_id: str, entry: tuple[str, str, str, dt.datetime]) -> None:
+        self._engine._spawn(self._engine.append_logs(job_id, [entry]))
+
+
+class LocalExecutor:
+    """Runs registered job kinds inside the backend process.
+
+    Args:
+        engine: The engine to claim jobs from.
+        registry: The kinds this executor runs.
+        concurrency: The most jobs running at once.
+        thread_limit: The most sync job functions running at once in threads.
+    """
+
+    def __init__(
+        self, engine: JobEngine, registry: KindRegistry, *, concurrency: int = 1024, thread_limit: int = 32
+    ) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.executor_id = f"{LOCAL_OWNER_PREFIX}{uuid.uuid4().hex[:12]}"
+        self.concurrency = concurrency
+        self._limiter = anyio.CapacityLimiter(thread_limit)
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._slot_free = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._reporter: _EngineReporter | None = None
+
+    async def start(self) -> None:
+        if not self.registry:
+            return
+        self._reporter = _EngineReporter(self.engine, asyncio.get_running_loop())
+        self.engine.register_executor(self.executor_id, self._on_cancel)
+        self._loop_task = asyncio.create_task(self._claim_loop(), name="asyncwf-local-executor")
+
+    async def stop(self, grace: float = 0.0) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+            self._loop_task = None
+        running = list(self._running.values())
+        if running and grace > 0:
+            await asyncio.wait(running, timeout=grace)
+        for task in self._running.values():
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        self.engine.unregister_executor(self.executor_id)
+
+    def _on_cancel(self, job_id: str) -> None:
+        task = self._running.get(job_id)
+        if task is not None:
+            task.cancel()
+
+    async def _claim_loop(self) -> None:
+        kinds = list(self.registry)
+        while True:
+            work = self.engine.work_event
+            free = self.concurrency - len(self._running)
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            jobs = await self.engine.claim(kinds, free, self.executor_id, None)
+            for job in jobs:
+                self._running[job.id] = asyncio.create_task(self._run(job), name=f"asyncwf-job-{job.id}")
+            if len(jobs) < free:
+                await work.wait()
+
+    async def _run(self, job: JobInfo) -> None:
+        assert self._reporter is not None  # noqa: S101 - set in start()
+        ctx = JobContext(job, self._reporter)
+        try:
+            output = await run_job_function(self.registry.get(job.kind), ctx, self._limiter)
+        except asyncio.CancelledError:
+            # Cancelled by the engine (already settled) or by shutdown (recovered at next start).
+            raise
+        except Exception as exc:
+            await self.engine.fail(job.id, self.executor_id, job.attempt, failure_from_exception(exc))
+        else:
+            await self.engine.complete(job.id, self.executor_id, job.attempt, output.data, output.content_type)
+        finally:
+            self._running.pop(job.id, None)
+            self._slot_free.set()

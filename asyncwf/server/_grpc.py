@@ -1,0 +1,339 @@
+"""The gRPC face of the job engine (grpclib).
+
+Every handler maps asyncwf errors to gRPC statuses; no handler sees a request
+before the auth listener has checked its token; a size-limited codec rejects
+oversized messages with RESOURCE_EXHAUSTED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import hmac
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+from google.protobuf.message import DecodeError
+from grpclib.const import Status
+from grpclib.encoding.proto import ProtoCodec
+from grpclib.events import RecvRequest
+from grpclib.exceptions import GRPCError
+from grpclib.server import Stream
+
+from asyncwf._model import JobFailure, JobState, event_to_pb, job_to_pb, progress_from_pb
+from asyncwf.exceptions import CONFLICT_PREFIX, Conflict, InvalidArgument, RPCError, Unauthenticated
+from asyncwf.server._engine import CreateSpec, JobEngine
+from asyncwf.server._store import JobFilter
+from asyncwf.v1 import jobs_grpc
+from asyncwf.v1 import jobs_pb2 as pb
+
+__all__ = ["JobService", "LimitedProtoCodec", "TokenAuth"]
+
+log = logging.getLogger("asyncwf.server")
+F = TypeVar("F", bound=Callable[..., Awaitable[None]])
+_OPEN_METHODS = ("/grpc.health.v1.Health/",)
+
+
+class LimitedProtoCodec(ProtoCodec):
+    """Protobuf codec that refuses messages above ``max_bytes``."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+
+    def decode(self, data: bytes, message_type: Any) -> Any:
+        if len(data) > self.max_bytes:
+            raise GRPCError(
+                Status.RESOURCE_EXHAUSTED, f"message of {len(data)} bytes exceeds the limit of {self.max_bytes}"
+            )
+        try:
+            return super().decode(data, message_type)
+        except DecodeError as exc:
+            raise GRPCError(Status.INVALID_ARGUMENT, f"malformed {message_type.__name__}: {exc}") from exc
+
+
+class TokenAuth:
+    """Bearer tokens mapped to identities. With no tokens, every caller is let in."""
+
+    def __init__(self, tokens: Mapping[str, str] | None = None) -> None:
+        self._tokens = dict(tokens or {})
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._tokens)
+
+    def identify(self, metadata: Mapping[str, Any]) -> str | None:
+        """The caller's identity, ``None`` when auth is off; raises :class:`Unauthenticated`."""
+        if not self._tokens:
+            return None
+        header = metadata.get("authorization", "")
+        if isinstance(header, bytes):
+            header = header.decode(errors="replace")
+        scheme, _, token = str(header).partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated("missing bearer token")
+        for known, identity in self._tokens.items():
+            if hmac.compare_digest(known.encode(), token.encode()):
+                return identity
+        raise Unauthenticated("invalid token")
+
+    async def on_request(self, event: RecvRequest) -> None:
+        """grpclib listener: reject unauthenticated calls before any handler runs."""
+        if not event.method_name.startswith(_OPEN_METHODS):
+            try:
+                self.identify(event.metadata)
+            except Unauthenticated as exc:
+                raise GRPCError(Status.UNAUTHENTICATED, exc.message) from exc
+
+
+def _grpc_errors(fn: F) -> F:
+    """Translate asyncwf errors raised by a handler into gRPC statuses."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: JobService, stream: Stream[Any, Any]) -> None:
+        self._inflight += 1
+        try:
+            await fn(self, stream)
+        except RPCError as exc:
+            message = (CONFLICT_PREFIX if isinstance(exc, Conflict) else "") + exc.message
+            raise GRPCError(Status(exc.status.value), message) from exc
+        except (ValueError, TypeError) as exc:
+            raise GRPCError(Status.INVALID_ARGUMENT, str(exc)) from exc
+        finally:
+            self._inflight -= 1
+            if not self._inflight:
+                self._idle.set()
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _labels(value: Mapping[str, str]) -> dict[str, str]:
+    return dict(value)
+
+
+def _create_spec(req: pb.CreateJobRequest) -> CreateSpec:
+    return CreateSpec(
+        kind=req.kind,
+        payload=req.payload,
+        content_type=req.content_type,
+        idempotency_key=req.idempotency_key,
+        labels=_labels(req.labels),
+        max_attempts=req.max_attempts,
+        timeout_seconds=req.timeout_seconds,
+        result_ttl_seconds=req.result_ttl_seconds,
+        priority=req.priority,
+    )
+
+
+async def _request(stream: Stream[Any, Any]) -> Any:
+    request = await stream.recv_message()
+    if request is None:
+        raise InvalidArgument("the request message is missing")
+    return request
+
+
+async def _first_of(wait: Awaitable[Any], events: asyncio.Queue[tuple[str, Any]]) -> None:
+    """Return when ``wait`` finishes or ``events`` has an item (left in the queue)."""
+    waiter = asyncio.ensure_future(wait)
+    getter = asyncio.ensure_future(events.get())
+    try:
+        await asyncio.wait((waiter, getter), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        getter.cancel()
+        if getter.done() and not getter.cancelled():
+            # Put the item back in front of anything newer.
+            rest = [getter.result()]
+            while not events.empty():
+                rest.append(events.get_nowait())
+            for item in rest:
+                events.put_nowait(item)
+
+
+class JobService(jobs_grpc.JobServiceBase):
+    """``asyncwf.v1.JobService`` backed by a :class:`JobEngine`."""
+
+    def __init__(self, engine: JobEngine, auth: TokenAuth, *, stream_chunk_bytes: int = 1 << 20) -> None:
+        self.engine = engine
+        self.auth = auth
+        self.chunk = stream_chunk_bytes
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._draining = False
+        self._acquirers: set[asyncio.Queue[tuple[str, Any]]] = set()
+
+    def _identity(self, stream: Stream[Any, Any]) -> str | None:
+        return self.auth.identify(stream.metadata or {})
+
+    async def drain(self, timeout: float) -> bool:
+        """Stop executor streams and wait up to ``timeout`` s for in-flight calls."""
+        self._draining = True
+        for queue in self._acquirers:
+            queue.put_nowait(("end", ""))
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    # --- client RPCs -------------------------------------------------------
+
+    @_grpc_errors
+    async def CreateJob(self, stream: Stream[pb.CreateJobRequest, pb.CreateJobResponse]) -> None:
+        req = await _request(stream)
+        job, created = await self.engine.create(_create_spec(req), self._identity(stream))
+        await stream.send_message(pb.CreateJobResponse(job=job_to_pb(job), created=created))
+
+    @_grpc_errors
+    async def CreateAndWatch(self, stream: Stream[pb.CreateAndWatchRequest, pb.JobEvent]) -> None:
+        req = await _request(stream)
+        events = self.engine.create_and_watch(
+            _create_spec(req.create), self._identity(stream), include_logs=req.include_logs
+        )
+        async for event in events:
+            await stream.send_message(event_to_pb(event))
+
+    @_grpc_errors
+    async def GetJob(self, stream: Stream[pb.GetJobRequest, pb.Job]) -> None:
+        req = await _request(stream)
+        await stream.send_message(job_to_pb(await self.engine.get(req.id, self._identity(stream))))
+
+    @_grpc_errors
+    async def ListJobs(self, stream: Stream[pb.ListJobsRequest, pb.Job]) -> None:
+        req = await _request(stream)
+        identity = self._identity(stream)
+        flt = JobFilter(
+            states=frozenset(JobState(s) for s in req.states),
+            kind=req.kind,
+            labels=_labels(req.labels),
+            owner=identity,
+            created_after=req.created_after.ToDatetime(dt.timezone.utc) if req.HasField("created_after") else None,
+            created_before=req.created_before.ToDatetime(dt.timezone.utc) if req.HasField("created_before") else None,
+        )
+        async for job in self.engine.list(flt, limit=req.limit):
+            await stream.send_message(job_to_pb(job, include_payload=False))
+
+    @_grpc_errors
+    async def CancelJob(self, stream: Stream[pb.CancelJobRequest, pb.Job]) -> None:
+        req = await _request(stream)
+        job = await self.engine.cancel(req.id, req.reason, self._identity(stream))
+        await stream.send_message(job_to_pb(job))
+
+    @_grpc_errors
+    async def WatchJob(self, stream: Stream[pb.WatchJobRequest, pb.JobEvent]) -> None:
+        req = await _request(stream)
+        events = self.engine.watch(
+            req.id, include_logs=req.include_logs, after_version=req.after_version, identity=self._identity(stream)
+        )
+        async for event in events:
+            await stream.send_message(event_to_pb(event))
+
+    @_grpc_errors
+    async def GetResult(self, stream: Stream[pb.GetResultRequest, pb.ResultChunk]) -> None:
+        req = await _request(stream)
+        job, chunks = await self.engine.result(req.id, self._identity(stream))
+        offset = 0
+        async for chunk in chunks:
+            for start in range(0, max(len(chunk), 1), self.chunk):
+                piece = chunk[start : start + self.chunk]
+                await stream.send_message(
+                    pb.ResultChunk(
+                        data=piece, offset=offset, total_size=job.result_size, content_type=job.result_content_type
+                    )
+                )
+                offset += len(piece)
+
+    # --- executor RPCs -----------------------------------------------------
+
+    @_grpc_errors
+    async def Acquire(self, stream: Stream[pb.AcquireRequest, pb.AcquireResponse]) -> None:
+        first = await _request(stream)
+        self._identity(stream)
+        if not first.executor_id or not first.kinds:
+            raise InvalidArgument("the first AcquireRequest must name executor_id and kinds")
+        if first.lease_seconds < 0:
+            raise InvalidArgument("lease_seconds must not be negative")
+        lease_seconds = first.lease_seconds or self.engine.config.lease_seconds
+        kinds = list(first.kinds)
+        # ("credits", n) from the executor, ("cancel", job id) from the engine, ("end", "") to stop.
+        events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        events.put_nowait(("credits", first.credits))
+        self._acquirers.add(events)
+        self.engine.register_executor(first.executor_id, lambda job_id: events.put_nowait(("cancel", job_id)))
+
+        async def read_credits() -> None:
+            async for more in stream:
+                events.put_nowait(("credits", more.credits))
+            events.put_nowait(("end", ""))
+
+        reader = asyncio.create_task(read_credits())
+        credits = 0
+        try:
+            while True:
+                while not events.empty():
+                    what, value = events.get_nowait()
+                    if what == "end":
+                        return
+                    if what == "credits":
+                        credits += value
+                    else:
+                        await stream.send_message(pb.AcquireResponse(cancelled_job_id=value))
+                if not credits:
+                    events.put_nowait(await events.get())
+                    continue
+                work = self.engine.work_event
+                jobs = await self.engine.claim(kinds, credits, first.executor_id, lease_seconds)
+                credits -= len(jobs)
+                for job in jobs:
+                    lease = pb.Lease(job=job_to_pb(job))
+                    if job.lease_expires_at is not None:
+                        lease.expires_at.FromDatetime(job.lease_expires_at)
+                    await stream.send_message(pb.AcquireResponse(lease=lease))
+                if credits and events.empty():
+                    await _first_of(work.wait(), events)
+        finally:
+            reader.cancel()
+            self._acquirers.discard(events)
+            self.engine.unregister_executor(first.executor_id)
+
+    @_grpc_errors
+    async def Heartbeat(self, stream: Stream[pb.HeartbeatRequest, pb.HeartbeatResponse]) -> None:
+        req = await _request(stream)
+        self._identity(stream)
+        expires, cancelled = await self.engine.heartbeat(req.job_id, req.executor_id, req.attempt)
+        if not cancelled:
+            if req.HasField("progress"):
+                p = progress_from_pb(req.progress)
+                self.engine.report_progress(req.job_id, p.steps_done, p.steps_total, p.message)
+            if req.logs:
+                entries = [
+                    (e.level or "INFO", e.message, e.logger, e.timestamp.ToDatetime(dt.timezone.utc)) for e in req.logs
+                ]
+                await self.engine.append_logs(req.job_id, entries)
+        reply = pb.HeartbeatResponse(cancelled=cancelled)
+        if expires is not None:
+            reply.lease_expires_at.FromDatetime(expires)
+        await stream.send_message(reply)
+
+    @_grpc_errors
+    async def CompleteJob(self, stream: Stream[pb.CompleteJobRequest, pb.Job]) -> None:
+        first = await _request(stream)
+        self._identity(stream)
+
+        async def chunks() -> Any:
+            yield first.data
+            async for more in stream:
+                yield more.data
+
+        job = await self.engine.complete(first.job_id, first.executor_id, first.attempt, chunks(), first.content_type)
+        await stream.send_message(job_to_pb(job, include_payload=False))
+
+    @_grpc_errors
+    async def FailJob(self, stream: Stream[pb.FailJobRequest, pb.Job]) -> None:
+        req = await _request(stream)
+        self._identity(stream)
+        error = JobFailure(req.error.code or "EXECUTOR_ERROR", req.error.message, req.error.details)
+        job = await self.engine.fail(req.job_id, req.executor_id, req.attempt, error, retry=req.retry)
+        await stream.send_message(job_to_pb(job, include_payload=False))

@@ -1,0 +1,521 @@
+"""SQLite store (WAL) with group commit.
+
+Writes from any number of coroutines are queued and applied by one writer
+thread, many to a transaction: while one batch commits the next one fills.
+Each write runs inside its own SAVEPOINT, so a failing write fails alone.
+Reads use a second connection on a second thread (WAL lets it read while the
+writer writes). The event loop never touches sqlite3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from asyncwf._model import JobFailure, JobInfo, JobState, LogRecord, Progress
+from asyncwf.exceptions import Conflict, InternalError
+from asyncwf.server._store import JobFilter
+
+__all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+UTC = dt.timezone.utc
+
+_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        state INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        payload BLOB NOT NULL,
+        content_type TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        request_digest TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        max_attempts INTEGER NOT NULL,
+        priority INTEGER NOT NULL,
+        timeout_seconds REAL,
+        result_ttl_seconds REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        expires_at REAL,
+        progress_done INTEGER NOT NULL DEFAULT 0,
+        progress_total INTEGER NOT NULL DEFAULT 0,
+        progress_percent REAL NOT NULL DEFAULT 0,
+        progress_eta REAL,
+        progress_message TEXT NOT NULL DEFAULT '',
+        error_code TEXT,
+        error_message TEXT,
+        error_details TEXT,
+        result_inline BLOB,
+        result_stored INTEGER NOT NULL DEFAULT 0,
+        result_size INTEGER NOT NULL DEFAULT 0,
+        result_content_type TEXT NOT NULL DEFAULT '',
+        lease_owner TEXT NOT NULL DEFAULT '',
+        lease_expires_at REAL
+    );
+    CREATE UNIQUE INDEX jobs_idempotency ON jobs(owner, idempotency_key) WHERE idempotency_key != '';
+    CREATE INDEX jobs_queue ON jobs(state, kind, priority DESC, created_at);
+    CREATE INDEX jobs_created ON jobs(created_at, id);
+    CREATE INDEX jobs_expiry ON jobs(expires_at) WHERE expires_at IS NOT NULL;
+    CREATE TABLE job_logs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL,
+        timestamp REAL NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL,
+        logger TEXT NOT NULL
+    );
+    CREATE INDEX job_logs_job ON job_logs(job_id, seq);
+    """,
+]
+
+_COLUMNS = (
+    "id kind state version payload content_type idempotency_key labels owner attempt max_attempts priority "
+    "timeout_seconds result_ttl_seconds created_at updated_at started_at finished_at expires_at "
+    "progress_done progress_total progress_percent progress_eta progress_message error_code error_message "
+    "error_details result_inline result_stored result_size result_content_type lease_owner lease_expires_at"
+).split()
+_SELECT = ", ".join(_COLUMNS)
+_TIME_FIELDS = frozenset({"created_at", "updated_at", "started_at", "finished_at", "expires_at", "lease_expires_at"})
+#: JobInfo fields that map onto one column of the same name.
+_PLAIN_FIELDS = frozenset(
+    {"state", "payload", "attempt", "lease_owner", "result_inline", "result_stored", "result_size", "result_content_type"}
+    | _TIME_FIELDS
+)
+
+
+def _ts(value: dt.datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _dt(value: float | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromtimestamp(value, UTC)
+
+
+def _row_to_job(row: Sequence[Any]) -> JobInfo:
+    r = dict(zip(_COLUMNS, row, strict=True))
+    error = None
+    if r["error_code"] is not None:
+        error = JobFailure(r["error_code"], r["error_message"] or "", r["error_details"] or "")
+    return JobInfo(
+        id=r["id"],
+        kind=r["kind"],
+        state=JobState(r["state"]),
+        version=r["version"],
+        payload=r["payload"],
+        content_type=r["content_type"],
+        idempotency_key=r["idempotency_key"],
+        labels=json.loads(r["labels"]),
+        owner=r["owner"],
+        attempt=r["attempt"],
+        max_attempts=r["max_attempts"],
+        priority=r["priority"],
+        timeout_seconds=r["timeout_seconds"],
+        result_ttl_seconds=r["result_ttl_seconds"],
+        created_at=_dt(r["created_at"]),
+        updated_at=_dt(r["updated_at"]),
+        started_at=_dt(r["started_at"]),
+        finished_at=_dt(r["finished_at"]),
+        expires_at=_dt(r["expires_at"]),
+        progress=Progress(r["progress_done"], r["progress_total"], r["progress_percent"], r["progress_eta"], r["progress_message"]),
+        error=error,
+        result_inline=r["result_inline"],
+        result_stored=bool(r["result_stored"]),
+        result_size=r["result_size"],
+        result_content_type=r["result_content_type"],
+        lease_owner=r["lease_owner"],
+        lease_expires_at=_dt(r["lease_expires_at"]),
+    )
+
+
+def _changes_to_columns(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Translate JobInfo field changes into column assignments."""
+    columns: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name in _TIME_FIELDS:
+            columns[name] = _ts(value)
+        elif name == "state":
+            columns[name] = value.value
+        elif name == "result_stored":
+            columns[name] = int(value)
+        elif name in _PLAIN_FIELDS:
+            columns[name] = value
+        elif name == "error":
+            columns["error_code"] = None if value is None else value.code
+            columns["error_message"] = None if value is None else value.message
+            columns["error_details"] = None if value is None else value.details
+        elif name == "progress":
+            columns.update(_progress_columns(value))
+        else:
+            raise InternalError(f"unknown job field {name!r}")
+    return columns
+
+
+def _progress_columns(value: Progress) -> dict[str, Any]:
+    return {
+        "progress_done": value.steps_done,
+        "progress_total": value.steps_total,
+        "progress_percent": value.percent,
+        "progress_eta": value.eta_seconds,
+        "progress_message": value.message,
+    }
+
+
+class _Failure:
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class _Batcher:
+    """Runs queued operations on one thread, as many per hop as are waiting."""
+
+    def __init__(
+        self, thread: ThreadPoolExecutor, apply: Callable[[list[Any]], list[Any]], max_batch: int, name: str
+    ) -> None:
+        self._thread = thread
+        self._apply = apply
+        self._max_batch = max_batch
+        self._name = name
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def submit(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((fn, future))
+        self.kick()
+        return await future
+
+    def kick(self) -> None:
+        """Make sure a drain is under way (also for work queued outside ``submit``)."""
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain(), name=self._name)
+
+    async def wait_idle(self) -> None:
+        while self._drainer is not None:
+            await asyncio.shield(self._drainer)
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                try:
+                    results = await loop.run_in_executor(self._thread, self._apply, [op for op, _ in batch])
+                except Exception as exc:  # the whole batch failed
+                    results = [_Failure(InternalError(f"store operation failed: {exc}"))] * len(batch)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, _Failure):
+                        future.set_exception(result.exc)
+                    else:
+                        future.set_result(result)
+                if not self._pending:
+                    return
+        finally:
+            self._drainer = None
+
+
+class SQLiteStore:
+    """The embedded store: one SQLite file in WAL mode with group commit.
+
+    Args:
+        path: The database file; its folder is created.
+        synchronous: SQLite's ``synchronous`` pragma. ``NORMAL`` (default)
+            survives a crash of the process; ``FULL`` also a power cut.
+        max_batch: The most writes applied in one transaction.
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", max_batch: int = 2048) -> None:
+        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        self.path = Path(path)
+        self._synchronous = synchronous.upper()
+        self._max_batch = max_batch
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="asyncwf-sqlite-writer")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="asyncwf-sqlite-reader")
+        self._wconn: sqlite3.Connection | None = None
+        self._rconn: sqlite3.Connection | None = None
+        self._progress: dict[str, Progress] = {}
+        self._writes = _Batcher(self._writer, self._apply_writes, max_batch, "asyncwf-sqlite-group-commit")
+        self._reads = _Batcher(self._reader, self._apply_reads, max_batch, "asyncwf-sqlite-reads")
+
+    # --- lifecycle ---------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    def _open_writer(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+            conn.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+        self._wconn = conn
+
+    def _open_reader(self) -> None:
+        self._rconn = self._connect()
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, self._open_writer)
+        await loop.run_in_executor(self._reader, self._open_reader)
+
+    async def close(self) -> None:
+        await self._reads.wait_idle()
+        if self._progress:
+            await self._write(lambda conn: None)
+        await self._writes.wait_idle()
+        loop = asyncio.get_running_loop()
+        if self._wconn is not None:
+            await loop.run_in_executor(self._writer, self._wconn.close)
+            self._wconn = None
+        if self._rconn is not None:
+            await loop.run_in_executor(self._reader, self._rconn.close)
+            self._rconn = None
+        self._writer.shutdown(wait=False)
+        self._reader.shutdown(wait=False)
+
+    # --- plumbing ----------------------------------------------------------
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._rconn is None:
+            raise InternalError("the store is closed")
+        return await self._reads.submit(fn)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._wconn is None:
+            raise InternalError("the store is closed")
+        return await self._writes.submit(fn)
+
+    def _apply_reads(self, ops: list[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
+        conn = self._rconn
+        if conn is None:
+            raise InternalError("the store is closed")
+        results: list[Any] = []
+        for op in ops:
+            try:
+                results.append(op(conn))
+            except Exception as exc:
+                results.append(_Failure(exc))
+        return results
+
+    def _apply_writes(self, ops: list[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
+        conn = self._wconn
+        if conn is None:
+            raise InternalError("the store is closed")
+        progress, self._progress = self._progress, {}
+        results: list[Any] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for op in ops:
+                conn.execute("SAVEPOINT op")
+                try:
+                    results.append(op(conn))
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    results.append(_Failure(exc))
+                finally:
+                    conn.execute("RELEASE op")
+            if progress:
+                conn.executemany(
+                    "UPDATE jobs SET progress_done=?, progress_total=?, progress_percent=?, progress_eta=?, "
+                    "progress_message=? WHERE id=?",
+                    [(*_progress_columns(p).values(), job_id) for job_id, p in progress.items()],
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return results
+
+    # --- Store interface ---------------------------------------------------
+
+    async def insert_job(self, job: JobInfo, request_digest: str) -> tuple[JobInfo, bool]:
+        values = {
+            "id": job.id,
+            "kind": job.kind,
+            "state": job.state.value,
+            "version": job.version,
+            "payload": job.payload,
+            "content_type": job.content_type,
+            "idempotency_key": job.idempotency_key,
+            "request_digest": request_digest,
+            "labels": json.dumps(dict(job.labels), sort_keys=True),
+            "owner": job.owner,
+            "attempt": job.attempt,
+            "max_attempts": job.max_attempts,
+            "priority": job.priority,
+            "timeout_seconds": job.timeout_seconds,
+            "result_ttl_seconds": job.result_ttl_seconds,
+            "created_at": _ts(job.created_at),
+            "updated_at": _ts(job.updated_at),
+        }
+        sql = f"INSERT OR IGNORE INTO jobs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})"
+
+        def op(conn: sqlite3.Connection) -> tuple[JobInfo, bool]:
+            if conn.execute(sql, tuple(values.values())).rowcount:
+                return job, True
+            row = conn.execute(
+                f"SELECT {_SELECT}, request_digest FROM jobs WHERE owner=? AND idempotency_key=?",
+                (job.owner, job.idempotency_key),
+            ).fetchone()
+            if row is None:
+                raise Conflict(f"job id {job.id!r} already exists")
+            if row[-1] != request_digest:
+                raise Conflict(f"idempotency key {job.idempotency_key!r} was used for a different request")
+            return _row_to_job(row[:-1]), False
+
+        return await self._write(op)
+
+    async def get_job(self, job_id: str) -> JobInfo | None:
+        def op(conn: sqlite3.Connection) -> JobInfo | None:
+            row = conn.execute(f"SELECT {_SELECT} FROM jobs WHERE id=?", (job_id,)).fetchone()
+            return None if row is None else _row_to_job(row)
+
+        return await self._read(op)
+
+    async def list_jobs(self, flt: JobFilter, *, after: tuple[float, str] | None, limit: int) -> list[JobInfo]:
+        where, args = ["1=1"], []
+        if flt.states:
+            where.append(f"state IN ({', '.join('?' * len(flt.states))})")
+            args += [s.value for s in flt.states]
+        if flt.kind:
+            where.append("kind=?")
+            args.append(flt.kind)
+        if flt.owner is not None:
+            where.append("owner=?")
+            args.append(flt.owner)
+        if flt.created_after is not None:
+            where.append("created_at>?")
+            args.append(flt.created_after.timestamp())
+        if flt.created_before is not None:
+            where.append("created_at<?")
+            args.append(flt.created_before.timestamp())
+        for key, value in flt.labels.items():
+            where.append("json_extract(labels, ?) = ?")
+            args += ["$." + json.dumps(key), value]
+        if after is not None:
+            where.append("(created_at, id) > (?, ?)")
+            args += list(after)
+        sql = f"SELECT {_SELECT} FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT ?"
+        args.append(limit)
+        return await self._read(lambda conn: [_row_to_job(r) for r in conn.execute(sql, args)])
+
+    async def claim_jobs(
+        self, kinds: Collection[str], limit: int, owner: str, lease_expires_at: dt.datetime | None, now: dt.datetime
+    ) -> list[JobInfo]:
+        kinds = list(kinds)
+        sql = (
+            f"UPDATE jobs SET state={JobState.RUNNING.value}, attempt=attempt+1, version=version+1, lease_owner=?, "
+            "lease_expires_at=?, started_at=?, updated_at=? WHERE id IN (SELECT id FROM jobs WHERE "
+            f"state={JobState.QUEUED.value} AND kind IN ({', '.join('?' * len(kinds))}) "
+            f"ORDER BY priority DESC, created_at LIMIT ?) RETURNING {_SELECT}"
+        )
+        args = (owner, _ts(lease_expires_at), now.timestamp(), now.timestamp(), *kinds, limit)
+        return await self._write(lambda conn: [_row_to_job(r) for r in conn.execute(sql, args).fetchall()])
+
+    async def update_job(
+        self,
+        job_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_states: Collection[JobState],
+        expect_attempt: int | None = None,
+        expect_owner: str | None = None,
+    ) -> JobInfo | None:
+        columns = _changes_to_columns(changes)
+        assignments = ", ".join([f"{name}=?" for name in columns] + ["version=version+1"])
+        where = [f"state IN ({', '.join('?' * len(expect_states))})"]
+        args: list[Any] = [*columns.values(), job_id, *(s.value for s in expect_states)]
+        if expect_attempt is not None:
+            where.append("attempt=?")
+            args.append(expect_attempt)
+        if expect_owner is not None:
+            where.append("lease_owner=?")
+            args.append(expect_owner)
+        sql = f"UPDATE jobs SET {assignments} WHERE id=? AND {' AND '.join(where)} RETURNING {_SELECT}"
+        if "progress" in changes:
+            self._progress.pop(job_id, None)
+
+        def op(conn: sqlite3.Connection) -> JobInfo | None:
+            row = conn.execute(sql, args).fetchone()
+            return None if row is None else _row_to_job(row)
+
+        return await self._write(op)
+
+    async def record_progress(self, job_id: str, progress: Progress) -> None:
+        self._progress[job_id] = progress
+        if self._wconn is not None:
+            self._writes.kick()
+
+    async def append_logs(self, records: Sequence[LogRecord]) -> list[LogRecord]:
+        def op(conn: sqlite3.Connection) -> list[LogRecord]:
+            stored = []
+            for rec in records:
+                cur = conn.execute(
+                    "INSERT INTO job_logs (job_id, timestamp, level, message, logger) VALUES (?, ?, ?, ?, ?)",
+                    (rec.job_id, rec.timestamp.timestamp(), rec.level, rec.message, rec.logger),
+                )
+                stored.append(LogRecord(rec.job_id, cur.lastrowid or 0, rec.timestamp, rec.level, rec.message, rec.logger))
+            return stored
+
+        return await self._write(op)
+
+    async def get_logs(self, job_id: str, after_seq: int = 0) -> list[LogRecord]:
+        sql = "SELECT seq, timestamp, level, message, logger FROM job_logs WHERE job_id=? AND seq>? ORDER BY seq"
+        return await self._read(
+            lambda conn: [
+                LogRecord(job_id, seq, dt.datetime.fromtimestamp(ts, UTC), level, msg, logger)
+                for seq, ts, level, msg, logger in conn.execute(sql, (job_id, after_seq))
+            ]
+        )
+
+    async def running_jobs(self) -> list[JobInfo]:
+        sql = f"SELECT {_SELECT} FROM jobs WHERE state=?"
+        return await self._read(lambda conn: [_row_to_job(r) for r in conn.execute(sql, (JobState.RUNNING.value,))])
+
+    async def expiring_jobs(self, now: dt.datetime, limit: int) -> list[JobInfo]:
+        sql = f"SELECT {_SELECT} FROM jobs WHERE expires_at IS NOT NULL AND expires_at<=? ORDER BY expires_at LIMIT ?"
+        return await self._read(lambda conn: [_row_to_job(r) for r in conn.execute(sql, (now.timestamp(), limit))])
+
+    async def next_expiry(self) -> dt.datetime | None:
+        sql = "SELECT MIN(expires_at) FROM jobs WHERE expires_at IS NOT NULL"
+        return await self._read(lambda conn: _dt(conn.execute(sql).fetchone()[0]))
+
+    async def delete_job(self, job_id: str) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM jobs WHERE id=?", (job_id,))
+            conn.execute("DELETE FROM job_logs WHERE job_id=?", (job_id,))
+
+        await self._write(op)
+
+
+def request_digest(*parts: bytes | str) -> str:
+    """A stable digest of a create request, to detect reused idempotency keys."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()

@@ -1,0 +1,91 @@
+"""The Store interface: durable job state behind the job engine.
+
+Implementations: :class:`asyncwf.server.SQLiteStore` (embedded default).
+Every method is a coroutine and every write is atomic; the engine publishes a
+change to watchers only after the store has committed it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Protocol
+
+from asyncwf._model import JobInfo, JobState, LogRecord, Progress
+
+__all__ = ["JobFilter", "Store"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobFilter:
+    """Which jobs ``list_jobs`` returns. Empty fields match everything."""
+
+    states: frozenset[JobState] = frozenset()
+    kind: str = ""
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    owner: str | None = None
+    created_after: dt.datetime | None = None
+    created_before: dt.datetime | None = None
+
+
+class Store(Protocol):
+    """Durable storage of jobs and their log entries."""
+
+    async def open(self) -> None:
+        """Create or migrate the schema; idempotent."""
+
+    async def close(self) -> None:
+        """Flush pending writes and release every connection and thread."""
+
+    async def insert_job(self, job: JobInfo, request_digest: str) -> tuple[JobInfo, bool]:
+        """Insert ``job``; return ``(stored job, created)``.
+
+        When a job with the same owner and idempotency key exists it is
+        returned with ``created=False``; :class:`~asyncwf.exceptions.Conflict`
+        is raised if it was created from a different request.
+        """
+
+    async def get_job(self, job_id: str) -> JobInfo | None: ...
+
+    async def list_jobs(self, flt: JobFilter, *, after: tuple[float, str] | None, limit: int) -> list[JobInfo]:
+        """One page of jobs ordered by (created_at, id), strictly after ``after``."""
+
+    async def claim_jobs(
+        self, kinds: Collection[str], limit: int, owner: str, lease_expires_at: dt.datetime | None, now: dt.datetime
+    ) -> list[JobInfo]:
+        """Move up to ``limit`` queued jobs of ``kinds`` to RUNNING under a lease."""
+
+    async def update_job(
+        self,
+        job_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_states: Collection[JobState],
+        expect_attempt: int | None = None,
+        expect_owner: str | None = None,
+    ) -> JobInfo | None:
+        """Apply ``changes`` if the job matches the expectations; bump its version.
+
+        Returns the new snapshot, or ``None`` when the job is missing or does not match.
+        """
+
+    async def record_progress(self, job_id: str, progress: Progress) -> None:
+        """Persist the latest progress (no version bump; may be coalesced)."""
+
+    async def append_logs(self, records: Sequence[LogRecord]) -> list[LogRecord]:
+        """Store log entries; return them with their sequence numbers."""
+
+    async def get_logs(self, job_id: str, after_seq: int = 0) -> list[LogRecord]: ...
+
+    async def running_jobs(self) -> list[JobInfo]:
+        """Every RUNNING job (for lease recovery at start-up)."""
+
+    async def expiring_jobs(self, now: dt.datetime, limit: int) -> list[JobInfo]:
+        """Terminal jobs whose ``expires_at`` has passed."""
+
+    async def delete_job(self, job_id: str) -> None:
+        """Forget a job and its logs."""
+
+    async def next_expiry(self) -> dt.datetime | None:
+        """The earliest ``expires_at`` of any job that is not yet expired."""

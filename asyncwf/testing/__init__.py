@@ -1,0 +1,13 @@
+"""Testing helpers: an in-process backend and a pytest plugin.
+
+The plugin is registered through the ``pytest11`` entry point, so any
+pytest-asyncio suite that installs asyncwf gets these fixtures:
+
+- ``asyncwf_backend``: a running :class:`LocalBackend` (one per test);
+- ``asyncwf_client``: a :class:`~asyncwf.Client` connected to it, also set
+  as the default client of the test.
+"""
+
+from asyncwf.testing._local import LocalBackend
+
+__all__ = ["LocalBackend"]

@@ -1,0 +1,39 @@
+"""pytest plugin (entry point ``pytest11``): fixtures for an in-process backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from asyncwf.client import Client
+    from asyncwf.testing import LocalBackend
+
+
+def _async_fixture(fn):  # type: ignore[no-untyped-def]
+    try:
+        import pytest_asyncio
+    except ImportError:  # pragma: no cover - the plugin needs pytest-asyncio to be useful
+        return pytest.fixture(fn)
+    return pytest_asyncio.fixture(fn)
+
+
+@_async_fixture
+async def asyncwf_backend() -> AsyncIterator[LocalBackend]:
+    """A running in-process backend with a temporary data dir."""
+    from asyncwf.testing import LocalBackend
+
+    async with LocalBackend() as backend:
+        yield backend
+
+
+@_async_fixture
+async def asyncwf_client(asyncwf_backend: LocalBackend) -> AsyncIterator[Client]:
+    """A client of ``asyncwf_backend``, also the default client for the test."""
+    from asyncwf.client import Client
+
+    async with asyncwf_backend.client() as client:
+        Client.set_default_client(client)
+        yield client
