@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from asyncwf.exceptions import ConfigurationError
 
@@ -85,12 +86,22 @@ async def _serve(args: argparse.Namespace) -> None:
         logging.getLogger("asyncwf.server").info("shutting down gracefully")
 
 
+def _run(coro: Any) -> None:
+    """Run on uvloop when it is installed (faster sockets and thread hand-offs), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
             logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-            asyncio.run(_serve(args))
+            _run(_serve(args))
         else:
             from asyncwf._demo import run_demo
 

@@ -151,16 +151,15 @@ JobEvent = Union[JobInfo, ProgressUpdate, LogRecord]
 def ts_to_pb(value: dt.datetime | None) -> Timestamp | None:
     if value is None:
         return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    seconds, micros = divmod(round(value.timestamp() * 1_000_000), 1_000_000)
+    return Timestamp(seconds=seconds, nanos=micros * 1000)
 
 
 def ts_from_pb(msg: pb.Job | pb.LogEntry | pb.Lease | pb.HeartbeatResponse | pb.ListJobsRequest, field: str) -> dt.datetime | None:
     if not msg.HasField(field):  # type: ignore[arg-type]
         return None
     stamp: Timestamp = getattr(msg, field)
-    return stamp.ToDatetime(tzinfo=UTC)
+    return dt.datetime.fromtimestamp(stamp.seconds + stamp.nanos / 1e9, UTC)
 
 
 def progress_to_pb(value: Progress) -> pb.Progress:
@@ -208,9 +207,12 @@ def job_to_pb(job: JobInfo, *, include_payload: bool = True) -> pb.Job:
         ),
     )
     for field in ("created_at", "updated_at", "started_at", "finished_at", "expires_at", "lease_expires_at"):
-        stamp = ts_to_pb(getattr(job, field))
-        if stamp is not None:
-            getattr(msg, field).CopyFrom(stamp)
+        value = getattr(job, field)
+        if value is not None:
+            seconds, micros = divmod(round(value.timestamp() * 1_000_000), 1_000_000)
+            stamp = getattr(msg, field)
+            stamp.seconds = seconds
+            stamp.nanos = micros * 1000
     if job.error is not None:
         msg.error.CopyFrom(pb.JobError(code=job.error.code, message=job.error.message, details=job.error.details))
     return msg
@@ -250,9 +252,14 @@ def job_from_pb(msg: pb.Job) -> JobInfo:
 
 
 def log_to_pb(record: LogRecord) -> pb.LogEntry:
-    msg = pb.LogEntry(job_id=record.job_id, seq=record.seq, level=record.level, message=record.message, logger=record.logger)
-    msg.timestamp.FromDatetime(record.timestamp)
-    return msg
+    return pb.LogEntry(
+        job_id=record.job_id,
+        seq=record.seq,
+        level=record.level,
+        message=record.message,
+        logger=record.logger,
+        timestamp=ts_to_pb(record.timestamp),
+    )
 
 
 def log_from_pb(msg: pb.LogEntry) -> LogRecord:

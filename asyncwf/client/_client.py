@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import datetime as dt
 import os
 import ssl
-import uuid
+from asyncwf._ids import new_id
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
@@ -18,6 +19,7 @@ from grpclib.health.v1 import health_pb2, health_grpc
 from asyncwf._model import JobEvent, JobInfo, JobState, event_from_pb, job_from_pb, ts_to_pb
 from asyncwf.client._auth import Auth
 from asyncwf.client._errors import mapped_errors
+from asyncwf.client._pool import ChannelPool
 from asyncwf.client._retry import RetryPolicy
 from asyncwf.exceptions import (
     ConfigurationError,
@@ -65,6 +67,8 @@ class Client:
         certificate: PEM certificate(s) to trust; turns TLS on.
         channel: A pre-configured ``grpclib.client.Channel`` to use instead.
         retry: The retry policy of idempotent calls.
+        max_connections: HTTP/2 connections opened at most for concurrent
+            calls (each carries up to 90 calls at once).
         **grpc_client_kwargs: Passed to ``grpclib.client.Channel``
             (e.g. ``config=grpclib.config.Configuration(...)``).
 
@@ -83,6 +87,7 @@ class Client:
         channel: Channel | None = None,
         *,
         retry: RetryPolicy | None = None,
+        max_connections: int = 8,
         **grpc_client_kwargs: Any,
     ) -> None:
         env_port = os.environ.get("ASYNCWF_PORT")
@@ -104,7 +109,7 @@ class Client:
         self._channel = channel
         self._owns_channel = channel is None
         self._kwargs = grpc_client_kwargs
-        self._jobs: jobs_grpc.JobServiceStub | None = None
+        self._pool = ChannelPool(self._new_channel, max_connections=1 if channel is not None else max_connections)
 
     # --- seed attributes ---------------------------------------------------
 
@@ -130,16 +135,18 @@ class Client:
         """The Client SSL certificate."""
         return self._certificate
 
+    def _new_channel(self) -> Channel:
+        if self._channel is not None:
+            return self._channel
+        target = f"{self.host}:{self.port}"
+        if self._certificate is not None:
+            return self.SECURE_CHANNEL_FACTORY(target, self._certificate, list(self._kwargs.items()))
+        return self.INSECURE_CHANNEL_FACTORY(target, list(self._kwargs.items()))
+
     @property
     def channel(self) -> Channel:
         """The gRPC channel of the Client (created on first use, inside the event loop)."""
-        if self._channel is None:
-            target = f"{self.host}:{self.port}"
-            if self._certificate is not None:
-                self._channel = self.SECURE_CHANNEL_FACTORY(target, self._certificate, list(self._kwargs.items()))
-            else:
-                self._channel = self.INSECURE_CHANNEL_FACTORY(target, list(self._kwargs.items()))
-        return self._channel
+        return self._pool.primary
 
     @property
     def token(self) -> str | None:
@@ -185,11 +192,9 @@ class Client:
     # --- lifecycle ---------------------------------------------------------
 
     def close(self) -> None:
-        """Close the gRPC channel associated with the Client."""
-        if self._channel is not None and self._owns_channel:
-            self._channel.close()
-            self._channel = None
-            self._jobs = None
+        """Close the gRPC channel(s) associated with the Client (a channel passed in is left open)."""
+        if self._owns_channel:
+            self._pool.close()
 
     async def aclose(self) -> None:
         """Close the channel (async form, for ``async with`` and resource stacks)."""
@@ -208,11 +213,11 @@ class Client:
 
     # --- plumbing ----------------------------------------------------------
 
-    @property
-    def _stub(self) -> jobs_grpc.JobServiceStub:
-        if self._jobs is None:
-            self._jobs = jobs_grpc.JobServiceStub(self.channel)
-        return self._jobs
+    @contextlib.asynccontextmanager
+    async def _jobs(self) -> AsyncIterator[jobs_grpc.JobServiceStub]:
+        """A JobService stub on the least-loaded connection, for one call."""
+        async with self._pool.channel() as channel:
+            yield jobs_grpc.JobServiceStub(channel)
 
     async def _metadata(self) -> dict[str, str] | None:
         token = await self.auth.get_token()
@@ -226,8 +231,11 @@ class Client:
             attempt += 1
             try:
                 with mapped_errors():
-                    call = getattr(self._stub, method)
-                    return await call(request, timeout=timeout or self.DEFAULT_TIMEOUT, metadata=await self._metadata())
+                    async with self._jobs() as stub:
+                        call = getattr(stub, method)
+                        return await call(
+                            request, timeout=timeout or self.DEFAULT_TIMEOUT, metadata=await self._metadata()
+                        )
             except Unauthenticated:
                 if refreshed or not self.auth.can_refresh:
                     raise
@@ -241,11 +249,12 @@ class Client:
     async def _stream(self, method: str, request: Any, *, timeout: float | None) -> AsyncIterator[Any]:
         """A server-streaming call; errors raised while iterating are mapped too."""
         with mapped_errors():
-            call = getattr(self._stub, method)
-            async with call.open(timeout=timeout or self.STREAM_TIMEOUT, metadata=await self._metadata()) as stream:
-                await stream.send_message(request, end=True)
-                async for message in stream:
-                    yield message
+            async with self._jobs() as stub:
+                call = getattr(stub, method)
+                async with call.open(timeout=timeout or self.STREAM_TIMEOUT, metadata=await self._metadata()) as stream:
+                    await stream.send_message(request, end=True)
+                    async for message in stream:
+                        yield message
 
     # --- operations --------------------------------------------------------
 
@@ -294,8 +303,11 @@ class Client:
         result_ttl: float | None = None,
         priority: int = 0,
         include_logs: bool = False,
+        final_only: bool = False,
     ) -> AsyncIterator[JobEvent]:
         """Create a job and stream its events until it is done, with one RPC.
+
+        With ``final_only`` the backend sends just the final snapshot.
 
         If the connection drops, the stream resumes where it stopped: the
         create is retried with its idempotency key, then the job is watched.
@@ -303,7 +315,7 @@ class Client:
         create = _create_request(
             kind, payload, content_type, idempotency_key, labels, max_attempts, execution_timeout, result_ttl, priority
         )
-        request = pb.CreateAndWatchRequest(create=create, include_logs=include_logs)
+        request = pb.CreateAndWatchRequest(create=create, include_logs=include_logs, final_only=final_only)
         job_id, version, attempt = "", 0, 0
         while not job_id:
             attempt += 1
@@ -325,7 +337,8 @@ class Client:
                     break
                 await asyncio.sleep(self.retry.backoff(attempt))
         async for event in self.watch_job(job_id, include_logs=include_logs, _after_version=version):
-            yield event
+            if not final_only or (isinstance(event, JobInfo) and event.done):
+                yield event
 
     async def run_job(self, kind: str, payload: bytes = b"", **options: Any) -> JobInfo:
         """Create a job, wait until it is done and return its final snapshot (one RPC).
@@ -334,7 +347,7 @@ class Client:
         ``result_inline`` when small, else fetch it with :meth:`job_result`.
         """
         final: JobInfo | None = None
-        async for event in self.create_and_watch(kind, payload, **options):
+        async for event in self.create_and_watch(kind, payload, final_only=True, **options):
             if isinstance(event, JobInfo):
                 final = event
         if final is None:  # pragma: no cover - create_and_watch always yields a snapshot
@@ -477,7 +490,7 @@ def _create_request(
         kind=kind,
         payload=bytes(payload),
         content_type=content_type,
-        idempotency_key=idempotency_key or uuid.uuid4().hex,
+        idempotency_key=idempotency_key or new_id(),
         labels=dict(labels or {}),
         max_attempts=max_attempts,
         timeout_seconds=execution_timeout or 0.0,

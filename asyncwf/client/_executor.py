@@ -158,7 +158,7 @@ class RemoteExecutor:
 
     async def _session(self) -> None:
         with mapped_errors():
-            async with self.client._stub.Acquire.open(  # noqa: SLF001 - same package
+            async with self.client._jobs() as stub, stub.Acquire.open(  # noqa: SLF001 - same package
                 timeout=None, metadata=await self.client._metadata()  # noqa: SLF001
             ) as stream:
                 self._stream = stream
@@ -285,7 +285,7 @@ class RemoteExecutor:
             attempt += 1
             try:
                 with mapped_errors():
-                    async with self.client._stub.CompleteJob.open(  # noqa: SLF001
+                    async with self.client._jobs() as stub, stub.CompleteJob.open(  # noqa: SLF001
                         timeout=self.client.STREAM_TIMEOUT, metadata=await self.client._metadata()  # noqa: SLF001
                     ) as stream:
                         head = pb.CompleteJobRequest(

@@ -15,9 +15,9 @@ import datetime as dt
 import logging
 import re
 import time
-import uuid
+from asyncwf._ids import new_id
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from asyncwf._model import JobEvent, JobFailure, JobInfo, JobState, LogRecord, Progress, ProgressUpdate
 from asyncwf.exceptions import Conflict, InvalidArgument, NotFound, PermissionDenied, Unavailable
@@ -81,6 +81,21 @@ class _Lease:
     timer: asyncio.TimerHandle | None = None
 
 
+class DirectExecutor(Protocol):
+    """An in-process executor that can take a job the moment it is created."""
+
+    executor_id: str
+
+    def try_reserve(self, kind: str) -> bool:
+        """Reserve a slot for a job of ``kind``; False when it cannot run one now."""
+
+    def release(self) -> None:
+        """Give back a reserved slot that was not used."""
+
+    def accept(self, job: JobInfo) -> None:
+        """Start a job that was inserted already leased to this executor."""
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(UTC)
 
@@ -100,6 +115,9 @@ class JobEngine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._closing = False
+        self._direct: DirectExecutor | None = None
+        #: Latest snapshot of every queued or running job (the store is this process's alone).
+        self._active: dict[str, JobInfo] = {}
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -138,8 +156,19 @@ class JobEngine:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def set_direct_executor(self, executor: DirectExecutor | None) -> None:
+        """Let ``executor`` take new jobs of its kinds without a claim round trip."""
+        self._direct = executor
+
     def _publish(self, event: JobEvent) -> None:
-        job_id = event.id if isinstance(event, JobInfo) else event.job_id
+        if isinstance(event, JobInfo):
+            job_id = event.id
+            if event.done:
+                self._active.pop(job_id, None)
+            else:
+                self._active[job_id] = event
+        else:
+            job_id = event.job_id
         for queue in self._watchers.get(job_id, ()):
             queue.put_nowait(event)
 
@@ -154,12 +183,17 @@ class JobEngine:
 
     def stats(self) -> dict[str, int]:
         """Live per-job state held in memory (for leak checks)."""
-        return {"watched_jobs": len(self._watchers), "leases": len(self._leases), "tasks": len(self._tasks)}
+        return {
+            "watched_jobs": len(self._watchers),
+            "leases": len(self._leases),
+            "tasks": len(self._tasks),
+            "active_jobs": len(self._active),
+        }
 
     async def _get(self, job_id: str, identity: str | None) -> JobInfo:
         if not job_id:
             raise InvalidArgument("job id is required")
-        job = await self.store.get_job(job_id)
+        job = self._active.get(job_id) or await self.store.get_job(job_id)
         if job is None:
             raise NotFound(f"job {job_id!r} does not exist")
         if identity is not None and job.owner != identity:
@@ -188,7 +222,7 @@ class JobEngine:
 
     async def create(self, spec: CreateSpec, identity: str | None = None) -> tuple[JobInfo, bool]:
         """Queue a job; a retry with the same idempotency key returns the first one."""
-        return await self._insert(spec, identity, uuid.uuid4().hex)
+        return await self._insert(spec, identity, new_id())
 
     async def _insert(self, spec: CreateSpec, identity: str | None, job_id: str) -> tuple[JobInfo, bool]:
         spec = self._validate(spec)
@@ -213,9 +247,25 @@ class JobEngine:
         digest = request_digest(
             spec.kind, spec.payload, spec.content_type, repr(sorted(spec.labels.items())), str(job.max_attempts)
         )
-        stored, created = await self.store.insert_job(job, digest)
-        if created:
-            self._publish(stored)
+        direct = self._direct if self._direct is not None and self._direct.try_reserve(spec.kind) else None
+        if direct is not None:
+            # Direct dispatch: a local slot is free, so the job is stored already leased (one write, not two).
+            job = job.replace(state=JobState.RUNNING, attempt=1, lease_owner=direct.executor_id, started_at=now)
+        try:
+            stored, created = await self.store.insert_job(job, digest)
+        except BaseException:
+            if direct is not None:
+                direct.release()
+            raise
+        if not created:
+            if direct is not None:
+                direct.release()
+            return stored, created
+        self._publish(stored)
+        if direct is not None:
+            self._track_lease(stored, None)
+            direct.accept(stored)
+        else:
             self._signal_work()
         return stored, created
 
@@ -223,7 +273,7 @@ class JobEngine:
         self, spec: CreateSpec, identity: str | None = None, *, include_logs: bool = False
     ) -> AsyncIterator[JobEvent]:
         """Create a job and watch it in one go: nothing that happens in between is missed."""
-        job_id = uuid.uuid4().hex
+        job_id = new_id()
         with self._subscription(job_id) as queue:
             job, created = await self._insert(spec, identity, job_id)
             if created:

@@ -81,6 +81,8 @@ class LocalExecutor:
         self.concurrency = concurrency
         self._limiter = anyio.CapacityLimiter(thread_limit)
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._reserved = 0
+        self._stopping = False
         self._slot_free = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._reporter: _EngineReporter | None = None
@@ -90,9 +92,13 @@ class LocalExecutor:
             return
         self._reporter = _EngineReporter(self.engine, asyncio.get_running_loop())
         self.engine.register_executor(self.executor_id, self._on_cancel)
+        self.engine.set_direct_executor(self)
         self._loop_task = asyncio.create_task(self._claim_loop(), name="asyncwf-local-executor")
 
     async def stop(self, grace: float = 0.0) -> None:
+        self._stopping = True
+        if self.engine._direct is self:  # noqa: SLF001
+            self.engine.set_direct_executor(None)
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
@@ -105,6 +111,22 @@ class LocalExecutor:
         await asyncio.gather(*running, return_exceptions=True)
         self.engine.unregister_executor(self.executor_id)
 
+    def try_reserve(self, kind: str) -> bool:
+        if self._stopping or kind not in self.registry:
+            return False
+        if len(self._running) + self._reserved >= self.concurrency:
+            return False
+        self._reserved += 1
+        return True
+
+    def release(self) -> None:
+        self._reserved -= 1
+        self._slot_free.set()
+
+    def accept(self, job: JobInfo) -> None:
+        self._reserved -= 1
+        self._running[job.id] = asyncio.create_task(self._run(job), name=f"asyncwf-job-{job.id}")
+
     def _on_cancel(self, job_id: str) -> None:
         task = self._running.get(job_id)
         if task is not None:
@@ -114,7 +136,7 @@ class LocalExecutor:
         kinds = list(self.registry)
         while True:
             work = self.engine.work_event
-            free = self.concurrency - len(self._running)
+            free = self.concurrency - len(self._running) - self._reserved
             if free <= 0:
                 self._slot_free.clear()
                 await self._slot_free.wait()

@@ -22,7 +22,7 @@ from grpclib.events import RecvRequest
 from grpclib.exceptions import GRPCError
 from grpclib.server import Stream
 
-from asyncwf._model import JobFailure, JobState, event_to_pb, job_to_pb, progress_from_pb
+from asyncwf._model import JobFailure, JobInfo, JobState, event_to_pb, job_to_pb, progress_from_pb
 from asyncwf.exceptions import CONFLICT_PREFIX, Conflict, InvalidArgument, RPCError, Unauthenticated
 from asyncwf.server._engine import CreateSpec, JobEngine
 from asyncwf.server._store import JobFilter
@@ -193,7 +193,8 @@ class JobService(jobs_grpc.JobServiceBase):
             _create_spec(req.create), self._identity(stream), include_logs=req.include_logs
         )
         async for event in events:
-            await stream.send_message(event_to_pb(event))
+            if not req.final_only or (isinstance(event, JobInfo) and event.done):
+                await stream.send_message(event_to_pb(event))
 
     @_grpc_errors
     async def GetJob(self, stream: Stream[pb.GetJobRequest, pb.Job]) -> None:

@@ -370,6 +370,9 @@ class SQLiteStore:
             "result_ttl_seconds": job.result_ttl_seconds,
             "created_at": _ts(job.created_at),
             "updated_at": _ts(job.updated_at),
+            "started_at": _ts(job.started_at),
+            "lease_owner": job.lease_owner,
+            "lease_expires_at": _ts(job.lease_expires_at),
         }
         sql = f"INSERT OR IGNORE INTO jobs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})"
 

@@ -189,12 +189,14 @@ class CreateJobResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
 
 class CreateAndWatchRequest(_message.Message):
-    __slots__ = ("create", "include_logs")
+    __slots__ = ("create", "include_logs", "final_only")
     CREATE_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_LOGS_FIELD_NUMBER: _ClassVar[int]
+    FINAL_ONLY_FIELD_NUMBER: _ClassVar[int]
     create: CreateJobRequest
     include_logs: bool
-    def __init__(self, create: _Optional[_Union[CreateJobRequest, _Mapping]] = ..., include_logs: _Optional[bool] = ...) -> None: ...
+    final_only: bool
+    def __init__(self, create: _Optional[_Union[CreateJobRequest, _Mapping]] = ..., include_logs: _Optional[bool] = ..., final_only: _Optional[bool] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("id",)
