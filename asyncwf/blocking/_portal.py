@@ -1,0 +1,74 @@
+"""One shared event loop in a daemon thread, reached through an anyio blocking portal.
+
+Each calling thread gets its own persistent :mod:`contextvars` context, so a
+blocking caller behaves like one long-lived task: ``set_default_client`` in
+one blocking call is seen by the next call from the same thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import contextvars
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+__all__ = ["call_async", "call_sync", "shutdown"]
+
+T = TypeVar("T")
+_lock = threading.Lock()
+_state: dict[str, Any] = {}
+_local = threading.local()
+
+
+def _portal() -> BlockingPortal:
+    portal = _state.get("portal")
+    if portal is not None:
+        return portal  # type: ignore[no-any-return]
+    with _lock:
+        if "portal" not in _state:
+            stack = contextlib.ExitStack()
+            _state["portal"] = stack.enter_context(start_blocking_portal(name="asyncwf-blocking"))
+            _state["stack"] = stack
+            atexit.register(shutdown)
+        return _state["portal"]  # type: ignore[no-any-return]
+
+
+def shutdown() -> None:
+    """Stop the shared loop (also registered with :mod:`atexit`)."""
+    with _lock:
+        stack = _state.pop("stack", None)
+        _state.pop("portal", None)
+    if stack is not None:
+        stack.close()
+
+
+def _context() -> contextvars.Context:
+    ctx = getattr(_local, "context", None)
+    if ctx is None:
+        ctx = _local.context = contextvars.Context()
+    return ctx
+
+
+async def _await(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+async def _in_context(ctx: contextvars.Context, fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
+    task = asyncio.get_running_loop().create_task(_await(fn(*args, **kwargs)), context=ctx)
+    return await task
+
+
+def call_async(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    """Await ``fn(*args, **kwargs)`` on the shared loop and return its result."""
+    return _portal().call(_in_context, _context(), fn, args, kwargs)
+
+
+def call_sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call a plain function on the shared loop's thread (for objects bound to that loop)."""
+    ctx = _context()
+    return _portal().call(lambda: ctx.run(fn, *args, **kwargs))
