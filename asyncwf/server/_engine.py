@@ -116,6 +116,8 @@ class JobEngine:
         self._sweeper: asyncio.Task[None] | None = None
         self._closing = False
         self._direct: DirectExecutor | None = None
+        #: Log writes under way per job; a job is settled only after its logs are stored.
+        self._log_writes: dict[str, set[asyncio.Task[None]]] = {}
         #: Latest snapshot of every queued or running job (the store is this process's alone).
         self._active: dict[str, JobInfo] = {}
 
@@ -188,6 +190,7 @@ class JobEngine:
             "leases": len(self._leases),
             "tasks": len(self._tasks),
             "active_jobs": len(self._active),
+            "log_writes": len(self._log_writes),
         }
 
     async def _get(self, job_id: str, identity: str | None) -> JobInfo:
@@ -499,6 +502,24 @@ class JobEngine:
         self._publish(ProgressUpdate(job_id=job_id, version=0, progress=progress))
         self._spawn(self.store.record_progress(job_id, progress))
 
+    def append_logs_soon(self, job_id: str, entries: Collection[tuple[str, str, str, dt.datetime]]) -> None:
+        """Store log entries in the background; settling the job waits for them."""
+        task = asyncio.create_task(self.append_logs(job_id, entries))
+        pending = self._log_writes.setdefault(job_id, set())
+        pending.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            pending.discard(t)
+            if not pending and self._log_writes.get(job_id) is pending:
+                del self._log_writes[job_id]
+
+        task.add_done_callback(done)
+
+    async def _flush_logs(self, job_id: str) -> None:
+        pending = self._log_writes.get(job_id)
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
     async def append_logs(self, job_id: str, entries: Collection[tuple[str, str, str, dt.datetime]]) -> None:
         """Store ``(level, message, logger, timestamp)`` entries and push them to watchers."""
         if not entries:
@@ -519,6 +540,7 @@ class JobEngine:
         lease = self._check_lease(job_id, executor_id, attempt)
         if lease is None:
             return await self._settled(job_id, executor_id, attempt)
+        await self._flush_logs(job_id)
         inline, stored, size = await self._store_result(job_id, data)
         now = _now()
         job = await self.store.update_job(
@@ -552,6 +574,7 @@ class JobEngine:
         lease = self._check_lease(job_id, executor_id, attempt)
         if lease is None:
             return await self._settled(job_id, executor_id, attempt)
+        await self._flush_logs(job_id)
         now = _now()
         if retry and attempt < lease.max_attempts:
             changes: dict[str, Any] = {"state": JobState.QUEUED, "lease_owner": "", "error": error}

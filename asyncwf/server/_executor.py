@@ -59,7 +59,7 @@ class _EngineReporter:
         self._call(self._log, job_id, entry)
 
     def _log(self, job_id: str, entry: tuple[str, str, str, dt.datetime]) -> None:
-        self._engine._spawn(self._engine.append_logs(job_id, [entry]))
+        self._engine.append_logs_soon(job_id, [entry])
 
 
 class LocalExecutor:

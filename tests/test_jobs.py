@@ -1,0 +1,286 @@
+"""The job engine end to end: a real backend over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from asyncwf import Client, JobContext, JobInfo, JobState, LogRecord, ProgressUpdate, RemoteExecutor, RetryPolicy
+from asyncwf.client import raise_for_job
+from asyncwf.exceptions import Conflict, InvalidArgument, JobCancelled, JobFailed, NotFound
+from asyncwf.testing import LocalBackend
+from asyncwf.v1 import jobs_pb2 as pb
+
+from .conftest import eventually
+
+
+async def test_round_trip_returns_the_result(client: Client) -> None:
+    job = await client.run_job("asyncwf.echo", b"hello", content_type="text/plain")
+    assert job.state is JobState.SUCCEEDED
+    assert job.result_inline == b"hello"
+    assert job.result_content_type == "text/plain"
+    assert job.attempt == 1
+    assert job.started_at is not None and job.finished_at is not None and job.expires_at is not None
+    assert await client.job_result(job) == b"hello"
+    assert await client.job_result(job.id) == b"hello"
+
+
+async def test_watch_pushes_every_state_change_with_progress_and_logs(client: Client) -> None:
+    events = [
+        e async for e in client.create_and_watch("asyncwf.sleep", b'{"seconds": 0.2, "steps": 4}', include_logs=True)
+    ]
+    states = [e.state for e in events if isinstance(e, JobInfo)]
+    assert states[0] in (JobState.QUEUED, JobState.RUNNING)
+    assert states[-1] is JobState.SUCCEEDED
+    progress = [e.progress for e in events if isinstance(e, ProgressUpdate)]
+    assert [p.steps_done for p in progress] == [1, 2, 3, 4]
+    assert progress[-1].percent == 100.0
+    assert progress[0].eta_seconds is not None and progress[0].eta_seconds > 0
+    logs = [e for e in events if isinstance(e, LogRecord)]
+    assert [r.message for r in logs] == [f"step {i} of 4 done" for i in range(1, 5)]
+    assert [r.seq for r in logs] == sorted(r.seq for r in logs)
+    # The final snapshot carries the persisted progress.
+    final = await client.get_job(events[-1].id)
+    assert final.progress.steps_done == 4
+
+
+async def test_a_late_watcher_first_gets_the_current_state(client: Client) -> None:
+    done = await client.run_job("asyncwf.echo", b"x")
+    events = [e async for e in client.watch_job(done.id, include_logs=True)]
+    assert len(events) == 1 and isinstance(events[0], JobInfo) and events[0].state is JobState.SUCCEEDED
+
+    running = await client.create_job("asyncwf.sleep", b'{"seconds": 0.3, "steps": 1}')
+    await asyncio.sleep(0.05)
+    first = await anext(aiter(client.watch_job(running.id)))
+    assert isinstance(first, JobInfo) and first.state is JobState.RUNNING
+
+
+async def test_large_results_are_stored_as_blobs_and_streamed(client: Client) -> None:
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    job = await client.run_job("asyncwf.echo", payload)
+    assert job.result_stored and job.result_inline is None and job.result_size == len(payload)
+    assert await client.job_result(job) == payload
+
+
+async def test_idempotency_key_makes_creates_safe_to_retry(client: Client) -> None:
+    first = await client.create_job("asyncwf.echo", b"a", idempotency_key="key-1")
+    again = await client.create_job("asyncwf.echo", b"a", idempotency_key="key-1")
+    assert again.id == first.id
+    with pytest.raises(Conflict, match="different request"):
+        await client.create_job("asyncwf.echo", b"b", idempotency_key="key-1")
+    ids = {j.id async for j in client.list_jobs(kind="asyncwf.echo")}
+    assert ids == {first.id}
+
+
+async def test_list_filters_by_state_kind_and_labels(client: Client) -> None:
+    a = await client.run_job("asyncwf.echo", b"", labels={"team": "a"})
+    b = await client.run_job("asyncwf.fail", b"no", labels={"team": "b"})
+    assert [j.id async for j in client.list_jobs(labels={"team": "a"})] == [a.id]
+    assert [j.id async for j in client.list_jobs(states=[JobState.FAILED])] == [b.id]
+    assert [j.id async for j in client.list_jobs(kind="asyncwf.fail")] == [b.id]
+    assert len([j async for j in client.list_jobs(limit=1)]) == 1
+
+
+async def test_failures_are_typed(client: Client) -> None:
+    job = await client.run_job("asyncwf.fail", b"boom")
+    assert job.state is JobState.FAILED
+    assert job.error is not None and job.error.code == "EXECUTOR_ERROR" and "boom" in job.error.message
+    assert "RuntimeError" in job.error.details
+    with pytest.raises(JobFailed, match="boom") as info:
+        raise_for_job(job)
+    assert info.value.code == "EXECUTOR_ERROR" and info.value.id == job.id
+    with pytest.raises(JobFailed):
+        await client.job_result(job.id)
+
+
+async def test_execution_timeout_fails_the_job() -> None:
+    async def slow(ctx: JobContext) -> bytes:
+        await asyncio.sleep(10)
+        return b""
+
+    async with LocalBackend(kinds={"test.slow": slow}) as backend, backend.client() as client:
+        job = await client.run_job("test.slow", execution_timeout=0.1)
+        assert job.state is JobState.FAILED and job.error is not None and job.error.code == "TIMEOUT"
+
+
+async def test_cancel_a_queued_and_a_running_job(client: Client) -> None:
+    running = await client.create_job("asyncwf.sleep", b'{"seconds": 30}')
+    await eventually(lambda: True)
+    watch = client.watch_job(running.id)
+    first = await anext(watch)
+    assert isinstance(first, JobInfo)
+    cancelled = await client.cancel_job(running.id, "not needed")
+    assert cancelled.state is JobState.CANCELLED and cancelled.error is not None
+    assert cancelled.error.message == "not needed"
+    rest = [e async for e in watch]
+    assert rest[-1].state is JobState.CANCELLED  # type: ignore[union-attr]
+    # Cancelling again changes nothing.
+    again = await client.cancel_job(running.id)
+    assert again.version == cancelled.version
+    with pytest.raises(JobCancelled):
+        await client.job_result(running.id)
+
+
+async def test_cpu_bound_sync_jobs_run_off_the_loop(client: Client) -> None:
+    job = await client.run_job("asyncwf.primes", json.dumps({"below": 100_000}).encode())
+    assert (await client.job_result(job)) == b"9592"
+
+
+async def test_remote_executor_runs_jobs_and_streams_progress(backend: LocalBackend) -> None:
+    def square(ctx: JobContext) -> str:  # sync: runs in a worker thread of the executor
+        n = int(ctx.payload)
+        ctx.progress(1, 2)
+        ctx.log("squaring")
+        return str(n * n)
+
+    async with backend.client() as client, RemoteExecutor(client, {"test.square": square}, capacity=4):
+        results = await asyncio.gather(*(client.run_job("test.square", str(i).encode()) for i in range(20)))
+        assert [await client.job_result(j) for j in results] == [str(i * i).encode() for i in range(20)]
+        events = [e async for e in client.create_and_watch("test.square", b"3", include_logs=True)]
+        assert any(isinstance(e, ProgressUpdate) and e.progress.steps_done == 1 for e in events)
+        assert any(isinstance(e, LogRecord) and e.message == "squaring" for e in events)
+        assert events[-1].lease_owner.startswith("remote:")  # type: ignore[union-attr]
+
+
+async def test_remote_executor_failure_and_cancel(backend: LocalBackend) -> None:
+    started = asyncio.Event()
+
+    async def hang(ctx: JobContext) -> bytes:
+        started.set()
+        await asyncio.sleep(60)
+        return b""
+
+    async def broken(ctx: JobContext) -> bytes:
+        raise ValueError("bad input")
+
+    async with backend.client() as client, RemoteExecutor(client, {"test.hang": hang, "test.broken": broken}) as ex:
+        failed = await client.run_job("test.broken")
+        assert failed.state is JobState.FAILED and failed.error is not None and "bad input" in failed.error.message
+        job = await client.create_job("test.hang")
+        await started.wait()
+        await client.cancel_job(job.id)
+        await eventually(lambda: ex.running_jobs == 0)
+
+
+async def test_an_executor_that_stops_heartbeating_loses_its_lease() -> None:
+    async with LocalBackend(lease_seconds=0.3) as backend, backend.client() as client:
+        job = await client.create_job("test.remote", max_attempts=2)
+        # A bare executor that leases and then goes silent.
+        for attempt in (1, 2):
+            async with client._jobs() as stub, stub.Acquire.open() as stream:  # noqa: SLF001
+                await stream.send_message(pb.AcquireRequest(executor_id=f"silent-{attempt}", kinds=["test.remote"], credits=1))
+                lease = await stream.recv_message()
+                assert lease is not None and lease.lease.job.id == job.id and lease.lease.job.attempt == attempt
+                await stream.cancel()
+            expected = JobState.QUEUED if attempt == 1 else JobState.FAILED
+            final = None
+            async for event in client.watch_job(job.id):
+                if isinstance(event, JobInfo) and event.state is expected:
+                    final = event
+                    break
+            assert final is not None
+        assert final.error is not None and final.error.code == "LEASE_EXPIRED"
+        assert "attempt 2 of 2" in final.error.message
+        # A late complete from the silent executor is refused without changing anything.
+        with pytest.raises(Conflict):
+            await client._unary(  # noqa: SLF001
+                "Heartbeat", pb.HeartbeatRequest(job_id=job.id, executor_id="silent-2", attempt=2), timeout=None, idempotent=False
+            )
+
+
+async def test_completing_twice_is_harmless(backend: LocalBackend) -> None:
+    engine = backend.backend.engine  # type: ignore[union-attr]
+    async with backend.client() as client:
+        job = await client.create_job("test.manual")
+        [leased] = await engine.claim(["test.manual"], 1, "manual", 30)
+        first = await engine.complete(leased.id, "manual", leased.attempt, b"done")
+        second = await engine.complete(leased.id, "manual", leased.attempt, b"other")
+        assert first.version == second.version and second.result_inline == b"done"
+        assert await client.job_result(job.id) == b"done"
+
+
+async def test_bad_requests_get_typed_errors_and_the_server_keeps_serving(client: Client) -> None:
+    with pytest.raises(NotFound):
+        await client.get_job("does-not-exist")
+    with pytest.raises(InvalidArgument):
+        await client.get_job("")
+    with pytest.raises(InvalidArgument, match="invalid job kind"):
+        await client.create_job("bad kind with spaces")
+    with pytest.raises(InvalidArgument):
+        await client.create_job("asyncwf.echo", "not bytes")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument):
+        await client.create_job("asyncwf.echo", execution_timeout=-1)
+    with pytest.raises(InvalidArgument, match="labels"):
+        await client.create_job("asyncwf.echo", labels={"k" * 200: "v"})
+    with pytest.raises(NotFound):
+        async for _ in client.watch_job("missing"):
+            pass
+    job = await client.create_job("asyncwf.sleep", b'{"seconds": 5}')
+    with pytest.raises(InvalidArgument, match="no result"):
+        async for _ in client._stream("GetResult", pb.GetResultRequest(id=job.id), timeout=None):  # noqa: SLF001
+            pass
+    assert (await client.run_job("asyncwf.echo", b"still serving")).result_inline == b"still serving"
+
+
+async def test_oversized_messages_are_refused() -> None:
+    async with LocalBackend(max_message_bytes=64 * 1024) as backend, backend.client() as client:
+        from asyncwf.exceptions import ResourceExhausted
+
+        with pytest.raises(ResourceExhausted, match="exceeds the limit"):
+            await client.create_job("asyncwf.echo", b"x" * 100_000)
+        assert (await client.run_job("asyncwf.echo", b"ok")).result_inline == b"ok"
+
+
+async def test_payload_limit_is_enforced_by_the_engine(client: Client) -> None:
+    with pytest.raises(InvalidArgument, match="payload"):
+        await client.create_job("asyncwf.echo", b"x" * (5 * 1024 * 1024))
+
+
+async def test_results_expire_and_records_are_purged() -> None:
+    async with LocalBackend(purge_after_seconds=0.2) as backend, backend.client() as client:
+        big = await client.run_job("asyncwf.echo", b"x" * 100_000, result_ttl=0.2)
+        small = await client.run_job("asyncwf.echo", b"y", result_ttl=0.2)
+        blob = backend.data_dir / "blobs" / "results" / big.id
+        assert blob.exists()
+        final = [e async for e in client.watch_job(small.id, _after_version=small.version)]
+        assert final[-1].state is JobState.EXPIRED  # type: ignore[union-attr]
+        await eventually(lambda: not blob.exists())
+        from asyncwf.exceptions import JobExpired
+
+        with pytest.raises(JobExpired):
+            await client.job_result(small.id)
+
+        async def purged() -> bool:
+            try:
+                await client.get_job(small.id)
+            except NotFound:
+                return True
+            return False
+
+        for _ in range(100):
+            if await purged():
+                break
+            await asyncio.sleep(0.05)
+        assert await purged()
+
+
+async def test_watch_resumes_after_a_restart_of_the_server(server_process) -> None:  # type: ignore[no-untyped-def]
+    server = server_process()
+    async with server.client(retry=RetryPolicy(max_attempts=100, max_backoff=0.2)) as client:
+        job = await client.create_job("asyncwf.sleep", b'{"seconds": 1.5, "steps": 3}')
+        seen: list[JobInfo] = []
+
+        async def watch() -> None:
+            async for event in client.watch_job(job.id):
+                if isinstance(event, JobInfo):
+                    seen.append(event)
+
+        watcher = asyncio.create_task(watch())
+        await eventually(lambda: any(e.state is JobState.RUNNING for e in seen))
+        server.kill(15)
+        server.start(server.port)
+        await asyncio.wait_for(watcher, 30)
+        assert seen[-1].state is JobState.SUCCEEDED
+        assert [e.state for e in seen].count(JobState.SUCCEEDED) == 1
