@@ -239,7 +239,7 @@ async def test_payload_limit_is_enforced_by_the_engine(client: Client) -> None:
 
 
 async def test_results_expire_and_records_are_purged() -> None:
-    async with LocalBackend(purge_after_seconds=0.2) as backend, backend.client() as client:
+    async with LocalBackend(purge_after_seconds=1.0) as backend, backend.client() as client:
         big = await client.run_job("asyncwf.echo", b"x" * 100_000, result_ttl=0.2)
         small = await client.run_job("asyncwf.echo", b"y", result_ttl=0.2)
         blob = backend.data_dir / "blobs" / "results" / big.id
@@ -259,7 +259,7 @@ async def test_results_expire_and_records_are_purged() -> None:
                 return True
             return False
 
-        for _ in range(100):
+        for _ in range(200):
             if await purged():
                 break
             await asyncio.sleep(0.05)
