@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", type=Path)
     serve.add_argument("--lease-seconds", type=float, default=30.0)
     serve.add_argument("--no-executor", action="store_true", help="run no in-process executor")
+    serve.add_argument("--executor-concurrency", type=int, default=1024, help="jobs the in-process executor runs at once")
     serve.add_argument("--shutdown-grace", type=float, default=10.0)
     serve.add_argument("--ready-file", type=Path, help="write the real ports here as JSON once serving")
     serve.add_argument("--log-level", default="INFO")
@@ -69,6 +70,7 @@ async def _serve(args: argparse.Namespace) -> None:
         tls_key=args.tls_key,
         engine=EngineConfig(lease_seconds=args.lease_seconds),
         local_executor=not args.no_executor,
+        executor_concurrency=args.executor_concurrency,
         shutdown_grace=args.shutdown_grace,
     )
     stop = asyncio.Event()

@@ -7,9 +7,11 @@ import contextlib
 import dataclasses
 import logging
 import ssl
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 from grpclib.const import Status
@@ -70,6 +72,30 @@ class BackendConfig:
             raise ConfigurationError("max_message_bytes must be at least 1024")
 
 
+class _Server(Server):
+    """A grpclib Server that also closes the connections still open when it shuts down.
+
+    asyncio's ``Server.close()`` on Python 3.11 only stops listening; without
+    this, idle client connections would outlive the backend.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._protocols: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def _protocol_factory(self) -> Any:
+        protocol = super()._protocol_factory()
+        self._protocols.add(protocol)
+        return protocol
+
+    def close_connections(self) -> None:
+        for protocol in list(self._protocols):
+            connection = getattr(protocol, "connection", None)
+            transport = getattr(connection, "_transport", None)
+            if transport is not None and not transport.is_closing():
+                transport.close()
+
+
 class Backend:
     """The embedded backend. An async context manager::
 
@@ -92,7 +118,7 @@ class Backend:
         self.health = Health({self.service: [self.serving_status]})
         kinds = config.kinds if config.kinds is not None else builtin_kinds()
         self.executor = LocalExecutor(self.engine, kinds, concurrency=config.executor_concurrency)
-        self._grpc: Server | None = None
+        self._grpc: _Server | None = None
         self._http: web.AppRunner | None = None
         self._stack = contextlib.AsyncExitStack()
         self._draining = False
@@ -115,7 +141,7 @@ class Backend:
             await self.engine.start()
             self._stack.push_async_callback(self.engine.stop)
             ssl_ctx = self._ssl_context()
-            self._grpc = Server(
+            self._grpc = _Server(
                 [self.service, self.health], codec=LimitedProtoCodec(self.config.max_message_bytes)
             )
             listen(self._grpc, RecvRequest, self._on_request)
@@ -136,7 +162,6 @@ class Backend:
                 site = web.TCPSite(runner, self.config.host, self.config.http_port, ssl_context=ssl_ctx)
                 await site.start()
                 self.http_port = runner.addresses[0][1]
-            self._stack.push_async_callback(self._drain)
             self.serving_status.set(True)
         except BaseException:
             await self._stack.aclose()
@@ -148,18 +173,27 @@ class Backend:
             raise GRPCError(Status.UNAVAILABLE, "the backend is shutting down")
         await self.auth.on_request(event)
 
-    async def _drain(self) -> None:
-        self._draining = True
-        self.serving_status.set(False)
-        await self.service.drain(self.config.shutdown_grace)
 
     async def _close_grpc(self) -> None:
         if self._grpc is not None:
             self._grpc.close()
             await self._grpc.wait_closed()
+            self._grpc.close_connections()
 
     async def stop(self) -> None:
-        """Graceful shutdown; idempotent."""
+        """Graceful shutdown; idempotent.
+
+        New calls are refused (UNAVAILABLE) at once; running jobs get the grace
+        period and are otherwise left for recovery at the next start; then
+        watch streams end (clients resume elsewhere), in-flight calls finish,
+        and the servers and the store close.
+        """
+        if self._grpc is not None and not self._draining:
+            self._draining = True
+            self.serving_status.set(False)
+            await self.executor.stop(self.config.shutdown_grace)
+            await self.engine.stop()
+            await self.service.drain(self.config.shutdown_grace)
         await self._stack.aclose()
 
     @property

@@ -1,0 +1,188 @@
+"""The Client: seed attributes, auth, TLS, deadlines, retries, default client."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import pytest
+from grpclib.client import Channel
+
+from asyncwf import Auth, Client, RetryPolicy
+from asyncwf.exceptions import (
+    ConfigurationError,
+    DeadlineExceeded,
+    InvalidArgument,
+    PermissionDenied,
+    TimeoutError as AsyncwfTimeout,
+    Unauthenticated,
+    Unavailable,
+)
+from asyncwf.testing import LocalBackend
+from asyncwf.v1 import jobs_pb2 as pb
+
+
+def test_seed_attributes() -> None:
+    assert Client.DEFAULT_TIMEOUT == 5
+    assert Client.STREAM_TIMEOUT == 86400
+    client = Client("example.invalid", 1234, auth=Auth("tok"))
+    assert client.token == "tok"
+    assert client.certificate is None
+    assert set(client.api) >= {"health", "create_job", "get_job", "list_jobs", "cancel_job", "watch_job"}
+    assert all(callable(f) for f in client.api.values())
+
+
+def test_environment_configures_host_port_and_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYNCWF_HOST", "backend.test")
+    monkeypatch.setenv("ASYNCWF_PORT", "4242")
+    monkeypatch.setenv("ASYNCWF_TOKEN", "secret")
+    client = Client()
+    assert (client.host, client.port, client.token) == ("backend.test", 4242, "secret")
+    monkeypatch.setenv("ASYNCWF_PORT", "nope")
+    with pytest.raises(ConfigurationError):
+        Client()
+
+
+def test_bad_constructor_arguments() -> None:
+    with pytest.raises(ConfigurationError):
+        Client(port=70000)
+    with pytest.raises(ConfigurationError):
+        Client(auth="token")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        Client(certificate="pem")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        RetryPolicy(max_attempts=0)
+    with pytest.raises(ConfigurationError):
+        Client.INSECURE_CHANNEL_FACTORY("no-port")
+    with pytest.raises(ConfigurationError):
+        Client.set_default_client("client")  # type: ignore[arg-type]
+
+
+async def test_channel_factories_make_grpclib_channels() -> None:
+    channel = Client.INSECURE_CHANNEL_FACTORY("127.0.0.1:1")
+    assert isinstance(channel, Channel)
+    channel.close()
+    secure = Client.SECURE_CHANNEL_FACTORY("127.0.0.1:1", None)
+    assert isinstance(secure, Channel)
+    secure.close()
+
+
+async def test_health_and_close(backend: LocalBackend) -> None:
+    async with backend.client() as client:
+        assert await client.health(timeout=2) == "SERVING"
+        assert isinstance(client.channel, Channel)
+    client.close()  # closing twice is fine
+
+
+async def test_unreachable_backend_is_unavailable_after_retries() -> None:
+    policy = RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02)
+    async with Client("127.0.0.1", 1, retry=policy) as client:
+        with pytest.raises(Unavailable):
+            await client.get_job("x")
+        with pytest.raises(Unavailable):
+            await client.health(timeout=1)
+
+
+async def test_deadlines_are_enforced_and_mapped(client: Client) -> None:
+    # A watch on a long job with a tiny deadline: the server is silent, the deadline still fires.
+    job = await client.create_job("asyncwf.sleep", b'{"seconds": 5}')
+    with pytest.raises(DeadlineExceeded):
+        async for _ in client._stream("WatchJob", pb.WatchJobRequest(id=job.id), timeout=0.2):  # noqa: SLF001
+            pass
+    with pytest.raises(AsyncwfTimeout):
+        await client.wait_job(job.id, timeout=0.2)
+    with pytest.raises(TimeoutError):  # also the builtin
+        await client.wait_job(job.id, timeout=0.1)
+
+
+async def test_retry_backoff_has_full_jitter() -> None:
+    policy = RetryPolicy(initial_backoff=0.1, max_backoff=1.0)
+    samples = [policy.backoff(4) for _ in range(200)]
+    assert all(0 <= s <= 0.8 for s in samples)
+    assert max(samples) > 0.4 and min(samples) < 0.2
+    assert all(policy.backoff(20) <= 1.0 for _ in range(50))
+
+
+async def test_tokens_are_required_and_identities_are_enforced() -> None:
+    tokens = {"alice-secret": "alice", "bob-secret": "bob"}
+    async with LocalBackend(tokens=tokens) as backend:
+        async with backend.client(token="alice-secret") as alice, backend.client(token="bob-secret") as bob:
+            job = await alice.run_job("asyncwf.echo", b"mine")
+            assert job.owner == "alice"
+            with pytest.raises(PermissionDenied):
+                await bob.get_job(job.id)
+            assert [j async for j in bob.list_jobs()] == []
+            assert await alice.health() == "SERVING"
+        async with Client(backend.host, backend.port, auth=Auth(None)) as anonymous:
+            assert await anonymous.health() == "SERVING"  # health needs no token
+            with pytest.raises(Unauthenticated, match="missing"):
+                await anonymous.get_job(job.id)
+        async with backend.client(token="wrong") as wrong:
+            with pytest.raises(Unauthenticated, match="invalid"):
+                await wrong.create_job("asyncwf.echo")
+            with pytest.raises(Unauthenticated):
+                async for _ in wrong.watch_job(job.id):
+                    pass
+
+
+async def test_auth_refreshes_its_token_once_on_unauthenticated() -> None:
+    calls: list[int] = []
+
+    async def provider() -> str:
+        calls.append(1)
+        return "stale" if len(calls) == 1 else "fresh"
+
+    async with LocalBackend(tokens={"fresh": "me"}) as backend:
+        async with Client(backend.host, backend.port, auth=Auth(token_provider=provider)) as client:
+            job = await client.create_job("asyncwf.echo")
+            assert job.owner == "me"
+            assert len(calls) == 2
+    with pytest.raises(ConfigurationError):
+        Auth(ttl=0)
+
+
+async def test_default_client_is_scoped_per_task(backend: LocalBackend) -> None:
+    a, b = backend.client(), backend.client()
+
+    async def use(client: Client) -> Client:
+        Client.set_default_client(client)
+        await asyncio.sleep(0.01)
+        return Client.get_default_client()
+
+    assert await asyncio.gather(use(a), use(b)) == [a, b]
+    a.close()
+    b.close()
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_tls_with_a_certificate(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    async with LocalBackend(tls_cert=cert, tls_key=key) as backend:
+        async with Client(backend.host, backend.port, certificate=cert.read_bytes()) as client:
+            assert await client.health() == "SERVING"
+            assert (await client.run_job("asyncwf.echo", b"over tls")).result_inline == b"over tls"
+        async with Client(backend.host, backend.port, retry=RetryPolicy(max_attempts=1)) as plaintext:
+            with pytest.raises(Unavailable):
+                await plaintext.get_job("x")
+
+
+async def test_invalid_list_arguments(client: Client) -> None:
+    import datetime as dt
+
+    with pytest.raises(InvalidArgument, match="timezone"):
+        async for _ in client.list_jobs(created_after=dt.datetime(2020, 1, 1)):  # noqa: DTZ001
+            pass
