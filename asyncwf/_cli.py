@@ -38,15 +38,21 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the backend (gRPC + HTTP) until SIGINT/SIGTERM")
     serve.add_argument("--host", default=os.environ.get("ASYNCWF_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("ASYNCWF_PORT", "50051")), help="0 picks a free port")
+    serve.add_argument(
+        "--port", type=int, default=int(os.environ.get("ASYNCWF_PORT", "50051")), help="0 picks a free port"
+    )
     serve.add_argument("--http-port", type=int, default=8080, help="0 picks a free port, -1 disables HTTP")
-    serve.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ASYNCWF_DATA_DIR", "~/.asyncwf")).expanduser())
+    serve.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("ASYNCWF_DATA_DIR", "~/.asyncwf")).expanduser()
+    )
     serve.add_argument("--token", action="append", default=[], help="SECRET or NAME=SECRET; repeat for more")
     serve.add_argument("--tls-cert", type=Path)
     serve.add_argument("--tls-key", type=Path)
     serve.add_argument("--lease-seconds", type=float, default=30.0)
     serve.add_argument("--no-executor", action="store_true", help="run no in-process executor")
-    serve.add_argument("--executor-concurrency", type=int, default=1024, help="jobs the in-process executor runs at once")
+    serve.add_argument(
+        "--executor-concurrency", type=int, default=1024, help="jobs the in-process executor runs at once"
+    )
     serve.add_argument("--shutdown-grace", type=float, default=10.0)
     serve.add_argument("--ready-file", type=Path, help="write the real ports here as JSON once serving")
     serve.add_argument("--log-level", default="INFO")

@@ -7,7 +7,7 @@ import inspect
 import logging
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 import anyio
 
@@ -33,7 +33,7 @@ class JobOutput:
 
 
 #: A job function: sync (runs in a worker thread) or async (runs on the loop).
-JobFunction = Callable[["JobContext"], Union[Awaitable[Union[bytes, str, JobOutput]], bytes, str, JobOutput]]
+JobFunction = Callable[["JobContext"], Awaitable[bytes | str | JobOutput] | bytes | str | JobOutput]
 
 
 class Reporter(Protocol):

@@ -32,7 +32,9 @@ async def _shout(ctx: JobContext) -> str:
 
 async def run_demo(*, jobs: int = 2000, data_dir: Path | None = None) -> None:
     async with LocalBackend(data_dir=data_dir) as backend, backend.client() as client:
-        print(f"backend up: gRPC {backend.host}:{backend.port}, HTTP {backend.http_url}, health {await client.health()}")
+        print(
+            f"backend up: gRPC {backend.host}:{backend.port}, HTTP {backend.http_url}, health {await client.health()}"
+        )
 
         started = time.perf_counter()
         limit = asyncio.Semaphore(256)

@@ -10,7 +10,6 @@ import dataclasses
 import datetime as dt
 import enum
 from collections.abc import Mapping
-from typing import Union
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -26,7 +25,7 @@ __all__ = [
     "ProgressUpdate",
 ]
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class JobState(enum.Enum):
@@ -142,7 +141,7 @@ class LogRecord:
 
 #: What a watch stream yields: a new snapshot on every state change, progress
 #: reports and log entries in between.
-JobEvent = Union[JobInfo, ProgressUpdate, LogRecord]
+JobEvent = JobInfo | ProgressUpdate | LogRecord
 
 
 # --- protobuf mapping -------------------------------------------------------
@@ -155,7 +154,9 @@ def ts_to_pb(value: dt.datetime | None) -> Timestamp | None:
     return Timestamp(seconds=seconds, nanos=micros * 1000)
 
 
-def ts_from_pb(msg: pb.Job | pb.LogEntry | pb.Lease | pb.HeartbeatResponse | pb.ListJobsRequest, field: str) -> dt.datetime | None:
+def ts_from_pb(
+    msg: pb.Job | pb.LogEntry | pb.Lease | pb.HeartbeatResponse | pb.ListJobsRequest, field: str
+) -> dt.datetime | None:
     if not msg.HasField(field):  # type: ignore[arg-type]
         return None
     stamp: Timestamp = getattr(msg, field)
@@ -264,7 +265,9 @@ def log_to_pb(record: LogRecord) -> pb.LogEntry:
 
 def log_from_pb(msg: pb.LogEntry) -> LogRecord:
     stamp = ts_from_pb(msg, "timestamp") or dt.datetime.now(UTC)
-    return LogRecord(job_id=msg.job_id, seq=msg.seq, timestamp=stamp, level=msg.level, message=msg.message, logger=msg.logger)
+    return LogRecord(
+        job_id=msg.job_id, seq=msg.seq, timestamp=stamp, level=msg.level, message=msg.message, logger=msg.logger
+    )
 
 
 def event_to_pb(event: JobEvent) -> pb.JobEvent:

@@ -38,8 +38,8 @@ import builtins
 import enum
 
 __all__ = [
-    "AlreadyExists",
     "Aborted",
+    "AlreadyExists",
     "AsyncwfError",
     "Cancelled",
     "ConfigurationError",
@@ -98,7 +98,7 @@ class ConfigurationError(AsyncwfError, ValueError):
     """Arguments or settings that are wrong before any I/O happens."""
 
 
-class TimeoutError(AsyncwfError, builtins.TimeoutError):  # noqa: A001 - seed name
+class TimeoutError(AsyncwfError, builtins.TimeoutError):
     """An operation did not finish in time. Also a builtin ``TimeoutError``."""
 
 

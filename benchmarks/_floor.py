@@ -16,7 +16,7 @@ from grpclib.server import Server
 async def main() -> None:
     server = Server([Health()])
     await server.start("127.0.0.1", 0)
-    port = server._server.sockets[0].getsockname()[1]  # noqa: SLF001
+    port = server._server.sockets[0].getsockname()[1]
     print(json.dumps({"port": port}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

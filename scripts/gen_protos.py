@@ -65,7 +65,9 @@ def main() -> int:
             expected = {p.name for p in generated}
             actual = {p.name for p in target.iterdir() if p.is_file() and p.suffix in {".py", ".pyi"}}
             drift = sorted(expected ^ actual)
-            drift += [p.name for p in generated if p.name in actual and not filecmp.cmp(p, target / p.name, shallow=False)]
+            drift += [
+                p.name for p in generated if p.name in actual and not filecmp.cmp(p, target / p.name, shallow=False)
+            ]
             if drift:
                 print("generated protobuf code drifted from protos/:", ", ".join(sorted(set(drift))))
                 print("run: python scripts/gen_protos.py")

@@ -15,9 +15,11 @@ from asyncwf.exceptions import (
     DeadlineExceeded,
     InvalidArgument,
     PermissionDenied,
-    TimeoutError as AsyncwfTimeout,
     Unauthenticated,
     Unavailable,
+)
+from asyncwf.exceptions import (
+    TimeoutError as AsyncwfTimeout,
 )
 from asyncwf.testing import LocalBackend
 from asyncwf.v1 import jobs_pb2 as pb
@@ -88,7 +90,7 @@ async def test_deadlines_are_enforced_and_mapped(client: Client) -> None:
     # A watch on a long job with a tiny deadline: the server is silent, the deadline still fires.
     job = await client.create_job("asyncwf.sleep", b'{"seconds": 5}')
     with pytest.raises(DeadlineExceeded):
-        async for _ in client._stream("WatchJob", pb.WatchJobRequest(id=job.id), timeout=0.2):  # noqa: SLF001
+        async for _ in client._stream("WatchJob", pb.WatchJobRequest(id=job.id), timeout=0.2):
             pass
     with pytest.raises(AsyncwfTimeout):
         await client.wait_job(job.id, timeout=0.2)
@@ -133,11 +135,13 @@ async def test_auth_refreshes_its_token_once_on_unauthenticated() -> None:
         calls.append(1)
         return "stale" if len(calls) == 1 else "fresh"
 
-    async with LocalBackend(tokens={"fresh": "me"}) as backend:
-        async with Client(backend.host, backend.port, auth=Auth(token_provider=provider)) as client:
-            job = await client.create_job("asyncwf.echo")
-            assert job.owner == "me"
-            assert len(calls) == 2
+    async with (
+        LocalBackend(tokens={"fresh": "me"}) as backend,
+        Client(backend.host, backend.port, auth=Auth(token_provider=provider)) as client,
+    ):
+        job = await client.create_job("asyncwf.echo")
+        assert job.owner == "me"
+        assert len(calls) == 2
     with pytest.raises(ConfigurationError):
         Auth(ttl=0)
 
@@ -184,5 +188,5 @@ async def test_invalid_list_arguments(client: Client) -> None:
     import datetime as dt
 
     with pytest.raises(InvalidArgument, match="timezone"):
-        async for _ in client.list_jobs(created_after=dt.datetime(2020, 1, 1)):  # noqa: DTZ001
+        async for _ in client.list_jobs(created_after=dt.datetime(2020, 1, 1)):
             pass

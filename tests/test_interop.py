@@ -10,20 +10,33 @@ from asyncwf.testing import LocalBackend
 from asyncwf.v1 import jobs_pb2 as pb
 
 
-def _unary(channel: grpc.aio.Channel, method: str, request_type: type, response_type: type) -> grpc.aio.UnaryUnaryMultiCallable:
-    return channel.unary_unary(method, request_serializer=request_type.SerializeToString, response_deserializer=response_type.FromString)
+def _unary(
+    channel: grpc.aio.Channel, method: str, request_type: type, response_type: type
+) -> grpc.aio.UnaryUnaryMultiCallable:
+    return channel.unary_unary(
+        method, request_serializer=request_type.SerializeToString, response_deserializer=response_type.FromString
+    )
 
 
 async def test_grpcio_client_calls_health_and_job_rpcs() -> None:
-    async with LocalBackend(tokens={"tok": "grpcio"}) as backend:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{backend.port}") as channel:
-            check = _unary(channel, "/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse)
+    async with (
+        LocalBackend(tokens={"tok": "grpcio"}) as backend,
+        grpc.aio.insecure_channel(f"127.0.0.1:{backend.port}") as channel,
+    ):
+        if True:
+            check = _unary(
+                channel, "/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse
+            )
             reply = await check(health_pb2.HealthCheckRequest(), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
             auth = (("authorization", "Bearer tok"),)
             create = _unary(channel, "/asyncwf.v1.JobService/CreateJob", pb.CreateJobRequest, pb.CreateJobResponse)
-            created = await create(pb.CreateJobRequest(kind="asyncwf.echo", payload=b"interop", idempotency_key="k"), metadata=auth, timeout=5)
+            created = await create(
+                pb.CreateJobRequest(kind="asyncwf.echo", payload=b"interop", idempotency_key="k"),
+                metadata=auth,
+                timeout=5,
+            )
             assert created.created and created.job.owner == "grpcio"
 
             watch = channel.unary_stream(
@@ -50,4 +63,6 @@ async def test_grpcio_client_calls_health_and_job_rpcs() -> None:
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await raw(b"\xff\xff\xff", metadata=auth, timeout=5)
             assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert (await check(health_pb2.HealthCheckRequest(), timeout=5)).status == health_pb2.HealthCheckResponse.SERVING
+            assert (
+                await check(health_pb2.HealthCheckRequest(), timeout=5)
+            ).status == health_pb2.HealthCheckResponse.SERVING

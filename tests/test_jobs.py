@@ -169,8 +169,10 @@ async def test_an_executor_that_stops_heartbeating_loses_its_lease() -> None:
         job = await client.create_job("test.remote", max_attempts=2)
         # A bare executor that leases and then goes silent.
         for attempt in (1, 2):
-            async with client._jobs() as stub, stub.Acquire.open() as stream:  # noqa: SLF001
-                await stream.send_message(pb.AcquireRequest(executor_id=f"silent-{attempt}", kinds=["test.remote"], credits=1))
+            async with client._jobs() as stub, stub.Acquire.open() as stream:
+                await stream.send_message(
+                    pb.AcquireRequest(executor_id=f"silent-{attempt}", kinds=["test.remote"], credits=1)
+                )
                 lease = await stream.recv_message()
                 assert lease is not None and lease.lease.job.id == job.id and lease.lease.job.attempt == attempt
                 await stream.cancel()
@@ -185,8 +187,11 @@ async def test_an_executor_that_stops_heartbeating_loses_its_lease() -> None:
         assert "attempt 2 of 2" in final.error.message
         # A late complete from the silent executor is refused without changing anything.
         with pytest.raises(Conflict):
-            await client._unary(  # noqa: SLF001
-                "Heartbeat", pb.HeartbeatRequest(job_id=job.id, executor_id="silent-2", attempt=2), timeout=None, idempotent=False
+            await client._unary(
+                "Heartbeat",
+                pb.HeartbeatRequest(job_id=job.id, executor_id="silent-2", attempt=2),
+                timeout=None,
+                idempotent=False,
             )
 
 
@@ -219,7 +224,7 @@ async def test_bad_requests_get_typed_errors_and_the_server_keeps_serving(client
             pass
     job = await client.create_job("asyncwf.sleep", b'{"seconds": 5}')
     with pytest.raises(InvalidArgument, match="no result"):
-        async for _ in client._stream("GetResult", pb.GetResultRequest(id=job.id), timeout=None):  # noqa: SLF001
+        async for _ in client._stream("GetResult", pb.GetResultRequest(id=job.id), timeout=None):
             pass
     assert (await client.run_job("asyncwf.echo", b"still serving")).result_inline == b"still serving"
 

@@ -65,10 +65,12 @@ async def _in_context(ctx: contextvars.Context, fn: Callable[..., Awaitable[T]],
 
 def call_async(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
     """Await ``fn(*args, **kwargs)`` on the shared loop and return its result."""
-    return _portal().call(_in_context, _context(), fn, args, kwargs)
+    result: T = _portal().call(_in_context, _context(), fn, args, kwargs)
+    return result
 
 
 def call_sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call a plain function on the shared loop's thread (for objects bound to that loop)."""
     ctx = _context()
-    return _portal().call(lambda: ctx.run(fn, *args, **kwargs))
+    result: T = _portal().call(lambda: ctx.run(fn, *args, **kwargs))
+    return result

@@ -199,10 +199,10 @@ def twin_class(cls: type) -> type[BlockingProxy]:
     if "__aiter__" in namespace:
         namespace["__iter__"] = lambda self: _iterate(self._async.__aiter__())
 
-    def __init__(self: BlockingProxy, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+    def __init__(self: BlockingProxy, *args: Any, **kwargs: Any) -> None:
         object.__setattr__(self, "_async", call_sync(cls, *unwrap(args), **unwrap(kwargs)))
 
-    __init__.__doc__ = cls.__init__.__doc__
+    __init__.__doc__ = inspect.getdoc(cls)
     namespace["__init__"] = __init__
     twin_cls = type(cls.__name__, (BlockingProxy,), namespace)
     _TWINS[cls] = twin_cls

@@ -26,7 +26,9 @@ class Auth:
         ttl: Seconds a provided token is reused before it is refreshed.
     """
 
-    def __init__(self, token: str | None = None, *, token_provider: TokenProvider | None = None, ttl: float | None = None) -> None:
+    def __init__(
+        self, token: str | None = None, *, token_provider: TokenProvider | None = None, ttl: float | None = None
+    ) -> None:
         if token is not None and not isinstance(token, str):
             raise ConfigurationError("token must be a string")
         if token_provider is not None and not callable(token_provider):

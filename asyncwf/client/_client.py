@@ -8,14 +8,14 @@ import contextvars
 import datetime as dt
 import os
 import ssl
-from asyncwf._ids import new_id
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
 from grpclib.client import Channel
-from grpclib.health.v1 import health_pb2, health_grpc
+from grpclib.health.v1 import health_grpc, health_pb2
 
+from asyncwf._ids import new_id
 from asyncwf._model import JobEvent, JobInfo, JobState, event_from_pb, job_from_pb, ts_to_pb
 from asyncwf.client._auth import Auth
 from asyncwf.client._errors import mapped_errors
@@ -114,7 +114,9 @@ class Client:
     # --- seed attributes ---------------------------------------------------
 
     @staticmethod
-    def INSECURE_CHANNEL_FACTORY(target: str, options: Sequence[tuple[str, Any]] | None = None, compression: Any = None) -> Channel:  # noqa: N802
+    def INSECURE_CHANNEL_FACTORY(
+        target: str, options: Sequence[tuple[str, Any]] | None = None, compression: Any = None
+    ) -> Channel:
         """Create a plaintext channel to ``target`` (``"host:port"``). ``compression`` is not supported."""
         if compression is not None:
             raise ConfigurationError("compression is not supported")
@@ -122,7 +124,12 @@ class Client:
         return Channel(host, port, **dict(options or ()))
 
     @staticmethod
-    def SECURE_CHANNEL_FACTORY(target: str, credentials: ssl.SSLContext | bytes | None, options: Sequence[tuple[str, Any]] | None = None, compression: Any = None) -> Channel:  # noqa: N802
+    def SECURE_CHANNEL_FACTORY(
+        target: str,
+        credentials: ssl.SSLContext | bytes | None,
+        options: Sequence[tuple[str, Any]] | None = None,
+        compression: Any = None,
+    ) -> Channel:
         """Create a TLS channel to ``target``; ``credentials`` is an SSLContext or PEM bytes to trust."""
         if compression is not None:
             raise ConfigurationError("compression is not supported")
@@ -388,7 +395,9 @@ class Client:
         request = pb.CancelJobRequest(id=job_id, reason=reason)
         return job_from_pb(await self._unary("CancelJob", request, timeout=timeout, idempotent=True))
 
-    async def watch_job(self, job_id: str, *, include_logs: bool = False, _after_version: int = 0) -> AsyncIterator[JobEvent]:
+    async def watch_job(
+        self, job_id: str, *, include_logs: bool = False, _after_version: int = 0
+    ) -> AsyncIterator[JobEvent]:
         """Stream a job's snapshot, then every change until it is done.
 
         Reconnects by itself when the backend is briefly unavailable,
@@ -497,4 +506,3 @@ def _create_request(
         result_ttl_seconds=result_ttl or 0.0,
         priority=priority,
     )
-

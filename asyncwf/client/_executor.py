@@ -24,7 +24,7 @@ from asyncwf.v1 import jobs_pb2 as pb
 __all__ = ["RemoteExecutor"]
 
 log = logging.getLogger("asyncwf.executor")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 CHUNK = 1 << 20
 #: Progress and log reports closer together than this travel in one heartbeat.
 _COALESCE_SECONDS = 0.02
@@ -158,9 +158,10 @@ class RemoteExecutor:
 
     async def _session(self) -> None:
         with mapped_errors():
-            async with self.client._jobs() as stub, stub.Acquire.open(  # noqa: SLF001 - same package
-                timeout=None, metadata=await self.client._metadata()  # noqa: SLF001
-            ) as stream:
+            async with (
+                self.client._jobs() as stub,
+                stub.Acquire.open(timeout=None, metadata=await self.client._metadata()) as stream,
+            ):
                 self._stream = stream
                 try:
                     free = self.capacity - len(self._running)
@@ -188,9 +189,8 @@ class RemoteExecutor:
                 await self._stream.send_message(request)
 
     async def _give_credit(self) -> None:
-        with contextlib.suppress(Exception):
-            with mapped_errors():
-                await self._send(pb.AcquireRequest(credits=1))
+        with contextlib.suppress(Exception), mapped_errors():
+            await self._send(pb.AcquireRequest(credits=1))
 
     def _start(self, job: JobInfo) -> None:
         running = _Running(job)
@@ -228,7 +228,7 @@ class RemoteExecutor:
             except Exception as exc:
                 heartbeat.cancel()
                 await self._flush(running)
-                await self.client._unary(  # noqa: SLF001
+                await self.client._unary(
                     "FailJob",
                     pb.FailJobRequest(
                         job_id=job.id,
@@ -276,7 +276,7 @@ class RemoteExecutor:
             running.progress = None
         logs, running.logs = running.logs, []
         request.logs.extend(log_to_pb(r) for r in logs)
-        reply = await self.client._unary("Heartbeat", request, timeout=None, idempotent=True)  # noqa: SLF001
+        reply = await self.client._unary("Heartbeat", request, timeout=None, idempotent=True)
         return bool(reply.cancelled)
 
     async def _complete(self, job: JobInfo, data: bytes, content_type: str) -> None:
@@ -285,9 +285,12 @@ class RemoteExecutor:
             attempt += 1
             try:
                 with mapped_errors():
-                    async with self.client._jobs() as stub, stub.CompleteJob.open(  # noqa: SLF001
-                        timeout=self.client.STREAM_TIMEOUT, metadata=await self.client._metadata()  # noqa: SLF001
-                    ) as stream:
+                    async with (
+                        self.client._jobs() as stub,
+                        stub.CompleteJob.open(
+                            timeout=self.client.STREAM_TIMEOUT, metadata=await self.client._metadata()
+                        ) as stream,
+                    ):
                         head = pb.CompleteJobRequest(
                             job_id=job.id,
                             executor_id=self.executor_id,

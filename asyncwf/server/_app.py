@@ -11,7 +11,7 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from grpclib.const import Status
@@ -51,7 +51,7 @@ class BackendConfig:
     #: PEM certificate chain and key files; both or neither.
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    engine: EngineConfig = EngineConfig()
+    engine: EngineConfig = dataclasses.field(default_factory=EngineConfig)
     #: Job kinds the in-process executor runs; ``None`` means the built-in kinds.
     kinds: KindRegistry | None = None
     #: Run the in-process executor at all.
@@ -87,6 +87,12 @@ class _Server(Server):
         protocol = super()._protocol_factory()
         self._protocols.add(protocol)
         return protocol
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (the real one when started on port 0)."""
+        server = cast(asyncio.Server, self._server)
+        return int(server.sockets[0].getsockname()[1])
 
     def close_connections(self) -> None:
         for protocol in list(self._protocols):
@@ -141,13 +147,11 @@ class Backend:
             await self.engine.start()
             self._stack.push_async_callback(self.engine.stop)
             ssl_ctx = self._ssl_context()
-            self._grpc = _Server(
-                [self.service, self.health], codec=LimitedProtoCodec(self.config.max_message_bytes)
-            )
+            self._grpc = _Server([self.service, self.health], codec=LimitedProtoCodec(self.config.max_message_bytes))
             listen(self._grpc, RecvRequest, self._on_request)
             await self._grpc.start(self.config.host, self.config.port, ssl=ssl_ctx)
             self._stack.push_async_callback(self._close_grpc)
-            self.port = self._grpc._server.sockets[0].getsockname()[1] if self._grpc._server else 0  # noqa: SLF001
+            self.port = self._grpc.port
             if self.config.local_executor:
                 await self.executor.start()
                 self._stack.push_async_callback(self.executor.stop, self.config.shutdown_grace)
@@ -172,7 +176,6 @@ class Backend:
         if self._draining and not event.method_name.startswith("/grpc.health.v1.Health/"):
             raise GRPCError(Status.UNAVAILABLE, "the backend is shutting down")
         await self.auth.on_request(event)
-
 
     async def _close_grpc(self) -> None:
         if self._grpc is not None:

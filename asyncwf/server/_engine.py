@@ -15,10 +15,10 @@ import datetime as dt
 import logging
 import re
 import time
-from asyncwf._ids import new_id
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterator, Mapping
 from typing import Any, Protocol
 
+from asyncwf._ids import new_id
 from asyncwf._model import JobEvent, JobFailure, JobInfo, JobState, LogRecord, Progress, ProgressUpdate
 from asyncwf.exceptions import Conflict, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from asyncwf.server._blobs import BlobStore
@@ -28,7 +28,7 @@ from asyncwf.server._store import JobFilter, Store
 __all__ = ["CreateSpec", "EngineConfig", "JobEngine"]
 
 log = logging.getLogger("asyncwf.server")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 _KIND = re.compile(r"^[A-Za-z0-9_.:/@+-]{1,200}$")
 _ACTIVE = (JobState.QUEUED, JobState.RUNNING)
 _SHUTDOWN = object()
@@ -289,7 +289,7 @@ class JobEngine:
     async def get(self, job_id: str, identity: str | None = None) -> JobInfo:
         return await self._get(job_id, identity)
 
-    async def list(self, flt: JobFilter, *, limit: int = 0, page_size: int = 500) -> AsyncIterator[JobInfo]:
+    async def list_jobs(self, flt: JobFilter, *, limit: int = 0, page_size: int = 500) -> AsyncIterator[JobInfo]:
         """Stream matching jobs in creation order, a page at a time."""
         after: tuple[float, str] | None = None
         sent = 0

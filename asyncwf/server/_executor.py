@@ -22,7 +22,7 @@ from asyncwf.server._engine import LOCAL_OWNER_PREFIX, JobEngine
 
 __all__ = ["Executor", "KindRegistry", "LocalExecutor"]
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class Executor(Protocol):
@@ -97,7 +97,7 @@ class LocalExecutor:
 
     async def stop(self, grace: float = 0.0) -> None:
         self._stopping = True
-        if self.engine._direct is self:  # noqa: SLF001
+        if self.engine._direct is self:
             self.engine.set_direct_executor(None)
         if self._loop_task is not None:
             self._loop_task.cancel()
@@ -148,7 +148,7 @@ class LocalExecutor:
                 await work.wait()
 
     async def _run(self, job: JobInfo) -> None:
-        assert self._reporter is not None  # noqa: S101 - set in start()
+        assert self._reporter is not None
         ctx = JobContext(job, self._reporter)
         try:
             output = await run_job_function(self.registry.get(job.kind), ctx, self._limiter)

@@ -210,10 +210,10 @@ class JobService(jobs_grpc.JobServiceBase):
             kind=req.kind,
             labels=_labels(req.labels),
             owner=identity,
-            created_after=req.created_after.ToDatetime(dt.timezone.utc) if req.HasField("created_after") else None,
-            created_before=req.created_before.ToDatetime(dt.timezone.utc) if req.HasField("created_before") else None,
+            created_after=req.created_after.ToDatetime(dt.UTC) if req.HasField("created_after") else None,
+            created_before=req.created_before.ToDatetime(dt.UTC) if req.HasField("created_before") else None,
         )
-        async for job in self.engine.list(flt, limit=req.limit):
+        async for job in self.engine.list_jobs(flt, limit=req.limit):
             await stream.send_message(job_to_pb(job, include_payload=False))
 
     @_grpc_errors
@@ -309,9 +309,7 @@ class JobService(jobs_grpc.JobServiceBase):
                 p = progress_from_pb(req.progress)
                 self.engine.report_progress(req.job_id, p.steps_done, p.steps_total, p.message)
             if req.logs:
-                entries = [
-                    (e.level or "INFO", e.message, e.logger, e.timestamp.ToDatetime(dt.timezone.utc)) for e in req.logs
-                ]
+                entries = [(e.level or "INFO", e.message, e.logger, e.timestamp.ToDatetime(dt.UTC)) for e in req.logs]
                 await self.engine.append_logs(req.job_id, entries)
         reply = pb.HeartbeatResponse(cancelled=cancelled)
         if expires is not None:

@@ -26,7 +26,7 @@ from asyncwf.server._store import JobFilter
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 _MIGRATIONS: list[str] = [
     """
@@ -82,17 +82,55 @@ _MIGRATIONS: list[str] = [
     """,
 ]
 
-_COLUMNS = (
-    "id kind state version payload content_type idempotency_key labels owner attempt max_attempts priority "
-    "timeout_seconds result_ttl_seconds created_at updated_at started_at finished_at expires_at "
-    "progress_done progress_total progress_percent progress_eta progress_message error_code error_message "
-    "error_details result_inline result_stored result_size result_content_type lease_owner lease_expires_at"
-).split()
+_COLUMNS = [
+    "id",
+    "kind",
+    "state",
+    "version",
+    "payload",
+    "content_type",
+    "idempotency_key",
+    "labels",
+    "owner",
+    "attempt",
+    "max_attempts",
+    "priority",
+    "timeout_seconds",
+    "result_ttl_seconds",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "expires_at",
+    "progress_done",
+    "progress_total",
+    "progress_percent",
+    "progress_eta",
+    "progress_message",
+    "error_code",
+    "error_message",
+    "error_details",
+    "result_inline",
+    "result_stored",
+    "result_size",
+    "result_content_type",
+    "lease_owner",
+    "lease_expires_at",
+]
 _SELECT = ", ".join(_COLUMNS)
 _TIME_FIELDS = frozenset({"created_at", "updated_at", "started_at", "finished_at", "expires_at", "lease_expires_at"})
 #: JobInfo fields that map onto one column of the same name.
 _PLAIN_FIELDS = frozenset(
-    {"state", "payload", "attempt", "lease_owner", "result_inline", "result_stored", "result_size", "result_content_type"}
+    {
+        "state",
+        "payload",
+        "attempt",
+        "lease_owner",
+        "result_inline",
+        "result_stored",
+        "result_size",
+        "result_content_type",
+    }
     | _TIME_FIELDS
 )
 
@@ -130,7 +168,9 @@ def _row_to_job(row: Sequence[Any]) -> JobInfo:
         started_at=_dt(r["started_at"]),
         finished_at=_dt(r["finished_at"]),
         expires_at=_dt(r["expires_at"]),
-        progress=Progress(r["progress_done"], r["progress_total"], r["progress_percent"], r["progress_eta"], r["progress_message"]),
+        progress=Progress(
+            r["progress_done"], r["progress_total"], r["progress_percent"], r["progress_eta"], r["progress_message"]
+        ),
         error=error,
         result_inline=r["result_inline"],
         result_stored=bool(r["result_stored"]),
@@ -399,7 +439,8 @@ class SQLiteStore:
         return await self._read(op)
 
     async def list_jobs(self, flt: JobFilter, *, after: tuple[float, str] | None, limit: int) -> list[JobInfo]:
-        where, args = ["1=1"], []
+        where: list[str] = ["1=1"]
+        args: list[Any] = []
         if flt.states:
             where.append(f"state IN ({', '.join('?' * len(flt.states))})")
             args += [s.value for s in flt.states]
@@ -480,7 +521,9 @@ class SQLiteStore:
                     "INSERT INTO job_logs (job_id, timestamp, level, message, logger) VALUES (?, ?, ?, ?, ?)",
                     (rec.job_id, rec.timestamp.timestamp(), rec.level, rec.message, rec.logger),
                 )
-                stored.append(LogRecord(rec.job_id, cur.lastrowid or 0, rec.timestamp, rec.level, rec.message, rec.logger))
+                stored.append(
+                    LogRecord(rec.job_id, cur.lastrowid or 0, rec.timestamp, rec.level, rec.message, rec.logger)
+                )
             return stored
 
         return await self._write(op)

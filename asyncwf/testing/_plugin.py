@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 
@@ -12,12 +12,15 @@ if TYPE_CHECKING:
     from asyncwf.testing import LocalBackend
 
 
-def _async_fixture(fn):  # type: ignore[no-untyped-def]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _async_fixture(fn: F) -> F:
     try:
         import pytest_asyncio
     except ImportError:  # pragma: no cover - the plugin needs pytest-asyncio to be useful
-        return pytest.fixture(fn)
-    return pytest_asyncio.fixture(fn)
+        return cast(F, pytest.fixture(fn))
+    return cast(F, pytest_asyncio.fixture(fn))
 
 
 @_async_fixture

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install asyncwf with its test tools into .venv and run the whole suite:
+# the protobuf drift check, ruff, mypy, then pytest (real servers over real sockets).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
+command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+
+echo "== protobuf drift check"
+.venv/bin/python scripts/gen_protos.py --check
+echo "== ruff"
+.venv/bin/ruff check asyncwf tests benchmarks scripts
+.venv/bin/ruff format --check asyncwf tests benchmarks scripts
+echo "== mypy"
+.venv/bin/mypy asyncwf
+echo "== pytest"
+set +e
+.venv/bin/python -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests" >&2
+  exit 1
+fi
+exit "$status"

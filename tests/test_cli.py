@@ -1,0 +1,32 @@
+"""The ``asyncwf`` command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "asyncwf._cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_demo_runs_the_main_job_end_to_end() -> None:
+    result = _run("demo", "--jobs", "200")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "200 echo jobs round-tripped" in out and "all results correct" in out
+    assert "primes below 2e7: 1270607" in out
+    assert "JobFailed" in out and "CANCELLED" in out
+    assert "REMOTE EXECUTORS LEASE JOBS OVER GRPC" in out
+    assert "demo finished" in out
+
+
+def test_bad_arguments_exit_with_a_clear_message(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result = _run("serve", "--data-dir", str(tmp_path), "--token", "name=")
+    assert result.returncode == 2 and "--token takes" in result.stderr
+    result = _run("serve", "--data-dir", str(tmp_path), "--port", "70000")
+    assert result.returncode == 2 and "ports must be" in result.stderr
+    result = _run("nonsense")
+    assert result.returncode == 2

@@ -1,0 +1,64 @@
+"""The public surface: sorted ``__all__``, public module paths, one exception tree."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import asyncwf
+import asyncwf.exceptions as exc
+
+MODULES = ["asyncwf", "asyncwf.client", "asyncwf.server", "asyncwf.testing", "asyncwf.exceptions"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_is_sorted_and_resolves(name: str) -> None:
+    module = importlib.import_module(name)
+    assert module.__all__ == sorted(module.__all__)
+    for attr in module.__all__:
+        assert hasattr(module, attr), f"{name}.{attr}"
+
+
+def test_top_level_names_are_pinned() -> None:
+    assert asyncwf.__all__ == [
+        "Auth",
+        "Client",
+        "JobContext",
+        "JobEvent",
+        "JobFailure",
+        "JobInfo",
+        "JobOutput",
+        "JobState",
+        "KindRegistry",
+        "LogRecord",
+        "Progress",
+        "ProgressUpdate",
+        "RemoteExecutor",
+        "RetryPolicy",
+        "exceptions",
+    ]
+    assert asyncwf.Client.__module__ == "asyncwf"
+
+
+def test_exception_tree() -> None:
+    for name in exc.__all__:
+        obj = getattr(exc, name)
+        if isinstance(obj, type) and issubclass(obj, BaseException):
+            assert issubclass(obj, exc.AsyncwfError), name
+    assert issubclass(exc.TimeoutError, TimeoutError)
+    assert issubclass(exc.DeadlineExceeded, TimeoutError)
+    assert issubclass(exc.InvalidArgument, ValueError)
+    assert issubclass(exc.NotFound, LookupError)
+    assert isinstance(exc.error_for_status(5, "x"), exc.NotFound)
+    assert isinstance(exc.error_for_status(9, "conflict: stale"), exc.Conflict)
+    assert isinstance(exc.error_for_status(99, "?"), exc.UnknownError)
+
+
+def test_errors_pickle() -> None:
+    import pickle
+
+    err = pickle.loads(pickle.dumps(exc.NotFound("gone")))
+    assert isinstance(err, exc.NotFound) and err.message == "gone"
+    job_err = pickle.loads(pickle.dumps(exc.JobFailed("x", job_id="j", code="C")))
+    assert (job_err.id, job_err.code) == ("j", "C")
