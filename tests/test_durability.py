@@ -82,3 +82,20 @@ async def test_calls_during_shutdown_are_unavailable(server_process) -> None:  #
     server.start()
     async with server.client() as client:
         assert (await client.get_job(job.id)).state is JobState.SUCCEEDED
+
+
+async def test_run_jobs_in_flight_survive_a_crash_without_duplicates(server_process) -> None:  # type: ignore[no-untyped-def]
+    server = server_process("--executor-concurrency", "8")
+    async with server.client(retry=PATIENT) as client:
+        calls = [
+            asyncio.create_task(client.run_job("asyncwf.sleep", b'{"seconds": 0.3}', labels={"batch": "crash"}))
+            for _ in range(40)
+        ]
+        await asyncio.sleep(0.5)
+        server.kill(signal.SIGKILL)
+        server.start(server.port)
+        finals = await asyncio.wait_for(asyncio.gather(*calls), 60)
+        assert all(j.state is JobState.SUCCEEDED for j in finals)
+        stored = [j async for j in client.list_jobs(labels={"batch": "crash"})]
+        assert len(stored) == 40  # every resend reused its idempotency key
+        assert {j.id for j in stored} == {j.id for j in finals}

@@ -249,9 +249,12 @@ async def test_results_expire_and_records_are_purged() -> None:
         small = await client.run_job("asyncwf.echo", b"y", result_ttl=0.2)
         blob = backend.data_dir / "blobs" / "results" / big.id
         assert blob.exists()
-        final = [e async for e in client.watch_job(small.id, _after_version=small.version)]
-        assert final[-1].state is JobState.EXPIRED  # type: ignore[union-attr]
         await eventually(lambda: not blob.exists())
+        for _ in range(200):
+            if (await client.get_job(small.id)).state is JobState.EXPIRED:
+                break
+            await asyncio.sleep(0.02)
+        assert (await client.get_job(small.id)).state is JobState.EXPIRED
         from asyncwf.exceptions import JobExpired
 
         with pytest.raises(JobExpired):
@@ -289,3 +292,16 @@ async def test_watch_resumes_after_a_restart_of_the_server(server_process) -> No
         await asyncio.wait_for(watcher, 30)
         assert seen[-1].state is JobState.SUCCEEDED
         assert [e.state for e in seen].count(JobState.SUCCEEDED) == 1
+
+
+async def test_concurrent_run_jobs_share_one_stream_and_fail_alone(client: Client) -> None:
+    calls = [client.run_job("asyncwf.echo", b"%d" % i) for i in range(300)]
+    calls.append(client.run_job("not a valid kind"))
+    calls.append(client.run_job("asyncwf.fail", b"x"))
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert [r.result_inline for r in results[:300]] == [b"%d" % i for i in range(300)]  # type: ignore[union-attr]
+    assert isinstance(results[300], InvalidArgument)
+    assert isinstance(results[301], JobInfo) and results[301].state is JobState.FAILED
+    await client.run_job("asyncwf.echo", b"a", idempotency_key="mux-key")
+    with pytest.raises(Conflict):
+        await client.run_job("asyncwf.echo", b"b", idempotency_key="mux-key")

@@ -19,6 +19,7 @@ from asyncwf._ids import new_id
 from asyncwf._model import JobEvent, JobInfo, JobState, event_from_pb, job_from_pb, ts_to_pb
 from asyncwf.client._auth import Auth
 from asyncwf.client._errors import mapped_errors
+from asyncwf.client._mux import RunMux
 from asyncwf.client._pool import ChannelPool
 from asyncwf.client._retry import RetryPolicy
 from asyncwf.exceptions import (
@@ -109,6 +110,7 @@ class Client:
         self._channel = channel
         self._owns_channel = channel is None
         self._kwargs = grpc_client_kwargs
+        self._mux: RunMux | None = None
         self._pool = ChannelPool(self._new_channel, max_connections=1 if channel is not None else max_connections)
 
     # --- seed attributes ---------------------------------------------------
@@ -200,11 +202,15 @@ class Client:
 
     def close(self) -> None:
         """Close the gRPC channel(s) associated with the Client (a channel passed in is left open)."""
+        if self._mux is not None:
+            self._mux.cancel()
         if self._owns_channel:
             self._pool.close()
 
     async def aclose(self) -> None:
-        """Close the channel (async form, for ``async with`` and resource stacks)."""
+        """Stop the shared run stream and close the channel(s)."""
+        if self._mux is not None:
+            await self._mux.aclose()
         self.close()
 
     async def __aenter__(self) -> Client:
@@ -347,19 +353,32 @@ class Client:
             if not final_only or (isinstance(event, JobInfo) and event.done):
                 yield event
 
-    async def run_job(self, kind: str, payload: bytes = b"", **options: Any) -> JobInfo:
-        """Create a job, wait until it is done and return its final snapshot (one RPC).
+    async def run_job(
+        self,
+        kind: str,
+        payload: bytes = b"",
+        *,
+        content_type: str = "",
+        idempotency_key: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        max_attempts: int = 0,
+        execution_timeout: float | None = None,
+        result_ttl: float | None = None,
+        priority: int = 0,
+    ) -> JobInfo:
+        """Create a job, wait until it is done and return its final snapshot.
 
-        Takes the options of :meth:`create_job`. The job's result is in
-        ``result_inline`` when small, else fetch it with :meth:`job_result`.
+        Takes the options of :meth:`create_job`. Concurrent calls share one
+        long-lived stream (requests and results travel in batches), so a job
+        costs less than an RPC. The result is in ``result_inline`` when small,
+        else fetch it with :meth:`job_result`.
         """
-        final: JobInfo | None = None
-        async for event in self.create_and_watch(kind, payload, final_only=True, **options):
-            if isinstance(event, JobInfo):
-                final = event
-        if final is None:  # pragma: no cover - create_and_watch always yields a snapshot
-            raise Unavailable("the backend sent no job snapshot")
-        return final
+        request = _create_request(
+            kind, payload, content_type, idempotency_key, labels, max_attempts, execution_timeout, result_ttl, priority
+        )
+        if self._mux is None:
+            self._mux = RunMux(self)
+        return job_from_pb(await self._mux.run(request))
 
     async def get_job(self, job_id: str, *, timeout: float | None = None) -> JobInfo:
         """The current snapshot of a job."""
@@ -412,6 +431,10 @@ class Client:
                 async for message in self._stream("WatchJob", request, timeout=None):
                     event = event_from_pb(message)
                     if isinstance(event, JobInfo):
+                        if event.version <= version:  # already delivered before a reconnect
+                            if event.done:
+                                return
+                            continue
                         version = event.version
                         attempt = 0
                     yield event

@@ -38,6 +38,8 @@ class _Running:
     logs: list[LogRecord] = dataclasses.field(default_factory=list)
     #: Set when progress or logs wait to be sent.
     dirty: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    #: The job function returned: send what is pending once more, then stop heartbeating.
+    finished: bool = False
 
 
 class _Reporter:
@@ -226,22 +228,16 @@ class RemoteExecutor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                heartbeat.cancel()
-                await self._flush(running)
-                await self.client._unary(
-                    "FailJob",
-                    pb.FailJobRequest(
-                        job_id=job.id,
-                        executor_id=self.executor_id,
-                        attempt=job.attempt,
-                        error=_error_pb(failure_from_exception(exc)),
-                    ),
-                    timeout=None,
-                    idempotent=True,
+                await self._last_heartbeat(running, heartbeat)
+                request = pb.FailJobRequest(
+                    job_id=job.id,
+                    executor_id=self.executor_id,
+                    attempt=job.attempt,
+                    error=_error_pb(failure_from_exception(exc)),
                 )
+                await self.client._unary("FailJob", request, timeout=None, idempotent=True)
             else:
-                heartbeat.cancel()
-                await self._flush(running)
+                await self._last_heartbeat(running, heartbeat)
                 await self._complete(job, output.data, output.content_type)
         except RPCError as exc:
             log.warning("executor %s could not settle job %s: %s", self.executor_id, job.id, exc)
@@ -249,6 +245,12 @@ class RemoteExecutor:
             heartbeat.cancel()
             self._running.pop(job.id, None)
             await asyncio.shield(self._give_credit())
+
+    async def _last_heartbeat(self, running: _Running, heartbeat: asyncio.Task[None]) -> None:
+        """Let the heartbeat loop send what is pending and stop, so logs land before the result."""
+        running.finished = True
+        running.dirty.set()
+        await asyncio.gather(heartbeat, return_exceptions=True)
 
     async def _heartbeats(self, running: _Running) -> None:
         """Heartbeat every interval; send progress and logs soon after they happen."""
@@ -262,7 +264,9 @@ class RemoteExecutor:
                 cancelled = True  # the lease is gone: someone else may run the job now
             except RPCError as exc:
                 log.warning("heartbeat for job %s failed: %s", running.job.id, exc)
-                continue
+                cancelled = False
+            if running.finished:
+                return
             if cancelled and running.task is not None:
                 running.task.cancel()
                 return

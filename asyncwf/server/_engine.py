@@ -357,7 +357,8 @@ class JobEngine:
         self, job: JobInfo, queue: asyncio.Queue[Any], include_logs: bool, after_version: int
     ) -> AsyncIterator[JobEvent]:
         version = after_version
-        if job.version > version:
+        if job.version > version or job.done:
+            # A finished job is always sent, so every watch ends on a final snapshot.
             version = job.version
             yield job
         log_seq = 0

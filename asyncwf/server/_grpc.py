@@ -23,7 +23,7 @@ from grpclib.exceptions import GRPCError
 from grpclib.server import Stream
 
 from asyncwf._model import JobFailure, JobInfo, JobState, event_to_pb, job_to_pb, progress_from_pb
-from asyncwf.exceptions import CONFLICT_PREFIX, Conflict, InvalidArgument, RPCError, Unauthenticated
+from asyncwf.exceptions import CONFLICT_PREFIX, Conflict, InvalidArgument, RPCError, Unauthenticated, Unavailable
 from asyncwf.server._engine import CreateSpec, JobEngine
 from asyncwf.server._store import JobFilter
 from asyncwf.v1 import jobs_grpc
@@ -195,6 +195,72 @@ class JobService(jobs_grpc.JobServiceBase):
         async for event in events:
             if not req.final_only or (isinstance(event, JobInfo) and event.done):
                 await stream.send_message(event_to_pb(event))
+
+    @_grpc_errors
+    async def RunJobs(self, stream: Stream[pb.RunJobsRequest, pb.RunJobsResponse]) -> None:
+        identity = self._identity(stream)
+        # Results of finished jobs; None once the client has sent its last request.
+        results: asyncio.Queue[pb.RunJobResult | None] = asyncio.Queue()
+        running: set[asyncio.Task[None]] = set()
+        outstanding = 0
+
+        async def run_one(request: pb.RunJobRequest) -> None:
+            nonlocal outstanding
+            try:
+                result = pb.RunJobResult(tag=request.tag, job=await self._run_to_end(request, identity))
+            except RPCError as exc:
+                message = (CONFLICT_PREFIX if isinstance(exc, Conflict) else "") + exc.message
+                result = pb.RunJobResult(tag=request.tag, error_status=exc.status.value, error_message=message)
+            except (ValueError, TypeError) as exc:
+                status = Status.INVALID_ARGUMENT.value
+                result = pb.RunJobResult(tag=request.tag, error_status=status, error_message=str(exc))
+            outstanding -= 1
+            results.put_nowait(result)
+
+        async def receive() -> None:
+            nonlocal outstanding
+            try:
+                async for batch in stream:
+                    for request in batch.requests:
+                        outstanding += 1
+                        task = asyncio.create_task(run_one(request))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+            finally:
+                results.put_nowait(None)
+
+        receiver = asyncio.create_task(receive())
+        receiving = True
+        try:
+            while receiving or outstanding:
+                item = await results.get()
+                batch: list[pb.RunJobResult] = []
+                while True:
+                    if item is None:
+                        receiving = False
+                        receiver.result()  # re-raise a broken request stream
+                    else:
+                        batch.append(item)
+                    if results.empty():
+                        break
+                    item = results.get_nowait()
+                if batch:
+                    await stream.send_message(pb.RunJobsResponse(results=batch))
+        finally:
+            receiver.cancel()
+            for task in list(running):
+                task.cancel()
+
+    async def _run_to_end(self, request: pb.RunJobRequest, identity: str | None) -> pb.Job:
+        if self._draining:
+            raise Unavailable("the backend is shutting down")
+        final: JobInfo | None = None
+        async for event in self.engine.create_and_watch(_create_spec(request.create), identity):
+            if isinstance(event, JobInfo):
+                final = event
+        if final is None or not final.done:
+            raise Unavailable("the job's watch ended early")
+        return job_to_pb(final, include_payload=False)
 
     @_grpc_errors
     async def GetJob(self, stream: Stream[pb.GetJobRequest, pb.Job]) -> None:

@@ -45,6 +45,10 @@ class JobServiceBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def RunJobs(self, stream: 'grpclib.server.Stream[asyncwf.v1.jobs_pb2.RunJobsRequest, asyncwf.v1.jobs_pb2.RunJobsResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def Acquire(self, stream: 'grpclib.server.Stream[asyncwf.v1.jobs_pb2.AcquireRequest, asyncwf.v1.jobs_pb2.AcquireResponse]') -> None:
         pass
 
@@ -103,6 +107,12 @@ class JobServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_STREAM,
                 asyncwf.v1.jobs_pb2.GetResultRequest,
                 asyncwf.v1.jobs_pb2.ResultChunk,
+            ),
+            '/asyncwf.v1.JobService/RunJobs': grpclib.const.Handler(
+                self.RunJobs,
+                grpclib.const.Cardinality.STREAM_STREAM,
+                asyncwf.v1.jobs_pb2.RunJobsRequest,
+                asyncwf.v1.jobs_pb2.RunJobsResponse,
             ),
             '/asyncwf.v1.JobService/Acquire': grpclib.const.Handler(
                 self.Acquire,
@@ -175,6 +185,12 @@ class JobServiceStub:
             '/asyncwf.v1.JobService/GetResult',
             asyncwf.v1.jobs_pb2.GetResultRequest,
             asyncwf.v1.jobs_pb2.ResultChunk,
+        )
+        self.RunJobs = grpclib.client.StreamStreamMethod(
+            channel,
+            '/asyncwf.v1.JobService/RunJobs',
+            asyncwf.v1.jobs_pb2.RunJobsRequest,
+            asyncwf.v1.jobs_pb2.RunJobsResponse,
         )
         self.Acquire = grpclib.client.StreamStreamMethod(
             channel,

@@ -263,6 +263,38 @@ class ResultChunk(_message.Message):
     content_type: str
     def __init__(self, data: _Optional[bytes] = ..., offset: _Optional[int] = ..., total_size: _Optional[int] = ..., content_type: _Optional[str] = ...) -> None: ...
 
+class RunJobRequest(_message.Message):
+    __slots__ = ("tag", "create")
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    CREATE_FIELD_NUMBER: _ClassVar[int]
+    tag: int
+    create: CreateJobRequest
+    def __init__(self, tag: _Optional[int] = ..., create: _Optional[_Union[CreateJobRequest, _Mapping]] = ...) -> None: ...
+
+class RunJobsRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[RunJobRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[RunJobRequest, _Mapping]]] = ...) -> None: ...
+
+class RunJobResult(_message.Message):
+    __slots__ = ("tag", "job", "error_status", "error_message")
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    ERROR_STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    tag: int
+    job: Job
+    error_status: int
+    error_message: str
+    def __init__(self, tag: _Optional[int] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., error_status: _Optional[int] = ..., error_message: _Optional[str] = ...) -> None: ...
+
+class RunJobsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[RunJobResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[RunJobResult, _Mapping]]] = ...) -> None: ...
+
 class AcquireRequest(_message.Message):
     __slots__ = ("executor_id", "kinds", "lease_seconds", "credits")
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]

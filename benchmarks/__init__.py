@@ -1,0 +1,1 @@
+"""asyncwf benchmarks: ``python -m benchmarks`` (see docs/benchmarks.md)."""

@@ -1,0 +1,53 @@
+"""Run the benchmarks and print every number beside its floor or peer, as ratios.
+
+python -m benchmarks            # all
+python -m benchmarks --quick    # fewer samples
+python -m benchmarks --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import platform
+from dataclasses import asdict
+
+from benchmarks import bench_jobs
+from benchmarks._util import Row
+
+BENCHMARKS = {"jobs": bench_jobs.run}
+
+
+def _table(rows: list[Row]) -> str:
+    lines = ["| benchmark | system | metric | value | ratio to asyncwf |", "|---|---|---|---|---|"]
+    ours = {(r.benchmark, r.metric): r.value for r in rows if r.system.startswith("asyncwf")}
+    for r in rows:
+        base = ours.get((r.benchmark, r.metric))
+        ratio = ""
+        if base and not math.isnan(r.value) and not r.system.startswith("asyncwf"):
+            ratio = f"{base / r.value:.2f}x"
+        value = "n/a" if math.isnan(r.value) else f"{r.value:,.2f} {r.unit}".strip()
+        lines.append(f"| {r.benchmark} | {r.system} | {r.metric} | {value} | {ratio} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], default=[])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", help="also write the rows to this file")
+    args = parser.parse_args()
+    rows: list[Row] = []
+    for name in args.names or list(BENCHMARKS):
+        asyncio.run(BENCHMARKS[name](rows, quick=args.quick))
+    print(f"python {platform.python_version()} on {platform.machine()}, {platform.system()}")
+    print(_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([asdict(r) for r in rows], f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
