@@ -106,3 +106,16 @@ async def eventually(predicate: Any, timeout: float = 10.0) -> None:
 
 
 os.environ.pop("ASYNCWF_TOKEN", None)
+
+
+@pytest.fixture(autouse=True)
+def _no_blocking_calls_on_the_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail any test in which a coroutine makes a blocking call (file, socket, sleep) on the event loop."""
+    from blockbuster import blockbuster_ctx
+
+    if request.node.get_closest_marker("allow_blocking"):
+        yield
+        return
+    with blockbuster_ctx("asyncwf") as bb:
+        yield
+    del bb

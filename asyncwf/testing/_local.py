@@ -11,6 +11,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import anyio
+
 from asyncwf._context import JobFunction, KindRegistry
 from asyncwf.client import Auth, Client
 from asyncwf.server import Backend, BackendConfig, EngineConfig, builtin_kinds
@@ -95,8 +97,10 @@ class LocalBackend:
         try:
             data_dir = self._data_dir
             if data_dir is None:
-                data_dir = Path(tempfile.mkdtemp(prefix="asyncwf-"))
-                self._stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
+                data_dir = Path(await anyio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="asyncwf-")))
+                self._stack.push_async_callback(
+                    anyio.to_thread.run_sync, lambda: shutil.rmtree(data_dir, ignore_errors=True)
+                )
             config = BackendConfig(
                 data_dir=data_dir, kinds=self._registry, tokens=self._tokens, engine=self._engine, **self._config
             )
