@@ -190,3 +190,28 @@ async def test_invalid_list_arguments(client: Client) -> None:
     with pytest.raises(InvalidArgument, match="timezone"):
         async for _ in client.list_jobs(created_after=dt.datetime(2020, 1, 1)):
             pass
+
+
+async def test_health_honours_its_timeout_against_a_silent_server() -> None:
+    import time
+
+    writers: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)  # accept, never answer
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server, Client("127.0.0.1", port) as client:
+        start = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            await client.health(timeout=0.3)
+        assert time.monotonic() - start < 2
+    for writer in writers:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_unknown_job_options_are_rejected(client: Client) -> None:
+    with pytest.raises(InvalidArgument, match="unknown job options: colour"):
+        await client.create_job("asyncwf.echo", colour="red")  # type: ignore[call-arg]

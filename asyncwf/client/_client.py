@@ -10,10 +10,11 @@ import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypedDict, TypeVar
 
 from grpclib.client import Channel
 from grpclib.health.v1 import health_grpc, health_pb2
+from typing_extensions import Unpack
 
 from asyncwf._ids import new_id
 from asyncwf._model import JobEvent, JobInfo, JobState, event_from_pb, job_from_pb, ts_to_pb
@@ -35,7 +36,7 @@ from asyncwf.exceptions import (
 from asyncwf.v1 import jobs_grpc
 from asyncwf.v1 import jobs_pb2 as pb
 
-__all__ = ["Client", "raise_for_job"]
+__all__ = ["Client", "JobOptions", "raise_for_job"]
 
 T = TypeVar("T")
 DEFAULT_HOST = "127.0.0.1"
@@ -279,27 +280,16 @@ class Client:
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
 
     async def create_job(
-        self,
-        kind: str,
-        payload: bytes = b"",
-        *,
-        content_type: str = "",
-        idempotency_key: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        max_attempts: int = 0,
-        execution_timeout: float | None = None,
-        result_ttl: float | None = None,
-        priority: int = 0,
-        timeout: float | None = None,
+        self, kind: str, payload: bytes = b"", *, timeout: float | None = None, **options: Unpack[JobOptions]
     ) -> JobInfo:
         """Queue a job and return its first snapshot.
 
-        ``idempotency_key`` makes the call safe to retry: a second create with
-        the same key returns the first job. One is generated when omitted.
+        Options (:class:`JobOptions`): ``content_type``, ``idempotency_key``
+        (a second create with the same key returns the first job; one is
+        generated when omitted, so retries are safe), ``labels``,
+        ``max_attempts``, ``execution_timeout``, ``result_ttl``, ``priority``.
         """
-        request = _create_request(
-            kind, payload, content_type, idempotency_key, labels, max_attempts, execution_timeout, result_ttl, priority
-        )
+        request = _create_request(kind, payload, options)
         reply = await self._unary("CreateJob", request, timeout=timeout, idempotent=True)
         return job_from_pb(reply.job)
 
@@ -308,26 +298,17 @@ class Client:
         kind: str,
         payload: bytes = b"",
         *,
-        content_type: str = "",
-        idempotency_key: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        max_attempts: int = 0,
-        execution_timeout: float | None = None,
-        result_ttl: float | None = None,
-        priority: int = 0,
         include_logs: bool = False,
         final_only: bool = False,
+        **options: Unpack[JobOptions],
     ) -> AsyncIterator[JobEvent]:
         """Create a job and stream its events until it is done, with one RPC.
 
-        With ``final_only`` the backend sends just the final snapshot.
-
-        If the connection drops, the stream resumes where it stopped: the
-        create is retried with its idempotency key, then the job is watched.
+        With ``final_only`` the backend sends just the final snapshot. If the
+        connection drops, the stream resumes where it stopped: the create is
+        retried with its idempotency key, then the job is watched.
         """
-        create = _create_request(
-            kind, payload, content_type, idempotency_key, labels, max_attempts, execution_timeout, result_ttl, priority
-        )
+        create = _create_request(kind, payload, options)
         request = pb.CreateAndWatchRequest(create=create, include_logs=include_logs, final_only=final_only)
         job_id, version, attempt = "", 0, 0
         while not job_id:
@@ -353,19 +334,7 @@ class Client:
             if not final_only or (isinstance(event, JobInfo) and event.done):
                 yield event
 
-    async def run_job(
-        self,
-        kind: str,
-        payload: bytes = b"",
-        *,
-        content_type: str = "",
-        idempotency_key: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        max_attempts: int = 0,
-        execution_timeout: float | None = None,
-        result_ttl: float | None = None,
-        priority: int = 0,
-    ) -> JobInfo:
+    async def run_job(self, kind: str, payload: bytes = b"", **options: Unpack[JobOptions]) -> JobInfo:
         """Create a job, wait until it is done and return its final snapshot.
 
         Takes the options of :meth:`create_job`. Concurrent calls share one
@@ -373,9 +342,7 @@ class Client:
         costs less than an RPC. The result is in ``result_inline`` when small,
         else fetch it with :meth:`job_result`.
         """
-        request = _create_request(
-            kind, payload, content_type, idempotency_key, labels, max_attempts, execution_timeout, result_ttl, priority
-        )
+        request = _create_request(kind, payload, options)
         if self._mux is None:
             self._mux = RunMux(self)
         return job_from_pb(await self._mux.run(request))
@@ -496,17 +463,32 @@ def _check_id(job_id: str) -> None:
         raise InvalidArgument("a job id must be a non-empty string")
 
 
-def _create_request(
-    kind: str,
-    payload: bytes,
-    content_type: str,
-    idempotency_key: str | None,
-    labels: Mapping[str, str] | None,
-    max_attempts: int,
-    execution_timeout: float | None,
-    result_ttl: float | None,
-    priority: int,
-) -> pb.CreateJobRequest:
+class JobOptions(TypedDict, total=False):
+    """Options of a new job (keyword arguments of ``create_job``, ``run_job``, ``create_and_watch``)."""
+
+    #: Media type of the payload.
+    content_type: str
+    #: A retried create with the same key returns the first job (generated when omitted).
+    idempotency_key: str | None
+    labels: Mapping[str, str] | None
+    #: Leases the job may get (0: the backend's default, 3).
+    max_attempts: int
+    #: Seconds the job function may run.
+    execution_timeout: float | None
+    #: Seconds the result is kept after the job ends (the backend's default: 10 days).
+    result_ttl: float | None
+    #: Higher runs first.
+    priority: int
+
+
+def _create_request(kind: str, payload: bytes, options: JobOptions) -> pb.CreateJobRequest:
+    unknown = set(options) - set(JobOptions.__annotations__)
+    if unknown:
+        raise InvalidArgument(f"unknown job options: {', '.join(sorted(unknown))}")
+    labels = options.get("labels")
+    execution_timeout = options.get("execution_timeout")
+    result_ttl = options.get("result_ttl")
+    max_attempts = options.get("max_attempts", 0)
     if not isinstance(kind, str) or not kind:
         raise InvalidArgument("kind must be a non-empty string")
     if not isinstance(payload, bytes | bytearray | memoryview):
@@ -521,11 +503,11 @@ def _create_request(
     return pb.CreateJobRequest(
         kind=kind,
         payload=bytes(payload),
-        content_type=content_type,
-        idempotency_key=idempotency_key or new_id(),
+        content_type=options.get("content_type", ""),
+        idempotency_key=options.get("idempotency_key") or new_id(),
         labels=dict(labels or {}),
         max_attempts=max_attempts,
         timeout_seconds=execution_timeout or 0.0,
         result_ttl_seconds=result_ttl or 0.0,
-        priority=priority,
+        priority=options.get("priority", 0),
     )
