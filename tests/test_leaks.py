@@ -30,6 +30,6 @@ async def test_ten_thousand_jobs_leave_nothing_behind() -> None:
         gc.collect()
         assert engine.stats() == {"watched_jobs": 0, "leases": 0, "tasks": 0, "active_jobs": 0, "log_writes": 0}
         assert executor._running == {} and executor._reserved == 0
-        assert client._mux is not None and client._mux._pending == {}  # noqa: SLF001
+        assert client._mux is not None and client._mux._pending == {}
         assert len(asyncio.all_tasks()) <= tasks_before
         assert threading.active_count() <= threads_before
