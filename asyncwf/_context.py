@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
+import threading
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, Protocol
@@ -15,6 +16,7 @@ from asyncwf._model import JobFailure, JobInfo
 
 __all__ = [
     "JobContext",
+    "JobFailureError",
     "JobFunction",
     "JobOutput",
     "KindRegistry",
@@ -42,6 +44,15 @@ class Reporter(Protocol):
     def log(self, job_id: str, level: str, message: str, logger: str) -> None: ...
 
 
+class JobFailureError(Exception):
+    """Raise from a job function to fail the job with a specific error ``code``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
 class JobContext:
     """Handed to a job function: the job, its payload, and ways to report.
 
@@ -49,11 +60,13 @@ class JobContext:
     worker threads; they never block.
     """
 
-    __slots__ = ("_reporter", "job")
+    __slots__ = ("_reporter", "cancelled", "job")
 
     def __init__(self, job: JobInfo, reporter: Reporter) -> None:
         self.job = job
         self._reporter = reporter
+        #: Set when the job is cancelled; sync functions (in threads) should check it.
+        self.cancelled = threading.Event()
 
     @property
     def payload(self) -> bytes:
@@ -143,6 +156,8 @@ class _no_timeout:
 
 def failure_from_exception(exc: BaseException) -> JobFailure:
     """How an exception raised by a job function is recorded."""
+    if isinstance(exc, JobFailureError):
+        return JobFailure(exc.code, exc.message)
     if isinstance(exc, TimeoutError):
         return JobFailure("TIMEOUT", "the job exceeded its timeout")
     details = "".join(traceback.format_exception(exc))

@@ -24,6 +24,14 @@
     ├── TimeoutError (also the builtin TimeoutError)
     ├── JobError                         -- a job finished without a result
     │   ├── JobFailed
+    │   │   └── JobComputeError          -- a compute job failed (seed name), by code:
+    │   │       ├── JobInvalid
+    │   │       │   └── JobInvalidTyping
+    │   │       ├── JobDeadlineExceeded
+    │   │       ├── JobOOM
+    │   │       ├── JobTerminated
+    │   │       ├── JobInterrupt
+    │   │       └── JobAuth
     │   ├── JobCancelled
     │   └── JobExpired
     └── ConfigurationError (also ValueError) -- bad arguments caught before any I/O
@@ -49,10 +57,18 @@ __all__ = [
     "FailedPrecondition",
     "InternalError",
     "InvalidArgument",
+    "JobAuth",
     "JobCancelled",
+    "JobComputeError",
+    "JobDeadlineExceeded",
     "JobError",
     "JobExpired",
     "JobFailed",
+    "JobInterrupt",
+    "JobInvalid",
+    "JobInvalidTyping",
+    "JobOOM",
+    "JobTerminated",
     "NotFound",
     "OutOfRange",
     "PermissionDenied",
@@ -256,3 +272,71 @@ class JobCancelled(JobError):
 
 class JobExpired(JobError):
     """The job's result passed its expiry and was deleted."""
+
+
+class JobComputeError(JobFailed):
+    """A compute job failed (the seed's exception). ``code`` is the error code (e.g. ``"INVALID"``),
+    ``message`` the backend's message, ``id`` the job id. Raised as the subclass of its code."""
+
+    def __init__(self, job: object = None, *, code: str = "", message: str = "", job_id: str = "") -> None:
+        # A workflows Job exposes its engine snapshot as ``info``; a JobInfo is used as is.
+        source = getattr(job, "info", None) or job
+        error = getattr(source, "error", None)
+        if job is not None:
+            job_id = str(getattr(source, "id", "") or job_id)
+            code = str(getattr(error, "code", "") or code)
+            message = str(getattr(error, "message", "") or message)
+        super().__init__(f'Job("{job_id}") failed with: code={code}, message="{message}"', job_id=job_id, code=code)
+        self.message = message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_compute_error, (type(self), self.code, self.message, self.id))
+
+    @staticmethod
+    def for_code(code: str) -> type[JobComputeError]:
+        """The exception class of an error code (the base class for unknown codes)."""
+        return _COMPUTE_ERRORS.get(code, JobComputeError)
+
+
+def _rebuild_compute_error(cls: type[JobComputeError], code: str, message: str, job_id: str) -> JobComputeError:
+    return cls(code=code, message=message, job_id=job_id)
+
+
+class JobInvalid(JobComputeError):
+    """The graft or its arguments are invalid (unknown name, bad value, cycle ...)."""
+
+
+class JobInvalidTyping(JobInvalid):
+    """Operands of the wrong type met while evaluating."""
+
+
+class JobDeadlineExceeded(JobComputeError):
+    """The evaluation ran past its time limit."""
+
+
+class JobOOM(JobComputeError):
+    """The evaluation would use too much memory (or the graft is too large)."""
+
+
+class JobTerminated(JobComputeError):
+    """The evaluation was stopped (the job was cancelled)."""
+
+
+class JobInterrupt(JobComputeError):
+    """The evaluation was interrupted by the backend."""
+
+
+class JobAuth(JobComputeError):
+    """The job was not allowed to read something it needed."""
+
+
+_COMPUTE_ERRORS: dict[str, type[JobComputeError]] = {
+    "INVALID": JobInvalid,
+    "TYPING": JobInvalidTyping,
+    "DEADLINE": JobDeadlineExceeded,
+    "TIMEOUT": JobDeadlineExceeded,
+    "OOM": JobOOM,
+    "TERMINATED": JobTerminated,
+    "INTERRUPT": JobInterrupt,
+    "AUTH": JobAuth,
+}

@@ -9,7 +9,15 @@ import pytest
 import asyncwf
 import asyncwf.exceptions as exc
 
-MODULES = ["asyncwf", "asyncwf.client", "asyncwf.server", "asyncwf.testing", "asyncwf.exceptions"]
+MODULES = [
+    "asyncwf",
+    "asyncwf.client",
+    "asyncwf.server",
+    "asyncwf.testing",
+    "asyncwf.exceptions",
+    "asyncwf.workflows",
+    "asyncwf.workflows.types",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -23,7 +31,14 @@ def test_all_is_sorted_and_resolves(name: str) -> None:
 def test_top_level_names_are_pinned() -> None:
     assert asyncwf.__all__ == [
         "Auth",
+        "Bool",
         "Client",
+        "Datetime",
+        "Dict",
+        "Float",
+        "Function",
+        "Int",
+        "Job",
         "JobContext",
         "JobEvent",
         "JobFailure",
@@ -31,12 +46,23 @@ def test_top_level_names_are_pinned() -> None:
         "JobOutput",
         "JobState",
         "KindRegistry",
+        "List",
         "LogRecord",
+        "NoneType",
+        "Number",
         "Progress",
         "ProgressUpdate",
         "RemoteExecutor",
         "RetryPolicy",
+        "Str",
+        "Timedelta",
+        "Tuple",
+        "compute",
         "exceptions",
+        "ifelse",
+        "parameter",
+        "proxify",
+        "workflows",
     ]
     assert asyncwf.Client.__module__ == "asyncwf"
 

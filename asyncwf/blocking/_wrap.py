@@ -138,6 +138,8 @@ def _method(name: str, member: Any) -> Any:
             return wrap(call_sync(target, *unwrap(args), **unwrap(kwargs)))
 
         functools.update_wrapper(static_call, raw)
+        if is_async_gen or is_coro:
+            static_call.__blocking_twin__ = True  # type: ignore[attr-defined]
         return classmethod(static_call)
 
     def method(self: BlockingProxy, *args: Any, **kwargs: Any) -> Any:

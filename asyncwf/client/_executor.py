@@ -226,6 +226,7 @@ class RemoteExecutor:
             try:
                 output = await run_job_function(self.registry.get(job.kind), ctx, self._limiter)
             except asyncio.CancelledError:
+                ctx.cancelled.set()
                 raise
             except Exception as exc:
                 await self._last_heartbeat(running, heartbeat)

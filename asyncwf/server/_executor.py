@@ -153,7 +153,9 @@ class LocalExecutor:
         try:
             output = await run_job_function(self.registry.get(job.kind), ctx, self._limiter)
         except asyncio.CancelledError:
-            # Cancelled by the engine (already settled) or by shutdown (recovered at next start).
+            # Cancelled by the engine (already settled) or by shutdown (recovered at next start);
+            # a sync function still running in its thread sees ctx.cancelled.
+            ctx.cancelled.set()
             raise
         except Exception as exc:
             await self.engine.fail(job.id, self.executor_id, job.attempt, failure_from_exception(exc))

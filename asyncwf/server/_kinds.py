@@ -6,6 +6,7 @@
 - ``asyncwf.fail``: raises ``RuntimeError`` with the payload as its message.
 - ``asyncwf.primes``: JSON ``{"below": n}``; counts primes below ``n`` in a
   worker thread (CPU-bound), reporting progress; returns the count as text.
+- ``wf.compute``: evaluates a graft (see :mod:`asyncwf.server._compute`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 from typing import Any
 
 from asyncwf._context import JobContext, JobOutput
+from asyncwf.server._compute import COMPUTE_KIND, compute_job
 from asyncwf.server._executor import KindRegistry
 
 __all__ = ["builtin_kinds"]
@@ -72,4 +74,5 @@ def builtin_kinds() -> KindRegistry:
     registry.register("asyncwf.sleep", sleep)
     registry.register("asyncwf.fail", fail)
     registry.register("asyncwf.primes", primes)
+    registry.register(COMPUTE_KIND, compute_job)
     return registry

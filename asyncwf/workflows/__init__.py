@@ -1,0 +1,111 @@
+"""Compute workflows: lazy proxy objects, grafts, Jobs (the Descartes Labs Workflows API, async).
+
+::
+
+    from asyncwf.workflows import Int, compute, parameter
+
+    x = parameter("x", Int)
+    assert await compute(Int(1) + x, x=41) == 42
+    assert await (Int(1) + 2).compute() == 3
+"""
+
+from asyncwf.exceptions import (
+    JobAuth,
+    JobComputeError,
+    JobDeadlineExceeded,
+    JobInterrupt,
+    JobInvalid,
+    JobInvalidTyping,
+    JobOOM,
+    JobTerminated,
+    TimeoutError,
+)
+from asyncwf.workflows._channel import CHANNEL as __channel__
+from asyncwf.workflows._graft import isolate_keys, parametrize
+from asyncwf.workflows._job import Job
+from asyncwf.workflows._toplevel import compute
+from asyncwf.workflows.types import (
+    Any,
+    Bool,
+    Datetime,
+    Dict,
+    Float,
+    Function,
+    Int,
+    List,
+    NoneType,
+    Number,
+    Proxytype,
+    ProxyTypeError,
+    Str,
+    Timedelta,
+    Tuple,
+    ceil,
+    cos,
+    e,
+    exp,
+    floor,
+    ifelse,
+    inf,
+    log,
+    log2,
+    log10,
+    nan,
+    parameter,
+    pi,
+    proxify,
+    range,
+    sin,
+    sqrt,
+    tan,
+)
+
+__all__ = [
+    "Any",
+    "Bool",
+    "Datetime",
+    "Dict",
+    "Float",
+    "Function",
+    "Int",
+    "Job",
+    "JobAuth",
+    "JobComputeError",
+    "JobDeadlineExceeded",
+    "JobInterrupt",
+    "JobInvalid",
+    "JobInvalidTyping",
+    "JobOOM",
+    "JobTerminated",
+    "List",
+    "NoneType",
+    "Number",
+    "ProxyTypeError",
+    "Proxytype",
+    "Str",
+    "Timedelta",
+    "TimeoutError",
+    "Tuple",
+    "__channel__",
+    "ceil",
+    "compute",
+    "cos",
+    "e",
+    "exp",
+    "floor",
+    "ifelse",
+    "inf",
+    "isolate_keys",
+    "log",
+    "log10",
+    "log2",
+    "nan",
+    "parameter",
+    "parametrize",
+    "pi",
+    "proxify",
+    "range",
+    "sin",
+    "sqrt",
+    "tan",
+]

@@ -1,0 +1,363 @@
+"""The functions a graft may call, by name (both the 1.0 names and the 1.12 ``wf.*`` names).
+
+Each builtin checks what it produces against the interpreter's size limits,
+so a graft cannot make a huge string, list or integer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import operator
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from asyncwf.workflows._interpreter import Builtin, GraftError
+
+if TYPE_CHECKING:
+    from asyncwf.workflows._interpreter import Interpreter
+
+__all__ = ["BUILTINS"]
+
+MAX_ITEMS = 10_000_000
+MAX_INT_BITS = 1_000_000
+
+BUILTINS: dict[str, Builtin] = {}
+
+
+def _register(names: Iterable[str], fn: Callable[..., Any], *, higher_order: bool = False) -> None:
+    for name in names:
+        BUILTINS[name] = Builtin(name, fn, higher_order)
+
+
+def _sized(value: Any) -> Any:
+    if isinstance(value, str | list | tuple | dict | bytes) and len(value) > MAX_ITEMS:
+        raise GraftError("OOM", f"a value of {len(value)} items exceeds the limit of {MAX_ITEMS}")
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
+        raise GraftError("OOM", f"an integer of more than {MAX_INT_BITS} bits")
+    return value
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _check_numbers(name: str, *values: Any) -> None:
+    for v in values:
+        if not (_number(v) or isinstance(v, bool)):
+            raise GraftError("TYPING", f"{name} needs numbers, not {type(v).__name__}")
+
+
+def _add(a: Any, b: Any) -> Any:
+    if isinstance(a, str | list | tuple) and type(a) is type(b):
+        if len(a) + len(b) > MAX_ITEMS:
+            raise GraftError("OOM", "concatenation exceeds the size limit")
+        return operator.add(a, b)
+    if isinstance(a, dt.datetime | dt.timedelta) or isinstance(b, dt.datetime | dt.timedelta):
+        return a + b
+    _check_numbers("add", a, b)
+    return a + b
+
+
+def _sub(a: Any, b: Any) -> Any:
+    if isinstance(a, dt.datetime | dt.timedelta):
+        return a - b
+    _check_numbers("sub", a, b)
+    return a - b
+
+
+def _mul(a: Any, b: Any) -> Any:
+    if isinstance(a, str | list | tuple) and isinstance(b, int) and not isinstance(b, bool):
+        if len(a) * max(b, 0) > MAX_ITEMS:
+            raise GraftError("OOM", "repetition exceeds the size limit")
+        return a * b
+    if isinstance(a, dt.timedelta) and _number(b):
+        return a * b
+    _check_numbers("mul", a, b)
+    return _sized(a * b)
+
+
+def _pow(a: Any, b: Any) -> Any:
+    _check_numbers("pow", a, b)
+    if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1 and abs(a).bit_length() * b > MAX_INT_BITS:
+        raise GraftError("OOM", f"{a} ** {b} is too large")
+    return a**b
+
+
+def _arith(name: str, op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def fn(a: Any, b: Any) -> Any:
+        if isinstance(a, dt.timedelta) or isinstance(b, dt.timedelta):
+            return op(a, b)
+        _check_numbers(name, a, b)
+        return op(a, b)
+
+    return fn
+
+
+def _getitem(container: Any, index: Any) -> Any:
+    if isinstance(container, dict):
+        if index not in container:
+            raise GraftError("INVALID", f"key {index!r} is not in the dict")
+        return container[index]
+    if isinstance(index, slice) or (isinstance(index, int) and not isinstance(index, bool)):
+        return container[index]
+    raise GraftError("TYPING", f"cannot index {type(container).__name__} with {type(index).__name__}")
+
+
+def _slice(start: Any = None, stop: Any = None, step: Any = None) -> slice:
+    return slice(start, stop, step)
+
+
+def _range(*args: Any) -> list[int]:
+    if not all(isinstance(a, int) and not isinstance(a, bool) for a in args) or not 1 <= len(args) <= 3:
+        raise GraftError("TYPING", "range takes 1 to 3 integers")
+    r = range(*args)
+    if len(r) > MAX_ITEMS:
+        raise GraftError("OOM", f"range of {len(r)} items exceeds the limit of {MAX_ITEMS}")
+    return list(r)
+
+
+def _dict_create(**items: Any) -> dict[str, Any]:
+    return dict(items)
+
+
+def _dict_from_pairs(pairs: Any) -> Any:
+    return _sized(dict(pairs))
+
+
+def _map(interp: Interpreter, fn: Any, seq: Any) -> Any:
+    if isinstance(seq, dict):
+        return dict(interp.call(fn, (k, v)) for k, v in seq.items())
+    result = [interp.call(fn, (x,)) for x in seq]
+    return tuple(result) if isinstance(seq, tuple) else result
+
+
+def _filter(interp: Interpreter, fn: Any, seq: Any) -> Any:
+    if isinstance(seq, dict):
+        return {k: v for k, v in seq.items() if _truth(interp.call(fn, (k, v)))}
+    result = [x for x in seq if _truth(interp.call(fn, (x,)))]
+    return tuple(result) if isinstance(seq, tuple) else result
+
+
+def _truth(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise GraftError("TYPING", f"a predicate must return Bool, not {type(value).__name__}")
+    return value
+
+
+def _reduce(interp: Interpreter, fn: Any, seq: Any, initial: Any = None) -> Any:
+    items = list(seq)
+    if initial is None:
+        if not items:
+            raise GraftError("INVALID", "reduce of an empty sequence with no initial value")
+        acc, items = items[0], items[1:]
+    else:
+        acc = initial
+    for item in items:
+        acc = interp.call(fn, (acc, item))
+    return acc
+
+
+def _sorted(interp: Interpreter, seq: Any, key: Any = None, reverse: bool = False) -> list[Any]:
+    if key is None:
+        return sorted(seq, reverse=reverse)
+    keyed = [(interp.call(key, (x,)), i, x) for i, x in enumerate(seq)]
+    keyed.sort(key=lambda t: (t[0], t[1]), reverse=reverse)
+    return [x for _, _, x in keyed]
+
+
+def _ifelse(interp: Interpreter, condition: Any, then: Any, otherwise: Any) -> Any:
+    branch = then if _truth(condition) else otherwise
+    return interp.call(branch, ()) if callable(getattr(branch, "graft", None)) or hasattr(branch, "graft") else branch
+
+
+def _call(interp: Interpreter, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    return interp.call(fn, args, kwargs)
+
+
+def _length(x: Any) -> int:
+    return len(x)
+
+
+def _contains(container: Any, item: Any) -> bool:
+    return item in container
+
+
+def _get(mapping: Any, key: Any, default: Any = None) -> Any:
+    return mapping.get(key, default)
+
+
+def _cast(target: type) -> Callable[[Any], Any]:
+    def fn(value: Any) -> Any:
+        if target is bool and not isinstance(value, bool | int | float | str):
+            raise GraftError("TYPING", f"cannot cast {type(value).__name__} to Bool")
+        return _sized(target(value))
+
+    return fn
+
+
+def _str_method(name: str) -> Callable[..., Any]:
+    def fn(s: Any, *args: Any) -> Any:
+        if not isinstance(s, str):
+            raise GraftError("TYPING", f"Str.{name} needs a Str, not {type(s).__name__}")
+        return _sized(getattr(s, name)(*args))
+
+    return fn
+
+
+def _join(sep: str, items: Any) -> Any:
+    if not all(isinstance(i, str) for i in items):
+        raise GraftError("TYPING", "Str.join needs a list of Str")
+    return _sized(sep.join(items))
+
+
+def _datetime_from_string(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _datetime_create(
+    year: int, month: int = 1, day: int = 1, hour: int = 0, minute: int = 0, second: int = 0, microsecond: int = 0
+) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, second, microsecond, tzinfo=dt.UTC)
+
+
+def _timedelta_create(
+    days: float = 0, seconds: float = 0, microseconds: float = 0, milliseconds: float = 0, minutes: float = 0,
+    hours: float = 0, weeks: float = 0,
+) -> dt.timedelta:  # fmt: skip
+    return dt.timedelta(days, seconds, microseconds, milliseconds, minutes, hours, weeks)
+
+
+_ATTRS = {
+    "year", "month", "day", "hour", "minute", "second", "microsecond", "days", "seconds", "microseconds",
+}  # fmt: skip
+
+
+def _getattr(obj: Any, name: str) -> Any:
+    if name == "total_seconds" and isinstance(obj, dt.timedelta):
+        return obj.total_seconds()
+    if name not in _ATTRS or not isinstance(obj, dt.datetime | dt.timedelta):
+        raise GraftError("TYPING", f"no attribute {name!r} on {type(obj).__name__}")
+    return getattr(obj, name)
+
+
+def _math(fn: Callable[[float], float]) -> Callable[[Any], float]:
+    def wrapped(x: Any) -> float:
+        _check_numbers(fn.__name__, x)
+        return fn(x)
+
+    return wrapped
+
+
+def _logic(name: str, op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def fn(a: Any, b: Any) -> Any:
+        if not (isinstance(a, bool) and isinstance(b, bool)):
+            raise GraftError("TYPING", f"{name} needs Bool operands, not {type(a).__name__} and {type(b).__name__}")
+        return op(a, b)
+
+    return fn
+
+
+def _not(a: Any) -> bool:
+    if not isinstance(a, bool):
+        raise GraftError("TYPING", f"not needs a Bool, not {type(a).__name__}")
+    return not a
+
+
+def _int_op(name: str, op: Callable[[int, int], int]) -> Callable[[Any, Any], int]:
+    def fn(a: Any, b: Any) -> int:
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (a, b)):
+            raise GraftError("TYPING", f"{name} needs Int operands")
+        if name == "lshift" and b > MAX_INT_BITS:
+            raise GraftError("OOM", "shift too large")
+        return op(a, b)
+
+    return fn
+
+
+def _compare(name: str, op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    def fn(a: Any, b: Any) -> bool:
+        if (_number(a) and _number(b)) or type(a) is type(b) or name in {"eq", "ne"}:
+            return op(a, b)
+        raise GraftError("TYPING", f"cannot compare {type(a).__name__} and {type(b).__name__} with {name}")
+
+    return fn
+
+
+def _np(*names: str) -> list[str]:
+    return [f"wf.numpy.{n}" for n in names]
+
+
+_register(["add", "wf.add", *_np("add")], _add)
+_register(["sub", "wf.sub", *_np("subtract")], _sub)
+_register(["mul", "wf.mul", *_np("multiply")], _mul)
+_register(["div", "truediv", "wf.truediv", *_np("true_divide", "divide")], _arith("div", operator.truediv))
+_register(["floordiv", "wf.floordiv", *_np("floor_divide")], _arith("floordiv", operator.floordiv))
+_register(["mod", "wf.mod", *_np("remainder", "mod")], _arith("mod", operator.mod))
+_register(["pow", "wf.pow", *_np("power")], _pow)
+_register(["neg", "wf.neg", *_np("negative")], lambda a: _arith("neg", lambda x, _: -x)(a, 0))
+_register(["pos", "wf.pos"], lambda a: _arith("pos", lambda x, _: +x)(a, 0))
+_register(["abs", "wf.abs", *_np("absolute")], lambda a: _arith("abs", lambda x, _: abs(x))(a, 0))
+_register(["divmod", "wf.divmod"], lambda a, b: tuple(_arith("divmod", divmod)(a, b)))
+for _name, _op in (
+    ("lt", operator.lt), ("le", operator.le), ("gt", operator.gt), ("ge", operator.ge),
+    ("eq", operator.eq), ("ne", operator.ne),
+):  # fmt: skip
+    _register([_name, f"wf.{_name}"], _compare(_name, _op))
+for _np_name, _name in (
+    ("less", "lt"), ("less_equal", "le"), ("greater", "gt"), ("greater_equal", "ge"),
+    ("equal", "eq"), ("not_equal", "ne"),
+):  # fmt: skip
+    BUILTINS[f"wf.numpy.{_np_name}"] = BUILTINS[_name]
+_register(["and", *_np("logical_and")], _logic("and", operator.and_))
+_register(["or", *_np("logical_or")], _logic("or", operator.or_))
+_register(["xor", *_np("logical_xor")], _logic("xor", operator.xor))
+_register(["not", *_np("logical_not")], _not)
+_register(["wf.and", "bitand"], _int_op("and", operator.and_))
+_register(["wf.or", "bitor"], _int_op("or", operator.or_))
+_register(["wf.xor", "bitxor"], _int_op("xor", operator.xor))
+_register(["wf.lshift", "lshift"], _int_op("lshift", operator.lshift))
+_register(["wf.rshift", "rshift"], _int_op("rshift", operator.rshift))
+_register(["wf.invert", "invert"], lambda a: _int_op("invert", lambda x, _: ~x)(a, 0))
+_register(["getitem", "wf.getitem"], _getitem)
+_register(["wf.Slice.create", "slice"], _slice)
+_register(["getattr", "wf.getattr"], _getattr)
+_register(["list", "wf.list"], lambda *items: _sized(list(items)))
+_register(["tuple", "wf.tuple"], lambda *items: _sized(tuple(items)))
+_register(["dict.create", "wf.dict.create"], _dict_create)
+_register(["dict.from_pairs", "wf.dict.from_pairs"], _dict_from_pairs)
+_register(["range", "wf.range"], _range)
+_register(["length", "wf.length", "len"], _length)
+_register(["contains", "wf.contains"], _contains)
+_register(["keys", "wf.Dict.keys"], lambda d: list(d.keys()))
+_register(["values", "wf.Dict.values"], lambda d: list(d.values()))
+_register(["items", "wf.Dict.items"], lambda d: [(k, v) for k, v in d.items()])
+_register(["get", "wf.Dict.get"], _get)
+_register(["map", "wf.map"], _map, higher_order=True)
+_register(["filter", "wf.filter"], _filter, higher_order=True)
+_register(["reduce", "wf.reduce"], _reduce, higher_order=True)
+_register(["sorted", "wf.sorted"], _sorted, higher_order=True)
+_register(["ifelse", "wf.ifelse"], _ifelse, higher_order=True)
+_register(["call", "wf.call"], _call, higher_order=True)
+_register(["min", "wf.min"], lambda seq: min(seq))
+_register(["max", "wf.max"], lambda seq: max(seq))
+_register(["sum", "wf.sum"], lambda seq: sum(seq))
+_register(["wf.Int.cast", "Int.cast"], _cast(int))
+_register(["wf.Float.cast", "Float.cast"], _cast(float))
+_register(["wf.Str.cast", "Str.cast"], _cast(str))
+_register(["wf.Bool.cast", "Bool.cast"], _cast(bool))
+for _method in (
+    "upper", "lower", "strip", "lstrip", "rstrip", "split", "replace", "startswith", "endswith", "find",
+    "count", "capitalize", "title", "isdigit", "isalpha", "zfill", "center", "ljust", "rjust", "partition",
+):  # fmt: skip
+    _register([f"wf.Str.{_method}", f"Str.{_method}"], _str_method(_method))
+_register(["wf.Str.join", "Str.join"], _join)
+for _fn in (math.sqrt, math.log, math.log10, math.log2, math.exp, math.sin, math.cos, math.tan, math.asin,
+            math.acos, math.atan, math.floor, math.ceil, math.log1p, math.expm1):  # fmt: skip
+    _register([_fn.__name__, f"wf.math.{_fn.__name__}", *_np(_fn.__name__)], _math(_fn))
+_register(["atan2", "wf.math.atan2", *_np("arctan2")], lambda y, x: math.atan2(y, x))
+_register(["datetime.from_string", "wf.Datetime.from_string"], _datetime_from_string)
+_register(["datetime.create", "wf.Datetime.create"], _datetime_create)
+_register(["timedelta.create", "wf.Timedelta.create"], _timedelta_create)
+BUILTINS["wf.e"] = Builtin("wf.e", lambda: math.e)

@@ -1,0 +1,41 @@
+"""compute (and the methods on proxy objects that call it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncwf.client import Client
+from asyncwf.workflows._job import Job
+from asyncwf.workflows.types._core import Proxytype
+from asyncwf.workflows.types._proxify import proxify
+
+__all__ = ["compute"]
+
+
+def _as_proxy(obj: Any) -> Proxytype:
+    if isinstance(obj, list | tuple) and not isinstance(obj, Proxytype):
+        # Several objects in one job: computed together as a Tuple.
+        return proxify(tuple(o if isinstance(o, Proxytype) else proxify(o) for o in obj))
+    return obj if isinstance(obj, Proxytype) else proxify(obj)
+
+
+async def compute(
+    obj: Any,
+    timeout: float | None = None,
+    block: bool = True,
+    progress_bar: bool | None = None,
+    channel: str | None = None,
+    client: Client | None = None,
+    **params: Any,
+) -> Any:
+    """Compute a proxy object (or a list/tuple of them, as one job) and wait for its result.
+
+    ``params`` give the values of the object's ``wf.parameter`` s; missing or
+    unknown ones are rejected before anything is sent. With ``block=False``
+    the executed :class:`Job` is returned instead of its result.
+    """
+    job = Job.build(_as_proxy(obj), params, channel=channel, client=client)
+    await job.execute()
+    if not block:
+        return job
+    return await job.result(timeout=timeout, progress_bar=progress_bar)

@@ -1,0 +1,130 @@
+"""Typespecs (the JSON names of proxy types) and turning computed values into Python results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from asyncwf.exceptions import InvalidArgument
+from asyncwf.workflows.types._containers import Dict, List, Tuple
+from asyncwf.workflows.types._core import ProxyTypeError
+from asyncwf.workflows.types._datetimes import Datetime, Timedelta
+from asyncwf.workflows.types._function import Function
+from asyncwf.workflows.types._primitives import Any_, Bool, Float, Int, NoneType, Number, Str
+
+__all__ = ["decode_value", "encode_value", "from_typespec", "to_typespec", "unmarshal"]
+
+_NAMED: dict[str, type] = {
+    "Any": Any_, "Bool": Bool, "Int": Int, "Float": Float, "Number": Number, "Str": Str, "NoneType": NoneType,
+    "Datetime": Datetime, "Timedelta": Timedelta, "List": List, "Tuple": Tuple, "Dict": Dict, "Function": Function,
+}  # fmt: skip
+_NAMES = {cls: name for name, cls in _NAMED.items()}
+_COMPUTABLE = (Any_, Bool, Int, Float, Number, Str, NoneType, Datetime, Timedelta, List, Tuple, Dict)
+
+
+def to_typespec(cls: type) -> Any:
+    """``Int`` → ``"Int"``; ``List[Int]`` → ``{"type": "List", "params": ["Int"]}``."""
+    base = cls._generic_base or cls  # type: ignore[attr-defined]
+    name = _NAMES.get(base)
+    if name is None:
+        raise ProxyTypeError(f"{cls.__name__} has no typespec")
+    params = getattr(cls, "_type_params", ())
+    if not params:
+        return name
+    return {"type": name, "params": [_param_spec(p) for p in params]}
+
+
+def _param_spec(param: Any) -> Any:
+    if isinstance(param, dict):
+        return [[k, to_typespec(v)] for k, v in param.items()]
+    return to_typespec(param)
+
+
+def from_typespec(spec: Any) -> type:
+    """The proxy type of a typespec; raises InvalidArgument for an unknown or malformed one."""
+    if isinstance(spec, str):
+        cls = _NAMED.get(spec)
+        if cls is None:
+            raise InvalidArgument(f"unknown type {spec!r}")
+        return cls
+    if isinstance(spec, dict) and isinstance(spec.get("type"), str) and isinstance(spec.get("params"), list):
+        base = from_typespec(spec["type"])
+        params = tuple(
+            {k: from_typespec(v) for k, v in p} if isinstance(p, list) else from_typespec(p) for p in spec["params"]
+        )
+        try:
+            return base[params]  # type: ignore[no-any-return,index]
+        except ProxyTypeError as exc:
+            raise InvalidArgument(f"bad typespec {spec!r}: {exc}") from exc
+    raise InvalidArgument(f"malformed typespec {spec!r}")
+
+
+def check_computable(cls: type) -> None:
+    if not issubclass(cls, _COMPUTABLE) or issubclass(cls, Function):
+        raise ProxyTypeError(f"{cls.__name__} is not a computable type")
+
+
+# --- values on the wire: JSON with tags for what JSON lacks ----------------------
+
+
+def encode_value(value: Any) -> Any:
+    """A JSON-able form of a computed value (tuples, dicts with any keys, datetimes, inf/nan)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"$float": repr(value)}
+    if isinstance(value, list):
+        return [encode_value(v) for v in value]
+    if isinstance(value, tuple):
+        return {"$tuple": [encode_value(v) for v in value]}
+    if isinstance(value, dict):
+        return {"$dict": [[encode_value(k), encode_value(v)] for k, v in value.items()]}
+    if isinstance(value, dt.datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, dt.timedelta):
+        return {"$timedelta": value.total_seconds()}
+    raise TypeError(f"a {type(value).__name__} value cannot be a result (functions are not computable)")
+
+
+def decode_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return [decode_value(v) for v in value]
+    if isinstance(value, dict):
+        ((tag, inner),) = value.items()
+        if tag == "$float":
+            return float(inner)
+        if tag == "$tuple":
+            return tuple(decode_value(v) for v in inner)
+        if tag == "$dict":
+            return {_hashable(decode_value(k)): decode_value(v) for k, v in inner}
+        if tag == "$datetime":
+            return dt.datetime.fromisoformat(inner)
+        if tag == "$timedelta":
+            return dt.timedelta(seconds=inner)
+        raise InvalidArgument(f"unknown value tag {tag!r}")
+    return value
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def unmarshal(cls: type, value: Any) -> Any:
+    """The Python result of type ``cls`` from a decoded value."""
+    if issubclass(cls, Bool):
+        return bool(value)
+    if issubclass(cls, Int):
+        return int(value)
+    if issubclass(cls, Float):
+        return float(value)
+    if issubclass(cls, List):
+        item = cls._type_params[0] if cls._type_params else Any_
+        return [unmarshal(item, v) for v in value]
+    if issubclass(cls, Tuple):
+        types = cls._type_params or (Any_,) * len(value)
+        return tuple(unmarshal(t, v) for t, v in zip(types, value, strict=True))
+    if issubclass(cls, Dict):
+        k, v = cls._type_params or (Any_, Any_)
+        return {unmarshal(k, key): unmarshal(v, val) for key, val in value.items()}
+    return value

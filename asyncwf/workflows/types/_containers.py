@@ -1,0 +1,222 @@
+"""List[T], Tuple[A, B, ...], Dict[K, V] and slices."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from asyncwf.workflows._graft import Apply, Node
+from asyncwf.workflows.types._core import GenericProxytype, Proxytype, ProxyTypeError
+from asyncwf.workflows.types._primitives import Bool, Int, NoneType, Str
+
+__all__ = ["Dict", "List", "Tuple"]
+
+
+def _check_type(param: Any) -> None:
+    if not (isinstance(param, type) and issubclass(param, Proxytype)):
+        raise ProxyTypeError(f"type parameters must be proxy types, not {param!r}")
+
+
+def _index(index: Any) -> Any:
+    """An Int index, or a Slice built from a Python slice of ints/Ints/None."""
+    if isinstance(index, slice):
+        parts = {}
+        for name in ("start", "stop", "step"):
+            value = getattr(index, name)
+            parts[name] = NoneType._promote(None) if value is None else Int._promote(value)
+        return Proxytype._from_apply("wf.Slice.create", **parts)
+    return Int._promote(index)
+
+
+def _function(fn: Any, *arg_types: type) -> Any:
+    from asyncwf.workflows.types._function import Function
+
+    if isinstance(fn, Function):
+        return fn
+    if not callable(fn):
+        raise ProxyTypeError(f"expected a function, not {type(fn).__name__}")
+    return Function.from_callable(fn, *arg_types)
+
+
+class List(GenericProxytype):
+    """A proxy list whose items are all of type ``T``: ``List[Int]([1, 2, 3])``."""
+
+    __slots__ = ()
+
+    @classmethod
+    def _check_params(cls, params: tuple[Any, ...]) -> None:
+        if len(params) != 1:
+            raise ProxyTypeError("List takes exactly one type parameter: List[T]")
+        _check_type(params[0])
+
+    def __init__(self, items: Any) -> None:
+        self._node = type(self)._promote(items)._node
+
+    @classmethod
+    def _item_type(cls) -> type[Proxytype]:
+        if not cls._type_params:
+            raise ProxyTypeError("use a parametrized List, e.g. List[Int]")
+        return cls._type_params[0]  # type: ignore[no-any-return]
+
+    @classmethod
+    def _promote(cls, obj: Any) -> Any:
+        if isinstance(obj, cls):
+            return obj
+        if isinstance(obj, list | tuple) and not isinstance(obj, Proxytype):
+            item = cls._item_type()
+            return cls._from_node(Apply("wf.list", [item._promote(x)._node for x in obj]))
+        raise ProxyTypeError(f"cannot promote {type(obj).__name__} to {cls.__name__}")
+
+    def __getitem__(self, index: Any) -> Any:
+        result = type(self) if isinstance(index, slice) else self._item_type()
+        return result._from_apply("wf.getitem", self, _index(index))
+
+    def __add__(self, other: Any) -> Any:
+        return type(self)._from_apply("wf.add", self, type(self)._promote(other))
+
+    def __mul__(self, times: Any) -> Any:
+        return type(self)._from_apply("wf.mul", self, Int._promote(times))
+
+    def length(self) -> Int:
+        return Int._from_apply("wf.length", self)
+
+    def contains(self, item: Any) -> Bool:
+        return Bool._from_apply("wf.contains", self, self._item_type()._promote(item))
+
+    def map(self, fn: Callable[[Any], Any]) -> Any:
+        """Apply ``fn`` to every item; the result type is what ``fn`` returns."""
+        function = _function(fn, self._item_type())
+        return List[function._result_type()]._from_apply("wf.map", function, self)
+
+    def filter(self, fn: Callable[[Any], Any]) -> Any:
+        function = _function(fn, self._item_type())
+        if not issubclass(function._result_type(), Bool):
+            raise ProxyTypeError(f"filter needs a function returning Bool, not {function._result_type().__name__}")
+        return type(self)._from_apply("wf.filter", function, self)
+
+    def reduce(self, fn: Callable[[Any, Any], Any], initial: Any = None) -> Any:
+        item = self._item_type()
+        acc_type = item if initial is None else _type_of(initial)
+        function = _function(fn, acc_type, item)
+        args: tuple[Any, ...] = (function, self) if initial is None else (function, self, acc_type._promote(initial))
+        return function._result_type()._from_apply("wf.reduce", *args)
+
+    def sorted(self, key: Callable[[Any], Any] | None = None, reverse: bool = False) -> Any:
+        kwargs: dict[str, Any] = {"reverse": Bool._promote(reverse)}
+        if key is not None:
+            kwargs["key"] = _function(key, self._item_type())
+        return type(self)._from_apply("wf.sorted", self, **kwargs)
+
+    def __hash__(self) -> int:
+        return Proxytype.__hash__(self)
+
+
+class Tuple(GenericProxytype):
+    """A proxy tuple with a type per position: ``Tuple[Int, Str]((1, "a"))``."""
+
+    __slots__ = ()
+
+    @classmethod
+    def _check_params(cls, params: tuple[Any, ...]) -> None:
+        for p in params:
+            _check_type(p)
+
+    def __init__(self, items: Any) -> None:
+        self._node = type(self)._promote(items)._node
+
+    @classmethod
+    def _promote(cls, obj: Any) -> Any:
+        if isinstance(obj, cls):
+            return obj
+        if isinstance(obj, tuple | list) and not isinstance(obj, Proxytype):
+            types = cls._type_params
+            if len(types) != len(obj):
+                raise ProxyTypeError(f"{cls.__name__} needs {len(types)} items, got {len(obj)}")
+            return cls._from_node(Apply("wf.tuple", [t._promote(x)._node for t, x in zip(types, obj, strict=True)]))
+        raise ProxyTypeError(f"cannot promote {type(obj).__name__} to {cls.__name__}")
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise ProxyTypeError("Tuple indices must be Python ints (the item types differ)")
+        types = self._type_params
+        if not -len(types) <= index < len(types):
+            raise ProxyTypeError(f"index {index} out of range for {type(self).__name__}")
+        return types[index]._from_apply("wf.getitem", self, Int._promote(index))
+
+    def length(self) -> Int:
+        return Int._from_apply("wf.length", self)
+
+    def __hash__(self) -> int:
+        return Proxytype.__hash__(self)
+
+
+class Dict(GenericProxytype):
+    """A proxy dict: ``Dict[Str, Int]({"a": 1})``."""
+
+    __slots__ = ()
+
+    @classmethod
+    def _check_params(cls, params: tuple[Any, ...]) -> None:
+        if len(params) != 2:
+            raise ProxyTypeError("Dict takes two type parameters: Dict[K, V]")
+        for p in params:
+            _check_type(p)
+
+    def __init__(self, items: Any) -> None:
+        self._node = type(self)._promote(items)._node
+
+    @classmethod
+    def _kv(cls) -> tuple[type[Proxytype], type[Proxytype]]:
+        if len(cls._type_params) != 2:
+            raise ProxyTypeError("use a parametrized Dict, e.g. Dict[Str, Int]")
+        return cls._type_params[0], cls._type_params[1]
+
+    @classmethod
+    def _promote(cls, obj: Any) -> Any:
+        if isinstance(obj, cls):
+            return obj
+        if isinstance(obj, dict):
+            key_type, value_type = cls._kv()
+            if issubclass(key_type, Str) and all(isinstance(k, str) for k in obj):
+                items = {k: value_type._promote(v)._node for k, v in obj.items()}
+                return cls._from_node(Apply("wf.dict.create", (), items))
+            pairs: list[Node] = [
+                Apply("wf.tuple", [key_type._promote(k)._node, value_type._promote(v)._node]) for k, v in obj.items()
+            ]
+            return cls._from_node(Apply("wf.dict.from_pairs", [Apply("wf.list", pairs)]))
+        raise ProxyTypeError(f"cannot promote {type(obj).__name__} to {cls.__name__}")
+
+    def __getitem__(self, key: Any) -> Any:
+        key_type, value_type = self._kv()
+        return value_type._from_apply("wf.getitem", self, key_type._promote(key))
+
+    def get(self, key: Any, default: Any) -> Any:
+        key_type, value_type = self._kv()
+        return value_type._from_apply("wf.Dict.get", self, key_type._promote(key), value_type._promote(default))
+
+    def contains(self, key: Any) -> Bool:
+        return Bool._from_apply("wf.contains", self, self._kv()[0]._promote(key))
+
+    def keys(self) -> Any:
+        return List[self._kv()[0]]._from_apply("wf.Dict.keys", self)
+
+    def values(self) -> Any:
+        return List[self._kv()[1]]._from_apply("wf.Dict.values", self)
+
+    def items(self) -> Any:
+        key_type, value_type = self._kv()
+        return List[Tuple[key_type, value_type]]._from_apply("wf.Dict.items", self)
+
+    def length(self) -> Int:
+        return Int._from_apply("wf.length", self)
+
+    def __hash__(self) -> int:
+        return Proxytype.__hash__(self)
+
+
+def _type_of(value: Any) -> type[Proxytype]:
+    if isinstance(value, Proxytype):
+        return type(value)
+    from asyncwf.workflows.types._proxify import proxify
+
+    return type(proxify(value))

@@ -1,0 +1,178 @@
+"""Proxytype: the base of every lazy proxy object, and cached covariant generics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar, TypeVar, cast
+
+from asyncwf.exceptions import AsyncwfError
+from asyncwf.workflows._graft import Apply, Graft, KeyRef, LoadedGraft, Node, to_graft
+
+__all__ = ["GenericProxytype", "Proxytype", "ProxyTypeError", "node_of"]
+
+P = TypeVar("P", bound="Proxytype")
+
+
+class ProxyTypeError(AsyncwfError, TypeError):
+    """A proxy operation got operands of the wrong types (raised while building)."""
+
+
+class _GenericMeta(type):
+    """``List[Int]`` is a cached subclass of ``List``; ``List[Int]`` is a ``List[Number]`` (covariance)."""
+
+    _cache: ClassVar[dict[tuple[type, tuple[Any, ...]], type]] = {}
+
+    def __getitem__(cls, params: Any) -> Any:
+        if not isinstance(params, tuple):
+            params = (params,)
+        base = getattr(cls, "_generic_base", None) or cls
+        if getattr(cls, "_type_params", None):
+            raise ProxyTypeError(f"{cls.__name__} is already parametrized")
+        key = (base, tuple(_freeze(p) for p in params))
+        cached = _GenericMeta._cache.get(key)
+        if cached is not None:
+            return cached
+        cast(Any, base)._check_params(params)
+        name = f"{base.__name__}[{', '.join(_param_name(p) for p in params)}]"
+        concrete = type(cls)(
+            name, (base,), {"_type_params": tuple(params), "_generic_base": base, "__module__": base.__module__}
+        )
+        _GenericMeta._cache[key] = concrete
+        return concrete
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        if type.__subclasscheck__(cls, sub):
+            return True
+        params = getattr(cls, "_type_params", ())
+        base = getattr(cls, "_generic_base", None)
+        if not params or base is None or not isinstance(sub, _GenericMeta):
+            return False
+        sub_params = getattr(sub, "_type_params", ())
+        if not type.__subclasscheck__(base, sub) or len(sub_params) != len(params):
+            return False
+        return all(_param_subclass(s, p) for s, p in zip(sub_params, params, strict=True))
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return cls.__subclasscheck__(type(obj))
+
+
+def _freeze(param: Any) -> Any:
+    if isinstance(param, dict):
+        return tuple(sorted(param.items()))
+    if isinstance(param, list):
+        return tuple(param)
+    return param
+
+
+def _param_name(param: Any) -> str:
+    if isinstance(param, dict):
+        return "{" + ", ".join(f"{k!r}: {_param_name(v)}" for k, v in param.items()) + "}"
+    return getattr(param, "__name__", repr(param))
+
+
+def _param_subclass(sub: Any, sup: Any) -> bool:
+    if isinstance(sub, dict) and isinstance(sup, dict):
+        return sub.keys() == sup.keys() and all(_param_subclass(sub[k], sup[k]) for k in sub)
+    if isinstance(sub, type) and isinstance(sup, type):
+        return issubclass(sub, sup)
+    return bool(sub == sup)
+
+
+class Proxytype(metaclass=_GenericMeta):
+    """A lazy value: operations build a graft; nothing runs until it is computed."""
+
+    __slots__ = ("_node",)
+    _node: Node
+    _type_params: ClassVar[tuple[Any, ...]] = ()
+    _generic_base: ClassVar[type | None] = None
+
+    @classmethod
+    def _check_params(cls, params: tuple[Any, ...]) -> None:
+        raise ProxyTypeError(f"{cls.__name__} takes no type parameters")
+
+    @classmethod
+    def _from_node(cls: type[P], node: Node) -> P:
+        obj = object.__new__(cls)
+        obj._node = node
+        return obj
+
+    @classmethod
+    def _from_graft(cls: type[P], graft: Graft) -> P:
+        """Wrap a graft loaded from JSON (its keys are isolated when written)."""
+        if set(graft) == {"returns"}:
+            return cls._from_node(KeyRef(graft["returns"]))
+        return cls._from_node(LoadedGraft(graft))
+
+    @classmethod
+    def _from_apply(cls: type[P], fn: str | Proxytype, *args: Any, **kwargs: Any) -> P:
+        fn_node = fn if isinstance(fn, str) else fn._node
+        return cls._from_node(Apply(fn_node, [node_of(a) for a in args], {k: node_of(v) for k, v in kwargs.items()}))
+
+    @classmethod
+    def _promote(cls: type[P], obj: Any) -> P:
+        if isinstance(obj, cls):
+            return obj
+        raise ProxyTypeError(f"cannot promote {type(obj).__name__} {obj!r} to {cls.__name__}")
+
+    @property
+    def graft(self) -> Graft:
+        """The graft (JSON-serializable dict) of this object."""
+        return to_graft(self._node)
+
+    @property
+    def params(self) -> frozenset[str]:
+        """Names of the ``wf.parameter`` s this object depends on."""
+        return self._node.free
+
+    def __bool__(self) -> bool:
+        raise ProxyTypeError(f"truth value of a {type(self).__name__} proxy is unknown until computed; use wf.ifelse")
+
+    def __len__(self) -> int:
+        raise ProxyTypeError(f"len() of a {type(self).__name__} proxy is unknown; use .length()")
+
+    def __iter__(self) -> Any:
+        raise ProxyTypeError(f"a {type(self).__name__} proxy cannot be iterated in Python; use .map()")
+
+    def __contains__(self, item: object) -> bool:
+        raise ProxyTypeError(f"'in' cannot test a {type(self).__name__} proxy; use .contains()")
+
+    def __hash__(self) -> int:
+        return hash(self._node.key)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._node.key}>"
+
+    def compute(self, *args: Any, **kwargs: Any) -> Any:
+        """Compute this object: ``asyncwf.workflows.compute(self, ...)``.
+
+        In async code (a running event loop) this returns the coroutine: ``await
+        obj.compute()``. Called where no loop runs (plain scripts, ``asyncwf.blocking``
+        users) it blocks and returns the result, as in the seed: ``Int(1).compute() == 1``.
+        """
+        from asyncwf.workflows._toplevel import compute
+
+        coro = compute(self, *args, **kwargs)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            from asyncwf.blocking._portal import call_async
+            from asyncwf.blocking._wrap import unwrap, wrap
+
+            coro.close()
+            return wrap(call_async(compute, self, *args, **{k: unwrap(v) for k, v in kwargs.items()}))
+        return coro
+
+
+class GenericProxytype(Proxytype):
+    """Base of types with type parameters (``List[Int]``)."""
+
+    __slots__ = ()
+
+
+def node_of(value: Any) -> Node:
+    """The graft node of a proxy object or of a plain Python value (proxified)."""
+    if isinstance(value, Proxytype):
+        return value._node
+    from asyncwf.workflows.types._proxify import proxify
+
+    return proxify(value)._node

@@ -1,0 +1,144 @@
+"""Datetime and Timedelta proxies. Naive datetimes are taken as UTC."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from asyncwf.workflows._graft import Apply, Literal
+from asyncwf.workflows.types._core import Proxytype, ProxyTypeError
+from asyncwf.workflows.types._primitives import Bool, Float, Int, Number, Primitive
+
+__all__ = ["Datetime", "Timedelta"]
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+class Datetime(Primitive):
+    """A proxy datetime (UTC when no timezone is given)."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        year: Any,
+        month: Any = 1,
+        day: Any = 1,
+        hour: Any = 0,
+        minute: Any = 0,
+        second: Any = 0,
+        microsecond: Any = 0,
+    ) -> None:
+        parts = [Int._promote(v) for v in (year, month, day, hour, minute, second, microsecond)]
+        self._node = Apply("wf.Datetime.create", [p._node for p in parts])
+
+    @classmethod
+    def _promote(cls, obj: Any) -> Datetime:
+        if isinstance(obj, cls):
+            return obj
+        if isinstance(obj, dt.datetime):
+            return cls._from_node(Apply("wf.Datetime.from_string", [Literal(_aware(obj).isoformat())]))
+        if isinstance(obj, str):
+            try:
+                dt.datetime.fromisoformat(obj)
+            except ValueError as exc:
+                raise ProxyTypeError(f"not an ISO 8601 datetime: {obj!r}") from exc
+            return cls._from_node(Apply("wf.Datetime.from_string", [Literal(obj)]))
+        raise ProxyTypeError(f"cannot promote {type(obj).__name__} to Datetime")
+
+    @classmethod
+    def from_string(cls, text: Any) -> Datetime:
+        return cls._from_apply("wf.Datetime.from_string", text)
+
+    def __add__(self, other: Any) -> Datetime:
+        return Datetime._from_apply("wf.add", self, Timedelta._promote(other))
+
+    def __sub__(self, other: Any) -> Any:
+        if isinstance(other, Datetime | dt.datetime):
+            return Timedelta._from_apply("wf.sub", self, Datetime._promote(other))
+        return Datetime._from_apply("wf.sub", self, Timedelta._promote(other))
+
+    def _order(self, other: Any, name: str) -> Bool:
+        return Bool._from_apply(f"wf.{name}", self, Datetime._promote(other))
+
+    def __lt__(self, other: Any) -> Bool:
+        return self._order(other, "lt")
+
+    def __le__(self, other: Any) -> Bool:
+        return self._order(other, "le")
+
+    def __gt__(self, other: Any) -> Bool:
+        return self._order(other, "gt")
+
+    def __ge__(self, other: Any) -> Bool:
+        return self._order(other, "ge")
+
+    def _field(self, name: str) -> Int:
+        return Int._from_apply("wf.getattr", self, name)
+
+    year = property(lambda self: self._field("year"))
+    month = property(lambda self: self._field("month"))
+    day = property(lambda self: self._field("day"))
+    hour = property(lambda self: self._field("hour"))
+    minute = property(lambda self: self._field("minute"))
+    second = property(lambda self: self._field("second"))
+    microsecond = property(lambda self: self._field("microsecond"))
+
+    __hash__ = Proxytype.__hash__
+
+
+class Timedelta(Primitive):
+    """A proxy duration: ``Timedelta(days=1, hours=2)``."""
+
+    __slots__ = ()
+    _FIELDS = ("days", "seconds", "microseconds", "milliseconds", "minutes", "hours", "weeks")
+
+    def __init__(self, **parts: Any) -> None:
+        unknown = set(parts) - set(self._FIELDS)
+        if unknown:
+            raise ProxyTypeError(f"unknown Timedelta fields: {', '.join(sorted(unknown))}")
+        self._node = Apply("wf.Timedelta.create", (), {k: Number._promote(v)._node for k, v in parts.items()})
+
+    @classmethod
+    def _promote(cls, obj: Any) -> Timedelta:
+        if isinstance(obj, cls):
+            return obj
+        if isinstance(obj, dt.timedelta):
+            seconds = Float._promote(obj.total_seconds())
+            return cls._from_node(Apply("wf.Timedelta.create", (), {"seconds": seconds._node}))
+        raise ProxyTypeError(f"cannot promote {type(obj).__name__} to Timedelta")
+
+    def __add__(self, other: Any) -> Any:
+        if isinstance(other, Datetime | dt.datetime):
+            return Datetime._from_apply("wf.add", Datetime._promote(other), self)
+        return Timedelta._from_apply("wf.add", self, Timedelta._promote(other))
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> Timedelta:
+        return Timedelta._from_apply("wf.sub", self, Timedelta._promote(other))
+
+    def __mul__(self, other: Any) -> Timedelta:
+        return Timedelta._from_apply("wf.mul", self, Number._promote(other))
+
+    __rmul__ = __mul__
+
+    def _order(self, other: Any, name: str) -> Bool:
+        return Bool._from_apply(f"wf.{name}", self, Timedelta._promote(other))
+
+    def __lt__(self, other: Any) -> Bool:
+        return self._order(other, "lt")
+
+    def __gt__(self, other: Any) -> Bool:
+        return self._order(other, "gt")
+
+    def total_seconds(self) -> Float:
+        return Float._from_apply("wf.getattr", self, "total_seconds")
+
+    days = property(lambda self: Int._from_apply("wf.getattr", self, "days"))
+    seconds = property(lambda self: Int._from_apply("wf.getattr", self, "seconds"))
+    microseconds = property(lambda self: Int._from_apply("wf.getattr", self, "microseconds"))
+
+    __hash__ = Proxytype.__hash__

@@ -1,0 +1,378 @@
+"""Any, NoneType, Bool, Number, Int, Float, Str."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncwf.workflows._graft import Literal
+from asyncwf.workflows.types._core import Proxytype, ProxyTypeError
+
+__all__ = ["Any_", "Bool", "Float", "Int", "NoneType", "Number", "Primitive", "Str"]
+
+
+class Primitive(Proxytype):
+    """A proxy of a Python scalar."""
+
+    __slots__ = ()
+    _pytype: tuple[type, ...] = ()
+
+    def __init__(self, value: Any) -> None:
+        promoted = type(self)._promote(value)
+        self._node = promoted._node
+
+    @classmethod
+    def _promote(cls, obj: Any) -> Any:
+        if isinstance(obj, cls):
+            return obj
+        if isinstance(obj, Proxytype):
+            raise ProxyTypeError(f"cannot promote {type(obj).__name__} to {cls.__name__}")
+        if cls._accepts(obj):
+            return cls._from_node(Literal(cls._convert(obj)))
+        raise ProxyTypeError(f"cannot promote {type(obj).__name__} {obj!r} to {cls.__name__}")
+
+    @classmethod
+    def _accepts(cls, obj: Any) -> bool:
+        return isinstance(obj, cls._pytype)
+
+    @classmethod
+    def _convert(cls, obj: Any) -> Any:
+        return obj
+
+    def _cmp(self, other: Any, name: str) -> Bool:
+        try:
+            right = _peer(self, other)
+        except ProxyTypeError as exc:
+            raise ProxyTypeError(f"cannot compare {type(self).__name__} with {type(other).__name__} ({name})") from exc
+        return Bool._from_apply(f"wf.{name}" if not isinstance(self, Number) else _NUMPY_CMP[name], self, right)
+
+    def __eq__(self, other: Any) -> Bool:  # type: ignore[override]
+        return self._cmp(other, "eq")
+
+    def __ne__(self, other: Any) -> Bool:  # type: ignore[override]
+        return self._cmp(other, "ne")
+
+    __hash__ = Proxytype.__hash__
+
+
+_NUMPY_CMP = {
+    "eq": "wf.numpy.equal", "ne": "wf.numpy.not_equal", "lt": "wf.numpy.less", "le": "wf.numpy.less_equal",
+    "gt": "wf.numpy.greater", "ge": "wf.numpy.greater_equal",
+}  # fmt: skip
+
+
+def _peer(left: Primitive, other: Any) -> Any:
+    """``other`` promoted to be compared or combined with ``left``."""
+    if isinstance(left, Number):
+        return Number._promote(other)
+    return type(left)._promote(other)
+
+
+class Any_(Proxytype):
+    """Any type: anything promotes to it; the backend checks types when it runs."""
+
+    __slots__ = ()
+
+    @classmethod
+    def _promote(cls, obj: Any) -> Any_:
+        if isinstance(obj, Proxytype):
+            return cls._from_node(obj._node)
+        from asyncwf.workflows.types._proxify import proxify
+
+        return cls._from_node(proxify(obj)._node)
+
+
+Any_.__name__ = Any_.__qualname__ = "Any"
+
+
+class NoneType(Primitive):
+    __slots__ = ()
+    _pytype = (type(None),)
+
+
+class Bool(Primitive):
+    """A proxy bool. ``&``, ``|``, ``^``, ``~`` are logical and, or, xor, not."""
+
+    __slots__ = ()
+    _pytype = (bool,)
+
+    def _logic(self, other: Any, name: str) -> Bool:
+        return Bool._from_apply(f"wf.numpy.logical_{name}", self, Bool._promote(other))
+
+    def __and__(self, other: Any) -> Bool:
+        return self._logic(other, "and")
+
+    def __or__(self, other: Any) -> Bool:
+        return self._logic(other, "or")
+
+    def __xor__(self, other: Any) -> Bool:
+        return self._logic(other, "xor")
+
+    __rand__ = __and__
+    __ror__ = __or__
+    __rxor__ = __xor__
+
+    def __invert__(self) -> Bool:
+        return Bool._from_apply("wf.numpy.logical_not", self)
+
+
+class Number(Primitive):
+    """Int or Float. Int and Float never promote into each other; a Float anywhere makes a Float."""
+
+    __slots__ = ()
+
+    @classmethod
+    def _promote(cls, obj: Any) -> Any:
+        if cls is Number:
+            if isinstance(obj, Number):
+                return obj
+            if isinstance(obj, bool):
+                raise ProxyTypeError("a Bool is not a Number")
+            if isinstance(obj, int):
+                return Int._promote(obj)
+            if isinstance(obj, float):
+                return Float._promote(obj)
+            raise ProxyTypeError(f"cannot promote {type(obj).__name__} {obj!r} to Number")
+        return super()._promote(obj)
+
+    def _result(self, other: Number) -> type[Number]:
+        return Float if isinstance(self, Float) or isinstance(other, Float) else Int
+
+    def _binary(
+        self, other: Any, fn: str, name: str, *, reverse: bool = False, result: type[Proxytype] | None = None
+    ) -> Any:
+        try:
+            right = Number._promote(other)
+        except ProxyTypeError as exc:
+            raise ProxyTypeError(
+                f"unsupported operand types for {name}: {type(self).__name__} and {type(other).__name__}"
+            ) from exc
+        out = result or self._result(right)
+        return out._from_apply(fn, right, self) if reverse else out._from_apply(fn, self, right)
+
+    def __add__(self, other: Any) -> Any:
+        return self._binary(other, "wf.numpy.add", "+")
+
+    def __radd__(self, other: Any) -> Any:
+        return self._binary(other, "wf.numpy.add", "+", reverse=True)
+
+    def __sub__(self, other: Any) -> Any:
+        return self._binary(other, "wf.numpy.subtract", "-")
+
+    def __rsub__(self, other: Any) -> Any:
+        return self._binary(other, "wf.numpy.subtract", "-", reverse=True)
+
+    def __mul__(self, other: Any) -> Any:
+        return self._binary(other, "wf.numpy.multiply", "*")
+
+    def __rmul__(self, other: Any) -> Any:
+        return self._binary(other, "wf.numpy.multiply", "*", reverse=True)
+
+    def __truediv__(self, other: Any) -> Any:
+        return self._binary(other, "wf.numpy.true_divide", "/", result=Float)  # type: ignore[no-any-return]
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return self._binary(other, "wf.numpy.true_divide", "/", reverse=True, result=Float)  # type: ignore[no-any-return]
+
+    def __floordiv__(self, other: Any) -> Any:
+        return self._binary(other, "wf.numpy.floor_divide", "//")
+
+    def __rfloordiv__(self, other: Any) -> Any:
+        return self._binary(other, "wf.numpy.floor_divide", "//", reverse=True)
+
+    def __mod__(self, other: Any) -> Any:
+        return self._binary(other, "wf.numpy.remainder", "%")
+
+    def __rmod__(self, other: Any) -> Any:
+        return self._binary(other, "wf.numpy.remainder", "%", reverse=True)
+
+    def __pow__(self, other: Any) -> Any:
+        return self._binary(other, "wf.numpy.power", "**")
+
+    def __rpow__(self, other: Any) -> Any:
+        return self._binary(other, "wf.numpy.power", "**", reverse=True)
+
+    def __neg__(self) -> Number:
+        return type(self)._from_apply("wf.numpy.negative", self)
+
+    def __pos__(self) -> Number:
+        return type(self)._from_apply("wf.pos", self)
+
+    def __abs__(self) -> Number:
+        return type(self)._from_apply("wf.numpy.absolute", self)
+
+    def __lt__(self, other: Any) -> Bool:
+        return self._cmp(other, "lt")
+
+    def __le__(self, other: Any) -> Bool:
+        return self._cmp(other, "le")
+
+    def __gt__(self, other: Any) -> Bool:
+        return self._cmp(other, "gt")
+
+    def __ge__(self, other: Any) -> Bool:
+        return self._cmp(other, "ge")
+
+    __hash__ = Primitive.__hash__
+
+
+class Int(Number):
+    """A proxy int. Also has the bitwise operators and ``~``."""
+
+    __slots__ = ()
+    _pytype = (int,)
+
+    @classmethod
+    def _accepts(cls, obj: Any) -> bool:
+        return isinstance(obj, int) and not isinstance(obj, bool)
+
+    def _bitwise(self, other: Any, fn: str, name: str, reverse: bool = False) -> Int:
+        if isinstance(other, Float | float):
+            raise ProxyTypeError(f"unsupported operand types for {name}: Int and Float")
+        right = Int._promote(other)
+        return Int._from_apply(fn, right, self) if reverse else Int._from_apply(fn, self, right)
+
+    def __and__(self, other: Any) -> Int:
+        return self._bitwise(other, "wf.and", "&")
+
+    def __or__(self, other: Any) -> Int:
+        return self._bitwise(other, "wf.or", "|")
+
+    def __xor__(self, other: Any) -> Int:
+        return self._bitwise(other, "wf.xor", "^")
+
+    def __lshift__(self, other: Any) -> Int:
+        return self._bitwise(other, "wf.lshift", "<<")
+
+    def __rshift__(self, other: Any) -> Int:
+        return self._bitwise(other, "wf.rshift", ">>")
+
+    def __rand__(self, other: Any) -> Int:
+        return self._bitwise(other, "wf.and", "&", reverse=True)
+
+    def __ror__(self, other: Any) -> Int:
+        return self._bitwise(other, "wf.or", "|", reverse=True)
+
+    def __rxor__(self, other: Any) -> Int:
+        return self._bitwise(other, "wf.xor", "^", reverse=True)
+
+    def __invert__(self) -> Int:
+        return Int._from_apply("wf.invert", self)
+
+    @classmethod
+    def cast(cls, value: Any) -> Int:
+        """Convert a Float, Bool or Str to Int (in the backend)."""
+        return Int._from_apply("wf.Int.cast", _castable(value))
+
+    __hash__ = Number.__hash__
+
+
+class Float(Number):
+    __slots__ = ()
+    _pytype = (float, int)
+
+    @classmethod
+    def _accepts(cls, obj: Any) -> bool:
+        return isinstance(obj, float | int) and not isinstance(obj, bool)
+
+    @classmethod
+    def _convert(cls, obj: Any) -> Any:
+        return float(obj)
+
+    @classmethod
+    def cast(cls, value: Any) -> Float:
+        """Convert an Int, Bool or Str to Float (in the backend)."""
+        return Float._from_apply("wf.Float.cast", _castable(value))
+
+    __hash__ = Number.__hash__
+
+
+def _castable(value: Any) -> Proxytype:
+    if isinstance(value, Proxytype):
+        return value
+    from asyncwf.workflows.types._proxify import proxify
+
+    return proxify(value)
+
+
+class Str(Primitive):
+    """A proxy str with the common string methods."""
+
+    __slots__ = ()
+    _pytype = (str,)
+
+    def __add__(self, other: Any) -> Str:
+        return Str._from_apply("wf.add", self, Str._promote(other))
+
+    def __radd__(self, other: Any) -> Str:
+        return Str._from_apply("wf.add", Str._promote(other), self)
+
+    def __mul__(self, other: Any) -> Str:
+        return Str._from_apply("wf.mul", self, Int._promote(other))
+
+    __rmul__ = __mul__
+
+    def __lt__(self, other: Any) -> Bool:
+        return self._cmp(other, "lt")
+
+    def __le__(self, other: Any) -> Bool:
+        return self._cmp(other, "le")
+
+    def __gt__(self, other: Any) -> Bool:
+        return self._cmp(other, "gt")
+
+    def __ge__(self, other: Any) -> Bool:
+        return self._cmp(other, "ge")
+
+    def __getitem__(self, index: Any) -> Str:
+        from asyncwf.workflows.types._containers import _index
+
+        return Str._from_apply("wf.getitem", self, _index(index))
+
+    def length(self) -> Int:
+        return Int._from_apply("wf.length", self)
+
+    def contains(self, sub: Any) -> Bool:
+        return Bool._from_apply("wf.contains", self, Str._promote(sub))
+
+    def _method(self, name: str, result: type[Proxytype], *args: Any) -> Any:
+        return result._from_apply(f"wf.Str.{name}", self, *args)
+
+    def upper(self) -> Str:
+        return self._method("upper", Str)  # type: ignore[no-any-return]
+
+    def lower(self) -> Str:
+        return self._method("lower", Str)  # type: ignore[no-any-return]
+
+    def strip(self) -> Str:
+        return self._method("strip", Str)  # type: ignore[no-any-return]
+
+    def capitalize(self) -> Str:
+        return self._method("capitalize", Str)  # type: ignore[no-any-return]
+
+    def replace(self, old: Any, new: Any) -> Str:
+        return self._method("replace", Str, Str._promote(old), Str._promote(new))  # type: ignore[no-any-return]
+
+    def startswith(self, prefix: Any) -> Bool:
+        return self._method("startswith", Bool, Str._promote(prefix))  # type: ignore[no-any-return]
+
+    def endswith(self, suffix: Any) -> Bool:
+        return self._method("endswith", Bool, Str._promote(suffix))  # type: ignore[no-any-return]
+
+    def find(self, sub: Any) -> Int:
+        return self._method("find", Int, Str._promote(sub))  # type: ignore[no-any-return]
+
+    def count(self, sub: Any) -> Int:
+        return self._method("count", Int, Str._promote(sub))  # type: ignore[no-any-return]
+
+    def split(self, sep: Any = None) -> Any:
+        from asyncwf.workflows.types._containers import List
+
+        args = () if sep is None else (Str._promote(sep),)
+        return self._method("split", List[Str], *args)
+
+    def join(self, items: Any) -> Str:
+        from asyncwf.workflows.types._containers import List
+
+        return Str._from_apply("wf.Str.join", self, List[Str]._promote(items))
+
+    __hash__ = Primitive.__hash__

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from asyncwf.workflows._builtins import BUILTINS
+from asyncwf.workflows._interpreter import Interpreter, Limits
+from asyncwf.workflows._typespec import decode_value, encode_value, unmarshal
+from asyncwf.workflows.types import Proxytype
+
+
+def evaluate(graft: dict[str, Any], limits: Limits | None = None, **arguments: Any) -> Any:
+    """Evaluate a graft locally, after a JSON round trip (as the backend receives it)."""
+    wire = json.loads(json.dumps(graft))
+    return Interpreter(BUILTINS, limits).run(wire, arguments or None)
+
+
+def local_compute(obj: Proxytype, **arguments: Any) -> Any:
+    """What compute() returns, without a backend: evaluate, encode, decode, unmarshal."""
+    value = evaluate(obj.graft, **arguments)
+    return unmarshal(type(obj), decode_value(json.loads(json.dumps(encode_value(value)))))

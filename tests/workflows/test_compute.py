@@ -1,0 +1,151 @@
+"""compute / Job end to end through the real backend (`asyncwf serve` in a subprocess, and in-process)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import asyncwf.workflows as wf
+from asyncwf import Client, JobState
+from asyncwf.exceptions import InvalidArgument, JobCancelled
+from asyncwf.exceptions import TimeoutError as AsyncwfTimeout
+from asyncwf.testing import LocalBackend
+
+
+@pytest.fixture
+async def default_client(client: Client) -> Client:
+    Client.set_default_client(client)
+    return client
+
+
+async def test_compute_through_asyncwf_serve(server_process) -> None:  # type: ignore[no-untyped-def]
+    server = server_process()
+    async with server.client() as client:
+        assert await wf.compute(wf.Int(1) + 2, client=client) == 3
+        x = wf.parameter("x", wf.Int)
+        assert await wf.compute(x * 2, x=21, client=client) == 42
+        assert await wf.compute([wf.Int(1), wf.Str("a") + "b", wf.Float(1.5)], client=client) == (1, "ab", 1.5)
+        nested = wf.Dict[wf.Str, wf.List[wf.Int]]({"a": [1, 2], "b": []})
+        assert await wf.compute(nested.items().map(lambda kv: kv[1].length()), client=client) == [2, 0]
+        when = await wf.compute(wf.Datetime(2021, 5, 1) - wf.Timedelta(hours=1), client=client)
+        assert when == dt.datetime(2021, 4, 30, 23, tzinfo=dt.UTC)
+
+
+async def test_compute_as_a_method_and_blocking_false(default_client: Client) -> None:
+    assert await (wf.Int(1) + 2).compute() == 3
+    job = await wf.Int(40).compute(block=False)
+    assert isinstance(job, wf.Job) and job.id
+    assert await job.result(timeout=10) == 40
+    assert (job.stage, job.status, job.done) == ("SUCCEEDED", "SUCCESS", True)
+    assert job.result_type == "Int" and job.type is wf.Int and job.channel == wf.__channel__
+    assert job.runtime is not None and job.created_datetime is not None and job.updated_datetime is not None
+    again = await wf.Job.get(job.id)
+    assert isinstance(again.object, wf.Int)
+    assert await again.result() == 40
+    assert await wf.compute(again.object + 2) == 42
+    await job.execute()  # idempotent
+    assert job.id == again.id
+
+
+async def test_failures_are_job_compute_errors_with_codes(default_client: Client) -> None:
+    with pytest.raises(wf.JobInvalid, match="ZeroDivisionError") as info:
+        await wf.compute(wf.Int(1) // 0)
+    assert info.value.code == "INVALID" and info.value.id
+    assert str(info.value).startswith(f'Job("{info.value.id}") failed with: code=INVALID, message=')
+    with pytest.raises(wf.JobOOM):
+        await wf.compute(wf.range(10**9).length())
+    x = wf.parameter("x", wf.Str)
+    job = await wf.compute(x + "!", x="ok", block=False)
+    assert await job.result() == "ok!"
+    assert job.error is None
+
+
+async def test_parameters_are_checked_before_anything_is_sent(default_client: Client) -> None:
+    x = wf.parameter("x", wf.Int)
+    with pytest.raises(InvalidArgument, match="missing parameters: x"):
+        await wf.compute(x + 1)
+    with pytest.raises(InvalidArgument, match="unknown parameters: y"):
+        await wf.compute(x + 1, x=1, y=2)
+    with pytest.raises(wf.ProxyTypeError):
+        await wf.compute(x + 1, x="not an int")
+    with pytest.raises(wf.ProxyTypeError, match="not a computable type"):
+        await wf.compute(wf.Function.from_callable(lambda a: a, wf.Int))
+    with pytest.raises(InvalidArgument, match="channel"):
+        await wf.compute(wf.Int(1), channel="v0-11")
+    assert [j async for j in default_client.list_jobs(kind="wf.compute")] == []
+
+
+async def test_malformed_requests_fail_typed_and_the_backend_keeps_serving(default_client: Client) -> None:
+    bad = [
+        b"not json",
+        json.dumps({"graft": {"1": ["add", "1", "1"], "returns": "1"}}).encode(),
+        json.dumps({"graft": {"1": ["nope"], "returns": "1"}}).encode(),
+        json.dumps({"graft": {"returns": 5}}).encode(),
+        json.dumps({"graft": {"1": 1, "returns": "1"}, "channel": "v9"}).encode(),
+    ]
+    jobs = await asyncio.gather(*(default_client.run_job("wf.compute", payload) for payload in bad))
+    assert all(j.state is JobState.FAILED and j.error is not None and j.error.code == "INVALID" for j in jobs)
+    assert await wf.compute(wf.Int(2) * 2) == 4
+
+
+async def test_result_timeout_holds_even_when_the_stream_is_silent(default_client: Client) -> None:
+    slow = wf.range(20000).map(lambda i: wf.range(i).reduce(lambda a, b: a + b, 0)).length()
+    job = await wf.compute(slow, block=False)
+    with pytest.raises(AsyncwfTimeout, match="timeout while waiting on result"):
+        await job.result(timeout=0.2)
+    with pytest.raises(TimeoutError):
+        await job.result(timeout=0.1)
+    await job.cancel()
+    assert job.stage == "CANCELLED"
+
+
+async def test_cancelling_the_waiting_task_cancels_the_job(default_client: Client) -> None:
+    slow = wf.range(20000).map(lambda i: wf.range(i).reduce(lambda a, b: a + b, 0)).length()
+    job = wf.Job.build(slow, {})
+    await job.execute()
+    waiter = asyncio.create_task(job.result())
+    await asyncio.sleep(0.2)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert job.id is not None
+    final = await default_client.wait_job(job.id, timeout=10)
+    assert final.state is JobState.CANCELLED
+    with pytest.raises(JobCancelled):
+        await job.result()
+
+
+async def test_ten_thousand_node_graft_round_trip(default_client: Client) -> None:
+    value = wf.Int(0)
+    for _ in range(10_000):
+        value = value + 1
+    assert await value.compute() == 10_000
+
+
+def test_the_seed_examples_run_as_written_with_blocking(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    script = textwrap.dedent(
+        """
+        import asyncwf.blocking as wf
+        with wf.LocalBackend() as backend:
+            wf.Client.set_default_client(backend.client())
+            assert wf.Int(1).compute() == 1
+            job = wf.Int(1).compute(block=False)
+            assert job.result(timeout=10) == 1
+            assert wf.compute(wf.Int(1) + wf.parameter("x", wf.Int), x=2) == 3
+            print("ok")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+async def test_compute_jobs_run_in_a_local_backend_without_a_default_client() -> None:
+    async with LocalBackend() as backend, backend.client() as client:
+        assert await wf.compute(wf.Str("x") * 3, client=client) == "xxx"

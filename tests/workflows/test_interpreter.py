@@ -1,0 +1,81 @@
+"""Malformed and hostile grafts: a typed error code for each, nothing run that is not a builtin."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import asyncwf.workflows as wf
+from asyncwf.workflows._interpreter import GraftError, Limits
+
+from .conftest import evaluate
+
+
+@pytest.mark.parametrize(
+    ("graft", "code", "message"),
+    [
+        ({"1": ["add", "2", "3"], "2": ["add", "1", "1"], "3": 1, "returns": "1"}, "INVALID", "cycle"),
+        ({"1": ["add", "1", "1"], "returns": "1"}, "INVALID", "cycle"),
+        ({"1": ["add", "2", "nope"], "2": 1, "returns": "1"}, "INVALID", "unknown name 'nope'"),
+        ({"1": ["os.system", "2"], "2": "rm -rf /", "returns": "1"}, "INVALID", "unknown name 'os.system'"),
+        ({"1": ["__import__", "2"], "2": "os", "returns": "1"}, "INVALID", "unknown name"),
+        ({"returns": "x"}, "INVALID", "unknown name 'x'"),
+        ({"1": 1, "2": "a", "3": ["add", "1", "2"], "returns": "3"}, "TYPING", "add needs numbers"),
+        ({"1": 1, "2": ["1", "1"], "returns": "2"}, "TYPING", "not callable"),
+        ({"f": {"parameters": ["a"], "returns": "a"}, "1": ["f"], "returns": "1"}, "INVALID", "missing arguments"),
+        ({"f": {"parameters": [], "returns": "f"}, "1": 1, "2": ["f", "1"], "returns": "2"}, "INVALID", "takes 0"),
+        ({"1": 0, "2": 1, "3": ["div", "2", "1"], "returns": "3"}, "INVALID", "ZeroDivisionError"),
+        ({"1": 1000000000, "2": ["range", "1"], "returns": "2"}, "OOM", "exceeds the limit"),
+        ({"1": "x", "2": 100000000, "3": ["mul", "1", "2"], "returns": "3"}, "OOM", "repetition"),
+        ({"1": 10, "2": 10000000, "3": ["pow", "1", "2"], "returns": "3"}, "OOM", "too large"),
+        ({"1": 1, "2": ["getattr", "1", "3"], "3": "__class__", "returns": "2"}, "TYPING", "no attribute"),
+    ],
+)
+def test_bad_grafts_fail_with_a_code(graft: dict, code: str, message: str) -> None:
+    with pytest.raises(GraftError, match=message) as info:
+        evaluate(graft)
+    assert info.value.code == code
+
+
+def test_unbounded_recursion_is_stopped() -> None:
+    # f calls itself through the enclosing scope, forever.
+    graft = {"f": {"parameters": ["n"], "r": ["f", "n"], "returns": "r"}, "1": 1, "2": ["f", "1"], "returns": "2"}
+    with pytest.raises(GraftError, match="nested deeper") as info:
+        evaluate(graft)
+    assert info.value.code == "INVALID"
+
+
+def test_nesting_and_size_limits() -> None:
+    graft: dict = {"returns": "1", "1": 1}
+    for _ in range(300):
+        graft = {"g": graft, "r": ["g"], "returns": "r"}
+    with pytest.raises(GraftError) as info:
+        evaluate(graft)
+    assert info.value.code == "INVALID"
+    wide = {str(i): i for i in range(2000)} | {"returns": "0"}
+    with pytest.raises(GraftError) as info:
+        evaluate(wide, Limits(max_nodes=1000))
+    assert info.value.code == "OOM"
+
+
+def test_deadline_and_cancellation() -> None:
+    slow = wf.range(3000).map(lambda i: wf.range(i).reduce(lambda a, b: a + b, 0)).graft
+    with pytest.raises(GraftError) as info:
+        evaluate(slow, Limits(timeout=0.05))
+    assert info.value.code == "DEADLINE"
+    cancel = threading.Event()
+    cancel.set()
+    from asyncwf.workflows._builtins import BUILTINS
+    from asyncwf.workflows._interpreter import Interpreter
+
+    with pytest.raises(GraftError) as info:
+        Interpreter(BUILTINS, cancel=cancel).run(slow)
+    assert info.value.code == "TERMINATED"
+
+
+def test_wrong_argument_types_for_parameters_are_typing_errors() -> None:
+    x = wf.parameter("x", wf.Int)
+    with pytest.raises(GraftError) as info:
+        evaluate((x + 1).graft, x="not a number")
+    assert info.value.code == "TYPING"
