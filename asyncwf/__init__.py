@@ -22,10 +22,14 @@ from asyncwf.workflows import (
     Str,
     Timedelta,
     Tuple,
+    Workflow,
     compute,
     ifelse,
     parameter,
     proxify,
+    publish,
+    retrieve,
+    use,
 )
 
 __version__ = "0.1.0"
@@ -58,11 +62,15 @@ __all__ = [
     "Str",
     "Timedelta",
     "Tuple",
+    "Workflow",
     "compute",
     "exceptions",
     "ifelse",
     "parameter",
     "proxify",
+    "publish",
+    "retrieve",
+    "use",
     "workflows",
 ]
 

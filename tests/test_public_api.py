@@ -57,11 +57,15 @@ def test_top_level_names_are_pinned() -> None:
         "Str",
         "Timedelta",
         "Tuple",
+        "Workflow",
         "compute",
         "exceptions",
         "ifelse",
         "parameter",
         "proxify",
+        "publish",
+        "retrieve",
+        "use",
         "workflows",
     ]
     assert asyncwf.Client.__module__ == "asyncwf"

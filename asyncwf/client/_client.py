@@ -228,16 +228,24 @@ class Client:
     # --- plumbing ----------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _jobs(self) -> AsyncIterator[jobs_grpc.JobServiceStub]:
-        """A JobService stub on the least-loaded connection, for one call."""
+    async def _jobs(self, service: Callable[[Channel], Any] = jobs_grpc.JobServiceStub) -> AsyncIterator[Any]:
+        """A stub of ``service`` (JobService by default) on the least-loaded connection, for one call."""
         async with self._pool.channel() as channel:
-            yield jobs_grpc.JobServiceStub(channel)
+            yield service(channel)
 
     async def _metadata(self) -> dict[str, str] | None:
         token = await self.auth.get_token()
         return {"authorization": f"Bearer {token}"} if token else None
 
-    async def _unary(self, method: str, request: Any, *, timeout: float | None, idempotent: bool) -> Any:
+    async def _unary(
+        self,
+        method: str,
+        request: Any,
+        *,
+        timeout: float | None,
+        idempotent: bool,
+        service: Callable[[Channel], Any] = jobs_grpc.JobServiceStub,
+    ) -> Any:
         """One unary call with deadline, auth refresh, retries and error mapping."""
         attempt = 0
         refreshed = False
@@ -245,7 +253,7 @@ class Client:
             attempt += 1
             try:
                 with mapped_errors():
-                    async with self._jobs() as stub:
+                    async with self._jobs(service) as stub:
                         call = getattr(stub, method)
                         return await call(
                             request, timeout=timeout or self.DEFAULT_TIMEOUT, metadata=await self._metadata()
@@ -260,10 +268,17 @@ class Client:
                     raise
                 await asyncio.sleep(self.retry.backoff(attempt))
 
-    async def _stream(self, method: str, request: Any, *, timeout: float | None) -> AsyncIterator[Any]:
+    async def _stream(
+        self,
+        method: str,
+        request: Any,
+        *,
+        timeout: float | None,
+        service: Callable[[Channel], Any] = jobs_grpc.JobServiceStub,
+    ) -> AsyncIterator[Any]:
         """A server-streaming call; errors raised while iterating are mapped too."""
         with mapped_errors():
-            async with self._jobs() as stub:
+            async with self._jobs(service) as stub:
                 call = getattr(stub, method)
                 async with call.open(timeout=timeout or self.STREAM_TIMEOUT, metadata=await self._metadata()) as stream:
                     await stream.send_message(request, end=True)

@@ -29,6 +29,7 @@ from asyncwf.server._grpc import JobService, LimitedProtoCodec, TokenAuth
 from asyncwf.server._http import build_http_app
 from asyncwf.server._kinds import builtin_kinds
 from asyncwf.server._sqlite import SQLiteStore
+from asyncwf.server._workflows import WorkflowService
 
 __all__ = ["Backend", "BackendConfig"]
 
@@ -120,6 +121,7 @@ class Backend:
         self.engine = JobEngine(self.store, self.blobs, config.engine)
         self.auth = TokenAuth(config.tokens)
         self.service = JobService(self.engine, self.auth)
+        self.workflows = WorkflowService(self.store, self.auth)
         self.serving_status = ServiceStatus()
         self.health = Health({self.service: [self.serving_status]})
         kinds = config.kinds if config.kinds is not None else builtin_kinds()
@@ -147,7 +149,8 @@ class Backend:
             await self.engine.start()
             self._stack.push_async_callback(self.engine.stop)
             ssl_ctx = self._ssl_context()
-            self._grpc = _Server([self.service, self.health], codec=LimitedProtoCodec(self.config.max_message_bytes))
+            handlers = [self.service, self.workflows, self.health]
+            self._grpc = _Server(handlers, codec=LimitedProtoCodec(self.config.max_message_bytes))
             listen(self._grpc, RecvRequest, self._on_request)
             await self._grpc.start(self.config.host, self.config.port, ssl=ssl_ctx)
             self._stack.push_async_callback(self._close_grpc)
@@ -197,6 +200,7 @@ class Backend:
             await self.executor.stop(self.config.shutdown_grace)
             await self.engine.stop()
             await self.service.drain(self.config.shutdown_grace)
+            await self.workflows.calls.wait_idle(self.config.shutdown_grace)
         await self._stack.aclose()
 
     @property

@@ -29,7 +29,7 @@ from asyncwf.server._store import JobFilter
 from asyncwf.v1 import jobs_grpc
 from asyncwf.v1 import jobs_pb2 as pb
 
-__all__ = ["JobService", "LimitedProtoCodec", "TokenAuth"]
+__all__ = ["CallTracker", "JobService", "LimitedProtoCodec", "TokenAuth"]
 
 log = logging.getLogger("asyncwf.server")
 F = TypeVar("F", bound=Callable[..., Awaitable[None]])
@@ -87,12 +87,38 @@ class TokenAuth:
                 raise GRPCError(Status.UNAUTHENTICATED, exc.message) from exc
 
 
+class CallTracker:
+    """Counts a service's calls in flight, so shutdown can wait for them."""
+
+    def __init__(self) -> None:
+        self.inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.inflight += 1
+        self._idle.clear()
+
+    def exit(self) -> None:
+        self.inflight -= 1
+        if not self.inflight:
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
 def _grpc_errors(fn: F) -> F:
-    """Translate asyncwf errors raised by a handler into gRPC statuses."""
+    """Count the call in ``self.calls`` and translate asyncwf errors into gRPC statuses."""
 
     @functools.wraps(fn)
-    async def wrapper(self: JobService, stream: Stream[Any, Any]) -> None:
-        self._inflight += 1
+    async def wrapper(self: Any, stream: Stream[Any, Any]) -> None:
+        tracker: CallTracker = self.calls
+        tracker.enter()
         try:
             await fn(self, stream)
         except RPCError as exc:
@@ -101,9 +127,7 @@ def _grpc_errors(fn: F) -> F:
         except (ValueError, TypeError) as exc:
             raise GRPCError(Status.INVALID_ARGUMENT, str(exc)) from exc
         finally:
-            self._inflight -= 1
-            if not self._inflight:
-                self._idle.set()
+            tracker.exit()
 
     return wrapper  # type: ignore[return-value]
 
@@ -158,9 +182,7 @@ class JobService(jobs_grpc.JobServiceBase):
         self.engine = engine
         self.auth = auth
         self.chunk = stream_chunk_bytes
-        self._inflight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self.calls = CallTracker()
         self._draining = False
         self._acquirers: set[asyncio.Queue[tuple[str, Any]]] = set()
 
@@ -172,11 +194,7 @@ class JobService(jobs_grpc.JobServiceBase):
         self._draining = True
         for queue in self._acquirers:
             queue.put_nowait(("end", ""))
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        return await self.calls.wait_idle(timeout)
 
     # --- client RPCs -------------------------------------------------------
 

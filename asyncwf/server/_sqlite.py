@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from asyncwf._model import JobFailure, JobInfo, JobState, LogRecord, Progress
-from asyncwf.exceptions import Conflict, InternalError
-from asyncwf.server._store import JobFilter
+from asyncwf.exceptions import AlreadyExists, Conflict, InternalError
+from asyncwf.server._store import Document, JobFilter
 
 __all__ = ["SQLiteStore"]
 
@@ -79,6 +79,22 @@ _MIGRATIONS: list[str] = [
         logger TEXT NOT NULL
     );
     CREATE INDEX job_logs_job ON job_logs(job_id, seq);
+    """,
+    """
+    CREATE TABLE documents (
+        collection TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        body TEXT NOT NULL,
+        owners TEXT NOT NULL,
+        readers TEXT NOT NULL,
+        writers TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (collection, id)
+    );
+    CREATE INDEX documents_name ON documents(collection, name);
     """,
 ]
 
@@ -549,12 +565,75 @@ class SQLiteStore:
         sql = "SELECT MIN(expires_at) FROM jobs WHERE expires_at IS NOT NULL"
         return await self._read(lambda conn: _dt(conn.execute(sql).fetchone()[0]))
 
+    async def insert_document(self, doc: Document) -> Document:
+        sql = f"INSERT INTO documents ({_DOC_COLUMNS}) VALUES ({', '.join('?' * 10)})"
+
+        def op(conn: sqlite3.Connection) -> Document:
+            try:
+                conn.execute(sql, _document_values(doc))
+            except sqlite3.IntegrityError as exc:
+                raise AlreadyExists(f"{doc.collection} {doc.id!r} already exists") from exc
+            return doc
+
+        return await self._write(op)
+
+    async def get_document(self, collection: str, doc_id: str) -> Document | None:
+        sql = f"SELECT {_DOC_COLUMNS} FROM documents WHERE collection=? AND id=?"
+
+        def op(conn: sqlite3.Connection) -> Document | None:
+            row = conn.execute(sql, (collection, doc_id)).fetchone()
+            return None if row is None else _row_to_document(row)
+
+        return await self._read(op)
+
+    async def update_document(self, doc: Document, expected_version: int) -> Document | None:
+        sql = (
+            "UPDATE documents SET name=?, body=?, owners=?, readers=?, writers=?, updated_at=?, version=version+1 "
+            f"WHERE collection=? AND id=? AND version=? RETURNING {_DOC_COLUMNS}"
+        )
+        _, _, name, body, owners, readers, writers, _, updated_at, _ = _document_values(doc)
+        args = (name, body, owners, readers, writers, updated_at, doc.collection, doc.id, expected_version)
+
+        def op(conn: sqlite3.Connection) -> Document | None:
+            row = conn.execute(sql, args).fetchone()
+            return None if row is None else _row_to_document(row)
+
+        return await self._write(op)
+
+    async def list_documents(self, collection: str, *, name_prefix: str, limit: int) -> list[Document]:
+        sql = (
+            f"SELECT {_DOC_COLUMNS} FROM documents WHERE collection=? AND substr(name, 1, ?)=? "
+            "ORDER BY created_at, id LIMIT ?"
+        )
+        args = (collection, len(name_prefix), name_prefix, limit)
+        return await self._read(lambda conn: [_row_to_document(r) for r in conn.execute(sql, args)])
+
     async def delete_job(self, job_id: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM jobs WHERE id=?", (job_id,))
             conn.execute("DELETE FROM job_logs WHERE job_id=?", (job_id,))
 
         await self._write(op)
+
+
+_DOC_COLUMNS = "collection, id, name, body, owners, readers, writers, created_at, updated_at, version"
+
+
+def _row_to_document(row: Sequence[Any]) -> Document:
+    collection, doc_id, name, body, owners, readers, writers, created, updated, version = row
+    return Document(
+        collection=collection, id=doc_id, name=name, body=json.loads(body), owners=tuple(json.loads(owners)),
+        readers=tuple(json.loads(readers)), writers=tuple(json.loads(writers)), created_at=_dt(created),
+        updated_at=_dt(updated), version=version,
+    )  # fmt: skip
+
+
+def _document_values(doc: Document) -> tuple[Any, ...]:
+    return (
+        doc.collection, doc.id, doc.name, json.dumps(doc.body, sort_keys=True), json.dumps(list(doc.owners)),
+        json.dumps(list(doc.readers)), json.dumps(list(doc.writers)), _ts(doc.created_at), _ts(doc.updated_at),
+        doc.version,
+    )  # fmt: skip
 
 
 def request_digest(*parts: bytes | str) -> str:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from asyncwf._model import JobInfo, JobState, LogRecord, Progress
 
-__all__ = ["JobFilter", "Store"]
+__all__ = ["Document", "JobFilter", "Store"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -27,6 +27,22 @@ class JobFilter:
     owner: str | None = None
     created_after: dt.datetime | None = None
     created_before: dt.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Document:
+    """A stored object other than a job (a published workflow, an XYZ layer), with access lists."""
+
+    collection: str
+    id: str
+    name: str
+    body: Mapping[str, Any]
+    owners: tuple[str, ...] = ()
+    readers: tuple[str, ...] = ()
+    writers: tuple[str, ...] = ()
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    version: int = 1
 
 
 class Store(Protocol):
@@ -89,3 +105,13 @@ class Store(Protocol):
 
     async def next_expiry(self) -> dt.datetime | None:
         """The earliest ``expires_at`` of any job that is not yet expired."""
+
+    async def insert_document(self, doc: Document) -> Document:
+        """Store a new document; :class:`~asyncwf.exceptions.AlreadyExists` if its id is taken."""
+
+    async def get_document(self, collection: str, doc_id: str) -> Document | None: ...
+
+    async def update_document(self, doc: Document, expected_version: int) -> Document | None:
+        """Replace a document if its version is ``expected_version`` (bumping it); None otherwise."""
+
+    async def list_documents(self, collection: str, *, name_prefix: str, limit: int) -> list[Document]: ...

@@ -24,6 +24,7 @@ from asyncwf.workflows._channel import CHANNEL as __channel__
 from asyncwf.workflows._graft import isolate_keys, parametrize
 from asyncwf.workflows._job import Job
 from asyncwf.workflows._toplevel import compute
+from asyncwf.workflows._workflow import Workflow, publish, retrieve, use
 from asyncwf.workflows.types import (
     Any,
     Bool,
@@ -86,6 +87,7 @@ __all__ = [
     "Timedelta",
     "TimeoutError",
     "Tuple",
+    "Workflow",
     "__channel__",
     "ceil",
     "compute",
@@ -104,8 +106,11 @@ __all__ = [
     "parametrize",
     "pi",
     "proxify",
+    "publish",
     "range",
+    "retrieve",
     "sin",
     "sqrt",
     "tan",
+    "use",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, cast
 
 from asyncwf.exceptions import AsyncwfError
@@ -151,16 +152,28 @@ class Proxytype(metaclass=_GenericMeta):
         """
         from asyncwf.workflows._toplevel import compute
 
-        coro = compute(self, *args, **kwargs)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            from asyncwf.blocking._portal import call_async
-            from asyncwf.blocking._wrap import unwrap, wrap
+        return _here(compute, self, *args, **kwargs)
 
-            coro.close()
-            return wrap(call_async(compute, self, *args, **{k: unwrap(v) for k, v in kwargs.items()}))
-        return coro
+    def publish(self, name: str = "", description: str = "", client: Any = None) -> Any:
+        """Publish this object as a Workflow: ``asyncwf.workflows.publish(self, ...)``.
+
+        Like :meth:`compute`: a coroutine in async code, blocking where no loop runs.
+        """
+        from asyncwf.workflows._workflow import publish
+
+        return _here(publish, self, name, description, client)
+
+
+def _here(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args)`` as a coroutine inside a running loop, else run to completion on the shared loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        from asyncwf.blocking._portal import call_async
+        from asyncwf.blocking._wrap import unwrap, wrap
+
+        return wrap(call_async(fn, *unwrap(args), **unwrap(kwargs)))
+    return fn(*args, **kwargs)
 
 
 class GenericProxytype(Proxytype):
