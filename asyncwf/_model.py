@@ -104,6 +104,12 @@ class JobInfo:
     result_content_type: str = ""
     lease_owner: str = ""
     lease_expires_at: dt.datetime | None = None
+    #: Content address of the computation; equal keys may share a result.
+    cache_key: str = ""
+    #: The job whose result this one reused (empty when computed here).
+    cached_from: str = ""
+    #: Blob key of a stored result (the job's own, or the cached job's).
+    result_blob: str = ""
 
     @property
     def done(self) -> bool:
@@ -200,6 +206,8 @@ def job_to_pb(job: JobInfo, *, include_payload: bool = True) -> pb.Job:
         lease_owner=job.lease_owner,
         timeout_seconds=job.timeout_seconds or 0.0,
         priority=job.priority,
+        cache_key=job.cache_key,
+        cached_from=job.cached_from,
         result=pb.Result(
             inline=job.result_inline or b"",
             stored=job.result_stored,
@@ -249,6 +257,8 @@ def job_from_pb(msg: pb.Job) -> JobInfo:
         result_content_type=msg.result.content_type,
         lease_owner=msg.lease_owner,
         lease_expires_at=ts_from_pb(msg, "lease_expires_at"),
+        cache_key=msg.cache_key,
+        cached_from=msg.cached_from,
     )
 
 

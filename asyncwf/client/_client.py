@@ -494,6 +494,8 @@ class JobOptions(TypedDict, total=False):
     result_ttl: float | None
     #: Higher runs first.
     priority: int
+    #: Content address of the work: a succeeded, unexpired job with the same key answers at once.
+    cache_key: str
 
 
 def _create_request(kind: str, payload: bytes, options: JobOptions) -> pb.CreateJobRequest:
@@ -525,4 +527,5 @@ def _create_request(kind: str, payload: bytes, options: JobOptions) -> pb.Create
         timeout_seconds=execution_timeout or 0.0,
         result_ttl_seconds=result_ttl or 0.0,
         priority=options.get("priority", 0),
+        cache_key=options.get("cache_key") or "",
     )

@@ -68,6 +68,7 @@ class CreateSpec:
     timeout_seconds: float = 0.0
     result_ttl_seconds: float = 0.0
     priority: int = 0
+    cache_key: str = ""
 
 
 @dataclasses.dataclass(slots=True)
@@ -211,8 +212,8 @@ class JobEngine:
             raise InvalidArgument(f"payload of {len(spec.payload)} bytes exceeds the limit of {cfg.max_payload_bytes}")
         if len(spec.labels) > cfg.max_labels or any(len(k) > 128 or len(v) > 1024 for k, v in spec.labels.items()):
             raise InvalidArgument(f"at most {cfg.max_labels} labels, keys up to 128 and values up to 1024 characters")
-        if len(spec.idempotency_key) > 256 or len(spec.content_type) > 256:
-            raise InvalidArgument("idempotency key and content type are limited to 256 characters")
+        if len(spec.idempotency_key) > 256 or len(spec.content_type) > 256 or len(spec.cache_key) > 256:
+            raise InvalidArgument("idempotency key, cache key and content type are limited to 256 characters")
         if not 0 <= spec.max_attempts <= 100:
             raise InvalidArgument("max_attempts must be between 1 and 100")
         for name in ("timeout_seconds", "result_ttl_seconds"):
@@ -246,11 +247,23 @@ class JobEngine:
             result_ttl_seconds=spec.result_ttl_seconds or None,
             created_at=now,
             updated_at=now,
+            cache_key=spec.cache_key,
         )
         digest = request_digest(
             spec.kind, spec.payload, spec.content_type, repr(sorted(spec.labels.items())), str(job.max_attempts)
         )
-        direct = self._direct if self._direct is not None and self._direct.try_reserve(spec.kind) else None
+        cached = await self.store.find_cached(spec.kind, job.owner, spec.cache_key, now) if spec.cache_key else None
+        if cached is not None:
+            # Content-addressed result cache: answer with the stored result at once.
+            job = job.replace(
+                state=JobState.SUCCEEDED, cached_from=cached.id, started_at=now, finished_at=now,
+                expires_at=cached.expires_at, result_inline=cached.result_inline, result_stored=cached.result_stored,
+                result_size=cached.result_size, result_content_type=cached.result_content_type,
+                result_blob=_result_key(cached) if cached.result_stored else "", progress=cached.progress,
+            )  # fmt: skip
+        direct = None
+        if cached is None and self._direct is not None and self._direct.try_reserve(spec.kind):
+            direct = self._direct
         if direct is not None:
             # Direct dispatch: a local slot is free, so the job is stored already leased (one write, not two).
             job = job.replace(state=JobState.RUNNING, attempt=1, lease_owner=direct.executor_id, started_at=now)
@@ -268,8 +281,10 @@ class JobEngine:
         if direct is not None:
             self._track_lease(stored, None)
             direct.accept(stored)
-        else:
+        elif stored.state is JobState.QUEUED:
             self._signal_work()
+        else:
+            self._wake_sweeper()
         return stored, created
 
     async def create_and_watch(
@@ -393,7 +408,7 @@ class JobEngine:
             raise InvalidArgument(f"job {job_id!r} has no result: it is {job.state.name}")
         if not job.result_stored:
             return job, _once(job.result_inline or b"")
-        return job, self.blobs.get(_result_key(job_id))
+        return job, self.blobs.get(_result_key(job))
 
     # --- executor operations -----------------------------------------------
 
@@ -673,16 +688,19 @@ class JobEngine:
                     },
                     expect_states=(job.state,),
                 )
-                if job.result_stored:
-                    await self.blobs.delete(_result_key(job.id))
+                if job.result_stored and not job.cached_from:
+                    await self.blobs.delete(_result_key(job))
                 if new is not None:
                     self._publish(new)
             changed += 1
         return changed
 
 
-def _result_key(job_id: str) -> str:
-    return f"results/{job_id}"
+def _result_key(job: JobInfo | str) -> str:
+    """The blob key of a job's stored result (a cached job points at the original's)."""
+    if isinstance(job, JobInfo):
+        return job.result_blob or f"results/{job.id}"
+    return f"results/{job}"
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

@@ -147,6 +147,7 @@ def _create_spec(req: pb.CreateJobRequest) -> CreateSpec:
         timeout_seconds=req.timeout_seconds,
         result_ttl_seconds=req.result_ttl_seconds,
         priority=req.priority,
+        cache_key=req.cache_key,
     )
 
 

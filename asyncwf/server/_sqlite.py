@@ -96,6 +96,12 @@ _MIGRATIONS: list[str] = [
     );
     CREATE INDEX documents_name ON documents(collection, name);
     """,
+    """
+    ALTER TABLE jobs ADD COLUMN cache_key TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN cached_from TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN result_blob TEXT NOT NULL DEFAULT '';
+    CREATE INDEX jobs_cache ON jobs(kind, owner, cache_key, finished_at) WHERE cache_key != '';
+    """,
 ]
 
 _COLUMNS = [
@@ -132,6 +138,9 @@ _COLUMNS = [
     "result_content_type",
     "lease_owner",
     "lease_expires_at",
+    "cache_key",
+    "cached_from",
+    "result_blob",
 ]
 _SELECT = ", ".join(_COLUMNS)
 _TIME_FIELDS = frozenset({"created_at", "updated_at", "started_at", "finished_at", "expires_at", "lease_expires_at"})
@@ -146,6 +155,7 @@ _PLAIN_FIELDS = frozenset(
         "result_stored",
         "result_size",
         "result_content_type",
+        "result_blob",
     }
     | _TIME_FIELDS
 )
@@ -194,6 +204,9 @@ def _row_to_job(row: Sequence[Any]) -> JobInfo:
         result_content_type=r["result_content_type"],
         lease_owner=r["lease_owner"],
         lease_expires_at=_dt(r["lease_expires_at"]),
+        cache_key=r["cache_key"],
+        cached_from=r["cached_from"],
+        result_blob=r["result_blob"],
     )
 
 
@@ -427,8 +440,18 @@ class SQLiteStore:
             "created_at": _ts(job.created_at),
             "updated_at": _ts(job.updated_at),
             "started_at": _ts(job.started_at),
+            "finished_at": _ts(job.finished_at),
+            "expires_at": _ts(job.expires_at),
             "lease_owner": job.lease_owner,
             "lease_expires_at": _ts(job.lease_expires_at),
+            "result_inline": job.result_inline,
+            "result_stored": int(job.result_stored),
+            "result_size": job.result_size,
+            "result_content_type": job.result_content_type,
+            "cache_key": job.cache_key,
+            "cached_from": job.cached_from,
+            "result_blob": job.result_blob,
+            **_progress_columns(job.progress),
         }
         sql = f"INSERT OR IGNORE INTO jobs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})"
 
@@ -552,6 +575,19 @@ class SQLiteStore:
                 for seq, ts, level, msg, logger in conn.execute(sql, (job_id, after_seq))
             ]
         )
+
+    async def find_cached(self, kind: str, owner: str, cache_key: str, now: dt.datetime) -> JobInfo | None:
+        sql = (
+            f"SELECT {_SELECT} FROM jobs WHERE kind=? AND owner=? AND cache_key=? AND state=? "
+            "AND (expires_at IS NULL OR expires_at>?) ORDER BY finished_at DESC LIMIT 1"
+        )
+        args = (kind, owner, cache_key, JobState.SUCCEEDED.value, now.timestamp())
+
+        def op(conn: sqlite3.Connection) -> JobInfo | None:
+            row = conn.execute(sql, args).fetchone()
+            return None if row is None else _row_to_job(row)
+
+        return await self._read(op)
 
     async def running_jobs(self) -> list[JobInfo]:
         sql = f"SELECT {_SELECT} FROM jobs WHERE state=?"

@@ -94,6 +94,9 @@ class Store(Protocol):
 
     async def get_logs(self, job_id: str, after_seq: int = 0) -> list[LogRecord]: ...
 
+    async def find_cached(self, kind: str, owner: str, cache_key: str, now: dt.datetime) -> JobInfo | None:
+        """The latest SUCCEEDED, unexpired job of ``kind`` and ``owner`` with ``cache_key``."""
+
     async def running_jobs(self) -> list[JobInfo]:
         """Every RUNNING job (for lease recovery at start-up)."""
 

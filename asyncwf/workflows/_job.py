@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -71,6 +72,7 @@ class Job:
         self._request: dict[str, Any] = {}
         self._object: Proxytype | None = None
         self._key = new_id()
+        self._cache = False
         self.cancel_on_abandon = True
         if message is not None and message.payload:
             self._request = json.loads(message.payload)
@@ -80,9 +82,13 @@ class Job:
     @classmethod
     def build(
         cls, proxy_object: Any, parameters: Mapping[str, Any] | None = None, channel: str | None = None,
-        client: Client | None = None,
+        client: Client | None = None, *, cache: bool = True,
     ) -> Job:  # fmt: skip
-        """A Job for ``proxy_object`` under ``parameters``; not submitted until :meth:`execute`."""
+        """A Job for ``proxy_object`` under ``parameters``; not submitted until :meth:`execute`.
+
+        With ``cache`` (the default), a succeeded, unexpired job of the same graft,
+        parameters and channel answers at once (see :attr:`cached_from`).
+        """
         obj = proxy_object if isinstance(proxy_object, Proxytype) else proxify(proxy_object)
         try:
             check_computable(type(obj))
@@ -98,6 +104,7 @@ class Job:
             "arguments": _arguments(obj, parameters or {}),
             "channel": channel or CHANNEL,
         }
+        job._cache = cache
         return job
 
     @classmethod
@@ -121,10 +128,11 @@ class Job:
         """Submit the job; calling it again does nothing (also across retries)."""
         if self._info is not None:
             return
-        payload = json.dumps(self._request, separators=(",", ":")).encode()
+        payload = json.dumps(self._request, separators=(",", ":"), sort_keys=True).encode()
+        cache_key = "wf:" + hashlib.blake2b(payload, digest_size=20).hexdigest() if self._cache else ""
         self._info = await self._api.create_job(
             COMPUTE_KIND, payload, content_type="application/json", idempotency_key=f"wf:{self._key}",
-            labels={"wf.type": self.result_type},
+            labels={"wf.type": self.result_type}, cache_key=cache_key or "",
         )  # fmt: skip
 
     async def refresh(self) -> None:
@@ -268,6 +276,11 @@ class Job:
             return None
         end = self._info.finished_at or dt.datetime.now(dt.UTC)
         return end - self._info.started_at
+
+    @property
+    def cached_from(self) -> str | None:
+        """The id of the job whose stored result answered this one, or None if computed here."""
+        return (self._info.cached_from or None) if self._info is not None else None
 
     @property
     def info(self) -> JobInfo | None:

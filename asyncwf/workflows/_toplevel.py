@@ -26,15 +26,19 @@ async def compute(
     progress_bar: bool | None = None,
     channel: str | None = None,
     client: Client | None = None,
+    *,
+    cache: bool = True,
     **params: Any,
 ) -> Any:
     """Compute a proxy object (or a list/tuple of them, as one job) and wait for its result.
 
     ``params`` give the values of the object's ``wf.parameter`` s; missing or
     unknown ones are rejected before anything is sent. With ``block=False``
-    the executed :class:`Job` is returned instead of its result.
+    the executed :class:`Job` is returned instead of its result. A result
+    already computed for the same graft, parameters and channel (and not
+    expired) is reused unless ``cache=False``.
     """
-    job = Job.build(_as_proxy(obj), params, channel=channel, client=client)
+    job = Job.build(_as_proxy(obj), params, channel=channel, client=client, cache=cache)
     await job.execute()
     if not block:
         return job

@@ -149,3 +149,28 @@ def test_the_seed_examples_run_as_written_with_blocking(tmp_path) -> None:  # ty
 async def test_compute_jobs_run_in_a_local_backend_without_a_default_client() -> None:
     async with LocalBackend() as backend, backend.client() as client:
         assert await wf.compute(wf.Str("x") * 3, client=client) == "xxx"
+
+
+async def test_results_are_cached_by_content(default_client: Client) -> None:
+    x = wf.parameter("x", wf.Int)
+    big = wf.range(x).map(lambda i: i * 2)
+    first = await wf.compute(big, x=30_000, block=False)
+    assert len(await first.result()) == 30_000 and first.cached_from is None
+    assert first.info is not None and first.info.result_stored  # large: a blob
+    second = await wf.compute(big, x=30_000, block=False)
+    assert second.id != first.id and second.cached_from == first.id
+    assert await second.result() == await first.result()
+    other = await wf.compute(big, x=3, block=False)
+    assert other.cached_from is None
+    fresh = await wf.compute(big, x=30_000, block=False, cache=False)
+    assert fresh.cached_from is None
+    await fresh.result()
+    small = await wf.compute(wf.Int(2) + 2, block=False)
+    await small.result()
+    again = await wf.compute(wf.Int(2) + 2, block=False)
+    assert again.cached_from == small.id and await again.result() == 4
+    failing = await wf.compute(wf.Int(1) // 0, block=False)
+    with pytest.raises(wf.JobInvalid):
+        await failing.result()
+    retry = await wf.compute(wf.Int(1) // 0, block=False)
+    assert retry.cached_from is None  # failures are not cached
