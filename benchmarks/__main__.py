@@ -14,15 +14,15 @@ import math
 import platform
 from dataclasses import asdict
 
-from benchmarks import bench_jobs
+from benchmarks import bench_compute, bench_jobs
 from benchmarks._util import Row
 
-BENCHMARKS = {"jobs": bench_jobs.run}
+BENCHMARKS = {"jobs": bench_jobs.run, "compute": bench_compute.run}
 
 
 def _table(rows: list[Row]) -> str:
     lines = ["| benchmark | system | metric | value | ratio to asyncwf |", "|---|---|---|---|---|"]
-    ours = {(r.benchmark, r.metric): r.value for r in rows if r.system.startswith("asyncwf")}
+    ours = {(r.benchmark, r.metric): r.value for r in rows if r.system in ("asyncwf", "asyncwf job")}
     for r in rows:
         base = ours.get((r.benchmark, r.metric))
         ratio = ""

@@ -349,18 +349,27 @@ class Client:
             if not final_only or (isinstance(event, JobInfo) and event.done):
                 yield event
 
-    async def run_job(self, kind: str, payload: bytes = b"", **options: Unpack[JobOptions]) -> JobInfo:
+    async def run_job(
+        self,
+        kind: str,
+        payload: bytes = b"",
+        *,
+        on_created: Callable[[JobInfo], None] | None = None,
+        **options: Unpack[JobOptions],
+    ) -> JobInfo:
         """Create a job, wait until it is done and return its final snapshot.
 
         Takes the options of :meth:`create_job`. Concurrent calls share one
         long-lived stream (requests and results travel in batches), so a job
         costs less than an RPC. The result is in ``result_inline`` when small,
-        else fetch it with :meth:`job_result`.
+        else fetch it with :meth:`job_result`. ``on_created`` is called with the
+        job's first snapshot as soon as it exists (to learn its id early).
         """
         request = _create_request(kind, payload, options)
         if self._mux is None:
             self._mux = RunMux(self)
-        return job_from_pb(await self._mux.run(request))
+        accepted = None if on_created is None else (lambda message: on_created(job_from_pb(message)))
+        return job_from_pb(await self._mux.run(request, accepted))
 
     async def get_job(self, job_id: str, *, timeout: float | None = None) -> JobInfo:
         """The current snapshot of a job."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from asyncwf.client._errors import mapped_errors
@@ -35,14 +36,20 @@ class RunMux:
         self._has_work = asyncio.Event()
         self._tags = itertools.count(1)
         self._pending: dict[int, tuple[pb.RunJobRequest, asyncio.Future[pb.Job]]] = {}
+        self._on_accepted: dict[int, Callable[[pb.Job], None]] = {}
         self._outbox: list[pb.RunJobRequest] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def run(self, create: pb.CreateJobRequest) -> pb.Job:
-        """Create a job, wait until it is done and return its final snapshot."""
+    async def run(self, create: pb.CreateJobRequest, on_accepted: Callable[[pb.Job], None] | None = None) -> pb.Job:
+        """Create a job, wait until it is done and return its final snapshot.
+
+        ``on_accepted`` is called with the job's first snapshot as soon as it exists.
+        """
         tag = next(self._tags)
-        request = pb.RunJobRequest(tag=tag, create=create)
+        request = pb.RunJobRequest(tag=tag, create=create, notify_accepted=on_accepted is not None)
+        if on_accepted is not None:
+            self._on_accepted[tag] = on_accepted
         future: asyncio.Future[pb.Job] = asyncio.get_running_loop().create_future()
         self._pending[tag] = (request, future)
         self._outbox.append(request)
@@ -54,6 +61,7 @@ class RunMux:
             return await future
         finally:
             self._pending.pop(tag, None)
+            self._on_accepted.pop(tag, None)
 
     def cancel(self) -> None:
         """Stop the stream without waiting (open requests fail with Unavailable)."""
@@ -142,6 +150,11 @@ class RunMux:
 
     def _deliver(self, results: Any) -> None:
         for result in results:
+            if result.accepted:
+                callback = self._on_accepted.pop(result.tag, None)
+                if callback is not None:
+                    callback(result.job)
+                continue
             entry = self._pending.pop(result.tag, None)
             if entry is None or entry[1].done():
                 continue

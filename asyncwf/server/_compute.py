@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Any
 
+import anyio
+
 from asyncwf._context import JobContext, JobFailureError, JobOutput
 from asyncwf.workflows._builtins import BUILTINS
 from asyncwf.workflows._channel import CHANNEL, COMPUTE_KIND
-from asyncwf.workflows._interpreter import Interpreter, Limits
+from asyncwf.workflows._interpreter import GraftError, Interpreter, Limits
 from asyncwf.workflows._typespec import encode_value
 
 __all__ = ["CHANNEL", "COMPUTE_KIND", "compute_job"]
@@ -33,9 +36,14 @@ def _request(payload: bytes) -> dict[str, Any]:
     return request
 
 
-def compute_job(ctx: JobContext) -> JobOutput:
-    """Evaluate ``{"graft", "arguments", "typespec", "channel"}`` (runs in a worker thread)."""
-    request = _request(ctx.payload)
+#: A first try on the event loop: small enough that it cannot block it noticeably.
+INLINE_LIMITS = Limits(max_items=10_000, max_int_bits=10_000, timeout=0.002, check_every=32, max_call_depth=50)
+INLINE_PAYLOAD_BYTES = 32 * 1024
+#: Codes that mean "too big to finish inline", so the graft is evaluated again in a worker thread.
+_RETRY_IN_THREAD = {"OOM", "DEADLINE"}
+
+
+def _evaluate(request: dict[str, Any], limits: Limits, ctx: JobContext, *, inline: bool) -> JobOutput:
     last = [0.0]
 
     def progress(done: int, total: int) -> None:
@@ -44,11 +52,31 @@ def compute_job(ctx: JobContext) -> JobOutput:
             last[0] = now
             ctx.progress(done, total)
 
-    limits = Limits(timeout=ctx.job.timeout_seconds or DEFAULT_TIMEOUT)
-    interpreter = Interpreter(BUILTINS, limits, cancel=ctx.cancelled, progress=progress)
+    interpreter = Interpreter(BUILTINS, limits, cancel=ctx.cancelled, progress=None if inline else progress)
     value = interpreter.run(request["graft"], request.get("arguments") or {})
     try:
         encoded = encode_value(value)
     except TypeError as exc:
         raise JobFailureError("TYPING", str(exc)) from exc
     return JobOutput(json.dumps(encoded, separators=(",", ":")).encode(), "application/json")
+
+
+async def compute_job(ctx: JobContext) -> JobOutput:
+    """Evaluate ``{"graft", "arguments", "typespec", "channel"}``.
+
+    Small grafts are tried on the event loop under tight limits (a few
+    milliseconds, ten thousand items); anything larger is evaluated again, from
+    scratch, in a worker thread with the full limits. Builtins are pure, so the
+    second run sees exactly what the first would have.
+    """
+    request = _request(ctx.payload)
+    if len(ctx.payload) <= INLINE_PAYLOAD_BYTES:
+        try:
+            return _evaluate(request, INLINE_LIMITS, ctx, inline=True)
+        except GraftError as exc:
+            if exc.code not in _RETRY_IN_THREAD:
+                raise
+    limits = Limits(timeout=ctx.job.timeout_seconds or DEFAULT_TIMEOUT)
+    return await anyio.to_thread.run_sync(
+        functools.partial(_evaluate, request, limits, ctx, inline=False), abandon_on_cancel=True
+    )

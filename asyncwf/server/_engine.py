@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import math
 import re
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterator, Mapping
@@ -113,6 +114,7 @@ class JobEngine:
         self._executors: dict[str, Callable[[str], None]] = {}
         self._work = asyncio.Event()
         self._expiry_wakeup = asyncio.Event()
+        self._sweep_at = -math.inf
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._closing = False
@@ -284,7 +286,7 @@ class JobEngine:
         elif stored.state is JobState.QUEUED:
             self._signal_work()
         else:
-            self._wake_sweeper()
+            self._wake_sweeper(stored.expires_at)
         return stored, created
 
     async def create_and_watch(
@@ -338,7 +340,7 @@ class JobEngine:
                 if lease is not None and (notify := self._executors.get(lease.owner)) is not None:
                     notify(job_id)
                 self._publish(new)
-                self._wake_sweeper()
+                self._wake_sweeper(new.expires_at)
                 return new
             job = await self._get(job_id, identity)
         return job
@@ -486,7 +488,7 @@ class JobEngine:
             if new.state is JobState.QUEUED:
                 self._signal_work()
             else:
-                self._wake_sweeper()
+                self._wake_sweeper(new.expires_at)
 
     async def heartbeat(
         self, job_id: str, executor_id: str, attempt: int, lease_seconds: float | None = None
@@ -628,7 +630,7 @@ class JobEngine:
     def _finish(self, job: JobInfo) -> None:
         self._drop_lease(job.id)
         self._publish(job)
-        self._wake_sweeper()
+        self._wake_sweeper(job.expires_at)
 
     async def _store_result(self, job_id: str, data: bytes | AsyncIterable[bytes]) -> tuple[bytes | None, bool, int]:
         limit = self.config.inline_result_bytes
@@ -654,15 +656,19 @@ class JobEngine:
 
     # --- expiry --------------------------------------------------------------
 
-    def _wake_sweeper(self) -> None:
-        self._expiry_wakeup.set()
+    def _wake_sweeper(self, expires_at: dt.datetime | None) -> None:
+        """Wake the sweeper only if ``expires_at`` comes before its next planned run."""
+        if expires_at is not None and expires_at.timestamp() < self._sweep_at:
+            self._expiry_wakeup.set()
 
     async def _sweep_expired(self) -> None:
         while True:
             self._expiry_wakeup.clear()
+            self._sweep_at = -math.inf  # any expiry met during this round wakes the next one
             await self.expire_due()
             nxt = await self.store.next_expiry()
             delay = 3600.0 if nxt is None else max((nxt - _now()).total_seconds(), 0.0)
+            self._sweep_at = time.time() + delay
             try:
                 await asyncio.wait_for(self._expiry_wakeup.wait(), timeout=min(delay, 3600.0) + 0.01)
             except TimeoutError:

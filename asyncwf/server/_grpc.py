@@ -226,7 +226,7 @@ class JobService(jobs_grpc.JobServiceBase):
         async def run_one(request: pb.RunJobRequest) -> None:
             nonlocal outstanding
             try:
-                result = pb.RunJobResult(tag=request.tag, job=await self._run_to_end(request, identity))
+                result = pb.RunJobResult(tag=request.tag, job=await self._run_to_end(request, identity, results))
             except RPCError as exc:
                 message = (CONFLICT_PREFIX if isinstance(exc, Conflict) else "") + exc.message
                 result = pb.RunJobResult(tag=request.tag, error_status=exc.status.value, error_message=message)
@@ -270,13 +270,19 @@ class JobService(jobs_grpc.JobServiceBase):
             for task in list(running):
                 task.cancel()
 
-    async def _run_to_end(self, request: pb.RunJobRequest, identity: str | None) -> pb.Job:
+    async def _run_to_end(
+        self, request: pb.RunJobRequest, identity: str | None, results: asyncio.Queue[pb.RunJobResult | None]
+    ) -> pb.Job:
         if self._draining:
             raise Unavailable("the backend is shutting down")
         final: JobInfo | None = None
         async for event in self.engine.create_and_watch(_create_spec(request.create), identity):
-            if isinstance(event, JobInfo):
-                final = event
+            if not isinstance(event, JobInfo):
+                continue
+            if final is None and request.notify_accepted and not event.done:
+                accepted = pb.RunJobResult(tag=request.tag, accepted=True, job=job_to_pb(event, include_payload=False))
+                results.put_nowait(accepted)
+            final = event
         if final is None or not final.done:
             raise Unavailable("the job's watch ended early")
         return job_to_pb(final, include_payload=False)

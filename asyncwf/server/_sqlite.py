@@ -578,7 +578,7 @@ class SQLiteStore:
 
     async def find_cached(self, kind: str, owner: str, cache_key: str, now: dt.datetime) -> JobInfo | None:
         sql = (
-            f"SELECT {_SELECT} FROM jobs WHERE kind=? AND owner=? AND cache_key=? AND state=? "
+            f"SELECT {_SELECT} FROM jobs WHERE cache_key != '' AND kind=? AND owner=? AND cache_key=? AND state=? "
             "AND (expires_at IS NULL OR expires_at>?) ORDER BY finished_at DESC LIMIT 1"
         )
         args = (kind, owner, cache_key, JobState.SUCCEEDED.value, now.timestamp())

@@ -12,17 +12,24 @@ import operator
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from asyncwf.workflows._interpreter import Builtin, GraftError
+from asyncwf.workflows._interpreter import CURRENT_LIMITS, Builtin, GraftError, Limits
 
 if TYPE_CHECKING:
     from asyncwf.workflows._interpreter import Interpreter
 
 __all__ = ["BUILTINS"]
 
-MAX_ITEMS = 10_000_000
-MAX_INT_BITS = 1_000_000
+
+def _max_items() -> int:
+    return CURRENT_LIMITS.get(_DEFAULT).max_items
+
+
+def _max_bits() -> int:
+    return CURRENT_LIMITS.get(_DEFAULT).max_int_bits
+
 
 BUILTINS: dict[str, Builtin] = {}
+_DEFAULT = Limits()
 
 
 def _register(names: Iterable[str], fn: Callable[..., Any], *, higher_order: bool = False) -> None:
@@ -31,10 +38,10 @@ def _register(names: Iterable[str], fn: Callable[..., Any], *, higher_order: boo
 
 
 def _sized(value: Any) -> Any:
-    if isinstance(value, str | list | tuple | dict | bytes) and len(value) > MAX_ITEMS:
-        raise GraftError("OOM", f"a value of {len(value)} items exceeds the limit of {MAX_ITEMS}")
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
-        raise GraftError("OOM", f"an integer of more than {MAX_INT_BITS} bits")
+    if isinstance(value, str | list | tuple | dict | bytes) and len(value) > _max_items():
+        raise GraftError("OOM", f"a value of {len(value)} items exceeds the limit of {_max_items()}")
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _max_bits():
+        raise GraftError("OOM", f"an integer of more than {_max_bits()} bits")
     return value
 
 
@@ -50,7 +57,7 @@ def _check_numbers(name: str, *values: Any) -> None:
 
 def _add(a: Any, b: Any) -> Any:
     if isinstance(a, str | list | tuple) and type(a) is type(b):
-        if len(a) + len(b) > MAX_ITEMS:
+        if len(a) + len(b) > _max_items():
             raise GraftError("OOM", "concatenation exceeds the size limit")
         return operator.add(a, b)
     if isinstance(a, dt.datetime | dt.timedelta) or isinstance(b, dt.datetime | dt.timedelta):
@@ -68,7 +75,7 @@ def _sub(a: Any, b: Any) -> Any:
 
 def _mul(a: Any, b: Any) -> Any:
     if isinstance(a, str | list | tuple) and isinstance(b, int) and not isinstance(b, bool):
-        if len(a) * max(b, 0) > MAX_ITEMS:
+        if len(a) * max(b, 0) > _max_items():
             raise GraftError("OOM", "repetition exceeds the size limit")
         return a * b
     if isinstance(a, dt.timedelta) and _number(b):
@@ -79,7 +86,7 @@ def _mul(a: Any, b: Any) -> Any:
 
 def _pow(a: Any, b: Any) -> Any:
     _check_numbers("pow", a, b)
-    if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1 and abs(a).bit_length() * b > MAX_INT_BITS:
+    if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1 and abs(a).bit_length() * b > _max_bits():
         raise GraftError("OOM", f"{a} ** {b} is too large")
     return a**b
 
@@ -112,8 +119,8 @@ def _range(*args: Any) -> list[int]:
     if not all(isinstance(a, int) and not isinstance(a, bool) for a in args) or not 1 <= len(args) <= 3:
         raise GraftError("TYPING", "range takes 1 to 3 integers")
     r = range(*args)
-    if len(r) > MAX_ITEMS:
-        raise GraftError("OOM", f"range of {len(r)} items exceeds the limit of {MAX_ITEMS}")
+    if len(r) > _max_items():
+        raise GraftError("OOM", f"range of {len(r)} items exceeds the limit of {_max_items()}")
     return list(r)
 
 
@@ -269,7 +276,7 @@ def _int_op(name: str, op: Callable[[int, int], int]) -> Callable[[Any, Any], in
     def fn(a: Any, b: Any) -> int:
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (a, b)):
             raise GraftError("TYPING", f"{name} needs Int operands")
-        if name == "lshift" and b > MAX_INT_BITS:
+        if name == "lshift" and b > _max_bits():
             raise GraftError("OOM", "shift too large")
         return op(a, b)
 

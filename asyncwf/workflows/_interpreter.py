@@ -11,6 +11,7 @@ TYPING (operands of the wrong type), DEADLINE, OOM (size limits), TERMINATED.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import threading
 import time
@@ -39,6 +40,8 @@ class Limits:
     max_int_bits: int = 1_000_000
     #: Seconds of evaluation; None for no limit.
     timeout: float | None = 60.0
+    #: Steps between two checks of the clock and the cancel flag.
+    check_every: int = 512
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -72,6 +75,9 @@ class _Scope:
         self.parent = parent
         self.values: dict[str, Any] = values or {}
 
+
+#: The limits of the evaluation running in this context (read by the builtins).
+CURRENT_LIMITS: contextvars.ContextVar[Limits] = contextvars.ContextVar("asyncwf_graft_limits")
 
 _BUSY = object()  # memo marker of a key being evaluated (a cycle if met again)
 
@@ -117,6 +123,13 @@ class Interpreter:
 
     def run(self, graft: Graft, arguments: Mapping[str, Any] | None = None) -> Any:
         """Evaluate ``graft``; ``arguments`` bind its parameters or free names (values or grafts)."""
+        token = CURRENT_LIMITS.set(self.limits)
+        try:
+            return self._run(graft, arguments)
+        finally:
+            CURRENT_LIMITS.reset(token)
+
+    def _run(self, graft: Graft, arguments: Mapping[str, Any] | None) -> Any:
         try:
             validate_graft(graft, max_depth=self.limits.max_depth)
         except ValueError as exc:
@@ -185,7 +198,7 @@ class Interpreter:
 
     def _tick(self) -> None:
         self._steps += 1
-        if self._steps % 512:
+        if self._steps % self.limits.check_every:
             return
         if self._deadline is not None and time.monotonic() > self._deadline:
             raise GraftError("DEADLINE", f"evaluation took longer than {self.limits.timeout} s")

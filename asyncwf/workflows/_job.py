@@ -124,16 +124,53 @@ class Job:
 
     # --- operations -------------------------------------------------------------
 
+    def _create_options(self) -> tuple[bytes, dict[str, Any]]:
+        payload = json.dumps(self._request, separators=(",", ":"), sort_keys=True).encode()
+        cache_key = "wf:" + hashlib.blake2b(payload, digest_size=20).hexdigest() if self._cache else ""
+        options = {
+            "content_type": "application/json", "idempotency_key": f"wf:{self._key}",
+            "labels": {"wf.type": self.result_type}, "cache_key": cache_key,
+        }  # fmt: skip
+        return payload, options
+
     async def execute(self) -> None:
         """Submit the job; calling it again does nothing (also across retries)."""
         if self._info is not None:
             return
-        payload = json.dumps(self._request, separators=(",", ":"), sort_keys=True).encode()
-        cache_key = "wf:" + hashlib.blake2b(payload, digest_size=20).hexdigest() if self._cache else ""
-        self._info = await self._api.create_job(
-            COMPUTE_KIND, payload, content_type="application/json", idempotency_key=f"wf:{self._key}",
-            labels={"wf.type": self.result_type}, cache_key=cache_key or "",
-        )  # fmt: skip
+        payload, options = self._create_options()
+        self._info = await self._api.create_job(COMPUTE_KIND, payload, **options)
+
+    async def _run(self, timeout: float | None) -> Any:
+        """Submit and wait in one go over the client's shared run stream (no progress bar).
+
+        On a timeout, or when the awaiting task is cancelled, the backend job is
+        cancelled too (unless ``cancel_on_abandon`` is False): the caller has no
+        other handle on it.
+        """
+        if self._info is not None:
+            return await self.result(timeout)
+        payload, options = self._create_options()
+
+        def created(info: JobInfo) -> None:
+            self._info = info
+
+        try:
+            async with asyncio.timeout(timeout):
+                self._info = await self._api.run_job(COMPUTE_KIND, payload, on_created=created, **options)
+        except TimeoutError as exc:
+            if getattr(exc, "status", None) is not None:
+                raise
+            await self._abandon("the caller's timeout passed")
+            raise WorkflowsTimeout(f"timeout while waiting on result for Job('{self.id}')") from exc
+        except asyncio.CancelledError:
+            await self._abandon("the caller stopped waiting")
+            raise
+        return await self._value()
+
+    async def _abandon(self, reason: str) -> None:
+        if self.cancel_on_abandon and self._info is not None and not self._info.done:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._api.cancel_job(self._info.id, reason))
 
     async def refresh(self) -> None:
         """Refresh the attributes and status of the job."""
@@ -173,9 +210,7 @@ class Job:
                 raise
             raise WorkflowsTimeout(f"timeout while waiting on result for Job('{self.id}')") from exc
         except asyncio.CancelledError:
-            if self.cancel_on_abandon and self._info is not None and not self._info.done:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self._api.cancel_job(self._require_id(), "the caller stopped waiting"))
+            await self._abandon("the caller stopped waiting")
             raise
         finally:
             if bar is not None:

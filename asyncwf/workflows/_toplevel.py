@@ -6,6 +6,7 @@ from typing import Any
 
 from asyncwf.client import Client
 from asyncwf.workflows._job import Job
+from asyncwf.workflows._progress import in_notebook
 from asyncwf.workflows.types._core import Proxytype
 from asyncwf.workflows.types._proxify import proxify
 
@@ -34,12 +35,16 @@ async def compute(
 
     ``params`` give the values of the object's ``wf.parameter`` s; missing or
     unknown ones are rejected before anything is sent. With ``block=False``
-    the executed :class:`Job` is returned instead of its result. A result
+    the executed :class:`Job` is returned instead of its result; with
+    ``block=True`` a ``timeout`` or a cancelled caller also cancels the job. A result
     already computed for the same graft, parameters and channel (and not
     expired) is reused unless ``cache=False``.
     """
     job = Job.build(_as_proxy(obj), params, channel=channel, client=client, cache=cache)
-    await job.execute()
     if not block:
+        await job.execute()
         return job
-    return await job.result(timeout=timeout, progress_bar=progress_bar)
+    if progress_bar or (progress_bar is None and in_notebook()):
+        await job.execute()
+        return await job.result(timeout=timeout, progress_bar=True)
+    return await job._run(timeout)
