@@ -36,6 +36,7 @@ __all__ = [
     "Quoted",
     "declared_parameters",
     "is_key",
+    "literal",
     "isolate_keys",
     "parametrize",
     "to_graft",
@@ -79,6 +80,23 @@ class Literal(Node):
         self.key = _digest("lit", type(value).__name__, json.dumps(value))
         self.free = frozenset()
         self.size = 1
+
+
+_LITERALS: dict[tuple[type, Any], Literal] = {}
+
+
+def literal(value: str | int | float | bool | None) -> Literal:
+    """A Literal node, shared for small common values (nodes are immutable)."""
+    small = (isinstance(value, str) and len(value) <= 32) or (isinstance(value, int) and -1024 <= value <= 1024)
+    if not small and value is not None:
+        return Literal(value)
+    key = (type(value), value)
+    node = _LITERALS.get(key)
+    if node is None:
+        node = Literal(value)
+        if len(_LITERALS) < 65536:
+            _LITERALS[key] = node
+    return node
 
 
 class Quoted(Node):
@@ -207,13 +225,18 @@ class _Writer:
         self.scopes: list[tuple[Graft, frozenset[str], set[str]]] = []
 
     def _target(self, node: Node) -> int:
+        if not node.free:
+            return 0
         for depth in range(len(self.scopes) - 1, 0, -1):
             if node.free & self.scopes[depth][1]:
                 return depth
         return 0
 
     def _visible(self, key: str) -> bool:
-        return any(key in written for _, _, written in self.scopes)
+        scopes = self.scopes
+        if len(scopes) == 1:
+            return key in scopes[0][2]
+        return any(key in written for _, _, written in scopes)
 
     def write(self, node: Node) -> str:
         """Write ``node`` (and what it needs) and return the key that refers to it."""

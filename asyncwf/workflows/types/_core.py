@@ -44,8 +44,8 @@ class _GenericMeta(type):
     def __subclasscheck__(cls, sub: type) -> bool:
         if type.__subclasscheck__(cls, sub):
             return True
-        params = getattr(cls, "_type_params", ())
-        base = getattr(cls, "_generic_base", None)
+        params = cls.__dict__.get("_type_params", ())
+        base = cls.__dict__.get("_generic_base")
         if not params or base is None or not isinstance(sub, _GenericMeta):
             return False
         sub_params = getattr(sub, "_type_params", ())
@@ -54,7 +54,9 @@ class _GenericMeta(type):
         return all(_param_subclass(s, p) for s, p in zip(sub_params, params, strict=True))
 
     def __instancecheck__(cls, obj: object) -> bool:
-        return cls.__subclasscheck__(type(obj))
+        if type.__instancecheck__(cls, obj):
+            return True
+        return bool(cls.__dict__.get("_type_params")) and cls.__subclasscheck__(type(obj))
 
 
 def _freeze(param: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asyncwf.workflows._graft import Literal
+from asyncwf.workflows._graft import literal
 from asyncwf.workflows.types._core import Proxytype, ProxyTypeError
 
 __all__ = ["Any_", "Bool", "Float", "Int", "NoneType", "Number", "Primitive", "Str"]
@@ -27,7 +27,7 @@ class Primitive(Proxytype):
         if isinstance(obj, Proxytype):
             raise ProxyTypeError(f"cannot promote {type(obj).__name__} to {cls.__name__}")
         if cls._accepts(obj):
-            return cls._from_node(Literal(cls._convert(obj)))
+            return cls._from_node(literal(cls._convert(obj)))
         raise ProxyTypeError(f"cannot promote {type(obj).__name__} {obj!r} to {cls.__name__}")
 
     @classmethod
