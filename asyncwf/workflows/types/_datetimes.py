@@ -7,7 +7,7 @@ from typing import Any
 
 from asyncwf.workflows._graft import Apply, Literal
 from asyncwf.workflows.types._core import Proxytype, ProxyTypeError
-from asyncwf.workflows.types._primitives import Bool, Float, Int, Number, Primitive
+from asyncwf.workflows.types._primitives import Float, Int, Number, Primitive, _orderings
 
 __all__ = ["Datetime", "Timedelta"]
 
@@ -60,20 +60,7 @@ class Datetime(Primitive):
             return Timedelta._from_apply("wf.sub", self, Datetime._promote(other))
         return Datetime._from_apply("wf.sub", self, Timedelta._promote(other))
 
-    def _order(self, other: Any, name: str) -> Bool:
-        return Bool._from_apply(f"wf.{name}", self, Datetime._promote(other))
-
-    def __lt__(self, other: Any) -> Bool:
-        return self._order(other, "lt")
-
-    def __le__(self, other: Any) -> Bool:
-        return self._order(other, "le")
-
-    def __gt__(self, other: Any) -> Bool:
-        return self._order(other, "gt")
-
-    def __ge__(self, other: Any) -> Bool:
-        return self._order(other, "ge")
+    __lt__, __le__, __gt__, __ge__ = _orderings()
 
     def _field(self, name: str) -> Int:
         return Int._from_apply("wf.getattr", self, name)
@@ -125,14 +112,7 @@ class Timedelta(Primitive):
 
     __rmul__ = __mul__
 
-    def _order(self, other: Any, name: str) -> Bool:
-        return Bool._from_apply(f"wf.{name}", self, Timedelta._promote(other))
-
-    def __lt__(self, other: Any) -> Bool:
-        return self._order(other, "lt")
-
-    def __gt__(self, other: Any) -> Bool:
-        return self._order(other, "gt")
+    __lt__, __le__, __gt__, __ge__ = _orderings()
 
     def total_seconds(self) -> Float:
         return Float._from_apply("wf.getattr", self, "total_seconds")

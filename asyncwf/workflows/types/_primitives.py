@@ -67,6 +67,31 @@ def _peer(left: Primitive, other: Any) -> Any:
     return type(left)._promote(other)
 
 
+def _operator_pair(fn: str, symbol: str, *, always_float: bool = False) -> tuple[Any, Any]:
+    """``__op__`` and ``__rop__`` of a Number operator applying builtin ``fn``."""
+
+    def forward(self: Number, other: Any) -> Any:
+        return self._binary(other, fn, symbol, result=Float if always_float else None)
+
+    def reverse(self: Number, other: Any) -> Any:
+        return self._binary(other, fn, symbol, reverse=True, result=Float if always_float else None)
+
+    return forward, reverse
+
+
+def _orderings() -> tuple[Any, Any, Any, Any]:
+    """``<``, ``<=``, ``>``, ``>=`` through the type's ``_cmp``."""
+
+    def make(name: str) -> Any:
+        def compare(self: Primitive, other: Any) -> Bool:
+            return self._cmp(other, name)
+
+        compare.__name__ = f"__{name}__"
+        return compare
+
+    return make("lt"), make("le"), make("gt"), make("ge")
+
+
 class Any_(Proxytype):
     """Any type: anything promotes to it; the backend checks types when it runs."""
 
@@ -149,47 +174,13 @@ class Number(Primitive):
         out = result or self._result(right)
         return out._from_apply(fn, right, self) if reverse else out._from_apply(fn, self, right)
 
-    def __add__(self, other: Any) -> Any:
-        return self._binary(other, "wf.numpy.add", "+")
-
-    def __radd__(self, other: Any) -> Any:
-        return self._binary(other, "wf.numpy.add", "+", reverse=True)
-
-    def __sub__(self, other: Any) -> Any:
-        return self._binary(other, "wf.numpy.subtract", "-")
-
-    def __rsub__(self, other: Any) -> Any:
-        return self._binary(other, "wf.numpy.subtract", "-", reverse=True)
-
-    def __mul__(self, other: Any) -> Any:
-        return self._binary(other, "wf.numpy.multiply", "*")
-
-    def __rmul__(self, other: Any) -> Any:
-        return self._binary(other, "wf.numpy.multiply", "*", reverse=True)
-
-    def __truediv__(self, other: Any) -> Any:
-        return self._binary(other, "wf.numpy.true_divide", "/", result=Float)  # type: ignore[no-any-return]
-
-    def __rtruediv__(self, other: Any) -> Any:
-        return self._binary(other, "wf.numpy.true_divide", "/", reverse=True, result=Float)  # type: ignore[no-any-return]
-
-    def __floordiv__(self, other: Any) -> Any:
-        return self._binary(other, "wf.numpy.floor_divide", "//")
-
-    def __rfloordiv__(self, other: Any) -> Any:
-        return self._binary(other, "wf.numpy.floor_divide", "//", reverse=True)
-
-    def __mod__(self, other: Any) -> Any:
-        return self._binary(other, "wf.numpy.remainder", "%")
-
-    def __rmod__(self, other: Any) -> Any:
-        return self._binary(other, "wf.numpy.remainder", "%", reverse=True)
-
-    def __pow__(self, other: Any) -> Any:
-        return self._binary(other, "wf.numpy.power", "**")
-
-    def __rpow__(self, other: Any) -> Any:
-        return self._binary(other, "wf.numpy.power", "**", reverse=True)
+    __add__, __radd__ = _operator_pair("wf.numpy.add", "+")
+    __sub__, __rsub__ = _operator_pair("wf.numpy.subtract", "-")
+    __mul__, __rmul__ = _operator_pair("wf.numpy.multiply", "*")
+    __truediv__, __rtruediv__ = _operator_pair("wf.numpy.true_divide", "/", always_float=True)
+    __floordiv__, __rfloordiv__ = _operator_pair("wf.numpy.floor_divide", "//")
+    __mod__, __rmod__ = _operator_pair("wf.numpy.remainder", "%")
+    __pow__, __rpow__ = _operator_pair("wf.numpy.power", "**")
 
     def __neg__(self) -> Number:
         return type(self)._from_apply("wf.numpy.negative", self)
@@ -200,17 +191,7 @@ class Number(Primitive):
     def __abs__(self) -> Number:
         return type(self)._from_apply("wf.numpy.absolute", self)
 
-    def __lt__(self, other: Any) -> Bool:
-        return self._cmp(other, "lt")
-
-    def __le__(self, other: Any) -> Bool:
-        return self._cmp(other, "le")
-
-    def __gt__(self, other: Any) -> Bool:
-        return self._cmp(other, "gt")
-
-    def __ge__(self, other: Any) -> Bool:
-        return self._cmp(other, "ge")
+    __lt__, __le__, __gt__, __ge__ = _orderings()
 
     __hash__ = Primitive.__hash__
 
@@ -311,17 +292,7 @@ class Str(Primitive):
 
     __rmul__ = __mul__
 
-    def __lt__(self, other: Any) -> Bool:
-        return self._cmp(other, "lt")
-
-    def __le__(self, other: Any) -> Bool:
-        return self._cmp(other, "le")
-
-    def __gt__(self, other: Any) -> Bool:
-        return self._cmp(other, "gt")
-
-    def __ge__(self, other: Any) -> Bool:
-        return self._cmp(other, "ge")
+    __lt__, __le__, __gt__, __ge__ = _orderings()
 
     def __getitem__(self, index: Any) -> Str:
         from asyncwf.workflows.types._containers import _index
