@@ -174,3 +174,35 @@ async def test_results_are_cached_by_content(default_client: Client) -> None:
         await failing.result()
     retry = await wf.compute(wf.Int(1) // 0, block=False)
     assert retry.cached_from is None  # failures are not cached
+
+
+async def test_huge_literals_are_refused_and_the_backend_keeps_serving(default_client: Client) -> None:
+    from asyncwf.exceptions import InvalidArgument as Invalid
+
+    with pytest.raises(Invalid, match="payload"):
+        await wf.compute(wf.Str("x" * (5 * 1024 * 1024)))
+    big_list = {"1": [list(range(300_000))], "2": ["wf.length", "1"], "returns": "2"}
+    job = await default_client.run_job("wf.compute", json.dumps({"graft": big_list}).encode())
+    assert job.state is JobState.SUCCEEDED  # a big quoted list is evaluated in a thread, not inline
+    assert await wf.compute(wf.Int(1) + 1) == 2
+
+
+def test_blocking_compute_against_asyncwf_serve(server_process) -> None:  # type: ignore[no-untyped-def]
+    import asyncwf.blocking as bwf
+
+    server = server_process()
+    client = bwf.Client("127.0.0.1", server.port)
+    x = bwf.parameter("x", bwf.Int)
+    assert bwf.compute(x + 1, x=1, client=client) == 2
+    job = bwf.compute(bwf.Str("a") * 3, block=False, client=client)
+    assert job.result(timeout=10) == "aaa" and job.stage == "SUCCEEDED"
+    published = bwf.publish(x * 3, "triple", client=client)
+    assert bwf.compute(bwf.use(published.id, client=client), x=2, client=client) == 6
+    client.close()
+
+
+async def test_progress_bar_shows_stage_and_steps(default_client: Client, capsys: pytest.CaptureFixture[str]) -> None:
+    slow = wf.range(3000).map(lambda i: wf.range(i).reduce(lambda a, b: a + b, 0)).length()
+    assert await wf.compute(slow, progress_bar=True, cache=False) == 3000
+    err = capsys.readouterr().err
+    assert "Job " in err and "Stage: SUCCEEDED" in err and "Status: SUCCESS" in err
