@@ -5,6 +5,12 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from tqdm.auto import tqdm
+
+# tqdm makes its (multiprocessing) lock on first use, which touches the file
+# system: do it at import time, not on the event loop.
+tqdm.get_lock()
+
 __all__ = ["ProgressBar", "in_notebook"]
 
 
@@ -18,8 +24,6 @@ class ProgressBar:
     """Shows steps finished, stage and status of a Job."""
 
     def __init__(self, job_id: str) -> None:
-        from tqdm.auto import tqdm
-
         self._bar = tqdm(total=0, desc=f"Job {job_id}", unit="step", leave=True)
 
     @classmethod
