@@ -58,7 +58,8 @@ async def run_demo(*, jobs: int = 2000, data_dir: Path | None = None) -> None:
                 final = event
         bar.update(100 - bar.n)
         bar.close()
-        assert final is not None
+        if final is None:
+            raise RuntimeError("the primes job sent no final snapshot")
         print(f"primes below 2e7: {(await client.job_result(final)).decode()} (computed in a worker thread)")
 
         failing = await client.run_job("asyncwf.fail", b"deliberate failure")

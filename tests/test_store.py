@@ -129,7 +129,7 @@ async def test_logs_and_progress(tmp_path: Path) -> None:
     stored = await store.append_logs([LogRecord("a", 0, now, "INFO", f"m{i}") for i in range(3)])
     assert [r.seq for r in stored] == sorted(r.seq for r in stored) and stored[0].seq > 0
     assert [r.message for r in await store.get_logs("a", stored[0].seq)] == ["m1", "m2"]
-    await store.record_progress("a", Progress(3, 4, 75.0, None, ""))
+    store.record_progress("a", Progress(3, 4, 75.0, None, ""))
     await store.close()  # flushes coalesced progress
     reopened = SQLiteStore(tmp_path / "db.sqlite3")
     await reopened.open()

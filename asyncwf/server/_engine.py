@@ -518,7 +518,7 @@ class JobEngine:
             eta = elapsed * (steps_total - steps_done) / steps_done
         progress = Progress(steps_done, steps_total, percent, eta, message)
         self._publish(ProgressUpdate(job_id=job_id, version=0, progress=progress))
-        self._spawn(self.store.record_progress(job_id, progress))
+        self.store.record_progress(job_id, progress)
 
     def append_logs_soon(self, job_id: str, entries: Collection[tuple[str, str, str, dt.datetime]]) -> None:
         """Store log entries in the background; settling the job waits for them."""

@@ -148,7 +148,8 @@ class LocalExecutor:
                 await work.wait()
 
     async def _run(self, job: JobInfo) -> None:
-        assert self._reporter is not None
+        if self._reporter is None:  # pragma: no cover - start() sets it before any job runs
+            raise RuntimeError("the executor was not started")
         ctx = JobContext(job, self._reporter)
         try:
             output = await run_job_function(self.registry.get(job.kind), ctx, self._limiter)

@@ -547,7 +547,7 @@ class SQLiteStore:
 
         return await self._write(op)
 
-    async def record_progress(self, job_id: str, progress: Progress) -> None:
+    def record_progress(self, job_id: str, progress: Progress) -> None:
         self._progress[job_id] = progress
         if self._wconn is not None:
             self._writes.kick()

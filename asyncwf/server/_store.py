@@ -86,8 +86,8 @@ class Store(Protocol):
         Returns the new snapshot, or ``None`` when the job is missing or does not match.
         """
 
-    async def record_progress(self, job_id: str, progress: Progress) -> None:
-        """Persist the latest progress (no version bump; may be coalesced)."""
+    def record_progress(self, job_id: str, progress: Progress) -> None:
+        """Persist the latest progress with the next write (no version bump; coalesced per job; never waits)."""
 
     async def append_logs(self, records: Sequence[LogRecord]) -> list[LogRecord]:
         """Store log entries; return them with their sequence numbers."""
