@@ -56,6 +56,9 @@ def is_key(name: object) -> bool:
     return isinstance(name, str) and bool(name) and name not in RESERVED
 
 
+_NO_NAMES: frozenset[str] = frozenset()
+
+
 class Node:
     """One expression of a graft. Immutable; ``key`` is its content hash."""
 
@@ -136,15 +139,23 @@ class Apply(Node):
     def __init__(self, fn: str | Node, args: Sequence[Node] = (), kwargs: Mapping[str, Node] | None = None) -> None:
         self.fn = fn
         self.args = tuple(args)
-        self.kwargs = tuple((kwargs or {}).items())  # order kept: it is a dict's insertion order
-        fn_key = fn if isinstance(fn, str) else fn.key
-        parts = ["apply", fn_key, *(a.key for a in self.args), *(f"{k}={v.key}" for k, v in self.kwargs)]
+        self.kwargs = tuple(kwargs.items()) if kwargs else ()  # order kept: it is a dict's insertion order
+        parts = ["apply", fn if isinstance(fn, str) else fn.key]
+        parts.extend([a.key for a in self.args])
+        if self.kwargs:
+            parts.extend([f"{k}={v.key}" for k, v in self.kwargs])
         self.key = _digest(*parts)
-        children: list[Node] = [*self.args, *(v for _, v in self.kwargs)]
-        if isinstance(fn, Node):
-            children.append(fn)
-        self.free = frozenset().union(*(c.free for c in children)) if children else frozenset()
-        self.size = 1 + sum(c.size for c in children)
+        free: frozenset[str] = _NO_NAMES
+        size = 1
+        children: Sequence[Node] = self.args
+        if self.kwargs or isinstance(fn, Node):
+            children = [*self.args, *(v for _, v in self.kwargs), *([fn] if isinstance(fn, Node) else [])]
+        for child in children:
+            size += child.size
+            if child.free:
+                free = child.free if not free else free | child.free
+        self.free = free
+        self.size = size
 
 
 class Function(Node):
