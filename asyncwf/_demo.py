@@ -3,8 +3,8 @@
 It starts the backend in-process, then over real gRPC: pushes a batch of
 echo jobs through with bounded concurrency, runs a CPU-bound job in a worker
 thread while watching its progress live, shows a failing job's typed error,
-cancels a long job, and attaches a remote executor for a kind the backend
-does not know.
+cancels a long job, attaches a remote executor for a kind the backend does
+not know, then computes a workflow with a parameter, publishes it and reuses it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+import asyncwf.workflows as wf
 from asyncwf._context import JobContext
 from asyncwf._model import JobInfo, ProgressUpdate
 from asyncwf.client import RemoteExecutor, raise_for_job
@@ -76,4 +77,15 @@ async def run_demo(*, jobs: int = 2000, data_dir: Path | None = None) -> None:
         async with RemoteExecutor(client, {"demo.shout": _shout}, capacity=4):
             shouted = await client.run_job("demo.shout", b"remote executors lease jobs over gRPC")
             print(f"remote executor answered: {(await client.job_result(shouted)).decode()}")
+
+        n = wf.parameter("n", wf.Int)
+        squares = wf.range(n).map(lambda i: i * i)
+        total = await wf.compute(squares.reduce(lambda a, b: a + b, 0), n=1000, client=client)
+        print(f"compute: sum of the first 1000 squares = {total} (a graft evaluated by the backend)")
+        published = await wf.publish(squares, "squares", "the first n squares", client=client)
+        if published.id is None:
+            raise RuntimeError("the workflow was not saved")
+        reused = await wf.use(published.id, client=client)
+        count = await wf.compute(wf.List[wf.Int]._promote(reused).length(), n=12, client=client)
+        print(f"published workflow {published.id}; reused: {count} items")
         print("demo finished")

@@ -20,6 +20,8 @@ def test_demo_runs_the_main_job_end_to_end() -> None:
     assert "primes below 2e7: 1270607" in out
     assert "JobFailed" in out and "CANCELLED" in out
     assert "REMOTE EXECUTORS LEASE JOBS OVER GRPC" in out
+    assert "sum of the first 1000 squares = 332833500" in out
+    assert "reused: 12 items" in out
     assert "demo finished" in out
 
 
