@@ -69,14 +69,17 @@ async def compute_job(ctx: JobContext) -> JobOutput:
     scratch, in a worker thread with the full limits. Builtins are pure, so the
     second run sees exactly what the first would have.
     """
-    request = _request(ctx.payload)
     if len(ctx.payload) <= INLINE_PAYLOAD_BYTES:
+        request = _request(ctx.payload)
         try:
             return _evaluate(request, INLINE_LIMITS, ctx, inline=True)
         except GraftError as exc:
             if exc.code not in _RETRY_IN_THREAD:
                 raise
     limits = Limits(timeout=ctx.job.timeout_seconds or DEFAULT_TIMEOUT)
-    return await anyio.to_thread.run_sync(
-        functools.partial(_evaluate, request, limits, ctx, inline=False), abandon_on_cancel=True
-    )
+    return await anyio.to_thread.run_sync(functools.partial(_parse_and_evaluate, ctx, limits), abandon_on_cancel=True)
+
+
+def _parse_and_evaluate(ctx: JobContext, limits: Limits) -> JobOutput:
+    """Parse (large payloads are parsed here, off the loop) and evaluate with the full limits."""
+    return _evaluate(_request(ctx.payload), limits, ctx, inline=False)

@@ -277,10 +277,11 @@ class _Writer:
         elif isinstance(node, Quoted):
             body[node.key] = [node.value]
         elif isinstance(node, Apply):
-            fn = node.fn if isinstance(node.fn, str) else self.write(node.fn)
-            expr: list[Any] = [fn, *(self.write(a) for a in node.args)]
+            # Children were written first (post-order), so their keys are visible here.
+            fn = node.fn if isinstance(node.fn, str) else _ref(node.fn)
+            expr: list[Any] = [fn, *[_ref(a) for a in node.args]]
             if node.kwargs:
-                expr.append({name: self.write(value) for name, value in node.kwargs})
+                expr.append({name: _ref(value) for name, value in node.kwargs})
             body[node.key] = expr
         elif isinstance(node, Function):
             inner: Graft = {"parameters": list(node.params)}
@@ -300,6 +301,10 @@ class _Writer:
             else:
                 body[node.key] = [inner_key]
         written.add(node.key)
+
+
+def _ref(node: Node) -> str:
+    return node.name if isinstance(node, KeyRef) else node.key
 
 
 def declared_parameters(node: Node) -> dict[str, Any]:

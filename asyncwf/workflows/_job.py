@@ -73,6 +73,7 @@ class Job:
         self._object: Proxytype | None = None
         self._key = new_id()
         self._cache = False
+        self._content_key = ""
         self.cancel_on_abandon = True
         if message is not None and message.payload:
             self._request = json.loads(message.payload)
@@ -105,6 +106,7 @@ class Job:
             "channel": channel or CHANNEL,
         }
         job._cache = cache
+        job._content_key = obj._node.key
         return job
 
     @classmethod
@@ -125,8 +127,13 @@ class Job:
     # --- operations -------------------------------------------------------------
 
     def _create_options(self) -> tuple[bytes, dict[str, Any]]:
-        payload = json.dumps(self._request, separators=(",", ":"), sort_keys=True).encode()
-        cache_key = "wf:" + hashlib.blake2b(payload, digest_size=20).hexdigest() if self._cache else ""
+        payload = json.dumps(self._request, separators=(",", ":")).encode()
+        cache_key = ""
+        if self._cache:
+            # The root node's key already addresses the whole graft (a Merkle hash): add the rest.
+            rest = {k: v for k, v in self._request.items() if k != "graft"}
+            address = self._content_key + json.dumps(rest, sort_keys=True, separators=(",", ":"))
+            cache_key = "wf:" + hashlib.blake2b(address.encode(), digest_size=20).hexdigest()
         options = {
             "content_type": "application/json", "idempotency_key": f"wf:{self._key}",
             "labels": {"wf.type": self.result_type}, "cache_key": cache_key,
