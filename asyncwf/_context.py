@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 import logging
@@ -21,6 +22,7 @@ __all__ = [
     "JobOutput",
     "KindRegistry",
     "Reporter",
+    "call_on_loop",
     "failure_from_exception",
     "run_job_function",
 ]
@@ -36,6 +38,18 @@ class JobOutput:
 
 #: A job function: sync (runs in a worker thread) or async (runs on the loop).
 JobFunction = Callable[["JobContext"], Awaitable[bytes | str | JobOutput] | bytes | str | JobOutput]
+
+
+def call_on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> None:
+    """Call ``fn(*args)`` on ``loop``: directly when already there, else thread-safely."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        fn(*args)
+    else:
+        loop.call_soon_threadsafe(fn, *args)
 
 
 class Reporter(Protocol):

@@ -14,7 +14,14 @@ from typing import Any
 
 import anyio
 
-from asyncwf._context import JobContext, JobFunction, KindRegistry, failure_from_exception, run_job_function
+from asyncwf._context import (
+    JobContext,
+    JobFunction,
+    KindRegistry,
+    call_on_loop,
+    failure_from_exception,
+    run_job_function,
+)
 from asyncwf._model import JobInfo, LogRecord, Progress, job_from_pb, log_to_pb, progress_to_pb
 from asyncwf.client._client import Client
 from asyncwf.client._errors import mapped_errors
@@ -49,22 +56,14 @@ class _Reporter:
         self._executor = executor
         self._loop = loop
 
-    def _call(self, fn: Any, *args: Any) -> None:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop:
-            fn(*args)
-        else:
-            self._loop.call_soon_threadsafe(fn, *args)
-
     def progress(self, job_id: str, steps_done: int, steps_total: int, message: str) -> None:
-        self._call(self._executor._set_progress, job_id, Progress(steps_done, steps_total, 0.0, None, message))
+        call_on_loop(
+            self._loop, self._executor._set_progress, job_id, Progress(steps_done, steps_total, 0.0, None, message)
+        )
 
     def log(self, job_id: str, level: str, message: str, logger: str) -> None:
         record = LogRecord(job_id, 0, dt.datetime.now(UTC), level, message, logger)
-        self._call(self._executor._add_log, job_id, record)
+        call_on_loop(self._loop, self._executor._add_log, job_id, record)
 
 
 class RemoteExecutor:

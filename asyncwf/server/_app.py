@@ -215,9 +215,3 @@ class Backend:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.stop()
-
-
-async def serve_forever(backend: Backend, stop: asyncio.Event) -> None:
-    """Run ``backend`` until ``stop`` is set."""
-    async with backend:
-        await stop.wait()

@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from typing import Any, Protocol
+from typing import Protocol
 
 import anyio
 
-from asyncwf._context import JobContext, KindRegistry, failure_from_exception, run_job_function
+from asyncwf._context import JobContext, KindRegistry, call_on_loop, failure_from_exception, run_job_function
 from asyncwf._model import JobInfo
 from asyncwf.server._engine import LOCAL_OWNER_PREFIX, JobEngine
 
@@ -41,22 +41,12 @@ class _EngineReporter:
         self._engine = engine
         self._loop = loop
 
-    def _call(self, fn: Any, *args: Any) -> None:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop:
-            fn(*args)
-        else:
-            self._loop.call_soon_threadsafe(fn, *args)
-
     def progress(self, job_id: str, steps_done: int, steps_total: int, message: str) -> None:
-        self._call(self._engine.report_progress, job_id, steps_done, steps_total, message)
+        call_on_loop(self._loop, self._engine.report_progress, job_id, steps_done, steps_total, message)
 
     def log(self, job_id: str, level: str, message: str, logger: str) -> None:
         entry = (level, message, logger, dt.datetime.now(UTC))
-        self._call(self._log, job_id, entry)
+        call_on_loop(self._loop, self._log, job_id, entry)
 
     def _log(self, job_id: str, entry: tuple[str, str, str, dt.datetime]) -> None:
         self._engine.append_logs_soon(job_id, [entry])

@@ -132,17 +132,13 @@ def _grpc_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _labels(value: Mapping[str, str]) -> dict[str, str]:
-    return dict(value)
-
-
 def _create_spec(req: pb.CreateJobRequest) -> CreateSpec:
     return CreateSpec(
         kind=req.kind,
         payload=req.payload,
         content_type=req.content_type,
         idempotency_key=req.idempotency_key,
-        labels=_labels(req.labels),
+        labels=dict(req.labels),
         max_attempts=req.max_attempts,
         timeout_seconds=req.timeout_seconds,
         result_ttl_seconds=req.result_ttl_seconds,
@@ -299,7 +295,7 @@ class JobService(jobs_grpc.JobServiceBase):
         flt = JobFilter(
             states=frozenset(JobState(s) for s in req.states),
             kind=req.kind,
-            labels=_labels(req.labels),
+            labels=dict(req.labels),
             owner=identity,
             created_after=req.created_after.ToDatetime(dt.UTC) if req.HasField("created_after") else None,
             created_before=req.created_before.ToDatetime(dt.UTC) if req.HasField("created_before") else None,
