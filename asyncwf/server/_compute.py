@@ -13,7 +13,7 @@ from asyncwf._context import JobContext, JobFailureError, JobOutput
 from asyncwf.workflows._builtins import BUILTINS
 from asyncwf.workflows._channel import CHANNEL, COMPUTE_KIND
 from asyncwf.workflows._interpreter import GraftError, Interpreter, Limits
-from asyncwf.workflows._typespec import encode_value
+from asyncwf.workflows._typespec import DECIMAL_INT_BITS, encode_value
 
 __all__ = ["CHANNEL", "COMPUTE_KIND", "compute_job"]
 
@@ -54,6 +54,8 @@ def _evaluate(request: dict[str, Any], limits: Limits, ctx: JobContext, *, inlin
 
     interpreter = Interpreter(BUILTINS, limits, cancel=ctx.cancelled, progress=None if inline else progress)
     value = interpreter.run(request["graft"], request.get("arguments") or {})
+    if type(value) is int and value.bit_length() <= DECIMAL_INT_BITS:
+        return JobOutput(str(value).encode(), "application/json")  # the common case, without the JSON encoder
     try:
         encoded = encode_value(value)
     except TypeError as exc:

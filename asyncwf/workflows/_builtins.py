@@ -56,6 +56,8 @@ def _check_numbers(name: str, *values: Any) -> None:
 
 
 def _add(a: Any, b: Any) -> Any:
+    if (type(a) is int or type(a) is float) and (type(b) is int or type(b) is float):
+        return a + b
     if isinstance(a, str | list | tuple) and type(a) is type(b):
         if len(a) + len(b) > _max_items():
             raise GraftError("OOM", "concatenation exceeds the size limit")

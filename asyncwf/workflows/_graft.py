@@ -7,11 +7,12 @@ literal, an application ``[fn_key, arg_key, ..., {name: key}]``, quoted JSON
 
 Proxy objects do not hold graft dicts: they hold :class:`Node` objects, a DAG
 built in O(1) per operation, and the graft is written once when it is sent.
-Keys are integer strings derived from a hash of the node's content (a Merkle
-hash), so the same program always yields the same graft, identical
-sub-expressions share one key, and composing independently built objects can
-never collide - no process-wide counter. When a function is written, every
-node that does not depend on its parameters is hoisted to the enclosing scope
+The writer numbers nodes 1, 2, 3 ... in the order it writes them (children
+first), so the same program always yields the same graft - no process-wide
+counter - equal sub-expressions share one key, and a graft stays compact on
+the wire. A node's content hash (``Node.key``, a Merkle hash) is computed only
+when something asks for it. When a function is written, every node that does
+not depend on its parameters is hoisted to the enclosing scope
 (the closure behaviour the original got from ``first_guid``).
 """
 
@@ -60,15 +61,48 @@ _NO_NAMES: frozenset[str] = frozenset()
 
 
 class Node:
-    """One expression of a graft. Immutable; ``key`` is its content hash."""
+    """One expression of a graft. Immutable; built in O(1), hashed only when asked.
 
-    __slots__ = ("free", "key", "size")
+    ``key`` is a content hash (a Merkle hash of the node and everything below
+    it), computed lazily: building a 10,000-node program costs no hashing, and
+    writing a graft does not need it (the writer numbers nodes itself).
+    """
 
-    key: str
+    __slots__ = ("_key", "free")
+
+    _key: str | None
     #: Names this node refers to that are not defined inside it (parameters, keyrefs).
     free: frozenset[str]
-    #: Number of nodes in the DAG below (counting shared ones once per use; an upper bound).
-    size: int
+
+    @property
+    def key(self) -> str:
+        """The node's content hash: equal for equal expressions, however they were built."""
+        if self._key is None:
+            _hash_below(self)
+        assert self._key is not None
+        return self._key
+
+    def _children(self) -> tuple[Node, ...]:
+        return ()
+
+    def _own_key(self) -> str:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+
+def _hash_below(root: Node) -> None:
+    """Set ``_key`` on ``root`` and every unhashed node below it, children first (no recursion)."""
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        if node._key is not None:
+            stack.pop()
+            continue
+        missing = [child for child in node._children() if child._key is None]
+        if missing:
+            stack.extend(missing)
+            continue
+        node._key = node._own_key()
+        stack.pop()
 
 
 class Literal(Node):
@@ -79,10 +113,14 @@ class Literal(Node):
     def __init__(self, value: str | int | float | bool | None) -> None:
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidArgument("grafts cannot hold inf or nan literals; use wf.inf / wf.nan")
+        if isinstance(value, int) and value.bit_length() > 14_000:
+            raise InvalidArgument("integer literals are limited to 4,000 decimal digits; compute larger ones in the graft")
         self.value = value
-        self.key = _digest("lit", type(value).__name__, json.dumps(value))
-        self.free = frozenset()
-        self.size = 1
+        self._key = None
+        self.free = _NO_NAMES
+
+    def _own_key(self) -> str:
+        return _digest("lit", type(self.value).__name__, json.dumps(self.value))
 
 
 _LITERALS: dict[tuple[type, Any], Literal] = {}
@@ -105,14 +143,16 @@ def literal(value: str | int | float | bool | None) -> Literal:
 class Quoted(Node):
     """A JSON list or dict, quoted (``[[1, 2]]``)."""
 
-    __slots__ = ("value",)
+    __slots__ = ("text", "value")
 
     def __init__(self, value: list[Any] | dict[str, Any]) -> None:
-        text = json.dumps(value, sort_keys=True, allow_nan=False)
-        self.value = json.loads(text)
-        self.key = _digest("quoted", text)
-        self.free = frozenset()
-        self.size = 1
+        self.text = json.dumps(value, sort_keys=True, allow_nan=False)
+        self.value = json.loads(self.text)
+        self._key = None
+        self.free = _NO_NAMES
+
+    def _own_key(self) -> str:
+        return _digest("quoted", self.text)
 
 
 class KeyRef(Node):
@@ -126,9 +166,8 @@ class KeyRef(Node):
         self.name = name
         #: The proxy type a ``wf.parameter`` was declared with (not part of the key).
         self.declared = declared
-        self.key = name
+        self._key = name
         self.free = frozenset({name})
-        self.size = 0
 
 
 class Apply(Node):
@@ -138,24 +177,24 @@ class Apply(Node):
 
     def __init__(self, fn: str | Node, args: Sequence[Node] = (), kwargs: Mapping[str, Node] | None = None) -> None:
         self.fn = fn
-        self.args = tuple(args)
+        self.args = args = tuple(args)
         self.kwargs = tuple(kwargs.items()) if kwargs else ()  # order kept: it is a dict's insertion order
-        parts = ["apply", fn if isinstance(fn, str) else fn.key]
-        parts.extend([a.key for a in self.args])
-        if self.kwargs:
-            parts.extend([f"{k}={v.key}" for k, v in self.kwargs])
-        self.key = _digest(*parts)
+        self._key = None
         free: frozenset[str] = _NO_NAMES
-        size = 1
-        children: Sequence[Node] = self.args
-        if self.kwargs or isinstance(fn, Node):
-            children = [*self.args, *(v for _, v in self.kwargs), *([fn] if isinstance(fn, Node) else [])]
-        for child in children:
-            size += child.size
+        for child in args if not self.kwargs and type(fn) is str else self._children():
             if child.free:
                 free = child.free if not free else free | child.free
         self.free = free
-        self.size = size
+
+    def _children(self) -> tuple[Node, ...]:
+        extra = (self.fn,) if isinstance(self.fn, Node) else ()
+        return (*self.args, *(v for _, v in self.kwargs), *extra)
+
+    def _own_key(self) -> str:
+        parts = ["apply", self.fn if isinstance(self.fn, str) else self.fn.key]
+        parts.extend([a.key for a in self.args])
+        parts.extend([f"{k}={v.key}" for k, v in self.kwargs])
+        return _digest(*parts)
 
 
 class Function(Node):
@@ -171,23 +210,30 @@ class Function(Node):
             raise InvalidArgument("parameter names must be unique")
         self.params = tuple(params)
         self.body = body
-        self.key = _digest("fn", *self.params, body.key)
+        self._key = None
         self.free = body.free - frozenset(self.params)
-        self.size = 1 + body.size
+
+    def _children(self) -> tuple[Node, ...]:
+        return (self.body,)
+
+    def _own_key(self) -> str:
+        return _digest("fn", *self.params, self.body.key)
 
 
 class LoadedGraft(Node):
     """A graft that came from JSON (a published workflow, a job); written with isolated keys."""
 
-    __slots__ = ("graft",)
+    __slots__ = ("graft", "text")
 
     def __init__(self, graft: Graft) -> None:
         validate_graft(graft)
         self.graft = graft
-        text = json.dumps(graft, sort_keys=True)
-        self.key = _digest("graft", text)
+        self.text = json.dumps(graft, sort_keys=True)
+        self._key = None
         self.free = _free_names(graft)
-        self.size = _count(graft)
+
+    def _own_key(self) -> str:
+        return _digest("graft", self.text)
 
 
 def _free_names(graft: Graft) -> frozenset[str]:
@@ -216,95 +262,144 @@ def _is_builtin_like(name: str) -> bool:
     return name in BUILTINS
 
 
-def _count(graft: Graft) -> int:
-    total = 0
-    for name, expr in graft.items():
-        if name in RESERVED:
-            continue
-        total += _count(expr) if isinstance(expr, dict) else 1
-    return total
-
-
 # --- writing ----------------------------------------------------------------
 
 
+class _Body:
+    """A graft body being written: its dict, the names bound there, and what is already in it."""
+
+    __slots__ = ("bound", "by_id", "by_shape", "graft")
+
+    def __init__(self, graft: Graft, bound: frozenset[str]) -> None:
+        self.graft = graft
+        self.bound = bound
+        #: node -> key, for nodes written here (nodes hash and compare by identity).
+        self.by_id: dict[Node, str] = {}
+        #: An expression's shape (in keys) -> key: equal sub-expressions are written once.
+        self.by_shape: dict[Any, str] = {}
+
+
 class _Writer:
-    """Writes a node DAG into graft dicts, hoisting closure-independent nodes outwards."""
+    """Writes a node DAG into graft dicts, hoisting closure-independent nodes outwards.
+
+    Keys are the integers 1, 2, 3 ... in the order nodes are written (children
+    first), so the same program always yields the same graft, and a key costs
+    a few bytes on the wire. Equal sub-expressions share one key.
+    """
 
     def __init__(self) -> None:
-        # One entry per open function body: (body dict, names bound there, keys written there).
-        self.scopes: list[tuple[Graft, frozenset[str], set[str]]] = []
+        self.bodies: list[_Body] = []
+        self.count = 0
 
-    def _target(self, node: Node) -> int:
-        if not node.free:
-            return 0
-        for depth in range(len(self.scopes) - 1, 0, -1):
-            if node.free & self.scopes[depth][1]:
-                return depth
-        return 0
+    def _target(self, node: Node) -> _Body:
+        """The innermost open body that binds a name ``node`` uses (else the outermost)."""
+        bodies = self.bodies
+        if node.free and len(bodies) > 1:
+            for body in reversed(bodies):
+                if node.free & body.bound:
+                    return body
+        return bodies[0]
 
-    def _visible(self, key: str) -> bool:
-        scopes = self.scopes
-        if len(scopes) == 1:
-            return key in scopes[0][2]
-        return any(key in written for _, _, written in scopes)
+    def _new_key(self) -> str:
+        self.count += 1
+        return str(self.count)
 
     def write(self, node: Node) -> str:
         """Write ``node`` (and what it needs) and return the key that refers to it."""
-        if isinstance(node, KeyRef):
-            return node.name
-        if self._visible(node.key):
-            return node.key
-        stack: list[tuple[Node, bool]] = [(node, False)]
+        if type(node) is KeyRef:
+            return node.name  # type: ignore[attr-defined]
+        target, first = self._target, self.bodies[0]
+        # An explicit stack, so deep chains need no recursion. An application is
+        # written once all its children are: their keys are collected on the way.
+        stack: list[Node] = [node]
         while stack:
-            current, children_done = stack.pop()
-            if isinstance(current, KeyRef) or self._visible(current.key):
+            current = stack[-1]
+            body = target(current) if current.free else first
+            if current in body.by_id:
+                stack.pop()
                 continue
-            if isinstance(current, Apply) and not children_done:
-                stack.append((current, True))
-                pending = [*current.args, *(v for _, v in current.kwargs)]
-                if isinstance(current.fn, Node):
-                    pending.append(current.fn)
-                stack.extend((child, False) for child in reversed(pending))
+            if type(current) is not Apply:
+                body.by_id[current] = self._emit(current, body)
+                stack.pop()
                 continue
-            self._emit(current)
-        return node.key
+            simple = type(current.fn) is str and not current.kwargs  # the common case: a builtin, positional
+            keys: list[str] = [current.fn] if simple else []  # type: ignore[list-item]
+            missing = False
+            for child in current.args if simple else current._children():
+                if type(child) is KeyRef:
+                    keys.append(child.name)  # type: ignore[attr-defined]
+                    continue
+                key = (target(child) if child.free else first).by_id.get(child)
+                if key is None:
+                    stack.append(child)
+                    missing = True
+                else:
+                    keys.append(key)
+            if missing:
+                continue
+            stack.pop()
+            if simple:
+                body.by_id[current] = self._store(body, tuple(keys), keys)
+            else:
+                body.by_id[current] = self._emit_apply(current, keys, body)
+        return self._ref(node)
 
-    def _emit(self, node: Node) -> None:
-        body, _, written = self.scopes[self._target(node)]
+    def _ref(self, node: Node) -> str:
+        if type(node) is KeyRef:
+            return node.name  # type: ignore[attr-defined]
+        return self._target(node).by_id[node]
+
+    def _emit_apply(self, node: Apply, keys: list[str], body: _Body) -> str:
+        """Write an application with named arguments or a function node, given its children's keys."""
+        if type(node.fn) is str:
+            value: list[Any] = [node.fn, *keys[: len(node.args)]]
+        else:
+            value = [keys[-1], *keys[: len(node.args)]]
+        if node.kwargs:
+            named = dict(zip([name for name, _ in node.kwargs], keys[len(node.args) :], strict=False))
+            value.append(named)
+            shape: tuple[Any, ...] = (*value[:-1], tuple(named.items()))
+        else:
+            shape = tuple(value)
+        return self._store(body, shape, value)
+
+    def _store(self, body: _Body, shape: Any, value: Any) -> str:
+        """Put ``value`` in ``body`` under a new key, unless an equal expression is already there."""
+        if shape is not None:
+            existing = body.by_shape.get(shape)
+            if existing is not None:
+                return existing
+        self.count += 1
+        key = str(self.count)
+        body.graft[key] = value
+        if shape is not None:
+            body.by_shape[shape] = key
+        return key
+
+    def _emit(self, node: Node, body: _Body) -> str:
+        """Write a node that is not an application; return its key (an existing one if equal)."""
         if isinstance(node, Literal):
-            body[node.key] = node.value
-        elif isinstance(node, Quoted):
-            body[node.key] = [node.value]
-        elif isinstance(node, Apply):
-            # Children were written first (post-order), so their keys are visible here.
-            fn = node.fn if isinstance(node.fn, str) else _ref(node.fn)
-            expr: list[Any] = [fn, *[_ref(a) for a in node.args]]
-            if node.kwargs:
-                expr.append({name: _ref(value) for name, value in node.kwargs})
-            body[node.key] = expr
-        elif isinstance(node, Function):
+            return self._store(body, (type(node.value), node.value), node.value)
+        if isinstance(node, Quoted):
+            return self._store(body, ("quoted", node.text), [node.value])
+        if isinstance(node, Function):
             inner: Graft = {"parameters": list(node.params)}
-            self.scopes.append((inner, frozenset(node.params), set()))
+            self.bodies.append(_Body(inner, frozenset(node.params)))
             try:
                 inner["returns"] = self.write(node.body)
             finally:
-                self.scopes.pop()
-            body[node.key] = inner
-        elif isinstance(node, LoadedGraft):
-            # isolate_keys: the loaded graft becomes a zero-argument function, applied.
-            inner_key = _digest("isolated", node.key)
-            body[inner_key] = node.graft
-            written.add(inner_key)
-            if "parameters" in node.graft:
-                body[node.key] = node.graft
-            else:
-                body[node.key] = [inner_key]
-        written.add(node.key)
-
-
-def _ref(node: Node) -> str:
-    return node.name if isinstance(node, KeyRef) else node.key
+                self.bodies.pop()
+            return self._store(body, None, inner)
+        assert isinstance(node, LoadedGraft)
+        shape = ("graft", node.text)
+        existing = body.by_shape.get(shape)
+        if existing is not None:
+            return existing
+        if "parameters" in node.graft:
+            return self._store(body, shape, node.graft)
+        # isolate_keys: the loaded graft becomes a zero-argument function, applied.
+        inner_key = self._store(body, None, node.graft)
+        return self._store(body, shape, [inner_key])
 
 
 def declared_parameters(node: Node) -> dict[str, Any]:
@@ -334,15 +429,14 @@ def to_graft(node: Node) -> Graft:
     """The graft dict of ``node`` (a function graft if ``node`` is a :class:`Function`)."""
     if isinstance(node, KeyRef):
         return {"returns": node.name}
+    writer = _Writer()
     if isinstance(node, Function):
-        writer = _Writer()
         graft: Graft = {"parameters": list(node.params)}
-        writer.scopes.append((graft, frozenset(node.params), set()))
+        writer.bodies.append(_Body(graft, frozenset(node.params)))
         graft["returns"] = writer.write(node.body)
         return graft
-    writer = _Writer()
     top: Graft = {}
-    writer.scopes.append((top, frozenset(), set()))
+    writer.bodies.append(_Body(top, _NO_NAMES))
     top["returns"] = writer.write(node)
     return top
 
@@ -375,9 +469,16 @@ def parametrize(graft: Graft, **params: Any) -> Graft:
 # --- validation ---------------------------------------------------------------
 
 
-def validate_graft(graft: object, *, _depth: int = 0, max_depth: int = 256) -> None:
-    """Check a graft's syntax (not its meaning); raise InvalidArgument with the reason."""
-    if _depth > max_depth:
+def validate_graft(graft: object, *, max_depth: int = 256) -> int:
+    """Check a graft's syntax (not its meaning); raise InvalidArgument with the reason.
+
+    Returns the number of expressions in it, nested functions included.
+    """
+    return _check(graft, 0, max_depth)
+
+
+def _check(graft: object, depth: int, max_depth: int) -> int:
+    if depth > max_depth:
         raise InvalidArgument(f"graft nesting deeper than {max_depth}")
     if not isinstance(graft, dict):
         raise InvalidArgument(f"a graft must be a JSON object, not {type(graft).__name__}")
@@ -386,25 +487,40 @@ def validate_graft(graft: object, *, _depth: int = 0, max_depth: int = 256) -> N
     params = graft.get("parameters", [])
     if not isinstance(params, list) or not all(is_key(p) and not p.isdigit() for p in params):
         raise InvalidArgument("'parameters' must be a list of non-numeric names")
+    count = 0
     for key, expr in graft.items():
-        if key in RESERVED:
-            continue
-        if not isinstance(key, str) or not key:
+        count += 1
+        kind = type(expr)
+        if kind is list:
+            # The common case first: an application of keys to keys.
+            for item in expr:
+                if type(item) is not str:
+                    _check_list(key, expr)
+                    break
+            else:
+                if not expr:
+                    _check_list(key, expr)
+        elif kind is dict:
+            count += _check(expr, depth + 1, max_depth) - 1
+        elif not (expr is None or kind is str or kind is int or kind is float or kind is bool):
+            raise InvalidArgument(f"key {key!r}: unsupported expression {kind.__name__}")
+        if type(key) is not str or not key:
             raise InvalidArgument(f"invalid key {key!r}")
-        if isinstance(expr, dict):
-            validate_graft(expr, _depth=_depth + 1, max_depth=max_depth)
-        elif isinstance(expr, list):
-            if not expr:
-                raise InvalidArgument(f"key {key!r}: an application needs a function")
-            if len(expr) == 1 and isinstance(expr[0], list | dict):
-                continue  # quoted JSON
-            if not isinstance(expr[0], str):
-                raise InvalidArgument(f"key {key!r}: the function of an application must be a key")
-            for i, arg in enumerate(expr[1:], start=1):
-                if isinstance(arg, dict) and i == len(expr) - 1:
-                    if not all(isinstance(k, str) and isinstance(v, str) for k, v in arg.items()):
-                        raise InvalidArgument(f"key {key!r}: named arguments must map names to keys")
-                elif not isinstance(arg, str):
-                    raise InvalidArgument(f"key {key!r}: argument {i} must be a key, not {arg!r}")
-        elif not (expr is None or isinstance(expr, str | int | float | bool)):
-            raise InvalidArgument(f"key {key!r}: unsupported expression {type(expr).__name__}")
+    return count - ("returns" in graft) - ("parameters" in graft)
+
+
+def _check_list(key: str, expr: list[Any]) -> None:
+    if key == "parameters":
+        return
+    if not expr:
+        raise InvalidArgument(f"key {key!r}: an application needs a function")
+    if len(expr) == 1 and isinstance(expr[0], list | dict):
+        return  # quoted JSON
+    if not isinstance(expr[0], str):
+        raise InvalidArgument(f"key {key!r}: the function of an application must be a key")
+    for i, arg in enumerate(expr[1:], start=1):
+        if isinstance(arg, dict) and i == len(expr) - 1:
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in arg.items()):
+                raise InvalidArgument(f"key {key!r}: named arguments must map names to keys")
+        elif not isinstance(arg, str):
+            raise InvalidArgument(f"key {key!r}: argument {i} must be a key, not {arg!r}")

@@ -80,23 +80,7 @@ class _Scope:
 CURRENT_LIMITS: contextvars.ContextVar[Limits] = contextvars.ContextVar("asyncwf_graft_limits")
 
 _BUSY = object()  # memo marker of a key being evaluated (a cycle if met again)
-
-
-class _Frame:
-    """An application waiting for its function and arguments."""
-
-    __slots__ = ("args", "key", "kwargs", "owner", "refs")
-
-    def __init__(self, key: str, owner: _Scope, expr: list[Any]) -> None:
-        self.key = key
-        self.owner = owner
-        named = expr[-1] if len(expr) > 1 and isinstance(expr[-1], dict) else None
-        refs: list[tuple[str | None, str]] = [(None, k) for k in (expr[:-1] if named is not None else expr)]
-        if named:
-            refs += list(named.items())
-        self.refs = refs
-        self.args: list[Any] = []
-        self.kwargs: dict[str, Any] = {}
+_MISSING = object()
 
 
 class Interpreter:
@@ -116,6 +100,7 @@ class Interpreter:
         self._progress = progress
         self._deadline = None if self.limits.timeout is None else time.monotonic() + self.limits.timeout
         self._steps = 0
+        self._budget = self.limits.check_every
         self._total = 1
         self._call_depth = 0
 
@@ -131,10 +116,12 @@ class Interpreter:
 
     def _run(self, graft: Graft, arguments: Mapping[str, Any] | None) -> Any:
         try:
-            validate_graft(graft, max_depth=self.limits.max_depth)
+            total = validate_graft(graft, max_depth=self.limits.max_depth)
         except ValueError as exc:
             raise GraftError("INVALID", str(exc)) from exc
-        self._total = max(_count_nodes(graft, self.limits.max_nodes), 1)
+        if total > self.limits.max_nodes:
+            raise GraftError("OOM", f"the graft has more than {self.limits.max_nodes} nodes")
+        self._total = max(total, 1)
         bound = {name: self._argument(name, value) for name, value in (arguments or {}).items()}
         if "parameters" in graft:
             closure = Closure(graft, _Scope({}, None))
@@ -181,7 +168,7 @@ class Interpreter:
         return _Scope(fn.graft, fn.scope, values)
 
     def _lookup(self, key: str, scope: _Scope) -> tuple[_Scope | None, Any]:
-        """The scope defining ``key`` (None for builtins) and its value or expression."""
+        """The scope defining ``key`` (None for builtins) and its value (_MISSING if not computed yet)."""
         if not isinstance(key, str) or key in RESERVED:
             raise GraftError("INVALID", f"{key!r} is not a key")
         current: _Scope | None = scope
@@ -189,7 +176,7 @@ class Interpreter:
             if key in current.values:
                 return current, current.values[key]
             if key in current.body:
-                return current, None
+                return current, _MISSING
             current = current.parent
         builtin = self.builtins.get(key)
         if builtin is None:
@@ -197,9 +184,12 @@ class Interpreter:
         return None, builtin
 
     def _tick(self) -> None:
-        self._steps += 1
-        if self._steps % self.limits.check_every:
+        """Count a step; every ``check_every`` steps check the clock, the cancel flag and report progress."""
+        self._budget -= 1
+        if self._budget > 0:
             return
+        self._budget = self.limits.check_every
+        self._steps += self.limits.check_every
         if self._deadline is not None and time.monotonic() > self._deadline:
             raise GraftError("DEADLINE", f"evaluation took longer than {self.limits.timeout} s")
         if self._cancel is not None and self._cancel.is_set():
@@ -208,106 +198,124 @@ class Interpreter:
             self._progress(min(self._steps, self._total), max(self._steps, self._total))
 
     def _evaluate(self, key: str, scope: _Scope) -> Any:
-        """Value of ``key`` in ``scope``, computed with an explicit stack."""
-        owner, found = self._lookup(key, scope)
-        if owner is None or (found is not None and found is not _BUSY):
-            return found
-        stack: list[_Frame] = []
-        value = self._start(key, owner, stack)
+        """Value of ``key`` as seen from ``scope``."""
+        owner, value = self._lookup(key, scope)
+        if value is _BUSY:
+            raise GraftError("INVALID", f"cycle: key {key!r} depends on itself")
+        if owner is None or value is not _MISSING:
+            return value
+        return self._evaluate_in(key, owner)
+
+    def _outer(self, ref: str, scope: _Scope) -> Any:
+        """A name ``scope`` does not define: from an enclosing scope (evaluated there) or a builtin."""
+        if scope.parent is None:
+            owner, value = None, self.builtins.get(ref)
+            if value is None:
+                raise GraftError("INVALID", f"unknown name {ref!r}")
+        else:
+            owner, value = self._lookup(ref, scope.parent)
+        if value is _BUSY:
+            raise GraftError("INVALID", f"cycle: key {ref!r} depends on itself")
+        if value is _MISSING:
+            assert owner is not None
+            # Recursion here is bounded by how deeply scopes nest, not by the graft's size.
+            value = self._evaluate_in(ref, owner)
+        return value
+
+    def _evaluate_in(self, root: str, owner: _Scope) -> Any:
+        """Evaluate ``root``, defined in ``owner``'s body, with an explicit stack of keys.
+
+        Every key on the stack is marked _BUSY in ``owner.values`` (meeting it
+        again is a cycle). A key is visited when pushed and again when its last
+        missing argument is known; only then is its function called.
+        """
+        values, body = owner.values, owner.body
+        values[root] = _BUSY
+        stack = [root]
+        value: Any = None
         while stack:
-            frame = stack[-1]
-            pending = self._next_missing(frame, stack)
-            if pending:
+            key = stack[-1]
+            expr = body[key]
+            if type(expr) is not list or (len(expr) == 1 and type(expr[0]) in (list, dict)):
+                value = self._immediate(key, expr, owner)
+                values[key] = value
+                stack.pop()
+                continue
+            named = expr[-1] if len(expr) > 1 and type(expr[-1]) is dict else None
+            refs: list[Any] = expr if named is None else [*expr[:-1], *named.values()]
+            child = None
+            for ref in refs:
+                if ref in values:
+                    if values[ref] is _BUSY:
+                        raise GraftError("INVALID", f"cycle: key {ref!r} depends on itself")
+                elif ref in body and ref not in RESERVED:
+                    sub = body[ref]
+                    if type(sub) is list and not (len(sub) == 1 and type(sub[0]) in (list, dict)):
+                        child = ref
+                        break
+                    values[ref] = self._immediate(ref, sub, owner)
+                else:
+                    # Remembered here too: the name means the same thing everywhere in this scope.
+                    values[ref] = self._outer(ref, owner)
+            if child is not None:
+                values[child] = _BUSY
+                stack.append(child)
                 continue
             stack.pop()
-            value = self._finish(frame, stack)
+            self._tick()
+            value = self._apply(key, expr, [values[ref] for ref in refs], named)
+            values[key] = value
         return value
 
-    def _start(self, key: str, owner: _Scope, stack: list[_Frame]) -> Any:
-        """Evaluate a key's expression if it is immediate, else push a frame; returns its value or _BUSY."""
-        if key in owner.values:
-            memo = owner.values[key]
-            if memo is _BUSY:
-                raise GraftError("INVALID", f"cycle: key {key!r} depends on itself")
-            return memo
-        expr = owner.body[key]
+    def _immediate(self, key: str, expr: Any, owner: _Scope) -> Any:
+        """The value of an expression that is not an application: a literal, quoted JSON or a function."""
         self._tick()
-        if isinstance(expr, dict):
-            value: Any = Closure(expr, owner)
-        elif isinstance(expr, list):
-            if len(expr) == 1 and isinstance(expr[0], list | dict):
-                value = _thaw(expr[0])
-            else:
-                owner.values[key] = _BUSY
-                stack.append(_Frame(key, owner, expr))
-                return _BUSY
-        else:
-            value = expr
-        owner.values[key] = value
-        return value
+        if type(expr) is list:
+            return _thaw(expr[0])
+        if type(expr) is dict:
+            return Closure(expr, owner)
+        return expr
 
-    def _next_missing(self, frame: _Frame, stack: list[_Frame]) -> bool:
-        """Resolve the frame's function and arguments; push the first one not yet computed."""
-        refs = frame.refs
-        args, kwargs = frame.args, frame.kwargs
-        owner_values, owner_body = frame.owner.values, frame.owner.body
-        done = len(args) + len(kwargs)
-        while done < len(refs):
-            name, ref = refs[done]
-            # Fast path: the key is defined (and maybe computed) in the frame's own scope.
-            if ref in owner_values:
-                value = owner_values[ref]
-                if value is _BUSY:
-                    raise GraftError("INVALID", f"cycle: key {ref!r} depends on itself")
-            elif ref in owner_body and ref not in RESERVED:
-                value = self._start(ref, frame.owner, stack)
-                if value is _BUSY:
-                    return True
-            else:
-                owner, found = self._lookup(ref, frame.owner)
-                if owner is None:
-                    value = found
-                elif ref in owner.values:
-                    value = owner.values[ref]
-                    if value is _BUSY:
-                        raise GraftError("INVALID", f"cycle: key {ref!r} depends on itself")
-                else:
-                    value = self._start(ref, owner, stack)
-                    if value is _BUSY:
-                        return True
-            if name is None:
-                args.append(value)
-            else:
-                kwargs[name] = value
-            done += 1
-        return False
-
-    def _finish(self, frame: _Frame, stack: list[_Frame]) -> Any:
-        fn, *args = frame.args
-        if isinstance(fn, Builtin):
-            value = self._call_builtin(fn, args, frame.kwargs)
-        elif isinstance(fn, Closure):
-            value = self.call(fn, tuple(args), frame.kwargs)
-        else:
-            raise GraftError("TYPING", f"key {frame.key!r}: {type(fn).__name__} value is not callable")
-        frame.owner.values[frame.key] = value
-        return value
+    def _apply(self, key: str, expr: list[Any], args: list[Any], named: dict[str, str] | None) -> Any:
+        fn = args[0]
+        kwargs: dict[str, Any] = {}
+        if named is not None:
+            split = len(args) - len(named)
+            kwargs = dict(zip(named, args[split:], strict=True))
+            del args[split:]
+        if type(fn) is Builtin:
+            if not fn.higher_order and not kwargs:
+                try:
+                    return fn.fn(*args[1:])
+                except Exception as exc:
+                    raise _builtin_error(fn, exc) from exc
+            return self._call_builtin(fn, args[1:], kwargs)
+        if isinstance(fn, Closure):
+            return self.call(fn, tuple(args[1:]), kwargs)
+        raise GraftError("TYPING", f"key {key!r}: {type(fn).__name__} value is not callable")
 
     def _call_builtin(self, fn: Builtin, args: list[Any], kwargs: dict[str, Any]) -> Any:
         try:
             if fn.higher_order:
                 return fn.fn(self, *args, **kwargs)
             return fn.fn(*args, **kwargs)
-        except GraftError:
-            raise
-        except (TypeError, AttributeError) as exc:
-            raise GraftError("TYPING", f"{fn.name}: {exc}") from exc
-        except (ValueError, IndexError, KeyError, ZeroDivisionError, OverflowError, ArithmeticError) as exc:
-            raise GraftError("INVALID", f"{fn.name}: {type(exc).__name__}: {exc}") from exc
-        except MemoryError as exc:
-            raise GraftError("OOM", f"{fn.name}: out of memory") from exc
-        except RecursionError as exc:
-            raise GraftError("INVALID", f"{fn.name}: nested too deeply") from exc
+        except Exception as exc:
+            raise _builtin_error(fn, exc) from exc
+
+
+def _builtin_error(fn: Builtin, exc: Exception) -> Exception:
+    """The GraftError for an exception raised by a builtin (others are returned as they are)."""
+    if isinstance(exc, GraftError):
+        return exc
+    if isinstance(exc, TypeError | AttributeError):
+        return GraftError("TYPING", f"{fn.name}: {exc}")
+    if isinstance(exc, RecursionError):
+        return GraftError("INVALID", f"{fn.name}: nested too deeply")
+    if isinstance(exc, ValueError | LookupError | ArithmeticError):
+        return GraftError("INVALID", f"{fn.name}: {type(exc).__name__}: {exc}")
+    if isinstance(exc, MemoryError):
+        return GraftError("OOM", f"{fn.name}: out of memory")
+    return exc
 
 
 def _thaw(value: Any) -> Any:
@@ -317,19 +325,3 @@ def _thaw(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _thaw(v) for k, v in value.items()}
     return value
-
-
-def _count_nodes(graft: Graft, limit: int) -> int:
-    total = 0
-    stack: list[Graft] = [graft]
-    while stack:
-        current = stack.pop()
-        for key, expr in current.items():
-            if key in RESERVED:
-                continue
-            total += 1
-            if isinstance(expr, dict):
-                stack.append(expr)
-        if total > limit:
-            raise GraftError("OOM", f"the graft has more than {limit} nodes")
-    return total

@@ -73,7 +73,6 @@ class Job:
         self._object: Proxytype | None = None
         self._key = new_id()
         self._cache = False
-        self._content_key = ""
         self.cancel_on_abandon = True
         if message is not None and message.payload:
             self._request = json.loads(message.payload)
@@ -106,7 +105,6 @@ class Job:
             "channel": channel or CHANNEL,
         }
         job._cache = cache
-        job._content_key = obj._node.key
         return job
 
     @classmethod
@@ -127,13 +125,15 @@ class Job:
     # --- operations -------------------------------------------------------------
 
     def _create_options(self) -> tuple[bytes, dict[str, Any]]:
-        payload = json.dumps(self._request, separators=(",", ":")).encode()
+        # The graft is written deterministically, so its text addresses it; the rest is sorted.
+        graft = json.dumps(self._request["graft"], separators=(",", ":"))
+        rest = {k: v for k, v in self._request.items() if k != "graft"}
+        others = json.dumps(rest, sort_keys=True, separators=(",", ":"))
+        payload = f'{{"graft":{graft},{others[1:]}'.encode()
         cache_key = ""
         if self._cache:
-            # The root node's key already addresses the whole graft (a Merkle hash): add the rest.
-            rest = {k: v for k, v in self._request.items() if k != "graft"}
-            address = self._content_key + json.dumps(rest, sort_keys=True, separators=(",", ":"))
-            cache_key = "wf:" + hashlib.blake2b(address.encode(), digest_size=20).hexdigest()
+            digest = hashlib.blake2b(payload, digest_size=20).hexdigest()
+            cache_key = f"wf:{digest}"
         options = {
             "content_type": "application/json", "idempotency_key": f"wf:{self._key}",
             "labels": {"wf.type": self.result_type}, "cache_key": cache_key,

@@ -68,8 +68,14 @@ def check_computable(cls: type) -> None:
 # --- values on the wire: JSON with tags for what JSON lacks ----------------------
 
 
+#: Integers longer than this travel in hex: 4,300 decimal digits is Python's default limit.
+DECIMAL_INT_BITS = 14_000
+
+
 def encode_value(value: Any) -> Any:
-    """A JSON-able form of a computed value (tuples, dicts with any keys, datetimes, inf/nan)."""
+    """A JSON-able form of a computed value (tuples, dicts with any keys, datetimes, inf/nan, huge ints)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > DECIMAL_INT_BITS:
+        return {"$int": hex(value)}  # Python will not print it in decimal (sys.get_int_max_str_digits)
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -94,6 +100,8 @@ def decode_value(value: Any) -> Any:
         ((tag, inner),) = value.items()
         if tag == "$float":
             return float(inner)
+        if tag == "$int":
+            return int(inner, 16)
         if tag == "$tuple":
             return tuple(decode_value(v) for v in inner)
         if tag == "$dict":

@@ -206,3 +206,13 @@ async def test_progress_bar_shows_stage_and_steps(default_client: Client, capsys
     assert await wf.compute(slow, progress_bar=True, cache=False) == 700
     err = capsys.readouterr().err
     assert "Job " in err and "Stage: SUCCEEDED" in err and "Status: SUCCESS" in err
+
+
+async def test_huge_integer_results_round_trip(client: Client) -> None:
+    # Past 4,300 decimal digits Python refuses str(int); such results travel in hex.
+    assert await wf.compute(wf.Int(2) ** 20_000, client=client) == 2**20_000
+
+
+def test_huge_integer_literals_are_rejected_while_building() -> None:
+    with pytest.raises(InvalidArgument, match="4,000 decimal digits"):
+        wf.Int(2**20_000)

@@ -97,6 +97,28 @@ def test_same_program_same_graft_even_in_another_process() -> None:
     assert all(k.isdigit() for k in keys)
 
 
+def test_keys_are_small_integers_and_equal_expressions_share_one() -> None:
+    x = wf.parameter("x", wf.Int)
+    a = (x + 1) * 2
+    b = (x + 1) * 2  # built separately, equal to a
+    graft = (a + b).graft
+    keys = sorted(int(k) for k in graft if k != "returns")
+    assert keys == list(range(1, len(keys) + 1))
+    # x, 1, x + 1, 2, (x + 1) * 2 and the sum: a and b were written once.
+    assert len(keys) == 5
+    assert local_compute(a + b, x=4) == 20
+
+
+def test_content_keys_are_equal_for_equal_expressions_and_need_no_recursion() -> None:
+    assert (wf.Int(1) + 2)._node.key == (wf.Int(1) + 2)._node.key
+    assert (wf.Int(1) + 2)._node.key != (wf.Int(2) + 1)._node.key
+    deep = wf.Int(0)
+    for _ in range(5_000):
+        deep = deep + 1
+    assert deep._node.key.isdigit()
+    assert hash(deep) == hash(deep)
+
+
 def test_closures_hoist_what_does_not_depend_on_the_parameters() -> None:
     outer = wf.Int(10) * 2
     mapped = wf.List[wf.Int]([1, 2]).map(lambda a: a + outer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -36,6 +37,27 @@ def test_bad_grafts_fail_with_a_code(graft: dict, code: str, message: str) -> No
     with pytest.raises(GraftError, match=message) as info:
         evaluate(graft)
     assert info.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("graft", "expected"),
+    [
+        # keys referring forwards, backwards and to outer scopes, in any order
+        ({"3": ["add", "1", "2"], "1": 1, "2": 2, "returns": "3"}, 3),
+        ({"f": {"parameters": ["a"], "2": ["mul", "a", "k"], "returns": "2"}, "k": 10, "4": 3,
+          "5": ["f", "4"], "returns": "5"}, 30),
+        # named arguments, and a key that shadows a builtin's name
+        ({"f": {"parameters": ["a", "b"], "1": ["sub", "a", "b"], "returns": "1"}, "x": 5, "y": 2,
+          "r": ["f", {"b": "x", "a": "y"}], "returns": "r"}, -3),
+        ({"add": ["sub", "1", "2"], "1": 5, "2": 3, "returns": "add"}, 2),
+        # quoted JSON is copied, never shared with the graft
+        ({"1": [[1, 2]], "returns": "1"}, [1, 2]),
+    ],
+)  # fmt: skip
+def test_scoping_and_evaluation_order(graft: dict, expected: object) -> None:
+    before = json.dumps(graft, sort_keys=True)
+    assert evaluate(graft) == expected
+    assert json.dumps(graft, sort_keys=True) == before
 
 
 def test_unbounded_recursion_is_stopped() -> None:
