@@ -39,7 +39,7 @@ async def _asyncwf(rows: list[Row], n: int) -> None:
             rows.append(Row("compute round trip", "asyncwf (cache hit)", "p50", p50, "ms"))
 
             timings = []
-            for _ in range(5):
+            for _ in range(11):
                 start = time.perf_counter()
                 value = wf.Int(0)
                 for _ in range(10_000):

@@ -114,7 +114,7 @@ class Literal(Node):
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidArgument("grafts cannot hold inf or nan literals; use wf.inf / wf.nan")
         if isinstance(value, int) and value.bit_length() > 14_000:
-            raise InvalidArgument("integer literals are limited to 4,000 decimal digits; compute larger ones in the graft")
+            raise InvalidArgument("integer literals are limited to 4,000 decimal digits; compute larger ones")
         self.value = value
         self._key = None
         self.free = _NO_NAMES
@@ -308,6 +308,8 @@ class _Writer:
         """Write ``node`` (and what it needs) and return the key that refers to it."""
         if type(node) is KeyRef:
             return node.name  # type: ignore[attr-defined]
+        if len(self.bodies) == 1:
+            self._write_top(node)
         target, first = self._target, self.bodies[0]
         # An explicit stack, so deep chains need no recursion. An application is
         # written once all its children are: their keys are collected on the way.
@@ -343,6 +345,43 @@ class _Writer:
             else:
                 body.by_id[current] = self._emit_apply(current, keys, body)
         return self._ref(node)
+
+    def _write_top(self, node: Node) -> None:
+        """:meth:`write` outside any function, for chains of builtin calls: the hot path of big grafts.
+
+        Everything here lands in the one open body, so no scope is looked for;
+        anything else (functions, named arguments) is left to :meth:`write`.
+        """
+        body = self.bodies[0]
+        by_id, by_shape, graft = body.by_id, body.by_shape, body.graft
+        stack = [node]
+        while stack:
+            current = stack[-1]
+            if current in by_id or type(current) is not Apply or type(current.fn) is not str or current.kwargs:
+                stack.pop()  # written already, or not a plain application: write() does it
+                continue
+            keys: list[str] = [current.fn]  # type: ignore[list-item]
+            missing = False
+            for child in current.args:
+                key = by_id.get(child)
+                if key is None:
+                    if type(child) is Apply and type(child.fn) is str and not child.kwargs:
+                        stack.append(child)
+                        missing = True
+                        continue
+                    key = self.write(child)  # a literal, a reference, a function ...: the general way
+                keys.append(key)
+            if missing:
+                continue
+            stack.pop()
+            shape = tuple(keys)
+            key = by_shape.get(shape)
+            if key is None:
+                self.count += 1
+                key = str(self.count)
+                graft[key] = keys
+                by_shape[shape] = key
+            by_id[current] = key
 
     def _ref(self, node: Node) -> str:
         if type(node) is KeyRef:

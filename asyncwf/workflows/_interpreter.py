@@ -241,7 +241,7 @@ class Interpreter:
                 values[key] = value
                 stack.pop()
                 continue
-            named = expr[-1] if len(expr) > 1 and type(expr[-1]) is dict else None
+            named = expr[-1] if type(expr[-1]) is dict and len(expr) > 1 else None
             refs: list[Any] = expr if named is None else [*expr[:-1], *named.values()]
             child = None
             for ref in refs:
@@ -263,7 +263,17 @@ class Interpreter:
                 continue
             stack.pop()
             self._tick()
-            value = self._apply(key, expr, [values[ref] for ref in refs], named)
+            fn = values[expr[0]]
+            if named is None and type(fn) is Builtin and not fn.higher_order:
+                # The common case, inline: a plain builtin applied to positional arguments.
+                try:
+                    value = fn.fn(*[values[ref] for ref in expr[1:]])
+                except GraftError:
+                    raise
+                except Exception as exc:
+                    raise _builtin_error(fn, exc) from exc
+            else:
+                value = self._apply(key, [values[ref] for ref in refs], named)
             values[key] = value
         return value
 
@@ -276,7 +286,8 @@ class Interpreter:
             return Closure(expr, owner)
         return expr
 
-    def _apply(self, key: str, expr: list[Any], args: list[Any], named: dict[str, str] | None) -> Any:
+    def _apply(self, key: str, args: list[Any], named: dict[str, str] | None) -> Any:
+        """Call ``args[0]`` with the rest; the last ``len(named)`` of them are named."""
         fn = args[0]
         kwargs: dict[str, Any] = {}
         if named is not None:
@@ -284,11 +295,6 @@ class Interpreter:
             kwargs = dict(zip(named, args[split:], strict=True))
             del args[split:]
         if type(fn) is Builtin:
-            if not fn.higher_order and not kwargs:
-                try:
-                    return fn.fn(*args[1:])
-                except Exception as exc:
-                    raise _builtin_error(fn, exc) from exc
             return self._call_builtin(fn, args[1:], kwargs)
         if isinstance(fn, Closure):
             return self.call(fn, tuple(args[1:]), kwargs)
@@ -299,14 +305,14 @@ class Interpreter:
             if fn.higher_order:
                 return fn.fn(self, *args, **kwargs)
             return fn.fn(*args, **kwargs)
+        except GraftError:
+            raise
         except Exception as exc:
             raise _builtin_error(fn, exc) from exc
 
 
 def _builtin_error(fn: Builtin, exc: Exception) -> Exception:
     """The GraftError for an exception raised by a builtin (others are returned as they are)."""
-    if isinstance(exc, GraftError):
-        return exc
     if isinstance(exc, TypeError | AttributeError):
         return GraftError("TYPING", f"{fn.name}: {exc}")
     if isinstance(exc, RecursionError):
