@@ -34,7 +34,19 @@
     │   │       └── JobAuth
     │   ├── JobCancelled
     │   └── JobExpired
-    └── ConfigurationError (also ValueError) -- bad arguments caught before any I/O
+    ├── ConfigurationError (also ValueError) -- bad arguments caught before any I/O
+    └── DataError                        -- datafiles, datasets, manifests (asyncwf.data)
+        ├── InvalidInputException (also ValueError)   -- seed name
+        │   ├── InvalidTagException
+        │   ├── InvalidLabelException
+        │   └── UnsafePathError          -- a path that escapes its dataset
+        ├── UnexpectedNumberOfResultsException (also LookupError)
+        ├── BrokenSequenceException (also ValueError)
+        ├── CloudLocationNotSpecified (also ValueError)
+        ├── NotLoadedError               -- stored metadata or a hash asked for before it was read
+        ├── FileNotFound (also FileNotFoundError)
+        ├── IntegrityError               -- a transfer's checksum did not match
+        └── StorageError                 -- the storage service failed (``status``)
 
 Errors of third-party libraries (grpclib, h2, aiohttp, sqlite3) never escape:
 they are mapped at the boundary with ``raise ... from exc``.
@@ -50,13 +62,21 @@ __all__ = [
     "AlreadyExists",
     "AsyncwfError",
     "Cancelled",
+    "BrokenSequenceException",
+    "CloudLocationNotSpecified",
     "ConfigurationError",
     "Conflict",
+    "DataError",
     "DataLoss",
     "DeadlineExceeded",
     "FailedPrecondition",
+    "FileNotFound",
+    "IntegrityError",
     "InternalError",
     "InvalidArgument",
+    "InvalidInputException",
+    "InvalidLabelException",
+    "InvalidTagException",
     "JobAuth",
     "JobCancelled",
     "JobComputeError",
@@ -70,16 +90,20 @@ __all__ = [
     "JobOOM",
     "JobTerminated",
     "NotFound",
+    "NotLoadedError",
     "OutOfRange",
     "PermissionDenied",
     "RPCError",
     "RPCStatus",
     "ResourceExhausted",
+    "StorageError",
     "TimeoutError",
     "Unauthenticated",
     "Unavailable",
+    "UnexpectedNumberOfResultsException",
     "Unimplemented",
     "UnknownError",
+    "UnsafePathError",
     "error_for_status",
 ]
 
@@ -340,3 +364,58 @@ _COMPUTE_ERRORS: dict[str, type[JobComputeError]] = {
     "INTERRUPT": JobInterrupt,
     "AUTH": JobAuth,
 }
+
+
+# --- data (asyncwf.data) ------------------------------------------------------
+
+
+class DataError(AsyncwfError):
+    """A problem with a datafile, dataset, manifest or their storage."""
+
+
+class InvalidInputException(DataError, ValueError):
+    """An argument or filter that makes no sense (the Octue SDK's name)."""
+
+
+class InvalidTagException(InvalidInputException):
+    """A tag name that breaks the rules: lowercase letters, digits and ``_``, not at either end."""
+
+
+class InvalidLabelException(InvalidInputException):
+    """A label that breaks the rules: lowercase letters, digits and ``-``, not at either end."""
+
+
+class UnsafePathError(InvalidInputException):
+    """A path inside a dataset that is absolute or climbs out of it with ``..``."""
+
+
+class UnexpectedNumberOfResultsException(DataError, LookupError):
+    """``one()`` found no result, or more than one."""
+
+
+class BrokenSequenceException(DataError, ValueError):
+    """``order_by`` checks failed: the wrong start value or a non-constant increment."""
+
+
+class CloudLocationNotSpecified(DataError, ValueError):
+    """A cloud operation on something that has no cloud path."""
+
+
+class NotLoadedError(DataError, RuntimeError):
+    """Stored metadata (or a hash) was read before it was loaded: ``await`` the object first."""
+
+
+class FileNotFound(DataError, FileNotFoundError):
+    """No file or object at the given path."""
+
+
+class IntegrityError(DataError):
+    """A transfer's checksum did not match the store's; nothing corrupt was kept."""
+
+
+class StorageError(DataError):
+    """The storage service failed; ``status`` is its HTTP status (0 if it could not be reached)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status

@@ -5,9 +5,12 @@ pytest-asyncio suite that installs asyncwf gets these fixtures:
 
 - ``asyncwf_backend``: a running :class:`LocalBackend` (one per test);
 - ``asyncwf_client``: a :class:`~asyncwf.Client` connected to it, also set
-  as the default client of the test.
+  as the default client of the test;
+- ``gcs_emulator``: a :class:`GCSEmulator` for the whole session, with
+  ``STORAGE_EMULATOR_HOST`` set; ``gcs_bucket``: a fresh bucket in it per test.
 """
 
+from asyncwf.testing._gcs import GCSEmulator
 from asyncwf.testing._local import LocalBackend
 
-__all__ = ["LocalBackend"]
+__all__ = ["GCSEmulator", "LocalBackend"]

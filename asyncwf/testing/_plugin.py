@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 
 if TYPE_CHECKING:
     from asyncwf.client import Client
-    from asyncwf.testing import LocalBackend
+    from asyncwf.testing import GCSEmulator, LocalBackend
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,3 +40,18 @@ async def asyncwf_client(asyncwf_backend: LocalBackend) -> AsyncIterator[Client]
     async with asyncwf_backend.client() as client:
         Client.set_default_client(client)
         yield client
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[GCSEmulator]:
+    """A GCS emulator for the session; ``STORAGE_EMULATOR_HOST`` points at it meanwhile."""
+    from asyncwf.testing import GCSEmulator
+
+    with GCSEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def gcs_bucket(gcs_emulator: GCSEmulator) -> str:
+    """A new, empty bucket in the session's emulator."""
+    return gcs_emulator.create_bucket()

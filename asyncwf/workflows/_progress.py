@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-from tqdm.auto import tqdm
-
-# tqdm makes its (multiprocessing) lock on first use, which touches the file
-# system: do it at import time, not on the event loop.
-tqdm.get_lock()
+from asyncwf._tqdm import in_notebook, tqdm
 
 __all__ = ["ProgressBar", "in_notebook"]
-
-
-def in_notebook() -> bool:
-    shell = sys.modules.get("IPython")
-    ip = getattr(shell, "get_ipython", lambda: None)() if shell else None
-    return ip is not None and "IPKernelApp" in getattr(ip, "config", {})
 
 
 class ProgressBar:

@@ -1,0 +1,20 @@
+"""tqdm, set up for use from async code: its lock made at import, notebook detection."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm.auto import tqdm
+
+# tqdm makes its (multiprocessing) lock on first use, which touches the file
+# system: do it at import time, not on the event loop.
+tqdm.get_lock()
+
+__all__ = ["in_notebook", "tqdm"]
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where tqdm draws a widget)."""
+    shell = sys.modules.get("IPython")
+    ip = getattr(shell, "get_ipython", lambda: None)() if shell else None
+    return ip is not None and "IPKernelApp" in getattr(ip, "config", {})

@@ -1,0 +1,531 @@
+"""Datafile: one local or cloud file with its metadata (id, timestamp, tags, labels) and BLAKE3 hash."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Generator, Mapping
+from typing import Any
+
+import anyio
+
+from asyncwf.data import _metadata
+from asyncwf.data._filters import Filterable
+from asyncwf.data._gcs import ObjectInfo, cloud_storage
+from asyncwf.data._hashing import hash_file, remember_file_hash
+from asyncwf.data._labels import LabelSet, TagDict
+from asyncwf.data._paths import is_cloud_path, split_cloud_path
+from asyncwf.exceptions import (
+    CloudLocationNotSpecified,
+    FileNotFound,
+    IntegrityError,
+    InvalidInputException,
+    NotLoadedError,
+)
+
+__all__ = ["Datafile", "sdk_version"]
+
+_WRITE_MODES = set("wax+")
+
+
+def sdk_version() -> str:
+    from asyncwf import __version__
+
+    return f"asyncwf {__version__}"
+
+
+def _timestamp(value: object) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    if isinstance(value, str):
+        try:
+            return _timestamp(dt.datetime.fromisoformat(value))
+        except ValueError:
+            pass
+    raise InvalidInputException(f"a timestamp is a datetime or posix seconds, not {value!r}")
+
+
+def _identifier(value: object) -> str:
+    if value is None:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise InvalidInputException(f"{value!r} is not a valid UUID") from None
+
+
+class Datafile(Filterable):
+    """A local or cloud file and its metadata.
+
+    Stored metadata (the object's custom metadata in the cloud, the
+    directory's ``.octue`` file locally) takes precedence over the arguments
+    given here, unless ``ignore_stored_metadata`` is true. Reading it is I/O,
+    so a Datafile is loaded by awaiting it::
+
+        datafile = await Datafile("gs://bucket/data/file.csv")
+        datafile.tags["colour"]
+
+    Reading ``id``, ``timestamp``, ``tags`` or ``labels`` before that raises
+    :class:`~asyncwf.exceptions.NotLoadedError` (except with
+    ``ignore_stored_metadata=True``, where there is nothing to load). Loading
+    twice does nothing; :meth:`load` with ``refresh=True`` reads again.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], local_path: str | os.PathLike[str] | None = None,
+        cloud_path: str | None = None, timestamp: dt.datetime | float | None = None, mode: str = "r",
+        update_metadata: bool = True, ignore_stored_metadata: bool = False, id: str | None = None,
+        tags: Mapping[str, Any] | None = None, labels: Any = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        if isinstance(path, os.PathLike):
+            path = os.fspath(path)
+        if not isinstance(path, str) or not path:
+            raise InvalidInputException(f"a Datafile needs a path (str), not {path!r}")
+        self._cloud_path: str | None = None
+        self._local_path: str | None = None
+        if is_cloud_path(path):
+            split_cloud_path(path)  # validates
+            self._cloud_path = path
+            if local_path is not None:
+                self._local_path = os.path.normpath(os.fspath(local_path))
+        else:
+            self._local_path = os.path.normpath(path)  # made absolute when loaded (that needs the cwd: I/O)
+            if cloud_path is not None:
+                split_cloud_path(cloud_path)
+                self._cloud_path = cloud_path
+        self._id = _identifier(id)
+        self._timestamp = _timestamp(timestamp)
+        self._tags = TagDict(tags)
+        self._labels = LabelSet(labels)
+        self._mode = mode
+        self._update_on_close = update_metadata
+        self._open_kwargs = kwargs
+        self._ignore_stored = ignore_stored_metadata
+        self._loaded = ignore_stored_metadata
+        self._cloud: ObjectInfo | None = None
+        self._local_size: int | None = None
+        self._exists_locally = False
+        self._hash: str | None = None
+        self._stored_hash: str | None = None
+        self._opened: Any = None
+
+    # --- loading ------------------------------------------------------------------
+
+    def __await__(self) -> Generator[Any, None, Datafile]:
+        return self.load().__await__()
+
+    async def load(self, *, refresh: bool = False) -> Datafile:
+        """Read the stored metadata (and what the store knows of the file); returns self."""
+        if self._loaded and not refresh and not self._ignore_stored:
+            return self
+        if self._local_path is not None and not os.path.isabs(self._local_path):
+            self._local_path = str(await anyio.Path(self._local_path).absolute())
+        stored: dict[str, Any] | None = None
+        if self._cloud_path is not None:
+            self._cloud = await (await cloud_storage()).info(self._cloud_path)
+            if self._cloud is not None:
+                stored = _metadata.from_cloud(self._cloud.custom)
+        if self._local_path is not None:
+            await self._stat_local()
+            if self._cloud is None and self._exists_locally:
+                directory, name = os.path.split(self._local_path)
+                stored = await _metadata.local_metadata().datafile(directory, name)
+        if stored and not self._ignore_stored:
+            self._apply(stored)
+        self._loaded = True
+        return self
+
+    def _apply(self, stored: Mapping[str, Any]) -> None:
+        """Take stored metadata (it wins over constructor arguments)."""
+        if stored.get("id"):
+            self._id = _identifier(stored["id"])
+        if stored.get("timestamp") is not None:
+            self._timestamp = _timestamp(stored["timestamp"])
+        if stored.get("tags") is not None:
+            self._tags = TagDict(stored["tags"])
+        if stored.get("labels") is not None:
+            self._labels = LabelSet(stored["labels"])
+        if isinstance(stored.get("hash_value"), str):
+            self._stored_hash = stored["hash_value"]
+
+    @classmethod
+    def _from_listing(cls, cloud_path: str, info: ObjectInfo) -> Datafile:
+        """A loaded cloud Datafile from a bucket listing (which carries the metadata): no request per file."""
+        datafile = cls(cloud_path)
+        datafile._cloud = info
+        datafile._apply(_metadata.from_cloud(info.custom))
+        datafile._loaded = True
+        return datafile
+
+    @classmethod
+    def _from_local(cls, local_path: str, stored: Mapping[str, Any] | None, size: int) -> Datafile:
+        """A loaded local Datafile whose directory's metadata was read already."""
+        datafile = cls(local_path)
+        if stored:
+            datafile._apply(stored)
+        datafile._local_size, datafile._exists_locally, datafile._loaded = size, True, True
+        return datafile
+
+    async def _stat_local(self) -> None:
+        assert self._local_path is not None
+        try:
+            st = await anyio.Path(self._local_path).stat()
+        except FileNotFoundError:
+            self._exists_locally, self._local_size = False, None
+        else:
+            self._exists_locally, self._local_size = True, st.st_size
+
+    def _require_loaded(self, what: str) -> None:
+        if not self._loaded:
+            raise NotLoadedError(
+                f"{what} of {self.name!r} comes from stored metadata: `await` the Datafile first "
+                "(or pass ignore_stored_metadata=True)"
+            )
+
+    # --- properties -----------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return os.path.basename((self._cloud_path or self._local_path or "").rstrip("/"))
+
+    @property
+    def extension(self) -> str:
+        return os.path.splitext(self.name)[1]
+
+    @property
+    def cloud_path(self) -> str | None:
+        return self._cloud_path
+
+    @property
+    def local_path(self) -> str:
+        """The local file's path. A cloud file must be downloaded first (``await datafile.download()``)."""
+        if self._local_path is None:
+            raise NotLoadedError(f"{self._cloud_path} is not downloaded: `await datafile.download()` first")
+        return self._local_path
+
+    @property
+    def path(self) -> str:
+        """Alias of :attr:`local_path`."""
+        return self.local_path
+
+    @property
+    def exists_locally(self) -> bool:
+        """Whether the local file existed when last loaded, downloaded or written."""
+        return self._local_path is not None and self._exists_locally
+
+    @property
+    def exists_in_cloud(self) -> bool:
+        return self._cloud is not None
+
+    @property
+    def cloud_hash_value(self) -> str | None:
+        """The store's CRC32C of the object (base64), None when not in the cloud or not loaded."""
+        return self._cloud.crc32c if self._cloud is not None else None
+
+    @property
+    def size_bytes(self) -> int | None:
+        if self._local_size is not None:
+            return self._local_size
+        return self._cloud.size if self._cloud is not None else None
+
+    @property
+    def id(self) -> str:
+        self._require_loaded("the id")
+        return self._id
+
+    @property
+    def timestamp(self) -> dt.datetime | None:
+        self._require_loaded("the timestamp")
+        return self._timestamp
+
+    @timestamp.setter
+    def timestamp(self, value: dt.datetime | float | None) -> None:
+        self._timestamp = _timestamp(value)
+
+    @property
+    def posix_timestamp(self) -> float | None:
+        stamp = self.timestamp
+        return None if stamp is None else stamp.timestamp()
+
+    @property
+    def tags(self) -> TagDict:
+        self._require_loaded("the tags")
+        return self._tags
+
+    @tags.setter
+    def tags(self, value: Mapping[str, Any] | None) -> None:
+        self._tags = TagDict(value)
+
+    @property
+    def labels(self) -> LabelSet:
+        self._require_loaded("the labels")
+        return self._labels
+
+    @labels.setter
+    def labels(self, value: Any) -> None:
+        self._labels = LabelSet(value)
+
+    def add_labels(self, *args: Any) -> None:
+        self.labels.update(*args)
+
+    def add_tags(self, tags: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        self.tags.update(tags or {}, **kwargs)
+
+    # --- hashes ---------------------------------------------------------------------
+
+    @property
+    def hash_value(self) -> str:
+        """The BLAKE3 of the content (64 hex digits), once known: see :meth:`calculate_hash`."""
+        known = self._hash or self._stored_hash
+        if known is None:
+            raise NotLoadedError(f"the hash of {self.name!r} is not computed yet: `await datafile.calculate_hash()`")
+        return known
+
+    @hash_value.setter
+    def hash_value(self, value: str) -> None:
+        self._hash = value
+
+    def reset_hash(self) -> None:
+        """Forget a set or computed hash; the next :meth:`calculate_hash` computes it from the content."""
+        self._hash = None
+
+    async def calculate_hash(self) -> str:
+        """The BLAKE3 of the content: of the local file (cached by size and mtime), the hash stored
+        with a cloud object, or else of the object's bytes as they stream by."""
+        if self._hash is not None:
+            return self._hash
+        if self._local_path is not None and (self._exists_locally or self._cloud is None):
+            try:
+                self._hash = await hash_file(self._local_path)
+            except FileNotFoundError as exc:
+                raise FileNotFound(f"no file at {self._local_path}") from exc
+            return self._hash
+        if self._stored_hash is not None:
+            return self._stored_hash
+        if self._cloud_path is None:
+            raise CloudLocationNotSpecified(f"{self.name!r} has neither a local file nor a cloud path")
+        from asyncwf.data._hashing import StreamHasher
+
+        hasher = StreamHasher()
+        async for chunk in (await cloud_storage()).stream(self._cloud_path):
+            hasher.update(chunk)
+        self._hash = hasher.hash_value
+        return self._hash
+
+    # --- metadata -------------------------------------------------------------------
+
+    def metadata(
+        self, include_id: bool = True, include_sdk_version: bool = True, use_octue_namespace: bool = True
+    ) -> dict[str, Any]:
+        """The metadata in primitive form: id, timestamp, tags, labels, sdk_version (``octue__``-prefixed)."""
+        self._require_loaded("the metadata")
+        data: dict[str, Any] = {}
+        if include_id:
+            data["id"] = self._id
+        data["timestamp"] = self._timestamp
+        data["tags"] = dict(self._tags)
+        data["labels"] = set(self._labels)
+        if include_sdk_version:
+            data["sdk_version"] = sdk_version()
+        if use_octue_namespace:
+            return {f"{_metadata.NAMESPACE}__{k}": v for k, v in data.items()}
+        return data
+
+    def _stored_form(self) -> dict[str, Any]:
+        data = self.metadata(use_octue_namespace=False)
+        known = self._hash or self._stored_hash
+        if known is not None:
+            data["hash_value"] = known
+        return data
+
+    async def update_metadata(self) -> None:
+        """Store the in-memory metadata: on the object if the file is in the cloud, else locally."""
+        if self._cloud_path is not None and self._cloud is not None:
+            await self.update_cloud_metadata()
+        else:
+            await self.update_local_metadata()
+
+    async def update_cloud_metadata(self) -> None:
+        if self._cloud_path is None:
+            raise CloudLocationNotSpecified(f"{self.name!r} has no cloud path")
+        self._cloud = await (await cloud_storage()).patch_metadata(
+            self._cloud_path, _metadata.to_cloud(self._stored_form())
+        )
+
+    async def update_local_metadata(self) -> None:
+        if self._local_path is None:
+            raise InvalidInputException(f"{self.name!r} has no local file (download it first)")
+        directory, name = os.path.split(self._local_path)
+        await _metadata.local_metadata().update(directory, {name: self._stored_form()})
+
+    # --- transfers ------------------------------------------------------------------
+
+    async def upload(self, cloud_path: str | None = None, update_cloud_metadata: bool = True) -> str:
+        """Upload the local file (with its metadata unless told not to); returns the gs:// path."""
+        target = cloud_path or self._cloud_path
+        if target is None:
+            raise CloudLocationNotSpecified(f"give a cloud path to upload {self.name!r} to")
+        split_cloud_path(target)
+        self._require_loaded("the metadata")
+        local = self.local_path
+        storage = await cloud_storage()
+        if self._hash is None and self._exists_locally:
+            self._hash = await _known_hash(local)
+        metadata = _metadata.to_cloud(self._stored_form()) if update_cloud_metadata else None
+        info, hasher = await storage.upload_file(local, target, metadata)
+        had_hash = self._hash is not None
+        self._hash, self._cloud_path, self._cloud = hasher.hash_value, target, info
+        self._exists_locally, self._local_size = True, hasher.size
+        await anyio.to_thread.run_sync(remember_file_hash, local, hasher.hash_value)
+        if update_cloud_metadata and not had_hash:
+            # A large file whose hash was not known before it streamed by: store it now.
+            await self.update_cloud_metadata()
+        return target
+
+    async def download(self, local_path: str | None = None) -> str:
+        """Download the cloud object (streamed, checked, renamed into place); returns the local path."""
+        if self._cloud_path is None:
+            raise CloudLocationNotSpecified(f"{self.name!r} has no cloud path to download from")
+        if local_path is not None:
+            target = os.fspath(local_path)
+        elif self._local_path is not None:
+            target = self._local_path
+        else:
+            directory = await anyio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="asyncwf-"))
+            target = os.path.join(directory, self.name)
+        hasher = await (await cloud_storage()).download_file(self._cloud_path, target)
+        if self._stored_hash is not None and self._stored_hash != hasher.hash_value:
+            with contextlib.suppress(OSError):
+                await anyio.Path(target).unlink()
+            raise IntegrityError(f"{self._cloud_path}: downloaded content does not match its stored BLAKE3")
+        self._local_path = str(await anyio.Path(target).absolute())
+        self._hash, self._exists_locally, self._local_size = hasher.hash_value, True, hasher.size
+        return self._local_path
+
+    def open(self, mode: str = "r", **kwargs: Any) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Open the content like the builtin ``open``, as an async context manager::
+
+            async with datafile.open("w") as f:
+                await f.write("some data")
+
+        A cloud file is downloaded first when the mode reads or appends, and
+        uploaded when a writing mode closes; the stored metadata is updated on
+        closing unless ``update_metadata=False`` was given to the constructor.
+        """
+        return self._open(mode, kwargs)
+
+    @contextlib.asynccontextmanager
+    async def _open(self, mode: str, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+        self._require_loaded("the metadata")
+        writes = bool(_WRITE_MODES & set(mode))
+        if self._cloud_path is not None and self._local_path is None:
+            if "r" in mode or "a" in mode or ("+" in mode and "w" not in mode):
+                await self.download()
+            else:
+                directory = await anyio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="asyncwf-"))
+                self._local_path = os.path.join(directory, self.name)
+        local = self.local_path
+        if writes:
+            await anyio.Path(os.path.dirname(local)).mkdir(parents=True, exist_ok=True)
+        try:
+            handle = await anyio.open_file(local, mode, **kwargs)  # type: ignore[call-overload]
+        except FileNotFoundError as exc:
+            raise FileNotFound(f"no file at {local}") from exc
+        except (ValueError, TypeError) as exc:
+            raise InvalidInputException(f"cannot open {self.name!r} with mode {mode!r}: {exc}") from exc
+        try:
+            yield handle
+        finally:
+            await handle.aclose()
+        if writes:
+            self._hash = None
+            await self._stat_local()
+            if self._cloud_path is not None:
+                await self.upload(update_cloud_metadata=self._update_on_close)
+            elif self._update_on_close:
+                await self.update_local_metadata()
+
+    async def __aenter__(self) -> tuple[Datafile, Any]:
+        """``async with Datafile(path, mode="w") as (datafile, f):`` (the constructor's mode)."""
+        await self.load()
+        self._opened = self.open(self._mode, **self._open_kwargs)
+        return self, await self._opened.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        opened, self._opened = self._opened, None
+        return await opened.__aexit__(*exc)  # type: ignore[no-any-return]
+
+    async def generate_signed_url(self, expiration: dt.datetime | dt.timedelta = dt.timedelta(days=7)) -> str:
+        """A URL anyone can GET the cloud object with until ``expiration`` (at most 7 days)."""
+        if self._cloud_path is None:
+            raise CloudLocationNotSpecified(f"{self.name!r} is not in the cloud: upload it first")
+        return await (await cloud_storage()).signed_url(self._cloud_path, expiration)
+
+    # --- serialisation ----------------------------------------------------------------
+
+    def to_primitive(self) -> dict[str, Any]:
+        self._require_loaded("the metadata")
+        return {
+            "id": self._id,
+            "name": self.name,
+            "path": self._cloud_path or self._local_path,
+            "local_path": self._local_path,
+            "cloud_path": self._cloud_path,
+            "timestamp": _metadata.encode(self._timestamp),
+            "tags": _metadata.encode(dict(self._tags)),
+            "labels": sorted(self._labels),
+            "hash_value": self._hash or self._stored_hash,
+        }
+
+    def serialise(self, **kwargs: Any) -> str:
+        """The primitive form as a JSON string (``kwargs`` go to ``json.dumps``)."""
+        return json.dumps(self.to_primitive(), **kwargs)
+
+    async def to_file(self, filename: str, **kwargs: Any) -> None:
+        await anyio.Path(filename).write_text(self.serialise(**kwargs))
+
+    @classmethod
+    def deserialise(cls, serialised_datafile: Mapping[str, Any] | str, from_string: bool = False) -> Datafile:
+        """A Datafile with exactly the metadata that was serialised (loaded; nothing is read)."""
+        data = _parse(serialised_datafile, from_string)
+        path = data.get("cloud_path") or data.get("local_path") or data.get("path")
+        if not isinstance(path, str):
+            raise InvalidInputException("a serialised Datafile needs a path, local_path or cloud_path")
+        datafile = cls(path, local_path=data.get("local_path") if data.get("cloud_path") else None,
+                       id=data.get("id"), ignore_stored_metadata=True)  # fmt: skip
+        datafile._apply({k: _metadata.decode(data.get(k)) for k in ("timestamp", "tags", "labels", "hash_value")})
+        datafile._ignore_stored = False
+        return datafile
+
+    def __repr__(self) -> str:
+        return f"<Datafile {self._cloud_path or self._local_path!r}>"
+
+
+def _parse(value: Mapping[str, Any] | str, from_string: bool) -> dict[str, Any]:
+    if from_string or isinstance(value, str):
+        try:
+            value = json.loads(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputException(f"not JSON: {exc}") from exc
+    if not isinstance(value, Mapping):
+        raise InvalidInputException(f"expected a JSON object, not {type(value).__name__}")
+    return dict(value)
+
+
+async def _known_hash(path: str) -> str | None:
+    """The remembered hash of a local file if its size and mtime are unchanged (no read)."""
+    from asyncwf.data._hashing import cached_file_hash
+
+    try:
+        st = await anyio.Path(path).stat()
+    except FileNotFoundError as exc:
+        raise FileNotFound(f"no file at {path}") from exc
+    return cached_file_hash(path, st.st_size, st.st_mtime_ns)

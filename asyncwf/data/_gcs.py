@@ -1,0 +1,386 @@
+"""Google Cloud Storage through gcloud-aio-storage: one shared session per event loop.
+
+Uploads send metadata with the object (multipart for small files, resumable
+for large ones) and are checked against the store's CRC32C; a mismatch
+deletes the object. Downloads stream into a temporary file beside the target,
+are checked against the ``x-goog-hash`` CRC32C, and are renamed into place
+only when whole and correct. BLAKE3 and CRC32C are computed from the bytes as
+they pass, so no file is read twice.
+
+Configuration comes from the environment, as with Google's own clients:
+``STORAGE_EMULATOR_HOST`` (``http://host:port``) to use an emulator, and
+``GOOGLE_APPLICATION_CREDENTIALS`` for a service-account key (also what signs
+URLs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import io
+import json
+import os
+import tempfile
+import weakref
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
+
+import aiohttp
+import anyio
+from gcloud.aio.auth import Token
+from gcloud.aio.storage import Bucket, Storage
+
+from asyncwf.data._hashing import StreamHasher, remember_file_hash
+from asyncwf.data._paths import split_cloud_path
+from asyncwf.exceptions import (
+    ConfigurationError,
+    FileNotFound,
+    IntegrityError,
+    InvalidInputException,
+    StorageError,
+)
+
+__all__ = ["CloudStorage", "ObjectInfo", "close_cloud_storage", "cloud_storage"]
+
+#: Files up to this size go up in one multipart request (read into memory once); larger ones are streamed.
+MULTIPART_MAX_BYTES = 8 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024
+MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600
+
+
+class ObjectInfo:
+    """What the store knows of an object: size, checksums, update time and custom metadata."""
+
+    __slots__ = ("crc32c", "custom", "generation", "md5", "size", "updated")
+
+    def __init__(self, resource: dict[str, Any]) -> None:
+        self.size = int(resource.get("size", 0))
+        self.crc32c: str = resource.get("crc32c", "")
+        self.md5: str = resource.get("md5Hash", "")
+        self.generation: str = str(resource.get("generation", ""))
+        updated = resource.get("updated")
+        self.updated = dt.datetime.fromisoformat(updated.replace("Z", "+00:00")) if updated else None
+        self.custom: dict[str, str] = dict(resource.get("metadata") or {})
+
+
+def _storage_error(exc: BaseException, what: str) -> Exception:
+    if isinstance(exc, aiohttp.ClientResponseError):
+        if exc.status == 404:
+            return FileNotFound(f"{what}: no such object or bucket")
+        return StorageError(f"{what}: {exc.status} {exc.message}", exc.status)
+    return StorageError(f"{what}: {type(exc).__name__}: {exc}")
+
+
+@contextlib.contextmanager
+def _mapped(what: str) -> Any:
+    try:
+        yield
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise _storage_error(exc, what) from exc
+
+
+class _NoCredentials:
+    """Stands in for a Token when there are none (an emulator needs none)."""
+
+    service_data: dict[str, Any] = {}
+
+    async def get(self) -> str:
+        raise ConfigurationError("no Google credentials: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key")
+
+    async def close(self) -> None:
+        return None
+
+
+def _service_data() -> dict[str, Any]:
+    path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cannot read GOOGLE_APPLICATION_CREDENTIALS ({path}): {exc}") from exc
+    return data if isinstance(data, dict) else {}
+
+
+class _HashingReader(io.RawIOBase):
+    """A file read by aiohttp (in its worker threads) that hashes what passes; seeking to 0 starts over."""
+
+    def __init__(self, path: str, hasher: StreamHasher) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._hasher = hasher
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._file.readinto(buffer)
+        if n:
+            self._hasher.update(memoryview(buffer)[:n])
+        return n or 0
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        position = self._file.seek(offset, whence)
+        if position == 0:
+            self._hasher.reset()  # a retry sends everything again
+        return position
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class CloudStorage:
+    """GCS operations on ``gs://`` paths for one event loop; get it with :func:`cloud_storage`."""
+
+    def __init__(self, session: aiohttp.ClientSession, token: Any, api_root: str | None) -> None:
+        self.session = session
+        self._token = token
+        self.storage = Storage(session=session, token=cast(Token, token), api_root=api_root)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    # --- objects ------------------------------------------------------------------
+
+    async def info(self, cloud_path: str) -> ObjectInfo | None:
+        """The object's size, checksums and metadata; None when there is no object."""
+        bucket, name = split_cloud_path(cloud_path)
+        try:
+            with _mapped(cloud_path):
+                resource = await self.storage.download_metadata(bucket, name)
+        except FileNotFound:
+            return None
+        return ObjectInfo(resource)
+
+    async def list(self, cloud_path: str, *, recursive: bool = False) -> list[tuple[str, ObjectInfo]]:
+        """``(gs:// path, info)`` of the objects under a directory-like prefix, all pages."""
+        bucket, name = split_cloud_path(cloud_path)
+        prefix = name.rstrip("/") + "/" if name else ""
+        params: dict[str, str] = {"prefix": prefix}
+        if not recursive:
+            params["delimiter"] = "/"
+        found: list[tuple[str, ObjectInfo]] = []
+        while True:
+            with _mapped(cloud_path):
+                page = await self.storage.list_objects(bucket, params=params)
+            for item in page.get("items", []):
+                if not item["name"].endswith("/"):
+                    found.append((f"gs://{bucket}/{item['name']}", ObjectInfo(item)))
+            token = page.get("nextPageToken")
+            if not token:
+                return found
+            params["pageToken"] = token
+
+    async def upload_bytes(self, data: bytes, cloud_path: str, metadata: dict[str, str] | None = None,
+                           content_type: str | None = None) -> ObjectInfo:  # fmt: skip
+        bucket, name = split_cloud_path(cloud_path)
+        hasher = StreamHasher()
+        hasher.update(data)
+        with _mapped(cloud_path):
+            resource = await self.storage.upload(
+                bucket, name, data, content_type=content_type or "application/octet-stream",
+                # Always multipart (metadata in the same request), never a bare media upload.
+                metadata={"metadata": metadata or {}}, force_resumable_upload=False, timeout=300,
+            )  # fmt: skip
+        return await self._verified(cloud_path, resource, hasher)
+
+    async def upload_file(self, local_path: str, cloud_path: str, metadata: dict[str, str] | None = None,
+                          content_type: str | None = None) -> tuple[ObjectInfo, StreamHasher]:  # fmt: skip
+        """Upload a local file, metadata included; returns the object's info and the file's hashes."""
+        bucket, name = split_cloud_path(cloud_path)
+        try:
+            size = (await anyio.Path(local_path).stat()).st_size
+        except FileNotFoundError as exc:
+            raise FileNotFound(f"no local file {local_path!r} to upload") from exc
+        if size <= MULTIPART_MAX_BYTES:
+            data = await anyio.Path(local_path).read_bytes()
+            hasher = StreamHasher()
+            hasher.update(data)
+            info = await self.upload_bytes(data, cloud_path, metadata, content_type)
+            return info, hasher
+        hasher = StreamHasher()
+        reader = await anyio.to_thread.run_sync(_HashingReader, local_path, hasher)
+        try:
+            with _mapped(cloud_path):
+                resource = await self.storage.upload(
+                    bucket, name, reader, content_type=content_type or "application/octet-stream",
+                    metadata={"metadata": metadata or {}}, force_resumable_upload=True,
+                    timeout=3600,
+                )  # fmt: skip
+        finally:
+            await anyio.to_thread.run_sync(reader.close)
+        return await self._verified(cloud_path, resource, hasher), hasher
+
+    async def _verified(self, cloud_path: str, resource: dict[str, Any], hasher: StreamHasher) -> ObjectInfo:
+        info = ObjectInfo(resource)
+        if info.crc32c and info.crc32c != hasher.crc32c:
+            with contextlib.suppress(Exception):
+                await self.delete(cloud_path)
+            raise IntegrityError(f"{cloud_path}: the store's CRC32C {info.crc32c} is not the sent {hasher.crc32c}")
+        return info
+
+    async def download_file(self, cloud_path: str, local_path: str,
+                            progress: Callable[[int], None] | None = None) -> StreamHasher:  # fmt: skip
+        """Stream an object into ``local_path`` (atomically: a temporary file, checked, then renamed)."""
+        bucket, name = split_cloud_path(cloud_path)
+        target = str(await anyio.Path(local_path).absolute())
+        directory = os.path.dirname(target)
+        await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
+        fd, tmp = await anyio.to_thread.run_sync(
+            lambda: tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part", dir=directory)
+        )
+        hasher = StreamHasher()
+        try:
+            async with await anyio.open_file(fd, "wb", closefd=True) as out:
+                with _mapped(cloud_path):
+                    stream = await self.storage.download_stream(bucket, name, timeout=3600)
+                    async with stream as response:
+                        expected = _crc32c_header(response.headers.get("x-goog-hash", ""))
+                        async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+                            hasher.update(chunk)
+                            await out.write(chunk)
+                            if progress is not None:
+                                progress(len(chunk))
+            if expected and expected != hasher.crc32c:
+                raise IntegrityError(f"{cloud_path}: downloaded CRC32C {hasher.crc32c} is not the store's {expected}")
+            await anyio.to_thread.run_sync(os.replace, tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                await anyio.to_thread.run_sync(os.unlink, tmp)
+            raise
+        await anyio.to_thread.run_sync(remember_file_hash, target, hasher.hash_value)
+        return hasher
+
+    async def download_bytes(self, cloud_path: str) -> bytes:
+        bucket, name = split_cloud_path(cloud_path)
+        with _mapped(cloud_path):
+            return await self.storage.download(bucket, name, timeout=300)
+
+    async def stream(self, cloud_path: str) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks, without a local file."""
+        bucket, name = split_cloud_path(cloud_path)
+        with _mapped(cloud_path):
+            stream = await self.storage.download_stream(bucket, name, timeout=3600)
+            async with stream as response:
+                async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+                    yield chunk
+
+    async def patch_metadata(self, cloud_path: str, metadata: dict[str, str]) -> ObjectInfo:
+        bucket, name = split_cloud_path(cloud_path)
+        with _mapped(cloud_path):
+            resource = await self.storage.patch_metadata(bucket, name, {"metadata": metadata})
+        return ObjectInfo(resource)
+
+    async def copy(self, source: str, destination: str, metadata: dict[str, str] | None = None) -> ObjectInfo:
+        """Copy an object inside the store (no bytes pass through here)."""
+        bucket, name = split_cloud_path(source)
+        target_bucket, target_name = split_cloud_path(destination)
+        with _mapped(source):
+            result = await self.storage.copy(
+                bucket, name, target_bucket, new_name=target_name,
+                metadata={"metadata": metadata} if metadata else None, timeout=300,
+            )  # fmt: skip
+        return ObjectInfo(result.get("resource", result))
+
+    async def delete(self, cloud_path: str) -> None:
+        bucket, name = split_cloud_path(cloud_path)
+        with _mapped(cloud_path):
+            await self.storage.delete(bucket, name)
+
+    async def signed_url(self, cloud_path: str, expiration: dt.datetime | dt.timedelta) -> str:
+        """A V4 signed GET URL, signed locally with the service-account key."""
+        seconds = _seconds_until(expiration)
+        if not self._token.service_data.get("private_key"):
+            raise ConfigurationError("signing URLs needs a service-account key in GOOGLE_APPLICATION_CREDENTIALS")
+        bucket, name = split_cloud_path(cloud_path)
+        blob = Bucket(self.storage, bucket).new_blob(name)
+        # Signing with RSA takes a millisecond or two: off the loop.
+        return await anyio.to_thread.run_sync(_sign_sync, blob, seconds, self._token)
+
+
+def _sign_sync(blob: Any, seconds: int, token: Any) -> str:
+    return cast(str, asyncio.run(blob.get_signed_url(seconds, token=token)))
+
+
+def _seconds_until(expiration: dt.datetime | dt.timedelta) -> int:
+    if isinstance(expiration, dt.timedelta):
+        seconds = expiration.total_seconds()
+    elif isinstance(expiration, dt.datetime):
+        if expiration.tzinfo is None:
+            raise InvalidInputException("expiration datetimes must be timezone-aware")
+        seconds = (expiration - dt.datetime.now(dt.UTC)).total_seconds()
+    else:
+        raise InvalidInputException(f"expiration must be a datetime or timedelta, not {type(expiration).__name__}")
+    if not 1 <= seconds <= MAX_SIGNED_URL_SECONDS:
+        raise InvalidInputException(f"signed URLs expire between 1 second and 7 days from now, not {seconds:.0f} s")
+    return int(seconds)
+
+
+def _crc32c_header(value: str) -> str:
+    for part in value.split(","):
+        key, _, checksum = part.strip().partition("=")
+        if key == "crc32c":
+            return checksum
+    return ""
+
+
+# --- one per event loop -------------------------------------------------------------
+
+_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CloudStorage] = weakref.WeakKeyDictionary()
+_keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+_creating: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+async def _close_at_shutdown(client: CloudStorage) -> AsyncIterator[None]:
+    # An async generator the loop finalises in shutdown_asyncgens() (asyncio.run does):
+    # the session closes with the loop that made it.
+    try:
+        yield
+        await asyncio.Event().wait()
+    finally:
+        await client.close()
+
+
+async def cloud_storage() -> CloudStorage:
+    """The running loop's CloudStorage (created on first use; closed when the loop shuts down)."""
+    loop = asyncio.get_running_loop()
+    found = _per_loop.get(loop)
+    if found is not None:
+        return found
+    lock = _creating.setdefault(loop, asyncio.Lock())
+    async with lock:
+        found = _per_loop.get(loop)
+        if found is not None:
+            return found
+        data = await anyio.to_thread.run_sync(_service_data)
+        token: Any = _NoCredentials()
+        if data:
+            token = Token(service_file=io.StringIO(json.dumps(data)), scopes=[
+                "https://www.googleapis.com/auth/devstorage.read_write"])  # fmt: skip
+        emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+        found = CloudStorage(session, token, emulator)
+        _per_loop[loop] = found
+        keeper = _close_at_shutdown(found)
+        await keeper.__anext__()
+        _keepers[loop] = keeper
+        return found
+
+
+async def close_cloud_storage() -> None:
+    """Close the running loop's session now (it is also closed when the loop shuts down)."""
+    loop = asyncio.get_running_loop()
+    found = _per_loop.pop(loop, None)
+    keeper = _keepers.pop(loop, None)
+    if keeper is not None:
+        await keeper.aclose()
+    elif found is not None:
+        await found.close()

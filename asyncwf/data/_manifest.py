@@ -1,0 +1,170 @@
+"""Manifest: named datasets going into or out of an analysis."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Generator, Mapping
+from typing import Any
+
+import anyio
+import blake3
+
+from asyncwf.data import _metadata
+from asyncwf.data._datafile import _identifier, _parse, sdk_version
+from asyncwf.data._dataset import DEFAULT_CONCURRENCY, Dataset, _bounded
+from asyncwf.data._gcs import cloud_storage
+from asyncwf.data._hashing import combine
+from asyncwf.data._paths import split_cloud_path
+from asyncwf.exceptions import InvalidInputException, NotLoadedError
+
+__all__ = ["Manifest"]
+
+
+def _dataset_from(value: Any) -> Dataset:
+    if isinstance(value, Dataset):
+        return value
+    if isinstance(value, Mapping):
+        return Dataset.deserialise(value)
+    if isinstance(value, str | os.PathLike):
+        return Dataset(path=value)
+    raise InvalidInputException(f"a manifest's datasets are Datasets, serialised datasets or paths, not {value!r}")
+
+
+class Manifest:
+    """Datasets by key (instances, serialised datasets or paths); await it to load them all."""
+
+    def __init__(self, datasets: Mapping[str, Any] | None = None, id: str | None = None,
+                 name: str | None = None) -> None:  # fmt: skip
+        if datasets is not None and not isinstance(datasets, Mapping):
+            raise InvalidInputException("datasets are given as a mapping of key -> dataset")
+        self._id = _identifier(id)
+        self.name = name
+        self.datasets: dict[str, Dataset] = {}
+        for key, value in (datasets or {}).items():
+            if not isinstance(key, str) or not key:
+                raise InvalidInputException(f"dataset keys are non-empty strings, not {key!r}")
+            self.datasets[key] = _dataset_from(value)
+
+    def __await__(self) -> Generator[Any, None, Manifest]:
+        return self.load().__await__()
+
+    async def load(self) -> Manifest:
+        """Load every dataset (a few at a time); returns self."""
+        await _bounded(self.datasets.values(), lambda d: d.load(), DEFAULT_CONCURRENCY)
+        return self
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    def get_dataset(self, key: str) -> Dataset:
+        try:
+            return self.datasets[key]
+        except KeyError:
+            raise InvalidInputException(
+                f"no dataset {key!r} in the manifest (it has: {', '.join(sorted(self.datasets)) or 'none'})"
+            ) from None
+
+    @property
+    def all_datasets_are_in_cloud(self) -> bool:
+        return all(d.all_files_are_in_cloud for d in self.datasets.values())
+
+    def prepare(self, data: Mapping[str, Any]) -> Manifest:
+        """Add an empty dataset for each key of a manifest strand's ``datasets`` not already here."""
+        datasets = data.get("datasets", {}) if isinstance(data, Mapping) else None
+        if not isinstance(datasets, Mapping):
+            raise InvalidInputException("prepare() takes a manifest spec: {'datasets': {key: {...}}}")
+        for key, spec in datasets.items():
+            if key not in self.datasets:
+                name = spec.get("name", key) if isinstance(spec, Mapping) else key
+                dataset = Dataset(name=name, files=[])
+                self.datasets[key] = dataset
+        return self
+
+    async def use_signed_urls_for_datasets(self, expiration: Any = None) -> Manifest:
+        """A copy of this manifest whose cloud datasets are signed URLs (this one is left as it is)."""
+        copy = Manifest(id=self._id, name=self.name)
+        for key, dataset in self.datasets.items():
+            if dataset.is_in_cloud:
+                url = await (dataset.generate_signed_url() if expiration is None
+                             else dataset.generate_signed_url(expiration))  # fmt: skip
+                copy.datasets[key] = Dataset.deserialise({**dataset.to_primitive(include_files=False), "path": url,
+                                                          "files": []})  # fmt: skip
+                copy.datasets[key]._signed_url = url  # type: ignore[attr-defined]
+            else:
+                copy.datasets[key] = dataset
+        return copy
+
+    # --- cloud ------------------------------------------------------------------------
+
+    @classmethod
+    async def from_cloud(cls, cloud_path: str) -> Manifest:
+        """Read a serialised manifest from ``gs://...`` and load its datasets."""
+        split_cloud_path(cloud_path)
+        raw = await (await cloud_storage()).download_bytes(cloud_path)
+        return await cls.deserialise(raw.decode(), from_string=True).load()
+
+    async def to_cloud(self, cloud_path: str) -> None:
+        """Write the serialised manifest to ``gs://...``."""
+        split_cloud_path(cloud_path)
+        await (await cloud_storage()).upload_bytes(self.serialise().encode(), cloud_path,
+                                                   content_type="application/json")  # fmt: skip
+
+    # --- hashes and metadata --------------------------------------------------------------
+
+    async def calculate_hash(self) -> str:
+        """The canonical BLAKE3 of the manifest: its keys and their datasets' hashes."""
+        keys = list(self.datasets)
+        hashes = await _bounded(keys, lambda k: self.datasets[k].calculate_hash(), DEFAULT_CONCURRENCY)
+        return combine(zip(keys, hashes, strict=True))
+
+    @property
+    def hash_value(self) -> str:
+        return combine((k, d.hash_value) for k, d in self.datasets.items())
+
+    def metadata(self, include_id: bool = True, include_sdk_version: bool = True, **kwargs: Any) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name}
+        if include_id:
+            data["id"] = self._id
+        if include_sdk_version:
+            data["sdk_version"] = sdk_version()
+        return data
+
+    @property
+    def metadata_hash_value(self) -> str:
+        """The BLAKE3 of the manifest's and its datasets' metadata, ids left out."""
+        try:
+            datasets = {k: d.metadata(include_id=False, include_sdk_version=False) for k, d in self.datasets.items()}
+        except NotLoadedError as exc:
+            raise NotLoadedError(f"{exc} (await the Manifest first)") from exc
+        return self.hash_non_class_object({"name": self.name, "datasets": datasets})
+
+    @classmethod
+    def hash_non_class_object(cls, object_: Any) -> str:
+        """The BLAKE3 of any JSON-able value, canonically encoded (sorted keys; sets sorted)."""
+        text = json.dumps(_metadata.encode(object_), sort_keys=True, separators=(",", ":"))
+        return blake3.blake3(text.encode()).hexdigest()
+
+    # --- serialisation -------------------------------------------------------------------
+
+    def to_primitive(self) -> dict[str, Any]:
+        """The manifest with each dataset as its path (cloud or local)."""
+        return {"id": self._id, "name": self.name, "datasets": {k: d.path for k, d in self.datasets.items()}}
+
+    def serialise(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_primitive(), **kwargs)
+
+    async def to_file(self, filename: str, **kwargs: Any) -> None:
+        await anyio.Path(filename).write_text(self.serialise(**kwargs))
+
+    @classmethod
+    def deserialise(cls, serialised_object: Mapping[str, Any] | str, from_string: bool = False) -> Manifest:
+        data = _parse(serialised_object, from_string)
+        datasets = data.get("datasets") or {}
+        if isinstance(datasets, list):  # an old form: a list of serialised datasets
+            datasets = {d.get("name") or str(i): d for i, d in enumerate(datasets)}
+        return cls(datasets=datasets, id=data.get("id"), name=data.get("name"))
+
+    def __repr__(self) -> str:
+        return f"<Manifest {self.name or self._id} ({', '.join(self.datasets)})>"
