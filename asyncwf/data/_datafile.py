@@ -16,9 +16,9 @@ import anyio
 from asyncwf.data import _metadata
 from asyncwf.data._filters import Filterable
 from asyncwf.data._gcs import ObjectInfo, cloud_storage
-from asyncwf.data._hashing import hash_file, remember_file_hash
+from asyncwf.data._hashing import StreamHasher, hash_file, remember_file_hash
 from asyncwf.data._labels import LabelSet, TagDict
-from asyncwf.data._paths import is_cloud_path, split_cloud_path
+from asyncwf.data._paths import is_cloud_path, is_url, split_cloud_path, url_name
 from asyncwf.exceptions import (
     CloudLocationNotSpecified,
     FileNotFound,
@@ -91,7 +91,13 @@ class Datafile(Filterable):
             raise InvalidInputException(f"a Datafile needs a path (str), not {path!r}")
         self._cloud_path: str | None = None
         self._local_path: str | None = None
-        if is_cloud_path(path):
+        #: An http(s) URL (a signed URL) the content can be read from; such datafiles are read-only.
+        self._url: str | None = None
+        if is_url(path):
+            self._url = path
+            if local_path is not None:
+                self._local_path = os.path.normpath(os.fspath(local_path))
+        elif is_cloud_path(path):
             split_cloud_path(path)  # validates
             self._cloud_path = path
             if local_path is not None:
@@ -194,6 +200,8 @@ class Datafile(Filterable):
 
     @property
     def name(self) -> str:
+        if self._url is not None:
+            return url_name(self._url)
         return os.path.basename((self._cloud_path or self._local_path or "").rstrip("/"))
 
     @property
@@ -208,7 +216,8 @@ class Datafile(Filterable):
     def local_path(self) -> str:
         """The local file's path. A cloud file must be downloaded first (``await datafile.download()``)."""
         if self._local_path is None:
-            raise NotLoadedError(f"{self._cloud_path} is not downloaded: `await datafile.download()` first")
+            where = self._cloud_path or (self._url or "").split("?")[0]
+            raise NotLoadedError(f"{where} is not downloaded: `await datafile.download()` first")
         return self._local_path
 
     @property
@@ -310,12 +319,15 @@ class Datafile(Filterable):
             return self._hash
         if self._stored_hash is not None:
             return self._stored_hash
-        if self._cloud_path is None:
+        storage = await cloud_storage()
+        if self._cloud_path is not None:
+            chunks = storage.stream(self._cloud_path)
+        elif self._url is not None:
+            chunks = storage.fetch_stream(self._url)
+        else:
             raise CloudLocationNotSpecified(f"{self.name!r} has neither a local file nor a cloud path")
-        from asyncwf.data._hashing import StreamHasher
-
         hasher = StreamHasher()
-        async for chunk in (await cloud_storage()).stream(self._cloud_path):
+        async for chunk in chunks:
             hasher.update(chunk)
         self._hash = hasher.hash_value
         return self._hash
@@ -392,7 +404,7 @@ class Datafile(Filterable):
 
     async def download(self, local_path: str | None = None) -> str:
         """Download the cloud object (streamed, checked, renamed into place); returns the local path."""
-        if self._cloud_path is None:
+        if self._cloud_path is None and self._url is None:
             raise CloudLocationNotSpecified(f"{self.name!r} has no cloud path to download from")
         if local_path is not None:
             target = os.fspath(local_path)
@@ -401,11 +413,16 @@ class Datafile(Filterable):
         else:
             directory = await anyio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="asyncwf-"))
             target = os.path.join(directory, self.name)
-        hasher = await (await cloud_storage()).download_file(self._cloud_path, target)
+        storage = await cloud_storage()
+        if self._cloud_path is not None:
+            hasher = await storage.download_file(self._cloud_path, target)
+        else:
+            assert self._url is not None
+            hasher = await storage.fetch_file(self._url, target)
         if self._stored_hash is not None and self._stored_hash != hasher.hash_value:
             with contextlib.suppress(OSError):
                 await anyio.Path(target).unlink()
-            raise IntegrityError(f"{self._cloud_path}: downloaded content does not match its stored BLAKE3")
+            raise IntegrityError(f"{self.name!r}: downloaded content does not match its stored BLAKE3")
         self._local_path = str(await anyio.Path(target).absolute())
         self._hash, self._exists_locally, self._local_size = hasher.hash_value, True, hasher.size
         return self._local_path
@@ -426,7 +443,9 @@ class Datafile(Filterable):
     async def _open(self, mode: str, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         self._require_loaded("the metadata")
         writes = bool(_WRITE_MODES & set(mode))
-        if self._cloud_path is not None and self._local_path is None:
+        if writes and self._url is not None:
+            raise InvalidInputException(f"{self.name!r} comes from a URL: it is read-only")
+        if (self._cloud_path is not None or self._url is not None) and self._local_path is None:
             if "r" in mode or "a" in mode or ("+" in mode and "w" not in mode):
                 await self.download()
             else:
@@ -476,7 +495,7 @@ class Datafile(Filterable):
         return {
             "id": self._id,
             "name": self.name,
-            "path": self._cloud_path or self._local_path,
+            "path": self._url or self._cloud_path or self._local_path,
             "local_path": self._local_path,
             "cloud_path": self._cloud_path,
             "timestamp": _metadata.encode(self._timestamp),
@@ -496,17 +515,19 @@ class Datafile(Filterable):
     def deserialise(cls, serialised_datafile: Mapping[str, Any] | str, from_string: bool = False) -> Datafile:
         """A Datafile with exactly the metadata that was serialised (loaded; nothing is read)."""
         data = _parse(serialised_datafile, from_string)
-        path = data.get("cloud_path") or data.get("local_path") or data.get("path")
+        path = data.get("path") if is_url(data.get("path")) else None
+        path = path or data.get("cloud_path") or data.get("local_path") or data.get("path")
         if not isinstance(path, str):
             raise InvalidInputException("a serialised Datafile needs a path, local_path or cloud_path")
-        datafile = cls(path, local_path=data.get("local_path") if data.get("cloud_path") else None,
+        datafile = cls(path, local_path=data.get("local_path") if is_cloud_path(path) else None,
                        id=data.get("id"), ignore_stored_metadata=True)  # fmt: skip
         datafile._apply({k: _metadata.decode(data.get(k)) for k in ("timestamp", "tags", "labels", "hash_value")})
         datafile._ignore_stored = False
         return datafile
 
     def __repr__(self) -> str:
-        return f"<Datafile {self._cloud_path or self._local_path!r}>"
+        where = self._cloud_path or self._local_path or (self._url or "").split("?")[0]
+        return f"<Datafile {where!r}>"
 
 
 def _parse(value: Mapping[str, Any] | str, from_string: bool) -> dict[str, Any]:

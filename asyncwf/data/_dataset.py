@@ -20,7 +20,7 @@ from asyncwf.data._filters import Filterable, FilterSet
 from asyncwf.data._gcs import cloud_storage
 from asyncwf.data._hashing import combine
 from asyncwf.data._labels import LabelSet, TagDict
-from asyncwf.data._paths import cloud_join, is_cloud_path, relative_in_dataset, split_cloud_path
+from asyncwf.data._paths import cloud_join, is_cloud_path, is_url, relative_in_dataset, split_cloud_path, url_name
 from asyncwf.exceptions import (
     CloudLocationNotSpecified,
     FileNotFound,
@@ -106,7 +106,10 @@ class Dataset(Filterable):
         if path is not None and not isinstance(path, str | os.PathLike):
             raise InvalidInputException(f"a dataset path is a string, not {type(path).__name__}")
         raw = os.fspath(path) if path is not None else "."
-        if is_cloud_path(raw):
+        self._relative: dict[Datafile, str] = {}  # where a URL dataset's files sit in it
+        if is_url(raw):
+            self._path = raw
+        elif is_cloud_path(raw):
             split_cloud_path(raw)
             self._path = raw.rstrip("/")
         else:
@@ -134,8 +137,10 @@ class Dataset(Filterable):
         """Find the files and read the stored metadata; returns self."""
         if self._loaded and not refresh:
             return self
-        if not self.is_in_cloud and not os.path.isabs(self._path):
+        if not self.is_in_cloud and not is_url(self._path) and not os.path.isabs(self._path):
             self._path = str(await anyio.Path(self._path).absolute())
+        if is_url(self._path):
+            return await self._load_signed()
         if self._files_given is not None:
             files = await _bounded(self._files_given, _datafile_from, DEFAULT_CONCURRENCY)
         elif self.is_in_cloud:
@@ -145,6 +150,21 @@ class Dataset(Filterable):
         stored = await self._stored_metadata()
         if stored and not self._ignore_stored:
             self._apply(stored)
+        self._files = FilterSet(files)
+        self._loaded = True
+        return self
+
+    async def _load_signed(self) -> Dataset:
+        """A dataset shared by a signed URL: a JSON document of its metadata and its files' signed URLs."""
+        document = await (await cloud_storage()).fetch_json(self._path)
+        if not isinstance(document, dict) or not isinstance(document.get("files"), list):
+            raise InvalidInputException("the URL does not lead to a signed dataset document")
+        self._apply(document)
+        files = []
+        for entry in document["files"]:
+            datafile = Datafile.deserialise(entry)
+            self._relative[datafile] = relative_in_dataset(entry.get("relative_path") or datafile.name)
+            files.append(datafile)
         self._files = FilterSet(files)
         self._loaded = True
         return self
@@ -209,7 +229,9 @@ class Dataset(Filterable):
 
     @property
     def name(self) -> str:
-        return self._name or os.path.basename(self._path.rstrip("/"))
+        if self._name:
+            return self._name
+        return url_name(self._path) if is_url(self._path) else os.path.basename(self._path.rstrip("/"))
 
     @property
     def id(self) -> str:
@@ -254,6 +276,8 @@ class Dataset(Filterable):
 
     def relative_path(self, datafile: Datafile) -> str:
         """Where ``datafile`` is inside the dataset (its name when it lives elsewhere)."""
+        if datafile in self._relative:
+            return self._relative[datafile]
         if self.is_in_cloud and datafile.cloud_path and datafile.cloud_path.startswith(self._path + "/"):
             return datafile.cloud_path[len(self._path) + 1 :]
         local = datafile._local_path
@@ -339,7 +363,7 @@ class Dataset(Filterable):
         if local_directory is None:
             local_directory = await anyio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="asyncwf-dataset-"))
         root = str(await anyio.Path(local_directory).absolute())
-        files = [f for f in self.files if f.cloud_path is not None]
+        files = [f for f in self.files if f.cloud_path is not None or f._url is not None]
         bar = _progress_bar(progress_bar, len(files), f"Downloading {self.name}")
 
         async def one(datafile: Datafile) -> None:
@@ -419,8 +443,8 @@ class Dataset(Filterable):
         urls = await _bounded(files, lambda f: f.generate_signed_url(expiration), DEFAULT_CONCURRENCY)
         document = {
             **self.to_primitive(include_files=False),
-            "files": [{**f.to_primitive(), "path": url, "relative_path": self.relative_path(f)}
-                      for f, url in zip(files, urls, strict=True)],
+            "files": [{**f.to_primitive(), "path": url, "local_path": None, "cloud_path": None,
+                       "relative_path": self.relative_path(f)} for f, url in zip(files, urls, strict=True)],
         }  # fmt: skip
         location = cloud_join(self._path, f".{self._id}.signed_urls.json")
         storage = await cloud_storage()

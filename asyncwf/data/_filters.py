@@ -173,13 +173,15 @@ class Filterable:
             whole = _MISSING
         if whole is not _MISSING:
             return _apply(_actions_for(whole)["equals"], whole, value, filter_name)
-        if attribute is not _MISSING:
+        if attribute is not _MISSING and not isinstance(attribute, Mapping):
+            # ``name__frobnicate``: not a key of a mapping (``tags__kind`` is), so a wrong action.
             raise InvalidInputException(
                 f"no filter action {action!r} for a {type(attribute).__name__}; "
                 f"the actions are: {', '.join(sorted(_actions_for(attribute)))}"
             )
         if raise_error_if_filter_is_invalid:
-            raise InvalidInputException(f"{type(self).__name__} has no attribute {'.'.join(path)!r} to filter on")
+            missing = ".".join(path if attribute is _MISSING else [*path, action])
+            raise InvalidInputException(f"{type(self).__name__} has no attribute {missing!r} to filter on")
         return False
 
 

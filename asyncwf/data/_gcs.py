@@ -107,9 +107,10 @@ def _service_data() -> dict[str, Any]:
 class _HashingReader(io.RawIOBase):
     """A file read by aiohttp (in its worker threads) that hashes what passes; seeking to 0 starts over."""
 
-    def __init__(self, path: str, hasher: StreamHasher) -> None:
+    def __init__(self, path: str, hasher: StreamHasher, progress: Callable[[int], None] | None = None) -> None:
         self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._hasher = hasher
+        self._progress = progress
 
     def readable(self) -> bool:
         return True
@@ -121,6 +122,8 @@ class _HashingReader(io.RawIOBase):
         n = self._file.readinto(buffer)
         if n:
             self._hasher.update(memoryview(buffer)[:n])
+            if self._progress is not None:
+                self._progress(n)
         return n or 0
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
@@ -143,6 +146,8 @@ class CloudStorage:
     def __init__(self, session: aiohttp.ClientSession, token: Any, api_root: str | None) -> None:
         self.session = session
         self._token = token
+        self._emulator = api_root
+        self._upload_root = f"{(api_root or 'https://storage.googleapis.com').rstrip('/')}/upload/storage/v1/b"
         self.storage = Storage(session=session, token=cast(Token, token), api_root=api_root)
 
     async def close(self) -> None:
@@ -192,9 +197,14 @@ class CloudStorage:
             )  # fmt: skip
         return await self._verified(cloud_path, resource, hasher)
 
-    async def upload_file(self, local_path: str, cloud_path: str, metadata: dict[str, str] | None = None,
-                          content_type: str | None = None) -> tuple[ObjectInfo, StreamHasher]:  # fmt: skip
-        """Upload a local file, metadata included; returns the object's info and the file's hashes."""
+    async def upload_file(
+        self, local_path: str, cloud_path: str, metadata: dict[str, str] | None = None,
+        content_type: str | None = None, progress: Callable[[int], None] | None = None,
+    ) -> tuple[ObjectInfo, StreamHasher]:  # fmt: skip
+        """Upload a local file, metadata included; returns the object's info and the file's hashes.
+
+        ``progress`` is called on the event loop with the number of bytes read each time a chunk goes out.
+        """
         bucket, name = split_cloud_path(cloud_path)
         try:
             size = (await anyio.Path(local_path).stat()).st_size
@@ -207,17 +217,61 @@ class CloudStorage:
             info = await self.upload_bytes(data, cloud_path, metadata, content_type)
             return info, hasher
         hasher = StreamHasher()
-        reader = await anyio.to_thread.run_sync(_HashingReader, local_path, hasher)
+        loop = asyncio.get_running_loop()
+        report: Callable[[int], None] | None = None
+        if progress is not None:
+
+            def report(n: int) -> None:  # called in aiohttp's reading thread
+                loop.call_soon_threadsafe(progress, n)
+
+        reader = await anyio.to_thread.run_sync(_HashingReader, local_path, hasher, report)
         try:
             with _mapped(cloud_path):
-                resource = await self.storage.upload(
-                    bucket, name, reader, content_type=content_type or "application/octet-stream",
-                    metadata={"metadata": metadata or {}}, force_resumable_upload=True,
-                    timeout=3600,
-                )  # fmt: skip
+                resource = await self._resumable(reader, size, bucket, name, content_type, metadata)
         finally:
             await anyio.to_thread.run_sync(reader.close)
         return await self._verified(cloud_path, resource, hasher), hasher
+
+    async def _auth(self) -> dict[str, str]:
+        if self._emulator:
+            return {}
+        return {"Authorization": f"Bearer {await self._token.get()}"}
+
+    async def _resumable(self, reader: _HashingReader, size: int, bucket: str, name: str,
+                         content_type: str | None, metadata: dict[str, str] | None) -> dict[str, Any]:  # fmt: skip
+        """A resumable upload in one PUT that states its byte range, so a cut-off body never makes an object.
+
+        If the upload is cancelled or fails, its session is cancelled too.
+        """
+        kind = content_type or "application/octet-stream"
+        auth = await self._auth()
+        body = json.dumps({"name": name, "contentType": kind, "metadata": metadata or {}})
+        async with self.session.post(
+            f"{self._upload_root}/{bucket}/o", params={"uploadType": "resumable", "name": name}, data=body,
+            headers={**auth, "Content-Type": "application/json; charset=UTF-8", "X-Upload-Content-Type": kind,
+                     "X-Upload-Content-Length": str(size)},
+            raise_for_status=True,
+        ) as started:  # fmt: skip
+            session_uri = started.headers["Location"]
+        try:
+            async with self.session.put(
+                session_uri, data=reader, raise_for_status=True,
+                headers={**auth, "Content-Type": kind, "Content-Length": str(size),
+                         "Content-Range": f"bytes 0-{size - 1}/{size}"},
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=60, sock_read=600),
+            ) as finished:  # fmt: skip
+                if finished.status == 308:
+                    raise StorageError(f"gs://{bucket}/{name}: the store did not receive every byte", 308)
+                return cast(dict[str, Any], await finished.json(content_type=None))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(10):
+                    await asyncio.shield(self._cancel_upload(session_uri, auth))
+            raise
+
+    async def _cancel_upload(self, session_uri: str, auth: dict[str, str]) -> None:
+        async with self.session.delete(session_uri, headers=auth):
+            pass
 
     async def _verified(self, cloud_path: str, resource: dict[str, Any], hasher: StreamHasher) -> ObjectInfo:
         info = ObjectInfo(resource)
@@ -231,33 +285,27 @@ class CloudStorage:
                             progress: Callable[[int], None] | None = None) -> StreamHasher:  # fmt: skip
         """Stream an object into ``local_path`` (atomically: a temporary file, checked, then renamed)."""
         bucket, name = split_cloud_path(cloud_path)
-        target = str(await anyio.Path(local_path).absolute())
-        directory = os.path.dirname(target)
-        await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
-        fd, tmp = await anyio.to_thread.run_sync(
-            lambda: tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part", dir=directory)
-        )
-        hasher = StreamHasher()
-        try:
-            async with await anyio.open_file(fd, "wb", closefd=True) as out:
-                with _mapped(cloud_path):
-                    stream = await self.storage.download_stream(bucket, name, timeout=3600)
-                    async with stream as response:
-                        expected = _crc32c_header(response.headers.get("x-goog-hash", ""))
-                        async for chunk in response.content.iter_chunked(CHUNK_BYTES):
-                            hasher.update(chunk)
-                            await out.write(chunk)
-                            if progress is not None:
-                                progress(len(chunk))
-            if expected and expected != hasher.crc32c:
-                raise IntegrityError(f"{cloud_path}: downloaded CRC32C {hasher.crc32c} is not the store's {expected}")
-            await anyio.to_thread.run_sync(os.replace, tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                await anyio.to_thread.run_sync(os.unlink, tmp)
-            raise
-        await anyio.to_thread.run_sync(remember_file_hash, target, hasher.hash_value)
-        return hasher
+        with _mapped(cloud_path):
+            stream = await self.storage.download_stream(bucket, name, timeout=3600)
+            async with stream as response:
+                return await _save(response, local_path, cloud_path, progress)
+
+    async def fetch_file(self, url: str, local_path: str) -> StreamHasher:
+        """Stream a URL (a signed URL, say) into ``local_path``, atomically, like :meth:`download_file`."""
+        with _mapped(_redacted(url)):
+            async with self.session.get(url, raise_for_status=True) as response:
+                return await _save(response, local_path, _redacted(url), None)
+
+    async def fetch_stream(self, url: str) -> AsyncIterator[bytes]:
+        with _mapped(_redacted(url)):
+            async with self.session.get(url, raise_for_status=True) as response:
+                async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+                    yield chunk
+
+    async def fetch_json(self, url: str) -> Any:
+        with _mapped(_redacted(url)):
+            async with self.session.get(url, raise_for_status=True) as response:
+                return await response.json(content_type=None)
 
     async def download_bytes(self, cloud_path: str) -> bytes:
         bucket, name = split_cloud_path(cloud_path)
@@ -303,11 +351,54 @@ class CloudStorage:
         bucket, name = split_cloud_path(cloud_path)
         blob = Bucket(self.storage, bucket).new_blob(name)
         # Signing with RSA takes a millisecond or two: off the loop.
-        return await anyio.to_thread.run_sync(_sign_sync, blob, seconds, self._token)
+        url = await anyio.to_thread.run_sync(_sign_sync, blob, seconds, self._token)
+        if self._emulator:
+            # The emulator serves signed URLs at its own address (its XML-API path is the same).
+            url = url.replace("https://storage.googleapis.com", self._emulator.rstrip("/"), 1)
+        return url
 
 
 def _sign_sync(blob: Any, seconds: int, token: Any) -> str:
     return cast(str, asyncio.run(blob.get_signed_url(seconds, token=token)))
+
+
+def _redacted(url: str) -> str:
+    """A URL without its query (signatures stay out of error messages)."""
+    return url.split("?", 1)[0]
+
+
+async def _save(response: aiohttp.ClientResponse, local_path: str, what: str,
+                progress: Callable[[int], None] | None) -> StreamHasher:  # fmt: skip
+    """Stream a response body into ``local_path`` through a temporary file beside it.
+
+    The file appears only when complete and its CRC32C matches the response's
+    ``x-goog-hash`` (when there is one); on any failure or cancellation the
+    temporary file is removed.
+    """
+    target = str(await anyio.Path(local_path).absolute())
+    directory = os.path.dirname(target)
+    await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
+    fd, tmp = await anyio.to_thread.run_sync(
+        lambda: tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part", dir=directory)
+    )
+    hasher = StreamHasher()
+    try:
+        expected = _crc32c_header(response.headers.get("x-goog-hash", ""))
+        async with await anyio.open_file(fd, "wb", closefd=True) as out:
+            async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+                hasher.update(chunk)
+                await out.write(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        if expected and expected != hasher.crc32c:
+            raise IntegrityError(f"{what}: downloaded CRC32C {hasher.crc32c} is not the store's {expected}")
+        await anyio.to_thread.run_sync(os.replace, tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            await anyio.to_thread.run_sync(os.unlink, tmp)
+        raise
+    await anyio.to_thread.run_sync(remember_file_hash, target, hasher.hash_value)
+    return hasher
 
 
 def _seconds_until(expiration: dt.datetime | dt.timedelta) -> int:

@@ -39,6 +39,8 @@ class StreamHasher:
         self.size = 0
 
     def update(self, chunk: bytes | memoryview) -> None:
+        if type(chunk) is not bytes:
+            chunk = bytes(chunk)  # google_crc32c takes read-only buffers only
         self._blake3.update(chunk)
         self._crc32c.update(chunk)
         self.size += len(chunk)
@@ -70,9 +72,9 @@ def _stat_key(path: str) -> tuple[int, int]:
 
 
 def cached_file_hash(path: str, size: int, mtime_ns: int) -> str | None:
-    """The remembered hash of ``path`` if it had this size and mtime when hashed."""
+    """The remembered hash of ``path`` (absolute) if it had this size and mtime when hashed."""
     with _lock:
-        entry = _cache.get(os.path.abspath(path))
+        entry = _cache.get(os.path.normpath(path))
     if entry is not None and entry[0] == size and entry[1] == mtime_ns:
         return entry[2]
     return None

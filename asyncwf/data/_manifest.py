@@ -27,7 +27,7 @@ def _dataset_from(value: Any) -> Dataset:
     if isinstance(value, Mapping):
         return Dataset.deserialise(value)
     if isinstance(value, str | os.PathLike):
-        return Dataset(path=value)
+        return Dataset(path=value, recursive=True)  # a dataset named by its path is the whole tree
     raise InvalidInputException(f"a manifest's datasets are Datasets, serialised datasets or paths, not {value!r}")
 
 
@@ -89,9 +89,7 @@ class Manifest:
             if dataset.is_in_cloud:
                 url = await (dataset.generate_signed_url() if expiration is None
                              else dataset.generate_signed_url(expiration))  # fmt: skip
-                copy.datasets[key] = Dataset.deserialise({**dataset.to_primitive(include_files=False), "path": url,
-                                                          "files": []})  # fmt: skip
-                copy.datasets[key]._signed_url = url  # type: ignore[attr-defined]
+                copy.datasets[key] = Dataset(path=url)
             else:
                 copy.datasets[key] = dataset
         return copy

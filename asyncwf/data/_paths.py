@@ -7,7 +7,15 @@ import re
 
 from asyncwf.exceptions import InvalidInputException, UnsafePathError
 
-__all__ = ["CLOUD_PREFIX", "cloud_join", "is_cloud_path", "relative_in_dataset", "split_cloud_path"]
+__all__ = [
+    "CLOUD_PREFIX",
+    "cloud_join",
+    "is_cloud_path",
+    "is_url",
+    "relative_in_dataset",
+    "split_cloud_path",
+    "url_name",
+]
 
 CLOUD_PREFIX = "gs://"
 # Bucket names: 3-222 characters of lowercase letters, digits, '-', '_' and '.', starting and ending alphanumeric.
@@ -17,6 +25,18 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 def is_cloud_path(path: object) -> bool:
     """True for ``gs://...`` (and only that: a local file named ``http_...`` stays local)."""
     return isinstance(path, str) and path.startswith(CLOUD_PREFIX)
+
+
+def is_url(path: object) -> bool:
+    """True for ``http://`` and ``https://`` URLs (signed URLs of cloud files and datasets)."""
+    return isinstance(path, str) and path.startswith(("http://", "https://"))
+
+
+def url_name(url: str) -> str:
+    """The file name in a URL's path (query left out)."""
+    from urllib.parse import unquote, urlsplit
+
+    return posixpath.basename(unquote(urlsplit(url).path).rstrip("/"))
 
 
 def split_cloud_path(path: str) -> tuple[str, str]:
