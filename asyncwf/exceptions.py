@@ -56,13 +56,14 @@ from __future__ import annotations
 
 import builtins
 import enum
+from typing import Any
 
 __all__ = [
     "Aborted",
     "AlreadyExists",
     "AsyncwfError",
-    "Cancelled",
     "BrokenSequenceException",
+    "Cancelled",
     "CloudLocationNotSpecified",
     "ConfigurationError",
     "Conflict",
@@ -419,3 +420,6 @@ class StorageError(DataError):
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.args[0], self.status))

@@ -11,7 +11,9 @@ import asyncwf.exceptions as exc
 
 MODULES = [
     "asyncwf",
+    "asyncwf.blocking.data",
     "asyncwf.client",
+    "asyncwf.data",
     "asyncwf.server",
     "asyncwf.testing",
     "asyncwf.exceptions",
@@ -92,3 +94,5 @@ def test_errors_pickle() -> None:
     assert isinstance(err, exc.NotFound) and err.message == "gone"
     job_err = pickle.loads(pickle.dumps(exc.JobFailed("x", job_id="j", code="C")))
     assert (job_err.id, job_err.code) == ("j", "C")
+    storage_err = pickle.loads(pickle.dumps(exc.StorageError("boom", 503)))
+    assert (str(storage_err), storage_err.status) == ("boom", 503)

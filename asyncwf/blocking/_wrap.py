@@ -54,11 +54,33 @@ def wrap(value: Any) -> Any:
         twin_cls = _TWINS.get(klass)
         if twin_cls is not None:
             return twin_cls._from_async(value)
-    if isinstance(value, list):
+    if _is_async_object(type(value)):
+        # An object with async methods asyncwf returned (an open file, a context manager ...): twin it too.
+        return twin_class(type(value))._from_async(value)
+    if type(value) is list:
         return [wrap(v) for v in value]
     if isinstance(value, tuple) and not hasattr(value, "_fields"):
         return tuple(wrap(v) for v in value)
+    if isinstance(value, list | set | frozenset):
+        # Containers of async objects (a FilterSet of Datafiles ...) keep their type, with twins inside.
+        items = [wrap(v) for v in value]
+        if any(a is not b for a, b in zip(items, value, strict=True)):
+            return type(value)(items)
+    if isinstance(value, dict) and type(value) is not dict:
+        pairs = {k: wrap(v) for k, v in value.items()}
+        if any(pairs[k] is not v for k, v in value.items()):
+            return type(value)(pairs)
     return value
+
+
+_ASYNC_TYPES: dict[type, bool] = {}
+
+
+def _is_async_object(cls: type) -> bool:
+    found = _ASYNC_TYPES.get(cls)
+    if found is None:
+        found = _ASYNC_TYPES[cls] = not issubclass(cls, type) and cls.__module__ != "builtins" and needs_twin(cls)
+    return found
 
 
 def unwrap(value: Any) -> Any:
@@ -166,6 +188,15 @@ def _property(name: str, prop: property) -> property:
     return property(get, set_ if prop.fset is not None else None, doc=prop.__doc__)
 
 
+def _iter_members(self: BlockingProxy) -> Iterator[Any]:
+    members: list[Any] = call_sync(list, object.__getattribute__(self, "_async"))
+    return iter([wrap(member) for member in members])
+
+
+async def _construct_loaded(cls: type, args: Any, kwargs: Any) -> Any:
+    return await cls(*args, **kwargs)
+
+
 def needs_twin(cls: type) -> bool:
     """True when a class has async methods, async generators or is an async context manager."""
     for _, member in inspect.getmembers_static(cls):
@@ -187,7 +218,8 @@ def twin_class(cls: type) -> type[BlockingProxy]:
         "__slots__": (),
     }
     for name, member in inspect.getmembers_static(cls):
-        if name.startswith("_") and name not in {"__aenter__", "__aexit__", "__aiter__"}:
+        if name.startswith("_") and name not in {"__aenter__", "__aexit__", "__aiter__", "__iter__", "__len__",
+                                                 "__contains__"}:  # fmt: skip
             continue
         if isinstance(member, property):
             namespace[name] = _property(name, member)
@@ -200,9 +232,18 @@ def twin_class(cls: type) -> type[BlockingProxy]:
         namespace["__exit__"] = lambda self, *exc: call_async(self._async.__aexit__, *exc)
     if "__aiter__" in namespace:
         namespace["__iter__"] = lambda self: _iterate(self._async.__aiter__())
+    elif "__iter__" in namespace:
+        namespace["__iter__"] = _iter_members
 
-    def __init__(self: BlockingProxy, *args: Any, **kwargs: Any) -> None:
-        object.__setattr__(self, "_async", call_sync(cls, *unwrap(args), **unwrap(kwargs)))
+    if hasattr(cls, "__await__"):
+        # Objects loaded by awaiting them (a Datafile, a Dataset ...) come back loaded.
+        def __init__(self: BlockingProxy, *args: Any, **kwargs: Any) -> None:
+            object.__setattr__(self, "_async", call_async(_construct_loaded, cls, unwrap(args), unwrap(kwargs)))
+
+    else:
+
+        def __init__(self: BlockingProxy, *args: Any, **kwargs: Any) -> None:
+            object.__setattr__(self, "_async", call_sync(cls, *unwrap(args), **unwrap(kwargs)))
 
     __init__.__doc__ = inspect.getdoc(cls)
     namespace["__init__"] = __init__

@@ -217,7 +217,7 @@ class _FilterContainer:
         (the Octue SDK reversed it for the first filter of a chain).
         """
         for item in self._members():
-            if not isinstance(item, Filterable):
+            if not callable(getattr(item, "satisfies", None)):  # Filterables, and their blocking twins
                 raise InvalidInputException(f"every member of a {type(self).__name__} must be Filterable, not {item!r}")
         strict = not ignore_items_without_attribute
         result = self._rebuild(lambda item: True)

@@ -8,11 +8,11 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import aiohttp
+import anyio
 import blake3
 import pytest
 from aiohttp import web
@@ -48,7 +48,7 @@ async def test_datafile_round_trip_with_metadata(gcs_bucket: str, tmp_path: Path
     # The BLAKE3 travelled with the upload: known without downloading.
     assert cloud.hash_value == blake3.blake3(b"1,2,3\n").hexdigest()
     path = await cloud.download(str(tmp_path / "down" / "a.csv"))
-    assert Path(path).read_bytes() == b"1,2,3\n" and cloud.exists_locally
+    assert await anyio.Path(path).read_bytes() == b"1,2,3\n" and cloud.exists_locally
     cloud.labels.add("checked")
     await cloud.update_metadata()
     assert (await Datafile(target)).labels == {"raw", "checked"}
@@ -127,7 +127,7 @@ async def test_a_wrong_crc32c_from_the_store_is_detected(tmp_path: Path) -> None
         with pytest.raises(IntegrityError, match="CRC32C"):
             await storage.download_file("gs://bucket/x", str(tmp_path / "x"))
     await runner.cleanup()
-    assert list(tmp_path.iterdir()) == []
+    assert [p async for p in anyio.Path(tmp_path).iterdir()] == []
 
 
 async def test_cancelling_transfers_leaves_no_partial_file_or_object(gcs_bucket: str, tmp_path: Path) -> None:
@@ -146,9 +146,9 @@ async def test_cancelling_transfers_leaves_no_partial_file_or_object(gcs_bucket:
     assert partial is None
     await storage.upload_file(source, f"gs://{gcs_bucket}/whole.bin")
     started = asyncio.Event()
+    target = str(tmp_path / "d" / "whole.bin")
     download = asyncio.create_task(
-        storage.download_file(f"gs://{gcs_bucket}/whole.bin", str(tmp_path / "d" / "whole.bin"),
-                              progress=lambda n: started.set())  # fmt: skip
+        storage.download_file(f"gs://{gcs_bucket}/whole.bin", target, progress=lambda n: started.set())
     )
     await started.wait()
     download.cancel()
@@ -205,10 +205,10 @@ def _verify_v4_signature(url: str, public_key: object) -> dict[str, str]:
 
 
 @pytest.fixture
-async def signing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[object]:
+def signing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
     path, public_key = _service_account(tmp_path)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
-    yield public_key
+    return public_key
 
 
 async def test_signed_urls_are_v4_signed_and_serve_the_object(gcs_bucket: str, tmp_path: Path,
