@@ -14,10 +14,10 @@ import math
 import platform
 from dataclasses import asdict
 
-from benchmarks import bench_compute, bench_jobs
+from benchmarks import bench_compute, bench_data, bench_jobs
 from benchmarks._util import Row
 
-BENCHMARKS = {"jobs": bench_jobs.run, "compute": bench_compute.run}
+BENCHMARKS = {"jobs": bench_jobs.run, "compute": bench_compute.run, "data": bench_data.run}
 
 
 def _table(rows: list[Row]) -> str:

@@ -16,7 +16,7 @@ import anyio
 from asyncwf.data import _metadata
 from asyncwf.data._filters import Filterable
 from asyncwf.data._gcs import ObjectInfo, cloud_storage
-from asyncwf.data._hashing import StreamHasher, hash_file, remember_file_hash
+from asyncwf.data._hashing import StreamHasher, hash_file
 from asyncwf.data._labels import LabelSet, TagDict
 from asyncwf.data._paths import is_cloud_path, is_url, split_cloud_path, url_name
 from asyncwf.exceptions import (
@@ -388,16 +388,17 @@ class Datafile(Filterable):
         split_cloud_path(target)
         self._require_loaded("the metadata")
         local = self.local_path
+
+        def metadata_for(hash_value: str | None) -> dict[str, str] | None:
+            if hash_value is not None:
+                self._hash = hash_value
+            return _metadata.to_cloud(self._stored_form()) if update_cloud_metadata else None
+
         storage = await cloud_storage()
-        if self._hash is None and self._exists_locally:
-            self._hash = await _known_hash(local)
-        metadata = _metadata.to_cloud(self._stored_form()) if update_cloud_metadata else None
-        info, hasher = await storage.upload_file(local, target, metadata)
-        had_hash = self._hash is not None
+        info, hasher, hash_sent = await storage.upload_file(local, target, metadata_for)
         self._hash, self._cloud_path, self._cloud = hasher.hash_value, target, info
         self._exists_locally, self._local_size = True, hasher.size
-        await anyio.to_thread.run_sync(remember_file_hash, local, hasher.hash_value)
-        if update_cloud_metadata and not had_hash:
+        if update_cloud_metadata and not hash_sent:
             # A large file whose hash was not known before it streamed by: store it now.
             await self.update_cloud_metadata()
         return target
@@ -423,7 +424,7 @@ class Datafile(Filterable):
             with contextlib.suppress(OSError):
                 await anyio.Path(target).unlink()
             raise IntegrityError(f"{self.name!r}: downloaded content does not match its stored BLAKE3")
-        self._local_path = str(await anyio.Path(target).absolute())
+        self._local_path = target if os.path.isabs(target) else str(await anyio.Path(target).absolute())
         self._hash, self._exists_locally, self._local_size = hasher.hash_value, True, hasher.size
         return self._local_path
 
@@ -539,14 +540,3 @@ def _parse(value: Mapping[str, Any] | str, from_string: bool) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise InvalidInputException(f"expected a JSON object, not {type(value).__name__}")
     return dict(value)
-
-
-async def _known_hash(path: str) -> str | None:
-    """The remembered hash of a local file if its size and mtime are unchanged (no read)."""
-    from asyncwf.data._hashing import cached_file_hash
-
-    try:
-        st = await anyio.Path(path).stat()
-    except FileNotFoundError as exc:
-        raise FileNotFound(f"no file at {path}") from exc
-    return cached_file_hash(path, st.st_size, st.st_mtime_ns)

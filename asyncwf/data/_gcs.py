@@ -31,7 +31,7 @@ import anyio
 from gcloud.aio.auth import Token
 from gcloud.aio.storage import Bucket, Storage
 
-from asyncwf.data._hashing import StreamHasher, remember_file_hash
+from asyncwf.data._hashing import StreamHasher, cached_file_hash, remember_file_hash
 from asyncwf.data._paths import split_cloud_path
 from asyncwf.exceptions import (
     ConfigurationError,
@@ -47,6 +47,51 @@ __all__ = ["CloudStorage", "ObjectInfo", "close_cloud_storage", "cloud_storage"]
 MULTIPART_MAX_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
 MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600
+
+
+#: Metadata as a function of the file's BLAKE3 (None when it is not known before the upload).
+MetadataFor = Callable[[str | None], dict[str, str] | None]
+
+
+def _metadata_for(metadata: dict[str, str] | MetadataFor | None, hash_value: str | None) -> dict[str, str] | None:
+    return metadata(hash_value) if callable(metadata) else metadata
+
+
+def _read_small(path: str, limit: int) -> tuple[int, bytes | None, StreamHasher | None, str | None]:
+    """In a worker thread: the file's size, and its bytes and hashes if it is small (else a remembered hash)."""
+    path = os.path.abspath(path)
+    st = os.stat(path)
+    if st.st_size > limit:
+        return st.st_size, None, None, cached_file_hash(path, st.st_size, st.st_mtime_ns)
+    with open(path, "rb") as f:
+        data = f.read()
+    hasher = StreamHasher()
+    hasher.update(data)
+    if os.stat(path).st_mtime_ns == st.st_mtime_ns:
+        remember_file_hash(path, hasher.hash_value)
+    return len(data), data, hasher, hasher.hash_value
+
+
+def _write_whole(local_path: str, data: bytes, expected_crc32c: str, what: str) -> StreamHasher:
+    """In a worker thread: check a small download and put it in place atomically (one hop for all of it)."""
+    hasher = StreamHasher()
+    hasher.update(data)
+    if expected_crc32c and expected_crc32c != hasher.crc32c:
+        raise IntegrityError(f"{what}: downloaded CRC32C {hasher.crc32c} is not the store's {expected_crc32c}")
+    target = os.path.abspath(local_path)
+    directory = os.path.dirname(target)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    remember_file_hash(target, hasher.hash_value)
+    return hasher
 
 
 class ObjectInfo:
@@ -186,9 +231,13 @@ class CloudStorage:
 
     async def upload_bytes(self, data: bytes, cloud_path: str, metadata: dict[str, str] | None = None,
                            content_type: str | None = None) -> ObjectInfo:  # fmt: skip
-        bucket, name = split_cloud_path(cloud_path)
         hasher = StreamHasher()
         hasher.update(data)
+        return await self._upload_hashed(data, hasher, cloud_path, metadata, content_type)
+
+    async def _upload_hashed(self, data: bytes, hasher: StreamHasher, cloud_path: str,
+                             metadata: dict[str, str] | None, content_type: str | None) -> ObjectInfo:  # fmt: skip
+        bucket, name = split_cloud_path(cloud_path)
         with _mapped(cloud_path):
             resource = await self.storage.upload(
                 bucket, name, data, content_type=content_type or "application/octet-stream",
@@ -198,24 +247,27 @@ class CloudStorage:
         return await self._verified(cloud_path, resource, hasher)
 
     async def upload_file(
-        self, local_path: str, cloud_path: str, metadata: dict[str, str] | None = None,
+        self, local_path: str, cloud_path: str, metadata: dict[str, str] | MetadataFor | None = None,
         content_type: str | None = None, progress: Callable[[int], None] | None = None,
-    ) -> tuple[ObjectInfo, StreamHasher]:  # fmt: skip
-        """Upload a local file, metadata included; returns the object's info and the file's hashes.
+    ) -> tuple[ObjectInfo, StreamHasher, bool]:  # fmt: skip
+        """Upload a local file with its metadata; returns the object's info, the file's hashes, and
+        whether its BLAKE3 went up with the metadata.
 
-        ``progress`` is called on the event loop with the number of bytes read each time a chunk goes out.
+        ``metadata`` may be a function of the file's BLAKE3: files up to
+        MULTIPART_MAX_BYTES are read (and hashed) before sending, larger ones
+        stream and get the hash remembered from an earlier read, if any.
+        ``progress`` is called on the event loop with the bytes read each time a chunk goes out.
         """
-        bucket, name = split_cloud_path(cloud_path)
+        split_cloud_path(cloud_path)
         try:
-            size = (await anyio.Path(local_path).stat()).st_size
+            size, data, hasher, known = await anyio.to_thread.run_sync(_read_small, local_path, MULTIPART_MAX_BYTES)
         except FileNotFoundError as exc:
             raise FileNotFound(f"no local file {local_path!r} to upload") from exc
-        if size <= MULTIPART_MAX_BYTES:
-            data = await anyio.Path(local_path).read_bytes()
-            hasher = StreamHasher()
-            hasher.update(data)
-            info = await self.upload_bytes(data, cloud_path, metadata, content_type)
-            return info, hasher
+        if data is not None:
+            assert hasher is not None
+            info = await self._upload_hashed(data, hasher, cloud_path, _metadata_for(metadata, hasher.hash_value),
+                                             content_type)  # fmt: skip
+            return info, hasher, True
         hasher = StreamHasher()
         loop = asyncio.get_running_loop()
         report: Callable[[int], None] | None = None
@@ -224,13 +276,18 @@ class CloudStorage:
             def report(n: int) -> None:  # called in aiohttp's reading thread
                 loop.call_soon_threadsafe(progress, n)
 
+        bucket, name = split_cloud_path(cloud_path)
         reader = await anyio.to_thread.run_sync(_HashingReader, local_path, hasher, report)
         try:
             with _mapped(cloud_path):
-                resource = await self._resumable(reader, size, bucket, name, content_type, metadata)
+                resource = await self._resumable(
+                    reader, size, bucket, name, content_type, _metadata_for(metadata, known)
+                )
         finally:
             await anyio.to_thread.run_sync(reader.close)
-        return await self._verified(cloud_path, resource, hasher), hasher
+        info = await self._verified(cloud_path, resource, hasher)
+        await anyio.to_thread.run_sync(remember_file_hash, local_path, hasher.hash_value)
+        return info, hasher, known is not None
 
     async def _auth(self) -> dict[str, str]:
         if self._emulator:
@@ -375,6 +432,13 @@ async def _save(response: aiohttp.ClientResponse, local_path: str, what: str,
     ``x-goog-hash`` (when there is one); on any failure or cancellation the
     temporary file is removed.
     """
+    expected = _crc32c_header(response.headers.get("x-goog-hash", ""))
+    length = response.content_length
+    if length is not None and length <= MULTIPART_MAX_BYTES:
+        body = await response.read()
+        if progress is not None:
+            progress(len(body))
+        return await anyio.to_thread.run_sync(_write_whole, local_path, body, expected, what)
     target = str(await anyio.Path(local_path).absolute())
     directory = os.path.dirname(target)
     await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
@@ -383,7 +447,6 @@ async def _save(response: aiohttp.ClientResponse, local_path: str, what: str,
     )
     hasher = StreamHasher()
     try:
-        expected = _crc32c_header(response.headers.get("x-goog-hash", ""))
         async with await anyio.open_file(fd, "wb", closefd=True) as out:
             async for chunk in response.content.iter_chunked(CHUNK_BYTES):
                 hasher.update(chunk)
