@@ -46,6 +46,8 @@ __all__ = ["CloudStorage", "ObjectInfo", "close_cloud_storage", "cloud_storage"]
 #: Files up to this size go up in one multipart request (read into memory once); larger ones are streamed.
 MULTIPART_MAX_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
+#: Downloads are hashed and written in blocks of this size, in a worker thread, while the next one arrives.
+FLUSH_BYTES = 4 * 1024 * 1024
 MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600
 
 
@@ -447,12 +449,10 @@ async def _save(response: aiohttp.ClientResponse, local_path: str, what: str,
     )
     hasher = StreamHasher()
     try:
-        async with await anyio.open_file(fd, "wb", closefd=True) as out:
-            async for chunk in response.content.iter_chunked(CHUNK_BYTES):
-                hasher.update(chunk)
-                await out.write(chunk)
-                if progress is not None:
-                    progress(len(chunk))
+        try:
+            await _pipe(response, fd, hasher, progress)
+        finally:
+            os.close(fd)
         if expected and expected != hasher.crc32c:
             raise IntegrityError(f"{what}: downloaded CRC32C {hasher.crc32c} is not the store's {expected}")
         await anyio.to_thread.run_sync(os.replace, tmp, target)
@@ -462,6 +462,38 @@ async def _save(response: aiohttp.ClientResponse, local_path: str, what: str,
         raise
     await anyio.to_thread.run_sync(remember_file_hash, target, hasher.hash_value)
     return hasher
+
+
+def _hash_and_write(fd: int, hasher: StreamHasher, data: bytes) -> None:
+    hasher.update(data)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+async def _pipe(response: aiohttp.ClientResponse, fd: int, hasher: StreamHasher,
+                progress: Callable[[int], None] | None) -> None:  # fmt: skip
+    """Network -> (hash + disk), overlapped: the loop reads while a worker thread hashes and writes the
+    previous few MiB. At most a few blocks are in memory at once."""
+    blocks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=2)
+
+    async def write() -> None:
+        while (block := await blocks.get()) is not None:
+            await anyio.to_thread.run_sync(_hash_and_write, fd, hasher, block)
+            if progress is not None:
+                progress(len(block))
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(write())
+        pending = bytearray()
+        async for chunk in response.content.iter_any():
+            pending += chunk
+            if len(pending) >= FLUSH_BYTES:
+                await blocks.put(bytes(pending))
+                pending.clear()
+        if pending:
+            await blocks.put(bytes(pending))
+        await blocks.put(None)
 
 
 def _seconds_until(expiration: dt.datetime | dt.timedelta) -> int:
