@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--shutdown-grace", type=float, default=10.0)
     serve.add_argument("--ready-file", type=Path, help="write the real ports here as JSON once serving")
+    serve.add_argument(
+        "--share-dir", type=Path, action="append", default=[],
+        help="a directory whose files may be shared by signed URL over HTTP; repeat for more",
+    )  # fmt: skip
+    serve.add_argument("--public-http-url", help="the HTTP address other machines reach (for signed URLs)")
     serve.add_argument("--log-level", default="INFO")
 
     demo = sub.add_parser("demo", help="run the main job on an embedded backend and print what happened")
@@ -78,6 +83,8 @@ async def _serve(args: argparse.Namespace) -> None:
         local_executor=not args.no_executor,
         executor_concurrency=args.executor_concurrency,
         shutdown_grace=args.shutdown_grace,
+        shared_dirs=tuple(args.share_dir),
+        public_http_url=args.public_http_url,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -31,6 +31,20 @@ def timed(fn) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - start
 
 
+def _transfer_round(work: Path, bucket: str, run: int) -> dict[str, float]:
+    """Seconds to upload and download the small files and the large one through the Octue SDK."""
+    times: dict[str, float] = {}
+    for size in ("small", "large"):
+        start = time.perf_counter()
+        Dataset(path=str(work / size)).upload(f"gs://{bucket}/octue-{size}-{run}")
+        times[f"upload_{size}"] = time.perf_counter() - start
+        cloud = Dataset(path=f"gs://{bucket}/octue-{size}-{run}")
+        start = time.perf_counter()
+        cloud.download(str(work / f"octue-{size}-out-{run}"))
+        times[f"download_{size}"] = time.perf_counter() - start
+    return times
+
+
 def main() -> None:
     work, bucket, quick = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
     out: dict[str, float] = {}
@@ -50,14 +64,9 @@ def main() -> None:
     out["open_dataset"] = timed(lambda: Dataset(path=str(meta)))
     out["metadata_files"] = count
     out["hash"] = timed(lambda: Datafile(str(work / "hash.bin")).hash_value)
-    small = Dataset(path=str(work / "small"))
-    out["upload_small"] = timed(lambda: small.upload(f"gs://{bucket}/octue-small"))
-    cloud_small = Dataset(path=f"gs://{bucket}/octue-small")
-    out["download_small"] = timed(lambda: cloud_small.download(str(work / "octue-small-out")))
-    large = Dataset(path=str(work / "large"))
-    out["upload_large"] = timed(lambda: large.upload(f"gs://{bucket}/octue-large"))
-    cloud_large = Dataset(path=f"gs://{bucket}/octue-large")
-    out["download_large"] = timed(lambda: cloud_large.download(str(work / "octue-large-out")))
+    rounds = [_transfer_round(work, bucket, run) for run in range(3)]  # best of 3, as for the others
+    for key in rounds[0]:
+        out[key] = min(r[key] for r in rounds)
     print(json.dumps(out))
     sys.stdout.flush()
     os._exit(0)  # the SDK leaves threads behind

@@ -33,7 +33,8 @@ from asyncwf.exceptions import (
     Unauthenticated,
     Unavailable,
 )
-from asyncwf.v1 import jobs_grpc
+from asyncwf.v1 import files_grpc, jobs_grpc
+from asyncwf.v1 import files_pb2 as files_pb
 from asyncwf.v1 import jobs_pb2 as pb
 
 __all__ = ["Client", "JobOptions", "raise_for_job"]
@@ -404,6 +405,19 @@ class Client:
         _check_id(job_id)
         request = pb.CancelJobRequest(id=job_id, reason=reason)
         return job_from_pb(await self._unary("CancelJob", request, timeout=timeout, idempotent=True))
+
+    async def sign_file_url(self, path: str, expires_in: float = 3600.0, *, timeout: float | None = None) -> str:
+        """A URL that reads the local file ``path`` through the backend's HTTP endpoint until it expires.
+
+        The file must be inside a directory the backend shares (``asyncwf serve --share-dir DIR``);
+        ``expires_in`` is 1 second to 7 days.
+        """
+        if not isinstance(path, str) or not path:
+            raise InvalidArgument("give the file's absolute path")
+        request = files_pb.SignFileURLRequest(path=path, expires_in_seconds=float(expires_in))
+        reply = await self._unary("SignFileURL", request, timeout=timeout, idempotent=True,
+                                  service=files_grpc.FileServiceStub)  # fmt: skip
+        return str(reply.url)
 
     async def watch_job(
         self, job_id: str, *, include_logs: bool = False, _after_version: int = 0

@@ -9,13 +9,13 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Generator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from asyncwf.data import _metadata
 from asyncwf.data._filters import Filterable
-from asyncwf.data._gcs import ObjectInfo, cloud_storage
+from asyncwf.data._gcs import ObjectInfo, cloud_storage, seconds_until
 from asyncwf.data._hashing import StreamHasher, hash_file
 from asyncwf.data._labels import LabelSet, TagDict
 from asyncwf.data._paths import is_cloud_path, is_url, split_cloud_path, url_name
@@ -27,7 +27,10 @@ from asyncwf.exceptions import (
     NotLoadedError,
 )
 
-__all__ = ["Datafile", "sdk_version"]
+if TYPE_CHECKING:
+    from asyncwf.client import Client
+
+__all__ = ["Datafile", "sdk_version", "sign_local_file"]
 
 _WRITE_MODES = set("wax+")
 
@@ -36,6 +39,14 @@ def sdk_version() -> str:
     from asyncwf import __version__
 
     return f"asyncwf {__version__}"
+
+
+async def sign_local_file(path: str, expiration: dt.datetime | dt.timedelta, client: Client | None) -> str:
+    """A URL of the asyncwf backend that serves the local file ``path`` until ``expiration``."""
+    from asyncwf.client import Client
+
+    seconds = seconds_until(expiration)
+    return await (client or Client.get_default_client()).sign_file_url(path, seconds)
 
 
 def _timestamp(value: object) -> dt.datetime | None:
@@ -483,11 +494,20 @@ class Datafile(Filterable):
         opened, self._opened = self._opened, None
         return await opened.__aexit__(*exc)  # type: ignore[no-any-return]
 
-    async def generate_signed_url(self, expiration: dt.datetime | dt.timedelta = dt.timedelta(days=7)) -> str:
-        """A URL anyone can GET the cloud object with until ``expiration`` (at most 7 days)."""
-        if self._cloud_path is None:
-            raise CloudLocationNotSpecified(f"{self.name!r} is not in the cloud: upload it first")
-        return await (await cloud_storage()).signed_url(self._cloud_path, expiration)
+    async def generate_signed_url(
+        self, expiration: dt.datetime | dt.timedelta = dt.timedelta(days=7), *, client: Client | None = None
+    ) -> str:
+        """A URL anyone can GET the content with until ``expiration`` (at most 7 days).
+
+        A cloud object gets a V4 signed URL; a local file gets a URL of the
+        asyncwf backend (``client``, else the default client), which must
+        share the file's directory (``asyncwf serve --share-dir``).
+        """
+        if self._cloud_path is not None:
+            return await (await cloud_storage()).signed_url(self._cloud_path, expiration)
+        if self._local_path is None:
+            raise CloudLocationNotSpecified(f"{self.name!r} has neither a cloud path nor a local file")
+        return await sign_local_file(self.local_path, expiration, client)
 
     # --- serialisation ----------------------------------------------------------------
 

@@ -9,13 +9,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
 from asyncwf._tqdm import in_notebook, tqdm
 from asyncwf.data import _metadata
-from asyncwf.data._datafile import Datafile, _identifier, _parse, sdk_version
+from asyncwf.data._datafile import Datafile, _identifier, _parse, sdk_version, sign_local_file
 from asyncwf.data._filters import Filterable, FilterSet
 from asyncwf.data._gcs import cloud_storage
 from asyncwf.data._hashing import combine
@@ -29,16 +29,21 @@ from asyncwf.exceptions import (
     UnsafePathError,
 )
 
+if TYPE_CHECKING:
+    from asyncwf.client import Client
+
 __all__ = ["DEFAULT_CONCURRENCY", "Dataset"]
 
 #: How many files a Dataset uploads, downloads or loads at once.
 DEFAULT_CONCURRENCY = 16
 _SKIP_SUFFIXES = (".part", ".tmp")
+#: Documents written by generate_signed_url (not files of the dataset).
+SIGNED_SUFFIX = ".signed_urls.json"
 T = TypeVar("T")
 
 
 def _skipped(name: str) -> bool:
-    return name == _metadata.METADATA_FILENAME or name.endswith(_SKIP_SUFFIXES)
+    return name == _metadata.METADATA_FILENAME or name.endswith((*_SKIP_SUFFIXES, SIGNED_SUFFIX))
 
 
 def _walk(root: str, recursive: bool) -> dict[str, list[tuple[str, int]]]:
@@ -55,11 +60,7 @@ def _walk(root: str, recursive: bool) -> dict[str, list[tuple[str, int]]]:
             if entry.is_dir(follow_symlinks=False):
                 if recursive:
                     pending.append(entry.path)
-            elif (
-                entry.is_file()
-                and entry.name != _metadata.METADATA_FILENAME
-                and not entry.name.endswith(_SKIP_SUFFIXES)
-            ):
+            elif entry.is_file() and not _skipped(entry.name):
                 found.setdefault(directory, []).append((entry.name, entry.stat().st_size))
     return found
 
@@ -184,7 +185,7 @@ class Dataset(Filterable):
         return [
             Datafile._from_listing(path, info)
             for path, info in listing
-            if os.path.basename(path) != _metadata.METADATA_FILENAME and not path.endswith(".signed_urls.json")
+            if os.path.basename(path) != _metadata.METADATA_FILENAME and not path.endswith(SIGNED_SUFFIX)
         ]
 
     async def _stored_metadata(self) -> dict[str, Any] | None:
@@ -435,21 +436,32 @@ class Dataset(Filterable):
 
     # --- signed URLs --------------------------------------------------------------------------
 
-    async def generate_signed_url(self, expiration: dt.datetime | dt.timedelta = dt.timedelta(days=7)) -> str:
-        """A signed URL of a JSON document listing signed URLs of every file, with the metadata."""
-        if not self.is_in_cloud:
-            raise CloudLocationNotSpecified(f"dataset {self.name!r} is not in the cloud: upload it first")
+    async def generate_signed_url(
+        self, expiration: dt.datetime | dt.timedelta = dt.timedelta(days=7), *, client: Client | None = None
+    ) -> str:
+        """A signed URL of a JSON document listing signed URLs of every file, with the metadata.
+
+        ``Dataset(url)`` opens it (read-only). A local dataset is shared through
+        the asyncwf backend (see :meth:`Datafile.generate_signed_url`).
+        """
+        if is_url(self._path):
+            raise InvalidInputException("this dataset is already a signed URL")
         files = list(self.files)
-        urls = await _bounded(files, lambda f: f.generate_signed_url(expiration), DEFAULT_CONCURRENCY)
+        urls = await _bounded(files, lambda f: f.generate_signed_url(expiration, client=client), DEFAULT_CONCURRENCY)
         document = {
             **self.to_primitive(include_files=False),
             "files": [{**f.to_primitive(), "path": url, "local_path": None, "cloud_path": None,
                        "relative_path": self.relative_path(f)} for f, url in zip(files, urls, strict=True)],
         }  # fmt: skip
-        location = cloud_join(self._path, f".{self._id}.signed_urls.json")
+        body = json.dumps(document).encode()
+        name = f".{self._id}{SIGNED_SUFFIX}"
+        if not self.is_in_cloud:
+            location = os.path.join(self._path, name)
+            await anyio.Path(location).write_bytes(body)
+            return await sign_local_file(location, expiration, client)
         storage = await cloud_storage()
-        await storage.upload_bytes(json.dumps(document).encode(), location, content_type="application/json")
-        return await storage.signed_url(location, expiration)
+        await storage.upload_bytes(body, cloud_join(self._path, name), content_type="application/json")
+        return await storage.signed_url(cloud_join(self._path, name), expiration)
 
     # --- serialisation --------------------------------------------------------------------------
 

@@ -404,7 +404,7 @@ class CloudStorage:
 
     async def signed_url(self, cloud_path: str, expiration: dt.datetime | dt.timedelta) -> str:
         """A V4 signed GET URL, signed locally with the service-account key."""
-        seconds = _seconds_until(expiration)
+        seconds = seconds_until(expiration)
         if not self._token.service_data.get("private_key"):
             raise ConfigurationError("signing URLs needs a service-account key in GOOGLE_APPLICATION_CREDENTIALS")
         bucket, name = split_cloud_path(cloud_path)
@@ -496,7 +496,7 @@ async def _pipe(response: aiohttp.ClientResponse, fd: int, hasher: StreamHasher,
         await blocks.put(None)
 
 
-def _seconds_until(expiration: dt.datetime | dt.timedelta) -> int:
+def seconds_until(expiration: dt.datetime | dt.timedelta) -> int:
     if isinstance(expiration, dt.timedelta):
         seconds = expiration.total_seconds()
     elif isinstance(expiration, dt.datetime):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Generator, Mapping
@@ -82,13 +83,18 @@ class Manifest:
                 self.datasets[key] = dataset
         return self
 
-    async def use_signed_urls_for_datasets(self, expiration: Any = None) -> Manifest:
-        """A copy of this manifest whose cloud datasets are signed URLs (this one is left as it is)."""
+    async def use_signed_urls_for_datasets(
+        self, expiration: dt.datetime | dt.timedelta = dt.timedelta(days=7)
+    ) -> Manifest:
+        """A copy of this manifest whose cloud datasets are signed URLs (this one is left as it is).
+
+        Local datasets stay as they are (sign them through a backend with
+        ``Dataset.generate_signed_url(client=...)``).
+        """
         copy = Manifest(id=self._id, name=self.name)
         for key, dataset in self.datasets.items():
             if dataset.is_in_cloud:
-                url = await (dataset.generate_signed_url() if expiration is None
-                             else dataset.generate_signed_url(expiration))  # fmt: skip
+                url = await dataset.generate_signed_url(expiration)
                 copy.datasets[key] = Dataset(path=url)
             else:
                 copy.datasets[key] = dataset

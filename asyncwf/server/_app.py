@@ -25,6 +25,7 @@ from asyncwf.exceptions import ConfigurationError
 from asyncwf.server._blobs import LocalBlobStore
 from asyncwf.server._engine import EngineConfig, JobEngine
 from asyncwf.server._executor import KindRegistry, LocalExecutor
+from asyncwf.server._files import SIGNER, FileService, FileSigner, serve_file
 from asyncwf.server._grpc import JobService, LimitedProtoCodec, TokenAuth
 from asyncwf.server._http import build_http_app
 from asyncwf.server._kinds import builtin_kinds
@@ -63,6 +64,10 @@ class BackendConfig:
     #: Seconds in-flight calls and jobs get to finish on shutdown.
     shutdown_grace: float = 10.0
     sqlite_synchronous: str = "NORMAL"
+    #: Directories whose files may be shared by signed URL (``FileService``, ``GET /v1/files``).
+    shared_dirs: tuple[Path, ...] = ()
+    #: The HTTP address clients on other machines reach; default ``http(s)://host:http_port``.
+    public_http_url: str | None = None
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -122,6 +127,7 @@ class Backend:
         self.auth = TokenAuth(config.tokens)
         self.service = JobService(self.engine, self.auth)
         self.workflows = WorkflowService(self.store, self.auth)
+        self.files = FileService(None, self.auth)
         self.serving_status = ServiceStatus()
         self.health = Health({self.service: [self.serving_status]})
         kinds = config.kinds if config.kinds is not None else builtin_kinds()
@@ -149,7 +155,7 @@ class Backend:
             await self.engine.start()
             self._stack.push_async_callback(self.engine.stop)
             ssl_ctx = self._ssl_context()
-            handlers = [self.service, self.workflows, self.health]
+            handlers = [self.service, self.workflows, self.files, self.health]
             self._grpc = _Server(handlers, codec=LimitedProtoCodec(self.config.max_message_bytes))
             listen(self._grpc, RecvRequest, self._on_request)
             await self._grpc.start(self.config.host, self.config.port, ssl=ssl_ctx)
@@ -159,16 +165,19 @@ class Backend:
                 await self.executor.start()
                 self._stack.push_async_callback(self.executor.stop, self.config.shutdown_grace)
             if self.config.http_port is not None:
-                runner = web.AppRunner(
-                    build_http_app(self.engine, self.auth, max_body_bytes=self.config.max_message_bytes),
-                    access_log=None,
-                    handle_signals=False,
-                )
+                signer = await FileSigner.open(Path(self.config.data_dir), self.config.shared_dirs, "")
+                app = build_http_app(self.engine, self.auth, max_body_bytes=self.config.max_message_bytes)
+                app[SIGNER] = signer
+                app.router.add_get("/v1/files", serve_file)
+                runner = web.AppRunner(app, access_log=None, handle_signals=False)
                 await runner.setup()
                 self._stack.push_async_callback(runner.cleanup)
                 site = web.TCPSite(runner, self.config.host, self.config.http_port, ssl_context=ssl_ctx)
                 await site.start()
                 self.http_port = runner.addresses[0][1]
+                scheme = "https" if ssl_ctx is not None else "http"
+                signer.base_url = self.config.public_http_url or f"{scheme}://{self.config.host}:{self.http_port}"
+                self.files.signer = signer
             self.serving_status.set(True)
         except BaseException:
             await self._stack.aclose()
