@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import tempfile
 import uuid
@@ -19,6 +18,7 @@ from asyncwf.data._gcs import ObjectInfo, cloud_storage, seconds_until
 from asyncwf.data._hashing import StreamHasher, hash_file
 from asyncwf.data._labels import LabelSet, TagDict
 from asyncwf.data._paths import is_cloud_path, is_url, split_cloud_path, url_name
+from asyncwf.data._serialise import Serialisable, parse
 from asyncwf.exceptions import (
     CloudLocationNotSpecified,
     FileNotFound,
@@ -73,7 +73,7 @@ def _identifier(value: object) -> str:
         raise InvalidInputException(f"{value!r} is not a valid UUID") from None
 
 
-class Datafile(Filterable):
+class Datafile(Serialisable, Filterable):
     """A local or cloud file and its metadata.
 
     Stored metadata (the object's custom metadata in the cloud, the
@@ -525,17 +525,10 @@ class Datafile(Filterable):
             "hash_value": self._hash or self._stored_hash,
         }
 
-    def serialise(self, **kwargs: Any) -> str:
-        """The primitive form as a JSON string (``kwargs`` go to ``json.dumps``)."""
-        return json.dumps(self.to_primitive(), **kwargs)
-
-    async def to_file(self, filename: str, **kwargs: Any) -> None:
-        await anyio.Path(filename).write_text(self.serialise(**kwargs))
-
     @classmethod
     def deserialise(cls, serialised_datafile: Mapping[str, Any] | str, from_string: bool = False) -> Datafile:
         """A Datafile with exactly the metadata that was serialised (loaded; nothing is read)."""
-        data = _parse(serialised_datafile, from_string)
+        data = parse(serialised_datafile, from_string)
         path = data.get("path") if is_url(data.get("path")) else None
         path = path or data.get("cloud_path") or data.get("local_path") or data.get("path")
         if not isinstance(path, str):
@@ -549,14 +542,3 @@ class Datafile(Filterable):
     def __repr__(self) -> str:
         where = self._cloud_path or self._local_path or (self._url or "").split("?")[0]
         return f"<Datafile {where!r}>"
-
-
-def _parse(value: Mapping[str, Any] | str, from_string: bool) -> dict[str, Any]:
-    if from_string or isinstance(value, str):
-        try:
-            value = json.loads(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputException(f"not JSON: {exc}") from exc
-    if not isinstance(value, Mapping):
-        raise InvalidInputException(f"expected a JSON object, not {type(value).__name__}")
-    return dict(value)

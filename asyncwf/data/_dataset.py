@@ -15,12 +15,13 @@ import anyio
 
 from asyncwf._tqdm import in_notebook, tqdm
 from asyncwf.data import _metadata
-from asyncwf.data._datafile import Datafile, _identifier, _parse, sdk_version, sign_local_file
+from asyncwf.data._datafile import Datafile, _identifier, sdk_version, sign_local_file
 from asyncwf.data._filters import Filterable, FilterSet
 from asyncwf.data._gcs import cloud_storage
 from asyncwf.data._hashing import combine
 from asyncwf.data._labels import LabelSet, TagDict
 from asyncwf.data._paths import cloud_join, is_cloud_path, is_url, relative_in_dataset, split_cloud_path, url_name
+from asyncwf.data._serialise import Serialisable, parse
 from asyncwf.exceptions import (
     CloudLocationNotSpecified,
     FileNotFound,
@@ -88,7 +89,7 @@ def _progress_bar(wanted: bool | None, total: int, description: str) -> Any:
     return tqdm(total=total, desc=description, unit="file") if wanted else None
 
 
-class Dataset(Filterable):
+class Dataset(Serialisable, Filterable):
     """A set of datafiles in one local directory or ``gs://`` prefix, plus metadata.
 
     As with :class:`~asyncwf.data.Datafile`, stored metadata wins over the
@@ -429,6 +430,11 @@ class Dataset(Filterable):
         hashes = await _bounded(files, lambda f: f.calculate_hash(), DEFAULT_CONCURRENCY)
         return combine((self.relative_path(f), h) for f, h in zip(files, hashes, strict=True))
 
+    def reset_hash(self) -> None:
+        """Forget the files' set or computed hashes (the next :meth:`calculate_hash` reads them again)."""
+        for datafile in self.files:
+            datafile.reset_hash()
+
     @property
     def hash_value(self) -> str:
         """The dataset's hash once every file's is known (see :meth:`calculate_hash`)."""
@@ -475,16 +481,10 @@ class Dataset(Filterable):
             data["files"] = sorted(f.cloud_path or f._local_path or f.name for f in self.files)
         return data
 
-    def serialise(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_primitive(), **kwargs)
-
-    async def to_file(self, filename: str, **kwargs: Any) -> None:
-        await anyio.Path(filename).write_text(self.serialise(**kwargs))
-
     @classmethod
     def deserialise(cls, serialised_dataset: Mapping[str, Any] | str, from_string: bool = False) -> Dataset:
         """A Dataset from its primitive form; await it to load the files listed."""
-        data = _parse(serialised_dataset, from_string)
+        data = parse(serialised_dataset, from_string)
         return cls(
             path=data.get("path"), files=data.get("files"), id=data.get("id"), name=data.get("name"),
             tags=_metadata.decode(data.get("tags")), labels=data.get("labels"),

@@ -21,7 +21,7 @@ import datetime as dt
 import io
 import json
 import os
-import tempfile
+import secrets
 import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
@@ -74,6 +74,22 @@ def _read_small(path: str, limit: int) -> tuple[int, bytes | None, StreamHasher 
     return len(data), data, hasher, hasher.hash_value
 
 
+def open_part(target: str) -> tuple[int, str]:
+    """A new temporary file beside ``target`` (blocking): ``(fd, path)``; the directory is made if needed.
+
+    Opened with the usual permissions (0666 less the umask), unlike mkstemp's 0600,
+    since it becomes the downloaded file.
+    """
+    directory, name = os.path.split(target)
+    tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.part")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(tmp, flags, 0o666), tmp
+    except FileNotFoundError:
+        os.makedirs(directory, exist_ok=True)
+        return os.open(tmp, flags, 0o666), tmp
+
+
 def _write_whole(local_path: str, data: bytes, expected_crc32c: str, what: str) -> StreamHasher:
     """In a worker thread: check a small download and put it in place atomically (one hop for all of it)."""
     hasher = StreamHasher()
@@ -81,19 +97,26 @@ def _write_whole(local_path: str, data: bytes, expected_crc32c: str, what: str) 
     if expected_crc32c and expected_crc32c != hasher.crc32c:
         raise IntegrityError(f"{what}: downloaded CRC32C {hasher.crc32c} is not the store's {expected_crc32c}")
     target = os.path.abspath(local_path)
-    directory = os.path.dirname(target)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part", dir=directory)
+    fd, tmp = open_part(target)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        try:
+            _write_all(fd, data)
+            stat = os.fstat(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    remember_file_hash(target, hasher.hash_value)
+    remember_file_hash(target, hasher.hash_value, stat)
     return hasher
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 class ObjectInfo:
@@ -442,11 +465,7 @@ async def _save(response: aiohttp.ClientResponse, local_path: str, what: str,
             progress(len(body))
         return await anyio.to_thread.run_sync(_write_whole, local_path, body, expected, what)
     target = str(await anyio.Path(local_path).absolute())
-    directory = os.path.dirname(target)
-    await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
-    fd, tmp = await anyio.to_thread.run_sync(
-        lambda: tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part", dir=directory)
-    )
+    fd, tmp = await anyio.to_thread.run_sync(open_part, target)
     hasher = StreamHasher()
     try:
         try:
@@ -466,9 +485,7 @@ async def _save(response: aiohttp.ClientResponse, local_path: str, what: str,
 
 def _hash_and_write(fd: int, hasher: StreamHasher, data: bytes) -> None:
     hasher.update(data)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    _write_all(fd, data)
 
 
 async def _pipe(response: aiohttp.ClientResponse, fd: int, hasher: StreamHasher,

@@ -80,10 +80,13 @@ def cached_file_hash(path: str, size: int, mtime_ns: int) -> str | None:
     return None
 
 
-def remember_file_hash(path: str, hash_value: str) -> None:
-    """Remember the hash of ``path`` as it is now (call right after writing or reading it whole; blocks)."""
+def remember_file_hash(path: str, hash_value: str, stat: os.stat_result | None = None) -> None:
+    """Remember the hash of ``path`` as it is now (call right after writing or reading it whole; blocks).
+
+    ``stat`` is the file's stat if the caller has it (an ``os.fstat`` of the written file).
+    """
     path = os.path.abspath(path)
-    size, mtime_ns = _stat_key(path)
+    size, mtime_ns = (stat.st_size, stat.st_mtime_ns) if stat is not None else _stat_key(path)
     with _lock:
         _cache[path] = (size, mtime_ns, hash_value)
         _cache.move_to_end(path)

@@ -8,15 +8,15 @@ import os
 from collections.abc import Generator, Mapping
 from typing import Any
 
-import anyio
 import blake3
 
 from asyncwf.data import _metadata
-from asyncwf.data._datafile import _identifier, _parse, sdk_version
+from asyncwf.data._datafile import _identifier, sdk_version
 from asyncwf.data._dataset import DEFAULT_CONCURRENCY, Dataset, _bounded
 from asyncwf.data._gcs import cloud_storage
 from asyncwf.data._hashing import combine
 from asyncwf.data._paths import split_cloud_path
+from asyncwf.data._serialise import Serialisable, parse
 from asyncwf.exceptions import InvalidInputException, NotLoadedError
 
 __all__ = ["Manifest"]
@@ -32,7 +32,7 @@ def _dataset_from(value: Any) -> Dataset:
     raise InvalidInputException(f"a manifest's datasets are Datasets, serialised datasets or paths, not {value!r}")
 
 
-class Manifest:
+class Manifest(Serialisable):
     """Datasets by key (instances, serialised datasets or paths); await it to load them all."""
 
     def __init__(self, datasets: Mapping[str, Any] | None = None, id: str | None = None,
@@ -125,7 +125,13 @@ class Manifest:
 
     @property
     def hash_value(self) -> str:
+        """The manifest's hash once its datasets' are known (see :meth:`calculate_hash`)."""
         return combine((k, d.hash_value) for k, d in self.datasets.items())
+
+    def reset_hash(self) -> None:
+        """Forget the datasets' file hashes (the next :meth:`calculate_hash` reads them again)."""
+        for dataset in self.datasets.values():
+            dataset.reset_hash()
 
     def metadata(self, include_id: bool = True, include_sdk_version: bool = True, **kwargs: Any) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name}
@@ -156,15 +162,9 @@ class Manifest:
         """The manifest with each dataset as its path (cloud or local)."""
         return {"id": self._id, "name": self.name, "datasets": {k: d.path for k, d in self.datasets.items()}}
 
-    def serialise(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_primitive(), **kwargs)
-
-    async def to_file(self, filename: str, **kwargs: Any) -> None:
-        await anyio.Path(filename).write_text(self.serialise(**kwargs))
-
     @classmethod
     def deserialise(cls, serialised_object: Mapping[str, Any] | str, from_string: bool = False) -> Manifest:
-        data = _parse(serialised_object, from_string)
+        data = parse(serialised_object, from_string)
         datasets = data.get("datasets") or {}
         if isinstance(datasets, list):  # an old form: a list of serialised datasets
             datasets = {d.get("name") or str(i): d for i, d in enumerate(datasets)}
