@@ -141,10 +141,25 @@ async def _transfers(rows: list[Row], work: Path, bucket: str, small_count: int,
         await storage.download_to_filename(bucket, f"bare-large-{run}/big.bin",
                                            str(work / f"bare-out-{run}" / "big.bin"), timeout=600)  # fmt: skip
         note(large_label, "gcloud-aio-storage", "download", large_mib, start)
+    # The network's ceiling for downloads: one GET of the same object, bytes discarded (no hash, no disk).
+    cs = await cloud_storage()
+    ceiling = "raw GET, bytes discarded"
+    for run in range(3):
+        start = time.perf_counter()
+        await _raw_get(cs, bucket, f"aw-large-{run}/big.bin")
+        note(large_label, ceiling, "download", large_mib, start)
+    rows.append(Row(large_label, ceiling, "download", best[(large_label, ceiling, "download")], "MiB/s"))
     for system in ("asyncwf", "gcloud-aio-storage"):
         for what in (small_label, large_label):
             for metric in ("upload", "download"):
                 rows.append(Row(what, system, metric, best[(what, system, metric)], "MiB/s"))
+
+
+async def _raw_get(cs: Any, bucket: str, name: str) -> None:
+    url = f"{cs._emulator}/storage/v1/b/{bucket}/o/{name.replace('/', '%2F')}"
+    async with cs.session.get(url, params={"alt": "media"}, raise_for_status=True) as response:
+        async for _ in response.content.iter_any():
+            pass
 
 
 def _octue(rows: list[Row], work: Path, bucket: str, emulator: str, quick: bool, small_count: int,

@@ -483,33 +483,42 @@ async def _save(response: aiohttp.ClientResponse, local_path: str, what: str,
     return hasher
 
 
-def _hash_and_write(fd: int, hasher: StreamHasher, data: bytes) -> None:
-    hasher.update(data)
-    _write_all(fd, data)
+def _hash_and_write(fd: int, hasher: StreamHasher, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        hasher.update(chunk)
+    while chunks:
+        written = os.writev(fd, chunks)
+        while chunks and written >= len(chunks[0]):
+            written -= len(chunks.pop(0))
+        if written:
+            chunks[0] = chunks[0][written:]
 
 
 async def _pipe(response: aiohttp.ClientResponse, fd: int, hasher: StreamHasher,
                 progress: Callable[[int], None] | None) -> None:  # fmt: skip
     """Network -> (hash + disk), overlapped: the loop reads while a worker thread hashes and writes the
-    previous few MiB. At most a few blocks are in memory at once."""
-    blocks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=2)
+    previous few MiB (the chunks as they came, no copies). At most a few blocks are in memory at once."""
+    blocks: asyncio.Queue[list[bytes] | None] = asyncio.Queue(maxsize=2)
 
     async def write() -> None:
         while (block := await blocks.get()) is not None:
+            size = sum(len(chunk) for chunk in block)
             await anyio.to_thread.run_sync(_hash_and_write, fd, hasher, block)
             if progress is not None:
-                progress(len(block))
+                progress(size)
 
     async with asyncio.TaskGroup() as group:
         group.create_task(write())
-        pending = bytearray()
+        pending: list[bytes] = []
+        pending_bytes = 0
         async for chunk in response.content.iter_any():
-            pending += chunk
-            if len(pending) >= FLUSH_BYTES:
-                await blocks.put(bytes(pending))
-                pending.clear()
+            pending.append(chunk)
+            pending_bytes += len(chunk)
+            if pending_bytes >= FLUSH_BYTES:
+                await blocks.put(pending)
+                pending, pending_bytes = [], 0
         if pending:
-            await blocks.put(bytes(pending))
+            await blocks.put(pending)
         await blocks.put(None)
 
 

@@ -49,6 +49,9 @@ async def test_datafile_round_trip_with_metadata(gcs_bucket: str, tmp_path: Path
     assert cloud.hash_value == blake3.blake3(b"1,2,3\n").hexdigest()
     path = await cloud.download(str(tmp_path / "down" / "a.csv"))
     assert await anyio.Path(path).read_bytes() == b"1,2,3\n" and cloud.exists_locally
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (await anyio.Path(path).stat()).st_mode & 0o777 == 0o666 & ~umask  # not a temporary file's 0600
     cloud.labels.add("checked")
     await cloud.update_metadata()
     assert (await Datafile(target)).labels == {"raw", "checked"}
