@@ -16,7 +16,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from asyncwf._context import JobFailureError
 from asyncwf.workflows._graft import RESERVED, Graft, validate_graft
@@ -100,6 +100,9 @@ class Interpreter:
         self._progress = progress
         self._deadline = None if self.limits.timeout is None else time.monotonic() + self.limits.timeout
         self._steps = 0
+        #: Per body (by id): its keys and their positions if it defines no functions, else None.
+        self._shapes: dict[int, tuple[list[str], dict[str, int]] | None] = {}
+        self._plans: dict[tuple[int, str], Any] = {}
         self._budget = self.limits.check_every
         self._total = 1
         self._call_depth = 0
@@ -149,6 +152,8 @@ class Interpreter:
                 raise GraftError("INVALID", f"function calls nested deeper than {self.limits.max_call_depth}")
             scope = self._bind(fn, args, kwargs or {})
             return self._evaluate(fn.graft["returns"], scope)
+        except RecursionError as exc:  # a safety net: max_call_depth should stop it first
+            raise GraftError("INVALID", "function calls nested too deeply") from exc
         finally:
             self._call_depth -= 1
 
@@ -222,13 +227,94 @@ class Interpreter:
             value = self._evaluate_in(ref, owner)
         return value
 
+
+    def _plan(self, body: Mapping[str, Any], root: str) -> list[str] | None:
+        """The keys ``root`` needs, in an order where each comes after what it uses; None if there is none.
+
+        Only for bodies that define no functions (so every key of the body is
+        used by the body alone, and nothing is evaluated that a lazy
+        ``ifelse`` branch would skip) and whose applications refer only to keys
+        written before them, as grafts from asyncwf's writer do. Unused keys are
+        left alone, exactly as the search would.
+        """
+        shape = self._shapes.get(id(body))
+        if shape is None:
+            keys = [k for k in body if k not in RESERVED]
+            flat = all(type(body[k]) is not dict for k in keys)
+            shape = self._shapes[id(body)] = (keys, {k: i for i, k in enumerate(keys)}) if flat else None
+        if shape is None:
+            return None
+        keys, position = shape
+        end = position.get(root)
+        if end is None:
+            return None
+        needed = {root}
+        for index in range(end, -1, -1):
+            key = keys[index]
+            if key not in needed:
+                continue
+            expr = body[key]
+            if type(expr) is not list or (len(expr) == 1 and type(expr[0]) in (list, dict)):
+                continue
+            named = expr[-1] if type(expr[-1]) is dict and len(expr) > 1 else None
+            for ref in expr if named is None else [*expr[:-1], *named.values()]:
+                at = position.get(ref)
+                if at is None:
+                    continue  # from an enclosing scope, or a builtin
+                if at >= index:
+                    return None  # a forward reference (or a cycle): let the search sort it out
+                needed.add(ref)
+        return [key for key in keys[: end + 1] if key in needed]
+
+    def _evaluate_forward(self, plan: list[str], root: str, owner: _Scope) -> Any:
+        values, body = owner.values, owner.body
+        for key in plan:
+            if key in values:
+                if values[key] is _BUSY:
+                    raise GraftError("INVALID", f"cycle: key {key!r} depends on itself")
+                continue
+            expr = body[key]
+            if type(expr) is not list or (len(expr) == 1 and type(expr[0]) in (list, dict)):
+                values[key] = self._immediate(key, expr, owner)
+                continue
+            self._tick()
+            named = expr[-1] if type(expr[-1]) is dict and len(expr) > 1 else None
+            refs: list[Any] = expr if named is None else [*expr[:-1], *named.values()]
+            for ref in refs:
+                if ref not in values:
+                    # Keys of this body are all computed by now: this is an outer name or a builtin.
+                    values[ref] = self._outer(ref, owner)
+            fn = values[expr[0]]
+            values[key] = _BUSY
+            if named is None and type(fn) is Builtin and not fn.higher_order:
+                try:
+                    value = fn.fn(*[values[ref] for ref in expr[1:]])
+                except GraftError:
+                    raise
+                except Exception as exc:
+                    raise _builtin_error(fn, exc) from exc
+            elif named is None and type(fn) is Closure:
+                value = self.call(fn, tuple([values[ref] for ref in expr[1:]]))  # one frame less than _apply
+            else:
+                value = self._apply(key, [values[ref] for ref in refs], named)
+            values[key] = value
+        return values[root]
+
     def _evaluate_in(self, root: str, owner: _Scope) -> Any:
-        """Evaluate ``root``, defined in ``owner``'s body, with an explicit stack of keys.
+        """Evaluate ``root``, defined in ``owner``'s body: in one forward pass when the body allows
+        (see :meth:`_plan`), else with an explicit stack of keys.
 
         Every key on the stack is marked _BUSY in ``owner.values`` (meeting it
         again is a cycle). A key is visited when pushed and again when its last
         missing argument is known; only then is its function called.
         """
+        plan_key = (id(owner.body), root)
+        plan = self._plans.get(plan_key, _MISSING)
+        if plan is _MISSING:
+            # Cached: a function's body is planned once however often it is called (map, reduce ...).
+            plan = self._plans[plan_key] = self._plan(owner.body, root)
+        if plan is not None:
+            return self._evaluate_forward(cast(list[str], plan), root, owner)
         values, body = owner.values, owner.body
         values[root] = _BUSY
         stack = [root]

@@ -10,7 +10,7 @@ import pytest
 import asyncwf.workflows as wf
 from asyncwf.workflows._interpreter import GraftError, Limits
 
-from .conftest import evaluate
+from .conftest import evaluate, local_compute
 
 
 @pytest.mark.parametrize(
@@ -58,6 +58,16 @@ def test_scoping_and_evaluation_order(graft: dict, expected: object) -> None:
     before = json.dumps(graft, sort_keys=True)
     assert evaluate(graft) == expected
     assert json.dumps(graft, sort_keys=True) == before
+
+
+def test_only_what_the_result_needs_is_evaluated() -> None:
+    # A key nothing uses is never evaluated (in the one-pass path and the search alike) ...
+    dead_first = {"1": 0, "2": 1, "x": ["div", "2", "1"], "3": ["add", "2", "2"], "returns": "3"}
+    dead_forward = {"3": ["add", "2", "2"], "x": ["div", "2", "1"], "1": 0, "2": 1, "returns": "3"}
+    assert evaluate(dead_first) == 2 and evaluate(dead_forward) == 2
+    # ... and only the chosen branch of an ifelse runs (the other is hoisted out of its function).
+    assert local_compute(wf.ifelse(True, wf.Int(1), wf.Int(1) // 0)) == 1
+    assert local_compute(wf.ifelse(wf.Int(0) > 1, wf.Int(1) // 0, wf.Int(2))) == 2
 
 
 def test_unbounded_recursion_is_stopped() -> None:
