@@ -101,7 +101,7 @@ class Interpreter:
         self._deadline = None if self.limits.timeout is None else time.monotonic() + self.limits.timeout
         self._steps = 0
         #: Per body (by id): its keys and their positions if it defines no functions, else None.
-        self._shapes: dict[int, tuple[list[str], dict[str, int]] | None] = {}
+        self._shapes: dict[int, Any] = {}
         self._plans: dict[tuple[int, str], Any] = {}
         self._budget = self.limits.check_every
         self._total = 1
@@ -237,11 +237,9 @@ class Interpreter:
         written before them, as grafts from asyncwf's writer do. Unused keys are
         left alone, exactly as the search would.
         """
-        shape = self._shapes.get(id(body))
-        if shape is None:
-            keys = [k for k in body if k not in RESERVED]
-            flat = all(type(body[k]) is not dict for k in keys)
-            shape = self._shapes[id(body)] = (keys, {k: i for i, k in enumerate(keys)}) if flat else None
+        shape = self._shapes.get(id(body), _MISSING)
+        if shape is _MISSING:
+            shape = self._shapes[id(body)] = _shape(body)
         if shape is None:
             return None
         keys, position = shape
@@ -249,21 +247,29 @@ class Interpreter:
         if end is None:
             return None
         needed = {root}
+        add, at = needed.add, position.get
         for index in range(end, -1, -1):
             key = keys[index]
             if key not in needed:
                 continue
             expr = body[key]
-            if type(expr) is not list or (len(expr) == 1 and type(expr[0]) in (list, dict)):
+            if type(expr) is not list:
                 continue
-            named = expr[-1] if type(expr[-1]) is dict and len(expr) > 1 else None
-            for ref in expr if named is None else [*expr[:-1], *named.values()]:
-                at = position.get(ref)
-                if at is None:
-                    continue  # from an enclosing scope, or a builtin
-                if at >= index:
-                    return None  # a forward reference (or a cycle): let the search sort it out
-                needed.add(ref)
+            last = expr[-1]
+            if type(last) is dict:
+                if len(expr) == 1:
+                    continue  # quoted JSON
+                refs: list[Any] = [*expr[:-1], *last.values()]
+            elif len(expr) == 1 and type(last) is list:
+                continue  # quoted JSON
+            else:
+                refs = expr
+            for ref in refs:
+                where = at(ref)
+                if where is not None:  # else from an enclosing scope, or a builtin
+                    if where >= index:
+                        return None  # a forward reference (or a cycle): let the search sort it out
+                    add(ref)
         return [key for key in keys[: end + 1] if key in needed]
 
     def _evaluate_forward(self, plan: list[str], root: str, owner: _Scope) -> Any:
@@ -408,6 +414,19 @@ def _builtin_error(fn: Builtin, exc: Exception) -> Exception:
     if isinstance(exc, MemoryError):
         return GraftError("OOM", f"{fn.name}: out of memory")
     return exc
+
+
+def _shape(body: Mapping[str, Any]) -> tuple[list[str], dict[str, int]] | None:
+    """A body's keys in order and their positions, or None if it defines a function."""
+    keys: list[str] = []
+    position: dict[str, int] = {}
+    for key, expr in body.items():
+        if type(expr) is dict:
+            return None
+        if key not in RESERVED:
+            position[key] = len(keys)
+            keys.append(key)
+    return keys, position
 
 
 def _thaw(value: Any) -> Any:
