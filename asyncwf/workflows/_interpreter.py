@@ -227,7 +227,6 @@ class Interpreter:
             value = self._evaluate_in(ref, owner)
         return value
 
-
     def _plan(self, body: Mapping[str, Any], root: str) -> list[str] | None:
         """The keys ``root`` needs, in an order where each comes after what it uses; None if there is none.
 
