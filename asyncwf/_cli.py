@@ -1,4 +1,4 @@
-"""The ``asyncwf`` command: ``serve`` runs the backend, ``demo`` runs the main job end to end."""
+"""The ``asyncwf`` command: ``serve`` runs the backend, ``serve-app`` answers questions, ``demo`` runs the main job."""
 
 from __future__ import annotations
 
@@ -62,6 +62,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--public-http-url", help="the HTTP address other machines reach (for signed URLs)")
     serve.add_argument("--log-level", default="INFO")
 
+    app = sub.add_parser("serve-app", help="answer questions to a service id through a backend, until SIGINT/SIGTERM")
+    app.add_argument("--service-id", required=True, help="like org/name:1.0")
+    app.add_argument("--app", required=True, help="a directory with app.py, a .py file, or a module name")
+    app.add_argument("--twine", default="twine.json", help="the twine: a path or JSON text")
+    app.add_argument("--configuration-values", help="a path to a JSON file, or JSON text")
+    app.add_argument("--output-location", help="a gs:// directory for output datasets")
+    app.add_argument("--crash-diagnostics-path", help="where to save diagnostics when an analysis crashes")
+    app.add_argument("--host", default=os.environ.get("ASYNCWF_HOST", "127.0.0.1"))
+    app.add_argument("--port", type=int, default=int(os.environ.get("ASYNCWF_PORT", "50051")))
+    app.add_argument("--token", default=os.environ.get("ASYNCWF_TOKEN"), help="bearer token for the backend")
+    app.add_argument("--concurrency", type=int, default=10, help="questions answered at once")
+    app.add_argument("--lease-seconds", type=float, help="lease length (a dead app is noticed after this)")
+    app.add_argument("--log-level", default="INFO")
+
     demo = sub.add_parser("demo", help="run the main job on an embedded backend and print what happened")
     demo.add_argument("--jobs", type=int, default=2000, help="how many echo jobs to push through")
     demo.add_argument("--data-dir", type=Path, help="keep the backend's state here")
@@ -101,6 +115,25 @@ async def _serve(args: argparse.Namespace) -> None:
         logging.getLogger("asyncwf.server").info("shutting down gracefully")
 
 
+async def _serve_app(args: argparse.Namespace) -> None:
+    from asyncwf.client import Auth, Client
+    from asyncwf.services import Runner, ServedApp
+
+    runner = Runner(args.app, twine=args.twine, configuration_values=args.configuration_values,
+                    output_location=args.output_location, crash_diagnostics_cloud_path=args.crash_diagnostics_path,
+                    service_id=args.service_id)  # fmt: skip
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    auth = Auth(args.token) if args.token else None
+    async with Client(args.host, args.port, auth=auth) as client, ServedApp(
+        runner, args.service_id, client, concurrency=args.concurrency, lease_seconds=args.lease_seconds
+    ):  # fmt: skip
+        print(json.dumps({"service_id": args.service_id, "pid": os.getpid()}), flush=True)
+        await stop.wait()
+
+
 def _run(coro: Any) -> None:
     """Run on uvloop when it is installed (faster sockets and thread hand-offs), else asyncio."""
     try:
@@ -117,6 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
             _run(_serve(args))
+        elif args.command == "serve-app":
+            # The console shows --log-level and up; analyses' INFO records are still made, for the askers.
+            console = logging.StreamHandler()
+            console.setLevel(args.log_level.upper())
+            console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logging.basicConfig(level=logging.INFO, handlers=[console])
+            _run(_serve_app(args))
         else:
             from asyncwf._demo import run_demo
 

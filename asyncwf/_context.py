@@ -61,10 +61,12 @@ class Reporter(Protocol):
 class JobFailureError(Exception):
     """Raise from a job function to fail the job with a specific error ``code``."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, details: str = "") -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        #: More for the record (a traceback, say), kept with the job's error.
+        self.details = details
 
 
 class JobContext:
@@ -171,7 +173,7 @@ class _no_timeout:
 def failure_from_exception(exc: BaseException) -> JobFailure:
     """How an exception raised by a job function is recorded."""
     if isinstance(exc, JobFailureError):
-        return JobFailure(exc.code, exc.message)
+        return JobFailure(exc.code, exc.message, exc.details[-8000:])
     if isinstance(exc, TimeoutError):
         return JobFailure("TIMEOUT", "the job exceeded its timeout")
     details = "".join(traceback.format_exception(exc))

@@ -35,8 +35,10 @@
     │   ├── JobCancelled
     │   └── JobExpired
     ├── ConfigurationError (also ValueError) -- bad arguments caught before any I/O
+    ├── ChildError                       -- a child service raised (``child``, ``exception_type``, ``remote_traceback``)
     └── DataError                        -- datafiles, datasets, manifests (asyncwf.data)
         ├── InvalidInputException (also ValueError)   -- seed name
+        │   ├── TwineValidationError     -- data that breaks a twine (``strand``, ``path``)
         │   ├── InvalidTagException
         │   ├── InvalidLabelException
         │   └── UnsafePathError          -- a path that escapes its dataset
@@ -64,6 +66,7 @@ __all__ = [
     "AsyncwfError",
     "BrokenSequenceException",
     "Cancelled",
+    "ChildError",
     "CloudLocationNotSpecified",
     "ConfigurationError",
     "Conflict",
@@ -99,6 +102,7 @@ __all__ = [
     "ResourceExhausted",
     "StorageError",
     "TimeoutError",
+    "TwineValidationError",
     "Unauthenticated",
     "Unavailable",
     "UnexpectedNumberOfResultsException",
@@ -367,6 +371,22 @@ _COMPUTE_ERRORS: dict[str, type[JobComputeError]] = {
 }
 
 
+class ChildError(AsyncwfError):
+    """A child service raised an exception while answering a question.
+
+    A builtin exception type (ValueError ...) is re-raised as itself, with
+    this error as its ``__cause__``; other types come as this error.
+    """
+
+    def __init__(self, child: str, exception_type: str, message: str, remote_traceback: str = "") -> None:
+        super().__init__(f"{exception_type} in child {child}: {message}")
+        self.child, self.exception_type, self.remote_message = child, exception_type, message
+        self.remote_traceback = remote_traceback
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.child, self.exception_type, self.remote_message, self.remote_traceback))
+
+
 # --- data (asyncwf.data) ------------------------------------------------------
 
 
@@ -384,6 +404,17 @@ class InvalidTagException(InvalidInputException):
 
 class InvalidLabelException(InvalidInputException):
     """A label that breaks the rules: lowercase letters, digits and ``-``, not at either end."""
+
+
+class TwineValidationError(InvalidInputException):
+    """Data that breaks a twine: ``strand`` names the strand, ``path`` the failing place (JSON pointer)."""
+
+    def __init__(self, strand: str, path: str, reason: str) -> None:
+        super().__init__(f"{strand} at {path}: {reason}")
+        self.strand, self.path, self.reason = strand, path, reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.strand, self.path, self.reason))
 
 
 class UnsafePathError(InvalidInputException):

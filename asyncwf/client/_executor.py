@@ -274,7 +274,10 @@ class RemoteExecutor:
 
     async def _flush(self, running: _Running) -> bool:
         """Send a heartbeat with pending progress and logs; returns whether the job was cancelled."""
-        request = pb.HeartbeatRequest(job_id=running.job.id, executor_id=self.executor_id, attempt=running.job.attempt)
+        request = pb.HeartbeatRequest(
+            job_id=running.job.id, executor_id=self.executor_id, attempt=running.job.attempt,
+            lease_seconds=self.lease_seconds or 0.0,
+        )  # fmt: skip
         if running.progress is not None:
             request.progress.CopyFrom(progress_to_pb(running.progress))
             running.progress = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
 import os
 import secrets
 import time
@@ -88,7 +89,7 @@ class FileSigner:
             raise PermissionDenied(f"{path} is not inside a directory this backend shares")
         if not real:
             raise NotFound(f"no file at {path}")
-        expires = int(time.time() + seconds)
+        expires = math.ceil(time.time() + seconds)
         query = urlencode({"path": real, "expires": expires, "signature": self._signature(real, expires)})
         return f"{self.base_url}/v1/files?{query}", dt.datetime.fromtimestamp(expires, dt.UTC)
 

@@ -390,7 +390,11 @@ class JobService(jobs_grpc.JobServiceBase):
     async def Heartbeat(self, stream: Stream[pb.HeartbeatRequest, pb.HeartbeatResponse]) -> None:
         req = await _request(stream)
         self._identity(stream)
-        expires, cancelled = await self.engine.heartbeat(req.job_id, req.executor_id, req.attempt)
+        if req.lease_seconds < 0:
+            raise InvalidArgument("lease_seconds must not be negative")
+        expires, cancelled = await self.engine.heartbeat(
+            req.job_id, req.executor_id, req.attempt, req.lease_seconds or None
+        )
         if not cancelled:
             if req.HasField("progress"):
                 p = progress_from_pb(req.progress)

@@ -1,0 +1,258 @@
+"""Child: asks a service questions through the asyncwf backend; ask_multiple and answers as they arrive.
+
+A question is a job of kind ``service:<service id>`` on the shared job
+engine: the service (``asyncwf serve-app``) leases it, heartbeats while it
+works (a service that dies loses its lease, and the question fails or runs
+again), and sends its events as the job's log entries, which the backend
+pushes to the asker in order: log records, monitor messages, then the answer
+(the job's result) or the exception (the job's error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import anyio
+
+from asyncwf._model import JobInfo, JobState, LogRecord
+from asyncwf.data import Manifest
+from asyncwf.exceptions import ChildError, ConfigurationError, InvalidInputException
+from asyncwf.exceptions import TimeoutError as AsyncwfTimeout
+from asyncwf.services._events import ChildEventHandler, normalise, raise_child_exception
+
+__all__ = ["EVENT_PREFIX", "Child", "ask_all", "service_kind"]
+
+#: Log entries of a question's job that carry an event (the rest are plain logs).
+EVENT_PREFIX = "\x1eevent:"
+#: How many questions ask_multiple runs at once by default.
+DEFAULT_CONCURRENCY = 64
+
+
+def service_kind(service_id: str) -> str:
+    """The job kind of questions to a service (``org/name:version``)."""
+    if not isinstance(service_id, str) or not service_id or any(c.isspace() for c in service_id):
+        raise InvalidInputException(f"a service id is like 'org/name:1.0', not {service_id!r}")
+    return f"service:{service_id}"
+
+
+async def ask_all(ask: Callable[..., Awaitable[dict[str, Any]]], questions: Sequence[Mapping[str, Any]],
+                  concurrency: int) -> list[dict[str, Any]]:  # fmt: skip
+    """Answers in question order, at most ``concurrency`` questions at once, no threads.
+
+    The first question to fail cancels the ones still waiting or running (in
+    the backend too) and its error is raised.
+    """
+    for question in questions:
+        if not isinstance(question, Mapping):
+            raise InvalidInputException("each question is a dict of ask() arguments")
+    semaphore = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(question: Mapping[str, Any]) -> dict[str, Any]:
+        async with semaphore:
+            return await ask(**question)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(q)) for q in questions]
+    except BaseExceptionGroup as errors:
+        raise errors.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
+class Child:
+    """A service that answers questions, reached through an asyncwf backend.
+
+    ``backend`` is ``{"name": "asyncwf", "host": ..., "port": ..., "token": ...}``
+    (missing fields come from the environment, as for :class:`~asyncwf.Client`),
+    or give ``client=`` directly.
+    """
+
+    def __init__(self, id: str, backend: Mapping[str, Any] | None = None, internal_service_name: str | None = None,
+                 *, client: Any = None) -> None:  # fmt: skip
+        self.kind = service_kind(id)
+        self.id = id
+        self.backend = dict(backend or {"name": "asyncwf"})
+        if self.backend.get("name") not in ("asyncwf", None):
+            raise ConfigurationError(
+                f"backend {self.backend.get('name')!r} is not available here: use {{'name': 'asyncwf', ...}}"
+            )
+        self.internal_service_name = internal_service_name or f"{id}-parent"
+        self._client = client
+
+    def _api(self) -> Any:
+        if self._client is None:
+            from asyncwf.client import Client
+
+            options = {k: v for k, v in self.backend.items() if k in ("host", "port")}
+            if "token" in self.backend:
+                from asyncwf.client import Auth
+
+                options["auth"] = Auth(self.backend["token"])
+            self._client = Client(**options) if options else Client.get_default_client()
+        return self._client
+
+    async def ask(
+        self, input_values: Any = None, input_manifest: Manifest | Mapping[str, Any] | None = None,
+        subscribe_to_logs: bool = True, allow_local_files: bool = False,
+        handle_monitor_message: Callable[[Any], Any] | None = None, record_messages_to: str | None = None,
+        allow_save_diagnostics_data_on_crash: bool = True, question_uuid: str | None = None,
+        timeout: float | None = 86400, *, max_retries: int = 0,
+        prevent_retries_when: Sequence[type[BaseException]] = (), delivery_timeout: float = 360,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Ask a question and wait for the answer ``{"output_values", "output_manifest"}``.
+
+        Log records are re-emitted locally (prefixed with the child's id) when
+        ``subscribe_to_logs``; monitor messages go to ``handle_monitor_message``
+        (a function or a coroutine function); the child's exception is raised
+        here (its own builtin type, or :class:`~asyncwf.exceptions.ChildError`
+        with the remote traceback). A question no service takes within
+        ``delivery_timeout`` seconds fails; a service that dies while answering
+        loses its lease and the question fails within the lease time. Failures
+        are asked again up to ``max_retries`` times, unless their type is in
+        ``prevent_retries_when``. Cancelling the awaiting task cancels the
+        question in the backend.
+        """
+        payload = self._payload(input_values, input_manifest, allow_local_files, question_uuid,
+                                allow_save_diagnostics_data_on_crash)  # fmt: skip
+        attempt = 0
+        while True:
+            recorded: list[dict[str, Any]] = []
+            handler = ChildEventHandler(self.id, subscribe_to_logs=subscribe_to_logs,
+                                        handle_monitor_message=handle_monitor_message,
+                                        record=recorded if record_messages_to else None)  # fmt: skip
+            try:
+                async with asyncio.timeout(timeout):
+                    return await self._ask_once(payload, handler, delivery_timeout)
+            except TimeoutError as exc:
+                if isinstance(exc, AsyncwfTimeout):
+                    raise
+                raise AsyncwfTimeout(f"no answer from {self.id} within {timeout} s") from exc
+            except Exception as exc:
+                attempt += 1
+                if attempt > max_retries or isinstance(exc, tuple(prevent_retries_when)):
+                    raise
+            finally:
+                if record_messages_to:
+                    await anyio.Path(record_messages_to).write_text(json.dumps(recorded, indent=2, default=str))
+
+    def _payload(self, input_values: Any, input_manifest: Any, allow_local_files: bool, question_uuid: str | None,
+                 allow_diagnostics: bool) -> bytes:  # fmt: skip
+        manifest: Any = None
+        if input_manifest is not None:
+            manifest = input_manifest.to_primitive() if isinstance(input_manifest, Manifest) else dict(input_manifest)
+            if not allow_local_files:
+                remote = ("gs://", "http://", "https://")
+                local = [key for key, path in manifest.get("datasets", {}).items()
+                         if isinstance(path, str) and not path.startswith(remote)]  # fmt: skip
+                if local:
+                    raise InvalidInputException(
+                        f"datasets {', '.join(local)} are local: upload them, or pass allow_local_files=True "
+                        "if the child can read them"
+                    )
+        question = {
+            "input_values": input_values, "input_manifest": manifest,
+            "question_uuid": question_uuid or str(uuid.uuid4()), "parent": self.internal_service_name,
+            "allow_save_diagnostics_data_on_crash": allow_diagnostics,
+        }  # fmt: skip
+        try:
+            return json.dumps(question).encode()
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputException(f"the question is not JSON-serialisable: {exc}") from exc
+
+    async def _ask_once(self, payload: bytes, handler: ChildEventHandler, delivery_timeout: float) -> dict[str, Any]:
+        client = self._api()
+        job_id = ""
+        finished = False
+        try:
+            async with contextlib.aclosing(
+                # One attempt: a service that dies fails the question (ask's own retries decide what next).
+                client.create_and_watch(
+                    self.kind, payload, content_type="application/json", include_logs=True, max_attempts=1
+                )
+            ) as events:
+                delivered = False
+                async with asyncio.timeout(delivery_timeout) as deadline:
+                    async for event in events:
+                        if isinstance(event, LogRecord):
+                            await handler.handle(self._event_of(event))
+                        elif isinstance(event, JobInfo):
+                            job_id = event.id
+                            if not delivered and event.state is not JobState.QUEUED:
+                                delivered = True
+                                deadline.reschedule(None)  # taken by a service: its lease watches it from here
+                                await handler.handle({"kind": "delivery_acknowledgement"})
+                            elif delivered and event.state is JobState.QUEUED:  # back in the queue
+                                delivered = False
+                                deadline.reschedule(asyncio.get_running_loop().time() + delivery_timeout)
+                            if event.done:
+                                finished = True
+                                return await self._answer(client, event, handler)
+            raise ChildError(self.id, "NoAnswer", "the question's stream ended without an answer")
+        except TimeoutError as exc:
+            raise ChildError(self.id, "NotDelivered", f"no service {self.id!r} took the question within "
+                                                     f"{delivery_timeout} s") from exc  # fmt: skip
+        finally:
+            if job_id and not finished:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(client.cancel_job(job_id, "the asker stopped waiting"))
+
+    def _event_of(self, record: LogRecord) -> dict[str, Any]:
+        message = record.message
+        if message.startswith(EVENT_PREFIX):
+            return normalise(json.loads(message[len(EVENT_PREFIX) :]))
+        return {"kind": "log_record", "log_record": {"msg": message, "levelname": record.level,
+                                                     "name": record.logger or "asyncwf.services.child"}}  # fmt: skip
+
+    async def _answer(self, client: Any, job: JobInfo, handler: ChildEventHandler) -> dict[str, Any]:
+        if job.state is JobState.SUCCEEDED:
+            answer = json.loads(await client.job_result(job))
+            await handler.handle({"kind": "result", **answer})
+            assert handler.result is not None
+            return handler.result
+        if job.state is JobState.FAILED and job.error is not None:
+            raise_child_exception({"exception_type": job.error.code, "exception_message": job.error.message,
+                                   "exception_traceback": [job.error.details]}, self.id)  # fmt: skip
+        raise ChildError(self.id, job.state.name, f"the question ended {job.state.name.lower()}")
+
+    async def ask_multiple(self, *questions: Mapping[str, Any], concurrency: int = DEFAULT_CONCURRENCY,
+                           ) -> list[dict[str, Any]]:  # fmt: skip
+        """Ask several questions (dicts of :meth:`ask` arguments) at once; answers in question order.
+
+        At most ``concurrency`` are in flight; the first failure cancels the
+        others (in the backend too) and is raised. For answers as they arrive,
+        use :meth:`answers`.
+        """
+        return await ask_all(self.ask, questions, concurrency)
+
+    async def answers(self, *questions: Mapping[str, Any], concurrency: int = DEFAULT_CONCURRENCY,
+                      ) -> AsyncIterator[tuple[int, dict[str, Any]]]:  # fmt: skip
+        """``(question index, answer)`` pairs as answers arrive; a failure is raised when it comes."""
+        semaphore = asyncio.Semaphore(max(1, concurrency))
+        queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
+
+        async def one(index: int, question: Mapping[str, Any]) -> None:
+            async with semaphore:
+                try:
+                    await queue.put((index, await self.ask(**question)))
+                except Exception as exc:
+                    await queue.put((index, exc))
+
+        tasks = [asyncio.ensure_future(one(i, q)) for i, q in enumerate(questions)]
+        try:
+            for _ in tasks:
+                index, answer = await queue.get()
+                if isinstance(answer, Exception):
+                    raise answer
+                yield index, answer
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def __repr__(self) -> str:
+        return f"<Child {self.id!r}>"

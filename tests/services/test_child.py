@@ -1,0 +1,143 @@
+"""Child.ask through the backend to a served app: in process, and with every part in its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from asyncwf import Client, JobState
+from asyncwf.exceptions import ChildError, InvalidInputException
+from asyncwf.services import Analysis, Child, Runner, ServedApp
+
+TWINE = {
+    "input_values_schema": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+    "monitor_message_schema": {"type": "object"},
+}
+
+
+async def app(analysis: Analysis) -> None:
+    n = analysis.input_values["n"]
+    logging.getLogger("square-app").info("squaring %d", n)
+    analysis.send_monitor_message({"step": 1})
+    if n == 13:
+        raise ValueError("13 is unlucky")
+    if n < 0:
+        await asyncio.sleep(30)
+    analysis.send_monitor_message({"step": 2})
+    analysis.output_values = {"square": n * n}
+
+
+@pytest.fixture
+async def served(client: Client) -> AsyncIterator[Child]:
+    async with ServedApp(Runner(app, twine=TWINE), "org/square:1.0", client, concurrency=8):
+        yield Child("org/square:1.0", client=client)
+
+
+async def test_ask_delivers_logs_monitor_messages_and_the_answer_in_order(
+    served: Child, caplog: pytest.LogCaptureFixture
+) -> None:
+    monitor: list[Any] = []
+    with caplog.at_level(logging.INFO):
+        answer = await served.ask(input_values={"n": 7}, handle_monitor_message=monitor.append)
+    assert answer == {"output_values": {"square": 49}, "output_manifest": None}
+    assert monitor == [{"step": 1}, {"step": 2}]
+    assert any(r.getMessage() == "[org/square:1.0] squaring 7" for r in caplog.records)
+
+
+async def test_the_childs_exceptions_and_bad_inputs_reach_the_parent(served: Child) -> None:
+    with pytest.raises(ValueError, match="13 is unlucky") as info:
+        await served.ask(input_values={"n": 13})
+    assert "Traceback" in info.value.__cause__.remote_traceback  # type: ignore[union-attr]
+    with pytest.raises(ChildError) as bad:
+        await served.ask(input_values={"n": "seven"})
+    assert bad.value.exception_type == "TwineValidationError"
+    assert (await served.ask(input_values={"n": 2}))["output_values"] == {"square": 4}  # still serving
+    with pytest.raises(InvalidInputException, match="local"):
+        await served.ask(input_values={"n": 1}, input_manifest={"datasets": {"d": "/tmp/x"}})
+
+
+async def test_ask_multiple_keeps_question_order_and_answers_stream(served: Child) -> None:
+    threads = threading.active_count()
+    numbers = [n for n in range(101) if n != 13]  # 13 fails
+    answers = await served.ask_multiple(*({"input_values": {"n": n}} for n in numbers))
+    assert [a["output_values"]["square"] for a in answers] == [n * n for n in numbers]
+    seen = {i: answer async for i, answer in served.answers(*({"input_values": {"n": n}} for n in numbers[:20]))}
+    assert sorted(seen) == list(range(20)) and seen[5]["output_values"] == {"square": 25}
+    assert threading.active_count() <= threads + 1
+
+
+async def test_a_failure_in_ask_multiple_cancels_the_rest(served: Child, client: Client) -> None:
+    with pytest.raises(ValueError, match="unlucky"):
+        await served.ask_multiple({"input_values": {"n": -1}}, {"input_values": {"n": 13}})
+    await asyncio.sleep(0.2)
+    waiting = [job async for job in client.list_jobs(states=[JobState.QUEUED, JobState.RUNNING])]
+    assert waiting == []
+
+
+async def test_a_question_nobody_takes_fails_and_timeouts_cancel(client: Client, served: Child) -> None:
+    nobody = Child("org/absent:1.0", client=client)
+    with pytest.raises(ChildError, match="no service"):
+        await nobody.ask(input_values={"n": 1}, delivery_timeout=0.3)
+    with pytest.raises(TimeoutError):
+        await served.ask(input_values={"n": -1}, timeout=0.5)
+
+
+SERVICE_APP = textwrap.dedent("""
+    import asyncio, logging, os
+
+    async def run(analysis):
+        logging.getLogger("child").info("working on %s", analysis.input_values)
+        analysis.send_monitor_message({"pid": os.getpid()})
+        if analysis.input_values.get("hang"):
+            await asyncio.sleep(60)
+        analysis.output_values = {"double": analysis.input_values["n"] * 2}
+""")
+
+
+async def test_parent_and_child_in_separate_processes(server_process: Any, tmp_path: Path) -> None:
+    server = server_process()
+    await anyio.Path(tmp_path / "app.py").write_text(SERVICE_APP)
+    await anyio.Path(tmp_path / "twine.json").write_text(json.dumps({"input_values_schema": {"type": "object"}}))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "asyncwf._cli", "serve-app", "--service-id", "org/double:1.0",
+               "--app", str(tmp_path), "--twine", str(tmp_path / "twine.json"), "--port", str(server.port),
+               "--lease-seconds", "2", "--log-level", "WARNING"]  # fmt: skip
+    service = await anyio.to_thread.run_sync(
+        lambda: subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    )
+    try:
+        assert service.stdout is not None
+        await anyio.to_thread.run_sync(service.stdout.readline)
+        async with server.client() as client:
+            child = Child("org/double:1.0", client=client)
+            monitor: list[Any] = []
+            answer = await child.ask(input_values={"n": 21}, handle_monitor_message=monitor.append)
+            assert answer["output_values"] == {"double": 42}
+            assert monitor == [{"pid": service.pid}]
+            # Kill the service mid-question: its lease lapses and the parent hears of it within seconds.
+            asking = asyncio.create_task(child.ask(input_values={"n": 1, "hang": True}))
+            await asyncio.sleep(1.0)
+            service.send_signal(signal.SIGKILL)
+            # Well within the backend's default lease of 30 s: the service's own 2 s lease is what lapses.
+            with pytest.raises(ChildError):
+                async with asyncio.timeout(15):
+                    await asking
+    finally:
+        if service.poll() is None:
+            service.kill()
+        await anyio.to_thread.run_sync(service.wait)
+        if service.stdout is not None:
+            service.stdout.close()
