@@ -14,10 +14,15 @@ import math
 import platform
 from dataclasses import asdict
 
-from benchmarks import bench_compute, bench_data, bench_jobs
+from benchmarks import bench_compute, bench_data, bench_jobs, bench_services
 from benchmarks._util import Row
 
-BENCHMARKS = {"jobs": bench_jobs.run, "compute": bench_compute.run, "data": bench_data.run}
+BENCHMARKS = {
+    "jobs": bench_jobs.run,
+    "compute": bench_compute.run,
+    "data": bench_data.run,
+    "services": bench_services.run,
+}
 
 
 def _table(rows: list[Row]) -> str:

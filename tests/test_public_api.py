@@ -12,9 +12,11 @@ import asyncwf.exceptions as exc
 MODULES = [
     "asyncwf",
     "asyncwf.blocking.data",
+    "asyncwf.blocking.services",
     "asyncwf.client",
     "asyncwf.data",
     "asyncwf.server",
+    "asyncwf.services",
     "asyncwf.testing",
     "asyncwf.exceptions",
     "asyncwf.workflows",

@@ -85,10 +85,16 @@ class ChildEmulator:
 
     async def ask_multiple(self, *questions: Mapping[str, Any], concurrency: int = DEFAULT_CONCURRENCY,
                            ) -> list[dict[str, Any]]:  # fmt: skip
-        """Ask several questions (dicts of :meth:`ask`'s arguments); answers in question order."""
-        from asyncwf.services._child import ask_all
+        """Ask several questions (dicts of :meth:`ask`'s arguments); answers in question order.
 
-        return await ask_all(self.ask, questions, concurrency)
+        Emulated answers involve no waiting, so the questions are answered one
+        after the other (``concurrency`` is accepted for Child's signature);
+        the first failure is raised.
+        """
+        for question in questions:
+            if not isinstance(question, Mapping):
+                raise InvalidInputException("each question is a dict of ask() arguments")
+        return [await self.ask(**question) for question in questions]
 
     def __repr__(self) -> str:
         return f"<ChildEmulator {self.id!r} ({len(self.events)} events)>"

@@ -67,3 +67,16 @@ def test_apply_log_handler_formats_only_its_own_handler() -> None:
     finally:
         logger.removeHandler(handler)
         logger.removeHandler(other)
+
+
+def test_the_services_api_runs_blocking() -> None:
+    from asyncwf.blocking.services import ChildEmulator, Runner
+
+    child = ChildEmulator(events=[{"kind": "result", "output_values": [1]}])
+    assert child.ask(input_values=1) == {"output_values": [1], "output_manifest": None}
+    assert len(child.ask_multiple({"input_values": 1}, {"input_values": 2})) == 2
+
+    def app(analysis: Any) -> None:
+        analysis.output_values = analysis.input_values * 2
+
+    assert Runner(app, twine={}).run(input_values=21).output_values == 42

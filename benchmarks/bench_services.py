@@ -1,0 +1,89 @@
+"""asyncwf.services beside the Octue SDK 0.69.1 (its own virtualenv), same run.
+
+- ``ChildEmulator.ask_multiple`` of 1,000 questions (Octue's emulator answers through a thread pool);
+- ``Runner.run`` of a trivial function app, per run;
+- ``Child.ask_multiple`` of 1,000 questions through the backend to a served app (in-process
+  backend, the app served by a ServedApp over gRPC). Octue's own message path needs Pub/Sub;
+  ``../shared/reference/octue.md`` measured 1.17 s for it with validation off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+import time
+from typing import Any
+
+from benchmarks._util import ROOT, Row
+from benchmarks.bench_data import _octue_python
+
+EVENTS = [{"kind": "result", "output_values": 1, "output_manifest": None}]
+TWINE = {"input_values_schema": {"type": "object"}, "output_values_schema": {"type": "object"}}
+
+
+async def _app(analysis: Any) -> None:
+    analysis.output_values = {"x": analysis.input_values["x"] + 1}
+
+
+async def _ours(rows: list[Row], quick: bool) -> None:
+    from asyncwf.services import Child, ChildEmulator, Runner, ServedApp
+    from asyncwf.testing import LocalBackend
+
+    child = ChildEmulator(events=EVENTS)
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        await child.ask_multiple(*({"input_values": {"x": i}} for i in range(1000)))
+        best = min(best, time.perf_counter() - start)
+    rows.append(Row("services: emulator", "asyncwf", "ask_multiple(1000)", best * 1000, "ms"))
+
+    runner = Runner(_app, twine=TWINE)
+    await runner.run(input_values={"x": 0})
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for i in range(1000):
+            await runner.run(input_values={"x": i})
+        best = min(best, (time.perf_counter() - start) / 1000)
+    rows.append(Row("services: Runner.run", "asyncwf", "trivial function app, each", best * 1000, "ms"))
+
+    logging.getLogger("asyncwf").setLevel(logging.WARNING)
+    count = 200 if quick else 1000
+    async with LocalBackend() as backend, backend.client() as client, ServedApp(
+        runner, "bench/app:1.0", client, concurrency=64
+    ):  # fmt: skip
+        asker = Child("bench/app:1.0", client=client)
+        await asker.ask(input_values={"x": 0})
+        start = time.perf_counter()
+        await asker.ask_multiple(*({"input_values": {"x": i}} for i in range(count)))
+        elapsed = time.perf_counter() - start
+    rows.append(Row("services: through the backend", "asyncwf", f"ask_multiple({count})", elapsed, "s"))
+
+
+def _octue(rows: list[Row]) -> None:
+    python = _octue_python()
+    if python is None:
+        rows.append(Row("services", "octue 0.69.1", "skipped (could not install it)", float("nan"), ""))
+        return
+    done = subprocess.run([str(python), str(ROOT / "benchmarks" / "_octue_services_side.py")],
+                          capture_output=True, text=True, check=True, timeout=600)  # fmt: skip
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    rows.append(Row("services: emulator", "octue 0.69.1", "ask_multiple(1000)",
+                    result["emulator_ask_multiple_1000"] * 1000, "ms"))  # fmt: skip
+    rows.append(Row("services: Runner.run", "octue 0.69.1", "trivial function app, each",
+                    result["runner_run"] * 1000, "ms"))  # fmt: skip
+
+
+async def run(rows: list[Row], *, quick: bool = False) -> None:
+    await _ours(rows, quick)
+    await asyncio.to_thread(_octue, rows)
+
+
+if __name__ == "__main__":
+    out: list[Row] = []
+    asyncio.run(run(out, quick="--quick" in sys.argv))
+    for row in out:
+        print(row)
