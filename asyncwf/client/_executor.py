@@ -113,6 +113,8 @@ class RemoteExecutor:
         self._task: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
         self._stream: Any = None
+        self._credits = 0
+        self._crediting: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -189,9 +191,18 @@ class RemoteExecutor:
             if self._stream is not None:
                 await self._stream.send_message(request)
 
-    async def _give_credit(self) -> None:
-        with contextlib.suppress(Exception), mapped_errors():
-            await self._send(pb.AcquireRequest(credits=1))
+    def _give_credit(self) -> None:
+        """Return a slot; slots freed in the same moment go back in one message (so the backend leases in bulk)."""
+        self._credits += 1
+        if self._crediting is None or self._crediting.done():
+            self._crediting = asyncio.create_task(self._send_credits())
+
+    async def _send_credits(self) -> None:
+        await asyncio.sleep(0)  # let the jobs finishing in this pass of the loop add theirs
+        credits, self._credits = self._credits, 0
+        if credits:
+            with contextlib.suppress(Exception), mapped_errors():
+                await self._send(pb.AcquireRequest(credits=credits))
 
     def _start(self, job: JobInfo) -> None:
         running = _Running(job)
@@ -244,7 +255,7 @@ class RemoteExecutor:
         finally:
             heartbeat.cancel()
             self._running.pop(job.id, None)
-            await asyncio.shield(self._give_credit())
+            self._give_credit()
 
     async def _last_heartbeat(self, running: _Running, heartbeat: asyncio.Task[None]) -> None:
         """Let the heartbeat loop send what is pending and stop, so logs land before the result."""
@@ -258,6 +269,8 @@ class RemoteExecutor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(running.dirty.wait(), self.heartbeat_interval)
             running.dirty.clear()
+            if running.finished and running.progress is None and not running.logs:
+                return  # nothing left to say: the result follows at once
             try:
                 cancelled = await self._flush(running)
             except Conflict:

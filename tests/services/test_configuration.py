@@ -26,7 +26,9 @@ async def test_service_and_app_configuration_from_files(tmp_path: Path) -> None:
         "services:\n  - name: squarer\n    organisation: org\n    app_configuration_path: app.json\n"
         "    concurrency: 4\n    region: europe-west1\n    custom_field: kept\n"
     )
-    await anyio.Path(tmp_path / "app.json").write_text('{"configuration_values": {"scale": 2}, "output_location": null}')
+    await anyio.Path(tmp_path / "app.json").write_text(
+        '{"configuration_values": {"scale": 2}, "output_location": null}'
+    )
     service, app = await load_service_and_app_configuration(str(tmp_path / "octue.yaml"))
     assert (service.service_id, service.concurrency, service.extra) == ("org/squarer", 4, {"custom_field": "kept"})
     assert service.twine_path == str(tmp_path / "twine.json")
