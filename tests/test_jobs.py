@@ -144,6 +144,18 @@ async def test_remote_executor_runs_jobs_and_streams_progress(backend: LocalBack
         assert events[-1].lease_owner.startswith("remote:")  # type: ignore[union-attr]
 
 
+async def test_remote_results_small_and_large_settle_either_way(backend: LocalBackend) -> None:
+    # Small results settle over the lease stream, in batches; large ones by a CompleteJob call each.
+    async def make(ctx: JobContext) -> bytes:
+        return b"x" * int(ctx.payload)
+
+    async with backend.client() as client, RemoteExecutor(client, {"test.make": make}, capacity=16):
+        sizes = [10, 1000, 300 * 1024, 2 * 1024 * 1024] * 4
+        jobs = await asyncio.gather(*(client.run_job("test.make", str(n).encode()) for n in sizes))
+        assert all(j.state is JobState.SUCCEEDED for j in jobs)
+        assert [len(await client.job_result(j)) for j in jobs] == sizes
+
+
 async def test_remote_executor_failure_and_cancel(backend: LocalBackend) -> None:
     started = asyncio.Event()
 

@@ -25,7 +25,7 @@ from asyncwf._context import (
 from asyncwf._model import JobInfo, LogRecord, Progress, job_from_pb, log_to_pb, progress_to_pb
 from asyncwf.client._client import Client
 from asyncwf.client._errors import mapped_errors
-from asyncwf.exceptions import ConfigurationError, Conflict, RPCError, Unavailable
+from asyncwf.exceptions import ConfigurationError, Conflict, RPCError, RPCStatus, Unavailable, error_for_status
 from asyncwf.v1 import jobs_pb2 as pb
 
 __all__ = ["RemoteExecutor"]
@@ -33,6 +33,8 @@ __all__ = ["RemoteExecutor"]
 log = logging.getLogger("asyncwf.executor")
 UTC = dt.UTC
 CHUNK = 1 << 20
+#: Results up to this size settle over the lease stream, in batches; larger ones by a CompleteJob call.
+SMALL_RESULT = 256 * 1024
 #: Progress and log reports closer together than this travel in one heartbeat.
 _COALESCE_SECONDS = 0.02
 
@@ -115,6 +117,10 @@ class RemoteExecutor:
         self._stream: Any = None
         self._credits = 0
         self._crediting: asyncio.Task[None] | None = None
+        #: Completions waiting to go out over the lease stream, and their answers by job id.
+        self._completions: list[pb.CompleteJobRequest] = []
+        self._completing: asyncio.Task[None] | None = None
+        self._settling: dict[str, asyncio.Future[None]] = {}
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -182,8 +188,13 @@ class RemoteExecutor:
                             self._start(job_from_pb(message.lease.job))
                         elif which == "cancelled_job_id":
                             self._cancel(message.cancelled_job_id)
+                        elif which == "settled":
+                            self._settled(message.settled)
                 finally:
                     self._stream = None
+                    for future in self._settling.values():
+                        if not future.done():
+                            future.set_exception(Unavailable("the lease stream ended"))
         raise Unavailable("the lease stream ended")
 
     async def _send(self, request: pb.AcquireRequest) -> None:
@@ -300,6 +311,50 @@ class RemoteExecutor:
         return bool(reply.cancelled)
 
     async def _complete(self, job: JobInfo, data: bytes, content_type: str) -> None:
+        """Settle a finished job: small results over the lease stream (batched), others by CompleteJob."""
+        if len(data) <= SMALL_RESULT and self._stream is not None:
+            settled = asyncio.get_running_loop().create_future()
+            self._settling[job.id] = settled
+            self._completions.append(pb.CompleteJobRequest(
+                job_id=job.id, executor_id=self.executor_id, attempt=job.attempt, content_type=content_type,
+                data=data,
+            ))  # fmt: skip
+            if self._completing is None or self._completing.done():
+                self._completing = asyncio.create_task(self._send_completions())
+            try:
+                await settled
+                return
+            except Unavailable:
+                pass  # the stream dropped before the answer: settle it the other way (idempotent per attempt)
+            finally:
+                self._settling.pop(job.id, None)
+        await self._complete_by_call(job, data, content_type)
+
+    async def _send_completions(self) -> None:
+        await asyncio.sleep(0)  # let the jobs finishing in this pass of the loop add theirs
+        batch, self._completions = self._completions, []
+        if not batch:
+            return
+        try:
+            with mapped_errors():
+                await self._send(pb.AcquireRequest(completions=batch))
+        except Exception as exc:
+            for request in batch:
+                future = self._settling.get(request.job_id)
+                if future is not None and not future.done():
+                    future.set_exception(Unavailable(f"could not send the completion: {exc}"))
+
+    def _settled(self, message: pb.Settled) -> None:
+        future = self._settling.get(message.job_id)
+        if future is None or future.done():
+            return
+        if message.error_status:
+            status = RPCStatus[message.error_status] if message.error_status in RPCStatus.__members__ else None
+            future.set_exception(error_for_status(status.value if status else 2, message.error_message))
+        else:
+            future.set_result(None)
+
+    async def _complete_by_call(self, job: JobInfo, data: bytes, content_type: str) -> None:
         attempt = 0
         while True:
             attempt += 1

@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError
@@ -152,6 +152,10 @@ async def _request(stream: Stream[Any, Any]) -> Any:
     if request is None:
         raise InvalidArgument("the request message is missing")
     return request
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 async def _first_of(wait: Awaitable[Any], events: asyncio.Queue[tuple[str, Any]]) -> None:
@@ -351,9 +355,28 @@ class JobService(jobs_grpc.JobServiceBase):
         self._acquirers.add(events)
         self.engine.register_executor(first.executor_id, lambda job_id: events.put_nowait(("cancel", job_id)))
 
+        settling: set[asyncio.Task[None]] = set()
+
+        async def settle(request: pb.CompleteJobRequest) -> None:
+            reply = pb.Settled(job_id=request.job_id)
+            try:
+                await self.engine.complete(
+                    request.job_id, first.executor_id, request.attempt, _one(request.data), request.content_type
+                )
+            except RPCError as exc:
+                prefix = CONFLICT_PREFIX if isinstance(exc, Conflict) else ""
+                reply.error_status, reply.error_message = exc.status.name, prefix + exc.message
+            events.put_nowait(("settled", reply))
+
         async def read_credits() -> None:
             async for more in stream:
-                events.put_nowait(("credits", more.credits))
+                if more.credits:
+                    events.put_nowait(("credits", more.credits))
+                for request in more.completions:
+                    # Each settles on its own, so the store commits completions that arrive together at once.
+                    task = asyncio.create_task(settle(request))
+                    settling.add(task)
+                    task.add_done_callback(settling.discard)
             events.put_nowait(("end", ""))
 
         reader = asyncio.create_task(read_credits())
@@ -366,6 +389,8 @@ class JobService(jobs_grpc.JobServiceBase):
                         return
                     if what == "credits":
                         credits += value
+                    elif what == "settled":
+                        await stream.send_message(pb.AcquireResponse(settled=value))
                     else:
                         await stream.send_message(pb.AcquireResponse(cancelled_job_id=value))
                 if not credits:

@@ -306,16 +306,28 @@ class RunJobsResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[RunJobResult, _Mapping]]] = ...) -> None: ...
 
 class AcquireRequest(_message.Message):
-    __slots__ = ("executor_id", "kinds", "lease_seconds", "credits")
+    __slots__ = ("executor_id", "kinds", "lease_seconds", "credits", "completions")
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
     LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CREDITS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETIONS_FIELD_NUMBER: _ClassVar[int]
     executor_id: str
     kinds: _containers.RepeatedScalarFieldContainer[str]
     lease_seconds: float
     credits: int
-    def __init__(self, executor_id: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., lease_seconds: _Optional[float] = ..., credits: _Optional[int] = ...) -> None: ...
+    completions: _containers.RepeatedCompositeFieldContainer[CompleteJobRequest]
+    def __init__(self, executor_id: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., lease_seconds: _Optional[float] = ..., credits: _Optional[int] = ..., completions: _Optional[_Iterable[_Union[CompleteJobRequest, _Mapping]]] = ...) -> None: ...
+
+class Settled(_message.Message):
+    __slots__ = ("job_id", "error_status", "error_message")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    error_status: str
+    error_message: str
+    def __init__(self, job_id: _Optional[str] = ..., error_status: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class Lease(_message.Message):
     __slots__ = ("job", "expires_at")
@@ -326,12 +338,14 @@ class Lease(_message.Message):
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AcquireResponse(_message.Message):
-    __slots__ = ("lease", "cancelled_job_id")
+    __slots__ = ("lease", "cancelled_job_id", "settled")
     LEASE_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_FIELD_NUMBER: _ClassVar[int]
     lease: Lease
     cancelled_job_id: str
-    def __init__(self, lease: _Optional[_Union[Lease, _Mapping]] = ..., cancelled_job_id: _Optional[str] = ...) -> None: ...
+    settled: Settled
+    def __init__(self, lease: _Optional[_Union[Lease, _Mapping]] = ..., cancelled_job_id: _Optional[str] = ..., settled: _Optional[_Union[Settled, _Mapping]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
     __slots__ = ("job_id", "executor_id", "attempt", "progress", "logs", "lease_seconds")
