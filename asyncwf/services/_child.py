@@ -17,13 +17,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-import anyio
-
 from asyncwf._model import JobInfo, JobState, LogRecord
 from asyncwf.data import Manifest
 from asyncwf.exceptions import ChildError, ConfigurationError, InvalidInputException
 from asyncwf.exceptions import TimeoutError as AsyncwfTimeout
-from asyncwf.services._events import ChildEventHandler, normalise, raise_child_exception
+from asyncwf.services._events import ChildEventHandler, normalise, raise_child_exception, save_record
 
 __all__ = ["EVENT_PREFIX", "Child", "ask_all", "service_kind"]
 
@@ -121,10 +119,9 @@ class Child:
                                 allow_save_diagnostics_data_on_crash)  # fmt: skip
         attempt = 0
         while True:
-            recorded: list[dict[str, Any]] = []
             handler = ChildEventHandler(self.id, subscribe_to_logs=subscribe_to_logs,
                                         handle_monitor_message=handle_monitor_message,
-                                        record=recorded if record_messages_to else None)  # fmt: skip
+                                        record=[] if record_messages_to else None)  # fmt: skip
             try:
                 async with asyncio.timeout(timeout):
                     return await self._ask_once(payload, handler, delivery_timeout)
@@ -137,8 +134,7 @@ class Child:
                 if attempt > max_retries or isinstance(exc, tuple(prevent_retries_when)):
                     raise
             finally:
-                if record_messages_to:
-                    await anyio.Path(record_messages_to).write_text(json.dumps(recorded, indent=2, default=str))
+                await save_record(record_messages_to, handler)
 
     def _payload(self, input_values: Any, input_manifest: Any, allow_local_files: bool, question_uuid: str | None,
                  allow_diagnostics: bool) -> bytes:  # fmt: skip

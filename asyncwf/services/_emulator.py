@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 
 from asyncwf.exceptions import ChildError, InvalidInputException
-from asyncwf.services._events import ChildEventHandler, normalise
+from asyncwf.services._events import ChildEventHandler, normalise, save_record
 
 __all__ = ["ChildEmulator", "DEFAULT_CONCURRENCY"]
 
@@ -67,18 +67,16 @@ class ChildEmulator:
     ) -> dict[str, Any]:  # fmt: skip
         """Replay the events: logs to local logging, monitor messages to the handler; return the result or
         raise the exception. ChildError if the events hold neither."""
-        recorded: list[dict[str, Any]] = []
         handler = ChildEventHandler(self.id, subscribe_to_logs=subscribe_to_logs,
                                     handle_monitor_message=handle_monitor_message,
-                                    record=recorded if record_messages_to else None)  # fmt: skip
+                                    record=[] if record_messages_to else None)  # fmt: skip
         try:
             async with asyncio.timeout(timeout):
                 for event in self.events:
                     if await handler.handle(event):
                         break
         finally:
-            if record_messages_to:
-                await anyio.Path(record_messages_to).write_text(json.dumps(recorded, indent=2))
+            await save_record(record_messages_to, handler)
         if handler.result is None:
             raise ChildError(self.id, "NoResult", "the emulated child sent no result")
         return handler.result

@@ -24,7 +24,7 @@ from typing import Any
 
 from asyncwf.exceptions import ChildError, InvalidInputException
 
-__all__ = ["KINDS", "ChildEventHandler", "normalise", "raise_child_exception"]
+__all__ = ["KINDS", "ChildEventHandler", "normalise", "raise_child_exception", "save_record"]
 
 KINDS = frozenset({"delivery_acknowledgement", "heartbeat", "log_record", "monitor_message", "exception", "result"})
 log = logging.getLogger("asyncwf.services.child")
@@ -127,3 +127,11 @@ class ChildEventHandler:
             self.result = {"output_values": event.get("output_values"), "output_manifest": event.get("output_manifest")}
             return True
         return False
+
+
+async def save_record(path: str | None, handler: ChildEventHandler) -> None:
+    """Write the events a handler recorded to ``path`` (``record_messages_to``), if there is one."""
+    if path and handler.record is not None:
+        import anyio
+
+        await anyio.Path(path).write_text(json.dumps(handler.record, indent=2, default=str))

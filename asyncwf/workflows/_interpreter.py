@@ -292,12 +292,7 @@ class Interpreter:
             fn = values[expr[0]]
             values[key] = _BUSY
             if named is None and type(fn) is Builtin and not fn.higher_order:
-                try:
-                    value = fn.fn(*[values[ref] for ref in expr[1:]])
-                except GraftError:
-                    raise
-                except Exception as exc:
-                    raise _builtin_error(fn, exc) from exc
+                value = _call_plain(fn, [values[ref] for ref in expr[1:]])
             elif named is None and type(fn) is Closure:
                 value = self.call(fn, tuple([values[ref] for ref in expr[1:]]))  # one frame less than _apply
             else:
@@ -356,13 +351,7 @@ class Interpreter:
             self._tick()
             fn = values[expr[0]]
             if named is None and type(fn) is Builtin and not fn.higher_order:
-                # The common case, inline: a plain builtin applied to positional arguments.
-                try:
-                    value = fn.fn(*[values[ref] for ref in expr[1:]])
-                except GraftError:
-                    raise
-                except Exception as exc:
-                    raise _builtin_error(fn, exc) from exc
+                value = _call_plain(fn, [values[ref] for ref in expr[1:]])  # the common case
             else:
                 value = self._apply(key, [values[ref] for ref in refs], named)
             values[key] = value
@@ -400,6 +389,16 @@ class Interpreter:
             raise
         except Exception as exc:
             raise _builtin_error(fn, exc) from exc
+
+
+def _call_plain(fn: Builtin, args: list[Any]) -> Any:
+    """A plain (not higher-order) builtin applied to positional arguments, its errors made GraftErrors."""
+    try:
+        return fn.fn(*args)
+    except GraftError:
+        raise
+    except Exception as exc:
+        raise _builtin_error(fn, exc) from exc
 
 
 def _builtin_error(fn: Builtin, exc: Exception) -> Exception:
