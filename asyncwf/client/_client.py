@@ -17,7 +17,7 @@ from grpclib.health.v1 import health_grpc, health_pb2
 from typing_extensions import Unpack
 
 from asyncwf._ids import new_id
-from asyncwf._model import JobEvent, JobInfo, JobState, event_from_pb, job_from_pb, ts_to_pb
+from asyncwf._model import JobEvent, JobInfo, JobState, LogRecord, event_from_pb, job_from_pb, log_from_pb, ts_to_pb
 from asyncwf.client._auth import Auth
 from asyncwf.client._errors import mapped_errors
 from asyncwf.client._mux import RunMux
@@ -356,6 +356,7 @@ class Client:
         payload: bytes = b"",
         *,
         on_created: Callable[[JobInfo], None] | None = None,
+        on_log: Callable[[LogRecord], None] | None = None,
         **options: Unpack[JobOptions],
     ) -> JobInfo:
         """Create a job, wait until it is done and return its final snapshot.
@@ -364,13 +365,16 @@ class Client:
         long-lived stream (requests and results travel in batches), so a job
         costs less than an RPC. The result is in ``result_inline`` when small,
         else fetch it with :meth:`job_result`. ``on_created`` is called with the
-        job's first snapshot as soon as it exists (to learn its id early).
+        job's first snapshot as soon as it exists (to learn its id early);
+        ``on_log`` with each log entry the job writes, in order, on the same
+        stream (use :meth:`watch_job` for every event, exactly once).
         """
         request = _create_request(kind, payload, options)
         if self._mux is None:
             self._mux = RunMux(self)
         accepted = None if on_created is None else (lambda message: on_created(job_from_pb(message)))
-        return job_from_pb(await self._mux.run(request, accepted))
+        logged = None if on_log is None else (lambda entry: on_log(log_from_pb(entry)))
+        return job_from_pb(await self._mux.run(request, accepted, logged))
 
     async def get_job(self, job_id: str, *, timeout: float | None = None) -> JobInfo:
         """The current snapshot of a job."""

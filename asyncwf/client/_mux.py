@@ -37,19 +37,30 @@ class RunMux:
         self._tags = itertools.count(1)
         self._pending: dict[int, tuple[pb.RunJobRequest, asyncio.Future[pb.Job]]] = {}
         self._on_accepted: dict[int, Callable[[pb.Job], None]] = {}
+        self._on_log: dict[int, Callable[[pb.LogEntry], None]] = {}
         self._outbox: list[pb.RunJobRequest] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def run(self, create: pb.CreateJobRequest, on_accepted: Callable[[pb.Job], None] | None = None) -> pb.Job:
+    async def run(
+        self, create: pb.CreateJobRequest, on_accepted: Callable[[pb.Job], None] | None = None,
+        on_log: Callable[[pb.LogEntry], None] | None = None,
+    ) -> pb.Job:  # fmt: skip
         """Create a job, wait until it is done and return its final snapshot.
 
-        ``on_accepted`` is called with the job's first snapshot as soon as it exists.
+        ``on_accepted`` is called with the job's first snapshot as soon as it
+        exists; ``on_log`` with each of its log entries, in order, before the
+        final snapshot arrives (after a reconnection, entries may repeat or be
+        missed: the job is watched again from its current state).
         """
         tag = next(self._tags)
-        request = pb.RunJobRequest(tag=tag, create=create, notify_accepted=on_accepted is not None)
+        request = pb.RunJobRequest(
+            tag=tag, create=create, notify_accepted=on_accepted is not None, include_logs=on_log is not None
+        )
         if on_accepted is not None:
             self._on_accepted[tag] = on_accepted
+        if on_log is not None:
+            self._on_log[tag] = on_log
         future: asyncio.Future[pb.Job] = asyncio.get_running_loop().create_future()
         self._pending[tag] = (request, future)
         self._outbox.append(request)
@@ -62,6 +73,7 @@ class RunMux:
         finally:
             self._pending.pop(tag, None)
             self._on_accepted.pop(tag, None)
+            self._on_log.pop(tag, None)
 
     def cancel(self) -> None:
         """Stop the stream without waiting (open requests fail with Unavailable)."""
@@ -150,6 +162,12 @@ class RunMux:
 
     def _deliver(self, results: Any) -> None:
         for result in results:
+            if result.logs:
+                on_log = self._on_log.get(result.tag)
+                if on_log is not None:
+                    for entry in result.logs:
+                        on_log(entry)
+                continue
             if result.accepted:
                 callback = self._on_accepted.pop(result.tag, None)
                 if callback is not None:

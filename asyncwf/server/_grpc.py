@@ -22,7 +22,16 @@ from grpclib.events import RecvRequest
 from grpclib.exceptions import GRPCError
 from grpclib.server import Stream
 
-from asyncwf._model import JobFailure, JobInfo, JobState, event_to_pb, job_to_pb, progress_from_pb
+from asyncwf._model import (
+    JobFailure,
+    JobInfo,
+    JobState,
+    LogRecord,
+    event_to_pb,
+    job_to_pb,
+    log_to_pb,
+    progress_from_pb,
+)
 from asyncwf.exceptions import CONFLICT_PREFIX, Conflict, InvalidArgument, RPCError, Unauthenticated, Unavailable
 from asyncwf.server._engine import CreateSpec, JobEngine
 from asyncwf.server._store import JobFilter
@@ -276,7 +285,11 @@ class JobService(jobs_grpc.JobServiceBase):
         if self._draining:
             raise Unavailable("the backend is shutting down")
         final: JobInfo | None = None
-        async for event in self.engine.create_and_watch(_create_spec(request.create), identity):
+        spec = _create_spec(request.create)
+        async for event in self.engine.create_and_watch(spec, identity, include_logs=request.include_logs):
+            if isinstance(event, LogRecord):
+                results.put_nowait(pb.RunJobResult(tag=request.tag, logs=[log_to_pb(event)]))
+                continue
             if not isinstance(event, JobInfo):
                 continue
             if final is None and request.notify_accepted and not event.done:

@@ -161,39 +161,51 @@ class Child:
             raise InvalidInputException(f"the question is not JSON-serialisable: {exc}") from exc
 
     async def _ask_once(self, payload: bytes, handler: ChildEventHandler, delivery_timeout: float) -> dict[str, Any]:
+        """One question over the client's shared RunJobs stream, its log entries (events) with it."""
         client = self._api()
         job_id = ""
-        finished = False
+        records: asyncio.Queue[LogRecord | None] = asyncio.Queue()
+
+        def created(info: JobInfo) -> None:
+            nonlocal job_id
+            job_id = info.id
+
+        async def consume() -> None:
+            while (record := await records.get()) is not None:
+                await handler.handle(self._event_of(record))
+
+        consumer = asyncio.create_task(consume())
+        # One attempt: a service that dies fails the question (ask's own retries decide what next).
+        run = asyncio.create_task(client.run_job(
+            self.kind, payload, content_type="application/json", max_attempts=1, on_created=created,
+            on_log=records.put_nowait,
+        ))  # fmt: skip
+        settled = False
         try:
-            async with contextlib.aclosing(
-                # One attempt: a service that dies fails the question (ask's own retries decide what next).
-                client.create_and_watch(
-                    self.kind, payload, content_type="application/json", include_logs=True, max_attempts=1
-                )
-            ) as events:
-                delivered = False
-                async with asyncio.timeout(delivery_timeout) as deadline:
-                    async for event in events:
-                        if isinstance(event, LogRecord):
-                            await handler.handle(self._event_of(event))
-                        elif isinstance(event, JobInfo):
-                            job_id = event.id
-                            if not delivered and event.state is not JobState.QUEUED:
-                                delivered = True
-                                deadline.reschedule(None)  # taken by a service: its lease watches it from here
-                                await handler.handle({"kind": "delivery_acknowledgement"})
-                            elif delivered and event.state is JobState.QUEUED:  # back in the queue
-                                delivered = False
-                                deadline.reschedule(asyncio.get_running_loop().time() + delivery_timeout)
-                            if event.done:
-                                finished = True
-                                return await self._answer(client, event, handler)
-            raise ChildError(self.id, "NoAnswer", "the question's stream ended without an answer")
-        except TimeoutError as exc:
-            raise ChildError(self.id, "NotDelivered", f"no service {self.id!r} took the question within "
-                                                     f"{delivery_timeout} s") from exc  # fmt: skip
+            checked = False
+            while True:
+                done, _ = await asyncio.wait(
+                    {run, consumer}, timeout=None if checked else delivery_timeout,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )  # fmt: skip
+                if consumer in done:
+                    consumer.result()  # a handler raised
+                if run in done:
+                    break
+                checked = True  # the delivery timeout passed: has a service taken the question?
+                if not job_id or (await client.get_job(job_id)).state is JobState.QUEUED:
+                    reason = f"no service {self.id!r} took the question within {delivery_timeout} s"
+                    raise ChildError(self.id, "NotDelivered", reason)
+            job = run.result()
+            settled = True
+            records.put_nowait(None)
+            await consumer
+            return await self._answer(client, job, handler)
         finally:
-            if job_id and not finished:
+            for task in (run, consumer):
+                task.cancel()
+            await asyncio.gather(run, consumer, return_exceptions=True)
+            if job_id and not settled:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(client.cancel_job(job_id, "the asker stopped waiting"))
 

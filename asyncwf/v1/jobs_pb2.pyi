@@ -270,14 +270,16 @@ class ResultChunk(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., offset: _Optional[int] = ..., total_size: _Optional[int] = ..., content_type: _Optional[str] = ...) -> None: ...
 
 class RunJobRequest(_message.Message):
-    __slots__ = ("tag", "create", "notify_accepted")
+    __slots__ = ("tag", "create", "notify_accepted", "include_logs")
     TAG_FIELD_NUMBER: _ClassVar[int]
     CREATE_FIELD_NUMBER: _ClassVar[int]
     NOTIFY_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_LOGS_FIELD_NUMBER: _ClassVar[int]
     tag: int
     create: CreateJobRequest
     notify_accepted: bool
-    def __init__(self, tag: _Optional[int] = ..., create: _Optional[_Union[CreateJobRequest, _Mapping]] = ..., notify_accepted: _Optional[bool] = ...) -> None: ...
+    include_logs: bool
+    def __init__(self, tag: _Optional[int] = ..., create: _Optional[_Union[CreateJobRequest, _Mapping]] = ..., notify_accepted: _Optional[bool] = ..., include_logs: _Optional[bool] = ...) -> None: ...
 
 class RunJobsRequest(_message.Message):
     __slots__ = ("requests",)
@@ -286,18 +288,20 @@ class RunJobsRequest(_message.Message):
     def __init__(self, requests: _Optional[_Iterable[_Union[RunJobRequest, _Mapping]]] = ...) -> None: ...
 
 class RunJobResult(_message.Message):
-    __slots__ = ("tag", "job", "error_status", "error_message", "accepted")
+    __slots__ = ("tag", "job", "error_status", "error_message", "accepted", "logs")
     TAG_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
     ERROR_STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    LOGS_FIELD_NUMBER: _ClassVar[int]
     tag: int
     job: Job
     error_status: int
     error_message: str
     accepted: bool
-    def __init__(self, tag: _Optional[int] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., error_status: _Optional[int] = ..., error_message: _Optional[str] = ..., accepted: _Optional[bool] = ...) -> None: ...
+    logs: _containers.RepeatedCompositeFieldContainer[LogEntry]
+    def __init__(self, tag: _Optional[int] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., error_status: _Optional[int] = ..., error_message: _Optional[str] = ..., accepted: _Optional[bool] = ..., logs: _Optional[_Iterable[_Union[LogEntry, _Mapping]]] = ...) -> None: ...
 
 class RunJobsResponse(_message.Message):
     __slots__ = ("results",)
