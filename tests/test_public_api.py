@@ -19,6 +19,7 @@ MODULES = [
     "asyncwf.services",
     "asyncwf.testing",
     "asyncwf.exceptions",
+    "asyncwf.worker",
     "asyncwf.workflows",
     "asyncwf.workflows.types",
 ]
