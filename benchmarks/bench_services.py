@@ -14,10 +14,12 @@ import json
 import logging
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from benchmarks._util import ROOT, Row
+from benchmarks._util import ROOT, Row, asyncwf_server
 from benchmarks.bench_data import _octue_python
 
 EVENTS = [{"kind": "result", "output_values": 1, "output_manifest": None}]
@@ -60,7 +62,41 @@ async def _ours(rows: list[Row], quick: bool) -> None:
         start = time.perf_counter()
         await asker.ask_multiple(*({"input_values": {"x": i}} for i in range(count)))
         elapsed = time.perf_counter() - start
-    rows.append(Row("services: through the backend", "asyncwf", f"ask_multiple({count})", elapsed, "s"))
+    rows.append(Row("services: through the backend", "asyncwf, one process", f"ask_multiple({count})", elapsed, "s"))
+    rows.append(Row("services: through the backend", "asyncwf, three processes", f"ask_multiple({count})",
+                    await _three_processes(count), "s"))  # fmt: skip
+
+
+APP = "async def run(analysis):\n    analysis.output_values = {'x': analysis.input_values['x'] + 1}\n"
+
+
+async def _three_processes(count: int) -> float:
+    """The backend (`asyncwf serve`), the app (`asyncwf serve-app`) and the asker each in its own process."""
+    from asyncwf import Client
+    from asyncwf.services import Child
+
+    with tempfile.TemporaryDirectory() as folder, asyncwf_server() as info:
+        await asyncio.to_thread(Path(folder, "app.py").write_text, APP)
+        command = [sys.executable, "-m", "asyncwf._cli", "serve-app", "--service-id", "bench/app:1.0", "--app",
+                   folder, "--twine", json.dumps(TWINE), "--port", str(info["port"]), "--concurrency", "64",
+                   "--log-level", "WARNING"]  # fmt: skip
+        app = await asyncio.to_thread(
+            lambda: subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+        )
+        try:
+            assert app.stdout is not None
+            await asyncio.to_thread(app.stdout.readline)
+            async with Client("127.0.0.1", info["port"]) as client:
+                asker = Child("bench/app:1.0", client=client)
+                await asker.ask(input_values={"x": 0})
+                start = time.perf_counter()
+                await asker.ask_multiple(*({"input_values": {"x": i}} for i in range(count)))
+                return time.perf_counter() - start
+        finally:
+            app.terminate()
+            await asyncio.to_thread(app.wait, 60)
+            if app.stdout is not None:
+                app.stdout.close()
 
 
 def _octue(rows: list[Row]) -> None:
