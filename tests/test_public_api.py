@@ -13,6 +13,7 @@ MODULES = [
     "asyncwf",
     "asyncwf.blocking.data",
     "asyncwf.blocking.services",
+    "asyncwf.blocking.worker",
     "asyncwf.client",
     "asyncwf.data",
     "asyncwf.server",

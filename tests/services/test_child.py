@@ -47,14 +47,18 @@ async def served(client: Client) -> AsyncIterator[Child]:
 
 
 async def test_ask_delivers_logs_monitor_messages_and_the_answer_in_order(
-    served: Child, caplog: pytest.LogCaptureFixture
+    served: Child, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     monitor: list[Any] = []
+    record = str(tmp_path / "events.json")
     with caplog.at_level(logging.INFO):
-        answer = await served.ask(input_values={"n": 7}, handle_monitor_message=monitor.append)
+        answer = await served.ask(input_values={"n": 7}, handle_monitor_message=monitor.append,
+                                  record_messages_to=record)  # fmt: skip
     assert answer == {"output_values": {"square": 49}, "output_manifest": None}
     assert monitor == [{"step": 1}, {"step": 2}]
     assert any(r.getMessage() == "[org/square:1.0] squaring 7" for r in caplog.records)
+    kinds = [event["kind"] for event in json.loads(await anyio.Path(record).read_text())]
+    assert kinds == ["log_record", "monitor_message", "monitor_message", "result"]
 
 
 async def test_the_childs_exceptions_and_bad_inputs_reach_the_parent(served: Child) -> None:

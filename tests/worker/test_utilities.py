@@ -56,3 +56,16 @@ def test_versions() -> None:
     for bad_tuple in ((), (1, -2), (1, "2"), (True,)):
         with pytest.raises(InvalidArgument):
             format_version(bad_tuple)  # type: ignore[arg-type]
+
+
+def test_the_blocking_temporary_working_directory() -> None:
+    from asyncwf.blocking.worker import TemporaryWorkingDirectory as BlockingDirectory
+
+    tmp = BlockingDirectory("blocking-")  # made by the constructor
+    path = tmp.create_temp_path("a.txt")
+    assert tmp.is_under(path)
+    with tmp.subdir("inner") as sub:
+        assert tmp.create_temp_path("b.txt").parent == sub
+    root = tmp.root
+    tmp.remove()
+    assert not root.exists()
