@@ -84,9 +84,12 @@ class _Lease:
 
 
 class DirectExecutor(Protocol):
-    """An in-process executor that can take a job the moment it is created."""
+    """An executor that can take a job the moment it is created: the in-process one, or a remote
+    executor's open lease stream with free slots."""
 
     executor_id: str
+    #: Lease length for jobs given to it; None for no expiry (in-process).
+    lease_seconds: float | None
 
     def try_reserve(self, kind: str) -> bool:
         """Reserve a slot for a job of ``kind``; False when it cannot run one now."""
@@ -119,6 +122,8 @@ class JobEngine:
         self._sweeper: asyncio.Task[None] | None = None
         self._closing = False
         self._direct: DirectExecutor | None = None
+        #: Remote executors' lease streams, tried after the in-process executor.
+        self._remote_direct: list[DirectExecutor] = []
         #: Log writes under way per job; a job is settled only after its logs are stored.
         self._log_writes: dict[str, set[asyncio.Task[None]]] = {}
         #: Latest snapshot of every queued or running job (the store is this process's alone).
@@ -164,6 +169,22 @@ class JobEngine:
     def set_direct_executor(self, executor: DirectExecutor | None) -> None:
         """Let ``executor`` take new jobs of its kinds without a claim round trip."""
         self._direct = executor
+
+    def add_remote_executor(self, executor: DirectExecutor) -> None:
+        """A remote executor's lease stream may take new jobs at once too (after the in-process executor)."""
+        self._remote_direct.append(executor)
+
+    def remove_remote_executor(self, executor: DirectExecutor) -> None:
+        with contextlib.suppress(ValueError):
+            self._remote_direct.remove(executor)
+
+    def _reserve_direct(self, kind: str) -> DirectExecutor | None:
+        if self._direct is not None and self._direct.try_reserve(kind):
+            return self._direct
+        for executor in self._remote_direct:
+            if executor.try_reserve(kind):
+                return executor
+        return None
 
     def _publish(self, event: JobEvent) -> None:
         if isinstance(event, JobInfo):
@@ -263,12 +284,12 @@ class JobEngine:
                 result_size=cached.result_size, result_content_type=cached.result_content_type,
                 result_blob=_result_key(cached) if cached.result_stored else "", progress=cached.progress,
             )  # fmt: skip
-        direct = None
-        if cached is None and self._direct is not None and self._direct.try_reserve(spec.kind):
-            direct = self._direct
+        direct = self._reserve_direct(spec.kind) if cached is None else None
         if direct is not None:
-            # Direct dispatch: a local slot is free, so the job is stored already leased (one write, not two).
-            job = job.replace(state=JobState.RUNNING, attempt=1, lease_owner=direct.executor_id, started_at=now)
+            # Direct dispatch: a slot is free, so the job is stored already leased (one write, not two).
+            expires = None if direct.lease_seconds is None else now + dt.timedelta(seconds=direct.lease_seconds)
+            job = job.replace(state=JobState.RUNNING, attempt=1, lease_owner=direct.executor_id, started_at=now,
+                              lease_expires_at=expires)  # fmt: skip
         try:
             stored, created = await self.store.insert_job(job, digest)
         except BaseException:
@@ -281,7 +302,7 @@ class JobEngine:
             return stored, created
         self._publish(stored)
         if direct is not None:
-            self._track_lease(stored, None)
+            self._track_lease(stored, direct.lease_seconds)
             direct.accept(stored)
         elif stored.state is JobState.QUEUED:
             self._signal_work()

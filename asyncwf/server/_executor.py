@@ -62,6 +62,9 @@ class LocalExecutor:
         thread_limit: The most sync job functions running at once in threads.
     """
 
+    #: Its leases never expire: it lives and dies with the engine.
+    lease_seconds: float | None = None
+
     def __init__(
         self, engine: JobEngine, registry: KindRegistry, *, concurrency: int = 1024, thread_limit: int = 32
     ) -> None:

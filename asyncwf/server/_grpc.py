@@ -163,6 +163,37 @@ async def _request(stream: Stream[Any, Any]) -> Any:
     return request
 
 
+class _AcquireSession:
+    """A remote executor's open lease stream, as the engine sees it for direct dispatch."""
+
+    def __init__(self, executor_id: str, lease_seconds: float, kinds: frozenset[str],
+                 events: asyncio.Queue[tuple[str, Any]]) -> None:  # fmt: skip
+        self.executor_id = executor_id
+        self.lease_seconds: float | None = lease_seconds
+        self.kinds = kinds
+        self.credits = 0
+        self._events = events
+
+    def try_reserve(self, kind: str) -> bool:
+        if self.credits > 0 and kind in self.kinds:
+            self.credits -= 1
+            return True
+        return False
+
+    def release(self) -> None:
+        self.credits += 1
+
+    def accept(self, job: JobInfo) -> None:
+        self._events.put_nowait(("lease", job))
+
+
+def _lease_pb(job: JobInfo) -> pb.Lease:
+    lease = pb.Lease(job=job_to_pb(job))
+    if job.lease_expires_at is not None:
+        lease.expires_at.FromDatetime(job.lease_expires_at)
+    return lease
+
+
 async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
@@ -362,11 +393,14 @@ class JobService(jobs_grpc.JobServiceBase):
             raise InvalidArgument("lease_seconds must not be negative")
         lease_seconds = first.lease_seconds or self.engine.config.lease_seconds
         kinds = list(first.kinds)
-        # ("credits", n) from the executor, ("cancel", job id) from the engine, ("end", "") to stop.
+        # ("credits", n) from the executor, ("cancel", job id) from the engine, ("lease", job) when the engine
+        # hands it a new job directly, ("settled", ...) answers to completions, ("end", "") to stop.
         events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         events.put_nowait(("credits", first.credits))
         self._acquirers.add(events)
         self.engine.register_executor(first.executor_id, lambda job_id: events.put_nowait(("cancel", job_id)))
+        session = _AcquireSession(first.executor_id, lease_seconds, frozenset(kinds), events)
+        self.engine.add_remote_executor(session)
 
         settling: set[asyncio.Task[None]] = set()
 
@@ -393,7 +427,6 @@ class JobService(jobs_grpc.JobServiceBase):
             events.put_nowait(("end", ""))
 
         reader = asyncio.create_task(read_credits())
-        credits = 0
         try:
             while True:
                 while not events.empty():
@@ -401,26 +434,28 @@ class JobService(jobs_grpc.JobServiceBase):
                     if what == "end":
                         return
                     if what == "credits":
-                        credits += value
+                        session.credits += value
+                    elif what == "lease":
+                        await stream.send_message(pb.AcquireResponse(lease=_lease_pb(value)))
                     elif what == "settled":
                         await stream.send_message(pb.AcquireResponse(settled=value))
                     else:
                         await stream.send_message(pb.AcquireResponse(cancelled_job_id=value))
-                if not credits:
+                if not session.credits:
                     events.put_nowait(await events.get())
                     continue
                 work = self.engine.work_event
-                jobs = await self.engine.claim(kinds, credits, first.executor_id, lease_seconds)
-                credits -= len(jobs)
+                # The slots are taken for the claim, so that direct dispatch cannot use them meanwhile.
+                wanted, session.credits = session.credits, 0
+                jobs = await self.engine.claim(kinds, wanted, first.executor_id, lease_seconds)
+                session.credits += wanted - len(jobs)
                 for job in jobs:
-                    lease = pb.Lease(job=job_to_pb(job))
-                    if job.lease_expires_at is not None:
-                        lease.expires_at.FromDatetime(job.lease_expires_at)
-                    await stream.send_message(pb.AcquireResponse(lease=lease))
-                if credits and events.empty():
+                    await stream.send_message(pb.AcquireResponse(lease=_lease_pb(job)))
+                if session.credits and events.empty():
                     await _first_of(work.wait(), events)
         finally:
             reader.cancel()
+            self.engine.remove_remote_executor(session)
             self._acquirers.discard(events)
             self.engine.unregister_executor(first.executor_id)
 
