@@ -11,7 +11,11 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import platform
+import subprocess
+import sys
+import tempfile
 from dataclasses import asdict
 
 from benchmarks import bench_compute, bench_data, bench_jobs, bench_services
@@ -38,6 +42,15 @@ def _table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def _in_subprocess(name: str, quick: bool) -> list[Row]:
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, "rows.json")
+        command = [sys.executable, "-m", "benchmarks", name, "--json", out, *(["--quick"] if quick else [])]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        with open(out) as f:
+            return [Row(**row) for row in json.load(f)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], default=[])
@@ -45,8 +58,14 @@ def main() -> None:
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     rows: list[Row] = []
-    for name in args.names or list(BENCHMARKS):
-        asyncio.run(BENCHMARKS[name](rows, quick=args.quick))
+    names = args.names or list(BENCHMARKS)
+    if len(names) == 1:
+        asyncio.run(BENCHMARKS[names[0]](rows, quick=args.quick))
+    else:
+        # Each benchmark in a fresh process: what one leaves behind (imported peers, a big heap the
+        # garbage collector walks, threads) must not slow the next.
+        for name in names:
+            rows += _in_subprocess(name, args.quick)
     print(f"python {platform.python_version()} on {platform.machine()}, {platform.system()}")
     print(_table(rows))
     if args.json:
