@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import functools
-import json
 import time
 from typing import Any
 
 import anyio
 
+from asyncwf import _json as fast_json
 from asyncwf._context import JobContext, JobFailureError, JobOutput
 from asyncwf.workflows._builtins import BUILTINS
 from asyncwf.workflows._channel import CHANNEL, COMPUTE_KIND
@@ -22,7 +22,7 @@ DEFAULT_TIMEOUT = 300.0
 
 def _request(payload: bytes) -> dict[str, Any]:
     try:
-        request = json.loads(payload)
+        request = fast_json.loads(payload)
     except ValueError as exc:
         raise JobFailureError("INVALID", f"the compute request is not JSON: {exc}") from exc
     if not isinstance(request, dict) or not isinstance(request.get("graft"), dict):
@@ -60,7 +60,7 @@ def _evaluate(request: dict[str, Any], limits: Limits, ctx: JobContext, *, inlin
         encoded = encode_value(value)
     except TypeError as exc:
         raise JobFailureError("TYPING", str(exc)) from exc
-    return JobOutput(json.dumps(encoded, separators=(",", ":")).encode(), "application/json")
+    return JobOutput(fast_json.dumps(encoded), "application/json")
 
 
 async def compute_job(ctx: JobContext) -> JobOutput:

@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from asyncwf import _json as fast_json
 from asyncwf._ids import new_id
 from asyncwf._model import JobInfo, JobState, ProgressUpdate
 from asyncwf.client import Client
@@ -126,10 +127,10 @@ class Job:
 
     def _create_options(self) -> tuple[bytes, dict[str, Any]]:
         # The graft is written deterministically, so its text addresses it; the rest is sorted.
-        graft = json.dumps(self._request["graft"], separators=(",", ":"))
+        graft = fast_json.dumps(self._request["graft"])
         rest = {k: v for k, v in self._request.items() if k != "graft"}
-        others = json.dumps(rest, sort_keys=True, separators=(",", ":"))
-        payload = f'{{"graft":{graft},{others[1:]}'.encode()
+        others = fast_json.dumps(rest, sort_keys=True)
+        payload = b'{"graft":' + graft + b"," + others[1:]
         cache_key = ""
         if self._cache:
             digest = hashlib.blake2b(payload, digest_size=20).hexdigest()

@@ -216,3 +216,9 @@ async def test_huge_integer_results_round_trip(client: Client) -> None:
 def test_huge_integer_literals_are_rejected_while_building() -> None:
     with pytest.raises(InvalidArgument, match="4,000 decimal digits"):
         wf.Int(2**20_000)
+
+
+async def test_big_integer_literals_and_floats_survive_the_wire(client: Client) -> None:
+    big = 2**100 + 1
+    assert await wf.compute(wf.Int(big) + 1, client=client) == big + 1
+    assert await wf.compute(wf.Float(1e-7) * 2, client=client) == 2e-7
