@@ -245,13 +245,13 @@ class Interpreter:
         end = position.get(root)
         if end is None:
             return None
-        needed = {root}
-        add, at = needed.add, position.get
+        needed = [False] * (end + 1)
+        needed[end] = True
+        at = position.get
         for index in range(end, -1, -1):
-            key = keys[index]
-            if key not in needed:
+            if not needed[index]:
                 continue
-            expr = body[key]
+            expr = body[keys[index]]
             if type(expr) is not list:
                 continue
             last = expr[-1]
@@ -268,8 +268,8 @@ class Interpreter:
                 if where is not None:  # else from an enclosing scope, or a builtin
                     if where >= index:
                         return None  # a forward reference (or a cycle): let the search sort it out
-                    add(ref)
-        return [key for key in keys[: end + 1] if key in needed]
+                    needed[where] = True
+        return [key for key, wanted in zip(keys, needed, strict=False) if wanted]
 
     def _evaluate_forward(self, plan: list[str], root: str, owner: _Scope) -> Any:
         values, body = owner.values, owner.body
@@ -290,7 +290,7 @@ class Interpreter:
                     # Keys of this body are all computed by now: this is an outer name or a builtin.
                     values[ref] = self._outer(ref, owner)
             fn = values[expr[0]]
-            values[key] = _BUSY
+            # No _BUSY mark: everything this key uses comes before it, so it cannot be met again here.
             if named is None and type(fn) is Builtin and not fn.higher_order:
                 value = _call_plain(fn, [values[ref] for ref in expr[1:]])
             elif named is None and type(fn) is Closure:
