@@ -36,6 +36,7 @@ __all__ = [
     "Node",
     "Quoted",
     "declared_parameters",
+    "int_literal",
     "is_key",
     "literal",
     "isolate_keys",
@@ -124,6 +125,20 @@ class Literal(Node):
 
 
 _LITERALS: dict[tuple[type, Any], Literal] = {}
+
+
+#: Literal nodes of the integers -1024..1024, made once (the hot path of arithmetic on proxies).
+_SMALL_INTS: dict[int, Literal] = {}
+
+
+def int_literal(value: int) -> Literal:
+    """``literal(value)`` for a plain int, with a cheaper lookup for small ones."""
+    node = _SMALL_INTS.get(value)
+    if node is None:
+        node = literal(value)
+        if -1024 <= value <= 1024:
+            _SMALL_INTS[value] = node
+    return node
 
 
 def literal(value: str | int | float | bool | None) -> Literal:

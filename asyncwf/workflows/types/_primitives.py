@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asyncwf.workflows._graft import Apply, literal
+from asyncwf.workflows._graft import Apply, int_literal, literal
 from asyncwf.workflows.types._core import Proxytype, ProxyTypeError
 
 __all__ = ["Any_", "Bool", "Float", "Int", "NoneType", "Number", "Primitive", "Str"]
@@ -71,14 +71,20 @@ def _operator_pair(fn: str, symbol: str, *, always_float: bool = False) -> tuple
     """``__op__`` and ``__rop__`` of a Number operator applying builtin ``fn``."""
 
     def forward(self: Number, other: Any) -> Any:
-        if type(other) is int and not always_float and type(self) in (Int, Float):
+        cls = type(self)
+        if type(other) is int and not always_float and (cls is Int or cls is Float):
             # Hot path (Int or Float op a Python int): what _binary builds, without the dispatch.
-            return type(self)._from_node(Apply(fn, (self._node, literal(other))))
+            obj = object.__new__(cls)
+            obj._node = Apply(fn, (self._node, int_literal(other)))
+            return obj
         return self._binary(other, fn, symbol, result=Float if always_float else None)
 
     def reverse(self: Number, other: Any) -> Any:
-        if type(other) is int and not always_float and type(self) in (Int, Float):
-            return type(self)._from_node(Apply(fn, (literal(other), self._node)))
+        cls = type(self)
+        if type(other) is int and not always_float and (cls is Int or cls is Float):
+            obj = object.__new__(cls)
+            obj._node = Apply(fn, (int_literal(other), self._node))
+            return obj
         return self._binary(other, fn, symbol, reverse=True, result=Float if always_float else None)
 
     return forward, reverse
