@@ -69,8 +69,8 @@ def _read_small(path: str, limit: int) -> tuple[int, bytes | None, StreamHasher 
         data = f.read()
     hasher = StreamHasher()
     hasher.update(data)
-    if os.stat(path).st_mtime_ns == st.st_mtime_ns:
-        remember_file_hash(path, hasher.hash_value)
+    if os.stat(path).st_mtime_ns == st.st_mtime_ns:  # unchanged while we read it
+        remember_file_hash(path, hasher.hash_value, st)
     return len(data), data, hasher, hasher.hash_value
 
 

@@ -19,7 +19,7 @@ import anyio
 import blake3
 import google_crc32c
 
-__all__ = ["StreamHasher", "cached_file_hash", "combine", "crc32c_b64", "hash_bytes", "hash_file", "remember_file_hash"]
+__all__ = ["StreamHasher", "cached_file_hash", "combine", "crc32c_b64", "hash_file", "remember_file_hash"]
 
 _CACHE_SIZE = 100_000
 _cache: collections.OrderedDict[str, tuple[int, int, str]] = collections.OrderedDict()
@@ -55,15 +55,16 @@ class StreamHasher:
     @property
     def crc32c(self) -> str:
         """Base64 of the big-endian CRC32C, as Google Cloud Storage reports it."""
-        return base64.b64encode(self._crc32c.digest()).decode()
+        return _b64(self._crc32c)
+
+
+def _b64(checksum: google_crc32c.Checksum) -> str:
+    return base64.b64encode(checksum.digest()).decode()
 
 
 def crc32c_b64(data: bytes) -> str:
-    return base64.b64encode(google_crc32c.Checksum(data).digest()).decode()
-
-
-def hash_bytes(data: bytes) -> str:
-    return blake3.blake3(data).hexdigest()
+    """The CRC32C of ``data`` as Google Cloud Storage reports it."""
+    return _b64(google_crc32c.Checksum(data))
 
 
 def _stat_key(path: str) -> tuple[int, int]:
@@ -107,9 +108,9 @@ def _hash_file_sync(path: str) -> str:
         with open(path, "rb") as f:
             hasher.update(f.read())
     value = hasher.hexdigest()
-    if _stat_key(path) == (size, mtime_ns):  # unchanged while we read it
-        with _lock:
-            _cache[path] = (size, mtime_ns, value)
+    stat = os.stat(path)
+    if (stat.st_size, stat.st_mtime_ns) == (size, mtime_ns):  # unchanged while we read it
+        remember_file_hash(path, value, stat)
     return value
 
 
