@@ -115,11 +115,10 @@ class RemoteExecutor:
         self._task: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
         self._stream: Any = None
+        #: What goes out with the next lease-stream message: freed slots and completions (answers by job id).
         self._credits = 0
-        self._crediting: asyncio.Task[None] | None = None
-        #: Completions waiting to go out over the lease stream, and their answers by job id.
         self._completions: list[pb.CompleteJobRequest] = []
-        self._completing: asyncio.Task[None] | None = None
+        self._flushing: asyncio.Task[None] | None = None
         self._settling: dict[str, asyncio.Future[None]] = {}
 
     # --- lifecycle ---------------------------------------------------------
@@ -203,17 +202,30 @@ class RemoteExecutor:
                 await self._stream.send_message(request)
 
     def _give_credit(self) -> None:
-        """Return a slot; slots freed in the same moment go back in one message (so the backend leases in bulk)."""
+        """Return a slot (it goes back with whatever else this pass of the loop sends)."""
         self._credits += 1
-        if self._crediting is None or self._crediting.done():
-            self._crediting = asyncio.create_task(self._send_credits())
+        self._flush_soon()
 
-    async def _send_credits(self) -> None:
-        await asyncio.sleep(0)  # let the jobs finishing in this pass of the loop add theirs
+    def _flush_soon(self) -> None:
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush_outbox())
+
+    async def _flush_outbox(self) -> None:
+        """Send the slots freed and the completions made in this pass of the loop as one message, so
+        the backend leases and settles in bulk."""
+        await asyncio.sleep(0)  # let the other jobs finishing in this pass add theirs
         credits, self._credits = self._credits, 0
-        if credits:
-            with contextlib.suppress(Exception), mapped_errors():
-                await self._send(pb.AcquireRequest(credits=credits))
+        batch, self._completions = self._completions, []
+        if not credits and not batch:
+            return
+        try:
+            with mapped_errors():
+                await self._send(pb.AcquireRequest(credits=credits, completions=batch))
+        except Exception as exc:
+            for request in batch:
+                future = self._settling.get(request.job_id)
+                if future is not None and not future.done():
+                    future.set_exception(Unavailable(f"could not send the completion: {exc}"))
 
     def _start(self, job: JobInfo) -> None:
         running = _Running(job)
@@ -319,8 +331,7 @@ class RemoteExecutor:
                 job_id=job.id, executor_id=self.executor_id, attempt=job.attempt, content_type=content_type,
                 data=data,
             ))  # fmt: skip
-            if self._completing is None or self._completing.done():
-                self._completing = asyncio.create_task(self._send_completions())
+            self._flush_soon()
             try:
                 await settled
                 return
@@ -329,20 +340,6 @@ class RemoteExecutor:
             finally:
                 self._settling.pop(job.id, None)
         await self._complete_by_call(job, data, content_type)
-
-    async def _send_completions(self) -> None:
-        await asyncio.sleep(0)  # let the jobs finishing in this pass of the loop add theirs
-        batch, self._completions = self._completions, []
-        if not batch:
-            return
-        try:
-            with mapped_errors():
-                await self._send(pb.AcquireRequest(completions=batch))
-        except Exception as exc:
-            for request in batch:
-                future = self._settling.get(request.job_id)
-                if future is not None and not future.done():
-                    future.set_exception(Unavailable(f"could not send the completion: {exc}"))
 
     def _settled(self, message: pb.Settled) -> None:
         future = self._settling.get(message.job_id)
