@@ -191,6 +191,13 @@ class Datafile(Serialisable, Filterable):
         datafile._local_size, datafile._exists_locally, datafile._loaded = size, True, True
         return datafile
 
+    def _copy_at(self, path: str, local_path: str | None = None) -> Datafile:
+        """A loaded Datafile at ``path`` with this one's metadata (for copies into a dataset)."""
+        copy = Datafile(path, local_path=local_path, ignore_stored_metadata=True, id=self.id,
+                        timestamp=self.timestamp, tags=self.tags, labels=self.labels)  # fmt: skip
+        copy._ignore_stored = False
+        return copy
+
     async def _stat_local(self) -> None:
         assert self._local_path is not None
         try:

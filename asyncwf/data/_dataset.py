@@ -300,10 +300,7 @@ class Dataset(Serialisable, Filterable):
         if self.is_in_cloud:
             target = cloud_join(self._path, relative)
             if datafile.cloud_path != target:
-                copy = Datafile(target, local_path=datafile._local_path, ignore_stored_metadata=True,
-                                id=datafile.id, timestamp=datafile.timestamp, tags=datafile.tags,
-                                labels=datafile.labels)  # fmt: skip
-                copy._ignore_stored = False
+                copy = datafile._copy_at(target, local_path=datafile._local_path)
                 if datafile._local_path is not None and datafile.exists_locally:
                     await copy.upload()
                 else:
@@ -319,14 +316,10 @@ class Dataset(Serialisable, Filterable):
             if datafile._local_path != target:
                 if datafile._local_path is None or not datafile.exists_locally:
                     await datafile.download(target)
-                    datafile._local_path = target
                 else:
                     await anyio.Path(os.path.dirname(target)).mkdir(parents=True, exist_ok=True)
                     await anyio.to_thread.run_sync(shutil.copy2, datafile._local_path, target)
-                    copy = Datafile(target, ignore_stored_metadata=True, id=datafile.id,
-                                    timestamp=datafile.timestamp, tags=datafile.tags,
-                                    labels=datafile.labels)  # fmt: skip
-                    copy._ignore_stored = False
+                    copy = datafile._copy_at(target)
                     copy._exists_locally, copy._local_size = True, datafile.size_bytes
                     await copy.update_local_metadata()
                     datafile = copy

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from urllib.parse import unquote, urlsplit
 
 from asyncwf.exceptions import InvalidInputException, UnsafePathError
 
@@ -34,8 +35,6 @@ def is_url(path: object) -> bool:
 
 def url_name(url: str) -> str:
     """The file name in a URL's path (query left out)."""
-    from urllib.parse import unquote, urlsplit
-
     return posixpath.basename(unquote(urlsplit(url).path).rstrip("/"))
 
 

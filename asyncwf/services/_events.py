@@ -22,6 +22,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import anyio
+
 from asyncwf.exceptions import ChildError, InvalidInputException
 
 __all__ = ["KINDS", "ChildEventHandler", "normalise", "raise_child_exception", "save_record"]
@@ -132,6 +134,4 @@ class ChildEventHandler:
 async def save_record(path: str | None, handler: ChildEventHandler) -> None:
     """Write the events a handler recorded to ``path`` (``record_messages_to``), if there is one."""
     if path and handler.record is not None:
-        import anyio
-
         await anyio.Path(path).write_text(json.dumps(handler.record, indent=2, default=str))

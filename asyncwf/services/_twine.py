@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
+import anyio
 import jsonschema
 from jsonschema import Draft202012Validator
 
@@ -112,8 +113,6 @@ class Twine:
     @classmethod
     async def from_file(cls, path: str | os.PathLike[str]) -> Twine:
         """Read a twine from a JSON file (off the event loop)."""
-        import anyio
-
         try:
             text = await anyio.Path(path).read_text(encoding="utf-8")
         except OSError as exc:
