@@ -12,6 +12,7 @@ Do not call these from inside a running event loop's thread: use the async API t
 from __future__ import annotations
 
 import inspect
+import types
 from typing import Any
 
 import asyncwf
@@ -30,10 +31,13 @@ def _blocking(value: Any) -> Any:
     return value
 
 
-for _name in asyncwf.__all__:
-    globals()[_name] = _blocking(getattr(asyncwf, _name))
+def _mirror(module: types.ModuleType) -> dict[str, Any]:
+    """The blocking form of every public name of ``module`` (for ``globals().update``)."""
+    return {name: _blocking(getattr(module, name)) for name in module.__all__}
+
+
+globals().update(_mirror(asyncwf))
 LocalBackend = _blocking(asyncwf.testing.LocalBackend)
-del _name
 
 
 def __getattr__(name: str) -> Any:

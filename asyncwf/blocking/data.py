@@ -8,10 +8,7 @@ and reads the metadata before returning.
 from __future__ import annotations
 
 import asyncwf.data
-from asyncwf.blocking import _blocking
+from asyncwf.blocking import _mirror
 
 __all__ = list(asyncwf.data.__all__)
-
-for _name in __all__:
-    globals()[_name] = _blocking(getattr(asyncwf.data, _name))
-del _name
+globals().update(_mirror(asyncwf.data))

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncwf.services
-from asyncwf.blocking import _blocking
+from asyncwf.blocking import _mirror
 
 __all__ = list(asyncwf.services.__all__)
-
-for _name in __all__:
-    globals()[_name] = _blocking(getattr(asyncwf.services, _name))
-del _name
+globals().update(_mirror(asyncwf.services))
