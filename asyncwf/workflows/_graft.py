@@ -315,10 +315,6 @@ class _Writer:
                     return body
         return bodies[0]
 
-    def _new_key(self) -> str:
-        self.count += 1
-        return str(self.count)
-
     def write(self, node: Node) -> str:
         """Write ``node`` (and what it needs) and return the key that refers to it."""
         if type(node) is KeyRef:
