@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import time
 from typing import Any
 
@@ -22,7 +23,7 @@ DEFAULT_TIMEOUT = 300.0
 
 def _request(payload: bytes) -> dict[str, Any]:
     try:
-        request = fast_json.loads(payload)
+        request = json.loads(payload)
     except ValueError as exc:
         raise JobFailureError("INVALID", f"the compute request is not JSON: {exc}") from exc
     if not isinstance(request, dict) or not isinstance(request.get("graft"), dict):
