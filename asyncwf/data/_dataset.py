@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Generator, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from asyncwf._concurrency import gather_bounded
 from asyncwf._tqdm import in_notebook, tqdm
 from asyncwf.data import _metadata
 from asyncwf.data._datafile import Datafile, _identifier, sdk_version, sign_local_file
@@ -40,7 +40,6 @@ DEFAULT_CONCURRENCY = 16
 _SKIP_SUFFIXES = (".part", ".tmp")
 #: Documents written by generate_signed_url (not files of the dataset).
 SIGNED_SUFFIX = ".signed_urls.json"
-T = TypeVar("T")
 
 
 def _skipped(name: str) -> bool:
@@ -64,23 +63,6 @@ def _walk(root: str, recursive: bool) -> dict[str, list[tuple[str, int]]]:
             elif entry.is_file() and not _skipped(entry.name):
                 found.setdefault(directory, []).append((entry.name, entry.stat().st_size))
     return found
-
-
-async def _bounded(items: Iterable[T], fn: Callable[[T], Awaitable[Any]], limit: int,
-                   progress: Any = None) -> list[Any]:  # fmt: skip
-    """``fn`` over ``items`` with at most ``limit`` at once; the first failure cancels the rest."""
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(item: T) -> Any:
-        async with semaphore:
-            result = await fn(item)
-        if progress is not None:
-            progress.update(1)
-        return result
-
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(one(item)) for item in items]
-    return [task.result() for task in tasks]
 
 
 def _progress_bar(wanted: bool | None, total: int, description: str) -> Any:
@@ -144,7 +126,7 @@ class Dataset(Serialisable, Filterable):
         if is_url(self._path):
             return await self._load_signed()
         if self._files_given is not None:
-            files = await _bounded(self._files_given, _datafile_from, DEFAULT_CONCURRENCY)
+            files = await gather_bounded(self._files_given, _datafile_from, DEFAULT_CONCURRENCY)
         elif self.is_in_cloud:
             files = await self._cloud_files()
         else:
@@ -342,7 +324,7 @@ class Dataset(Serialisable, Filterable):
             await datafile.upload(cloud_join(target, relative), update_cloud_metadata=update_cloud_metadata)
 
         try:
-            await _bounded(files, one, concurrency, bar)
+            await gather_bounded(files, one, concurrency, bar)
         finally:
             if bar is not None:
                 bar.close()
@@ -370,7 +352,7 @@ class Dataset(Serialisable, Filterable):
             await datafile.download(os.path.join(root, *relative.split("/")))
 
         try:
-            await _bounded(files, one, concurrency, bar)
+            await gather_bounded(files, one, concurrency, bar)
         finally:
             if bar is not None:
                 bar.close()
@@ -420,7 +402,7 @@ class Dataset(Serialisable, Filterable):
     async def calculate_hash(self) -> str:
         """The canonical BLAKE3 of the dataset: its files' paths and content hashes, in any order."""
         files = list(self.files)
-        hashes = await _bounded(files, lambda f: f.calculate_hash(), DEFAULT_CONCURRENCY)
+        hashes = await gather_bounded(files, lambda f: f.calculate_hash(), DEFAULT_CONCURRENCY)
         return combine((self.relative_path(f), h) for f, h in zip(files, hashes, strict=True))
 
     def reset_hash(self) -> None:
@@ -446,7 +428,9 @@ class Dataset(Serialisable, Filterable):
         if is_url(self._path):
             raise InvalidInputException("this dataset is already a signed URL")
         files = list(self.files)
-        urls = await _bounded(files, lambda f: f.generate_signed_url(expiration, client=client), DEFAULT_CONCURRENCY)
+        urls = await gather_bounded(
+            files, lambda f: f.generate_signed_url(expiration, client=client), DEFAULT_CONCURRENCY
+        )
         document = {
             **self.to_primitive(include_files=False),
             "files": [{**f.to_primitive(), "path": url, "local_path": None, "cloud_path": None,

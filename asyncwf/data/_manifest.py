@@ -10,9 +10,10 @@ from typing import Any
 
 import blake3
 
+from asyncwf._concurrency import gather_bounded
 from asyncwf.data import _metadata
 from asyncwf.data._datafile import _identifier, sdk_version
-from asyncwf.data._dataset import DEFAULT_CONCURRENCY, Dataset, _bounded
+from asyncwf.data._dataset import DEFAULT_CONCURRENCY, Dataset
 from asyncwf.data._gcs import cloud_storage
 from asyncwf.data._hashing import combine
 from asyncwf.data._paths import split_cloud_path
@@ -52,7 +53,7 @@ class Manifest(Serialisable):
 
     async def load(self) -> Manifest:
         """Load every dataset (a few at a time); returns self."""
-        await _bounded(self.datasets.values(), lambda d: d.load(), DEFAULT_CONCURRENCY)
+        await gather_bounded(self.datasets.values(), lambda d: d.load(), DEFAULT_CONCURRENCY)
         return self
 
     @property
@@ -120,7 +121,7 @@ class Manifest(Serialisable):
     async def calculate_hash(self) -> str:
         """The canonical BLAKE3 of the manifest: its keys and their datasets' hashes."""
         keys = list(self.datasets)
-        hashes = await _bounded(keys, lambda k: self.datasets[k].calculate_hash(), DEFAULT_CONCURRENCY)
+        hashes = await gather_bounded(keys, lambda k: self.datasets[k].calculate_hash(), DEFAULT_CONCURRENCY)
         return combine(zip(keys, hashes, strict=True))
 
     @property

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from asyncwf._concurrency import gather_bounded
 from asyncwf._model import JobInfo, JobState, LogRecord
 from asyncwf.data import Manifest
 from asyncwf.exceptions import ChildError, ConfigurationError, InvalidInputException
@@ -48,18 +49,7 @@ async def ask_all(ask: Callable[..., Awaitable[dict[str, Any]]], questions: Sequ
     for question in questions:
         if not isinstance(question, Mapping):
             raise InvalidInputException("each question is a dict of ask() arguments")
-    semaphore = asyncio.Semaphore(max(1, concurrency))
-
-    async def one(question: Mapping[str, Any]) -> dict[str, Any]:
-        async with semaphore:
-            return await ask(**question)
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(q)) for q in questions]
-    except BaseExceptionGroup as errors:
-        raise errors.exceptions[0] from None
-    return [task.result() for task in tasks]
+    return await gather_bounded(questions, lambda question: ask(**question), concurrency)
 
 
 class Child:
