@@ -144,6 +144,24 @@ async def test_remote_executor_runs_jobs_and_streams_progress(backend: LocalBack
         assert events[-1].lease_owner.startswith("remote:")  # type: ignore[union-attr]
 
 
+async def test_remote_logs_written_while_a_heartbeat_is_in_flight_still_arrive(backend: LocalBackend) -> None:
+    # The progress goes out in one heartbeat; the log comes while that heartbeat is under way and the job
+    # returns at once: the log must still be sent, before the result. Each job waits a different number of
+    # loop turns, so some log lands inside the heartbeat's round trip whatever its exact length.
+    async def report(ctx: JobContext) -> str:
+        ctx.progress(1, 2)
+        for _ in range(int(ctx.payload)):
+            await asyncio.sleep(0)
+        ctx.log("late line")
+        return "done"
+
+    async with backend.client() as client, RemoteExecutor(client, {"test.report": report}, capacity=2):
+        for turns in range(30):
+            events = [e async for e in client.create_and_watch("test.report", str(turns).encode(), include_logs=True)]
+            assert any(isinstance(e, ProgressUpdate) for e in events)
+            assert [e.message for e in events if isinstance(e, LogRecord)] == ["late line"]
+
+
 async def test_remote_results_small_and_large_settle_either_way(backend: LocalBackend) -> None:
     # Small results settle over the lease stream, in batches; large ones by a CompleteJob call each.
     async def make(ctx: JobContext) -> bytes:
@@ -262,7 +280,7 @@ async def test_results_expire_and_records_are_purged() -> None:
         blob = backend.data_dir / "blobs" / "results" / big.id
         assert blob.exists()
         await eventually(lambda: not blob.exists())
-        for _ in range(200):
+        for _ in range(20):
             if (await client.get_job(small.id)).state is JobState.EXPIRED:
                 break
             await asyncio.sleep(0.02)
@@ -279,7 +297,7 @@ async def test_results_expire_and_records_are_purged() -> None:
                 return True
             return False
 
-        for _ in range(200):
+        for _ in range(20):
             if await purged():
                 break
             await asyncio.sleep(0.05)

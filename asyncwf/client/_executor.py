@@ -289,8 +289,9 @@ class RemoteExecutor:
     async def _heartbeats(self, running: _Running) -> None:
         """Heartbeat every interval; send progress and logs soon after they happen."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(running.dirty.wait(), self.heartbeat_interval)
+            if not running.finished:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(running.dirty.wait(), self.heartbeat_interval)
             running.dirty.clear()
             if running.finished and running.progress is None and not running.logs:
                 return  # nothing left to say: the result follows at once
@@ -301,12 +302,13 @@ class RemoteExecutor:
             except RPCError as exc:
                 log.warning("heartbeat for job %s failed: %s", running.job.id, exc)
                 cancelled = False
-            if running.finished:
+            if cancelled:
+                if not running.finished and running.task is not None:
+                    running.task.cancel()
                 return
-            if cancelled and running.task is not None:
-                running.task.cancel()
-                return
-            await asyncio.sleep(_COALESCE_SECONDS)
+            if not running.finished:
+                await asyncio.sleep(_COALESCE_SECONDS)
+            # Once finished, loop at once: logs written during that flush still go before the result.
 
     async def _flush(self, running: _Running) -> bool:
         """Send a heartbeat with pending progress and logs; returns whether the job was cancelled."""
