@@ -31,6 +31,8 @@ from asyncwf.server._http import build_http_app
 from asyncwf.server._kinds import builtin_kinds
 from asyncwf.server._sqlite import SQLiteStore
 from asyncwf.server._workflows import WorkflowService
+from asyncwf.server._xf import XFService
+from asyncwf.server._xf_files import FileTokens, add_routes
 
 __all__ = ["Backend", "BackendConfig"]
 
@@ -128,6 +130,7 @@ class Backend:
         self.service = JobService(self.engine, self.auth)
         self.workflows = WorkflowService(self.store, self.auth)
         self.files = FileService(None, self.auth)
+        self.xf = XFService(self.store, self.engine, self.auth)
         self.serving_status = ServiceStatus()
         self.health = Health({self.service: [self.serving_status]})
         kinds = config.kinds if config.kinds is not None else builtin_kinds()
@@ -155,7 +158,8 @@ class Backend:
             await self.engine.start()
             self._stack.push_async_callback(self.engine.stop)
             ssl_ctx = self._ssl_context()
-            handlers = [self.service, self.workflows, self.files, self.health]
+            await self.xf.recover()
+            handlers = [self.service, self.workflows, self.files, self.xf, self.health]
             self._grpc = _Server(handlers, codec=LimitedProtoCodec(self.config.max_message_bytes))
             listen(self._grpc, RecvRequest, self._on_request)
             await self._grpc.start(self.config.host, self.config.port, ssl=ssl_ctx)
@@ -169,6 +173,8 @@ class Backend:
                 app = build_http_app(self.engine, self.auth, max_body_bytes=self.config.max_message_bytes)
                 app[SIGNER] = signer
                 app.router.add_get("/v1/files", serve_file)
+                tokens = FileTokens(signer.key, Path(self.config.data_dir) / "xf-files")
+                add_routes(app, tokens)
                 runner = web.AppRunner(app, access_log=None, handle_signals=False)
                 await runner.setup()
                 self._stack.push_async_callback(runner.cleanup)
@@ -178,6 +184,8 @@ class Backend:
                 scheme = "https" if ssl_ctx is not None else "http"
                 signer.base_url = self.config.public_http_url or f"{scheme}://{self.config.host}:{self.http_port}"
                 self.files.signer = signer
+                tokens.base_url = signer.base_url
+                self.xf.tokens = tokens
             self.serving_status.set(True)
         except BaseException:
             await self._stack.aclose()
@@ -210,6 +218,7 @@ class Backend:
             await self.engine.stop()
             await self.service.drain(self.config.shutdown_grace)
             await self.workflows.calls.wait_idle(self.config.shutdown_grace)
+            await self.xf.calls.wait_idle(self.config.shutdown_grace)
         await self._stack.aclose()
 
     @property

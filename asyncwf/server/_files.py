@@ -61,7 +61,7 @@ class FileSigner:
     """Signs and checks file URLs for one backend."""
 
     def __init__(self, key: bytes, roots: Sequence[str], base_url: str) -> None:
-        self._key = key
+        self.key = key
         #: Real paths (symbolic links resolved) of the shared directories.
         self.roots = list(roots)
         self.base_url = base_url.rstrip("/")
@@ -75,7 +75,7 @@ class FileSigner:
         return cls(key, real_roots, base_url)
 
     def _signature(self, path: str, expires: int) -> str:
-        return hmac.new(self._key, f"{path}\n{expires}".encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self.key, f"{path}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
     async def sign(self, path: str, seconds: float) -> tuple[str, dt.datetime]:
         if not self.roots:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from asyncwf._model import JobFailure, JobInfo, JobState, LogRecord, Progress
 from asyncwf.exceptions import AlreadyExists, Conflict, InternalError
+from asyncwf.server._sqlite_xf import ENTITY_MIGRATION, SQLiteEntities
 from asyncwf.server._store import Document, JobFilter
 
 __all__ = ["SQLiteStore"]
@@ -102,6 +103,7 @@ _MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN result_blob TEXT NOT NULL DEFAULT '';
     CREATE INDEX jobs_cache ON jobs(kind, owner, cache_key, finished_at) WHERE cache_key != '';
     """,
+    ENTITY_MIGRATION,
 ]
 
 _COLUMNS = [
@@ -301,7 +303,7 @@ class _Batcher:
             self._drainer = None
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteEntities):
     """The embedded store: one SQLite file in WAL mode with group commit.
 
     Args:

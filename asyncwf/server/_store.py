@@ -9,12 +9,40 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from asyncwf._model import JobInfo, JobState, LogRecord, Progress
 
-__all__ = ["Document", "JobFilter", "Store"]
+__all__ = ["ENTITY_INDEX", "Document", "EntityStore", "Guard", "JobFilter", "Store", "entity_index"]
+
+#: XF entity kind -> the fields the store indexes: (parent serial, workflow serial, name).
+ENTITY_INDEX: dict[str, tuple[str | None, str | None, str | None]] = {
+    "project": (None, None, "name"),
+    "workflow": ("project_serial", None, "name"),
+    "workflow_run": ("workflow_serial", "workflow_serial", None),
+    "task": ("workflow_serial", "workflow_serial", "spawn_key"),
+    "job": ("task_serial", "workflow_serial", None),
+    "task_type": (None, None, "name"),
+    "dependency_package": (None, None, "name"),
+    "worker": (None, None, "name"),
+    "activity": ("job_serial", "workflow_serial", None),
+    "config": (None, None, "name"),
+}
+
+#: Another entity whose ``occ_lock_version`` must match (0: any) and is bumped in the same
+#: transaction: ``(kind, serial, expected version)`` — a task's workflow.
+Guard = tuple[str, int, int]
+
+
+def entity_index(kind: str, fields: Mapping[str, Any]) -> tuple[int, int, str]:
+    """The indexed values (parent, workflow, name) of an entity of ``kind``."""
+    parent, workflow, name = ENTITY_INDEX[kind]
+    return (
+        int(fields.get(parent) or 0) if parent else 0,
+        int(fields.get(workflow) or 0) if workflow else 0,
+        str(fields.get(name) or "") if name else "",
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -45,7 +73,42 @@ class Document:
     version: int = 1
 
 
-class Store(Protocol):
+class EntityStore(Protocol):
+    """Durable XF entities: serials per kind, uuids, and ``occ_lock_version`` checked on every update."""
+
+    async def insert_entity(
+        self, kind: str, fields: Mapping[str, Any], *, guard: Guard | None = None
+    ) -> dict[str, Any]:
+        """Store a new entity with the next serial of its kind, a uuid and ``occ_lock_version`` 1."""
+
+    async def get_entity(self, kind: str, serial: int) -> dict[str, Any] | None: ...
+
+    async def get_entity_by_uuid(self, uid: str) -> tuple[str, dict[str, Any]] | None: ...
+
+    async def list_entities(
+        self, kind: str, *, parent: int = 0, workflow: int = 0, name: str = ""
+    ) -> list[dict[str, Any]]:
+        """Entities of ``kind`` matching the non-empty filters, by serial."""
+
+    async def update_entity(
+        self,
+        kind: str,
+        serial: int,
+        change: Callable[[dict[str, Any]], Mapping[str, Any]],
+        *,
+        expected_version: int,
+        bump: bool = True,
+        guard: Guard | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Apply ``change(old)`` (the fields to replace) in one transaction; return ``(old, new)``.
+
+        Raises :class:`~asyncwf.exceptions.Conflict` and changes nothing when the
+        stored version is not ``expected_version`` (or the guard's does not match);
+        ``change`` may raise to refuse the update.
+        """
+
+
+class Store(EntityStore, Protocol):
     """Durable storage of jobs and their log entries."""
 
     async def open(self) -> None:

@@ -1,0 +1,165 @@
+"""XF entities in SQLite: one table, integer serials per kind, optimistic concurrency.
+
+Mixed into :class:`~asyncwf.server.SQLiteStore`; every write goes through its
+group-commit writer, so allocating a serial (``MAX + 1`` of the kind) and
+checking an ``occ_lock_version`` happen inside one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from asyncwf.exceptions import Conflict, NotFound
+from asyncwf.server._store import ENTITY_INDEX, Guard, entity_index
+
+__all__ = ["ENTITY_MIGRATION", "SQLiteEntities"]
+
+T = TypeVar("T")
+
+ENTITY_MIGRATION = """
+    CREATE TABLE xf_entities (
+        kind TEXT NOT NULL,
+        serial INTEGER NOT NULL,
+        uuid TEXT NOT NULL UNIQUE,
+        parent INTEGER NOT NULL,
+        workflow INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        occ_lock_version INTEGER NOT NULL,
+        created REAL NOT NULL,
+        modified REAL NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (kind, serial)
+    );
+    CREATE INDEX xf_entities_parent ON xf_entities(kind, parent, serial);
+    CREATE INDEX xf_entities_workflow ON xf_entities(kind, workflow, serial);
+    CREATE INDEX xf_entities_name ON xf_entities(kind, name, serial);
+    """
+
+_COLUMNS = "kind, serial, uuid, occ_lock_version, created, modified, body"
+_RESERVED = frozenset({"serial", "uuid", "occ_lock_version", "created", "modified"})
+
+
+def _record(row: Sequence[Any]) -> dict[str, Any]:
+    _kind, serial, uid, occ, created, modified, body = row
+    return {"serial": serial, "uuid": uid, "occ_lock_version": occ, "created": created, "modified": modified,
+            **json.loads(body)}  # fmt: skip
+
+
+def _body(record: Mapping[str, Any]) -> str:
+    return json.dumps({k: v for k, v in record.items() if k not in _RESERVED}, sort_keys=True)
+
+
+def _check_guard(conn: sqlite3.Connection, guard: Guard | None, now: float) -> None:
+    if guard is None:
+        return
+    kind, serial, expected = guard
+    row = conn.execute("SELECT occ_lock_version FROM xf_entities WHERE kind=? AND serial=?", (kind, serial)).fetchone()
+    if row is None:
+        raise NotFound(f"no {kind} {serial}")
+    if expected and row[0] != expected:
+        raise Conflict(f"{kind} {serial} is at occ_lock_version {row[0]}, not {expected}: reload it and try again")
+    conn.execute(
+        "UPDATE xf_entities SET occ_lock_version=occ_lock_version+1, modified=? WHERE kind=? AND serial=?",
+        (now, kind, serial),
+    )
+
+
+class SQLiteEntities:
+    """The entity half of the SQLite store (see :class:`~asyncwf.server._store.EntityStore`)."""
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        raise NotImplementedError
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        raise NotImplementedError
+
+    async def insert_entity(
+        self, kind: str, fields: Mapping[str, Any], *, guard: Guard | None = None
+    ) -> dict[str, Any]:
+        parent, workflow, name = entity_index(kind, fields)
+        body = _body(fields)
+
+        def op(conn: sqlite3.Connection) -> dict[str, Any]:
+            now = time.time()
+            _check_guard(conn, guard, now)
+            serial = conn.execute("SELECT COALESCE(MAX(serial), 0) + 1 FROM xf_entities WHERE kind=?", (kind,))
+            values = (kind, serial.fetchone()[0], str(uuid.uuid4()), parent, workflow, name, 1, now, now, body)
+            row = conn.execute(
+                "INSERT INTO xf_entities (kind, serial, uuid, parent, workflow, name, occ_lock_version, created, "
+                f"modified, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
+                values,
+            ).fetchone()
+            return _record(row)
+
+        return await self._write(op)
+
+    async def get_entity(self, kind: str, serial: int) -> dict[str, Any] | None:
+        sql = f"SELECT {_COLUMNS} FROM xf_entities WHERE kind=? AND serial=?"
+
+        def op(conn: sqlite3.Connection) -> dict[str, Any] | None:
+            row = conn.execute(sql, (kind, serial)).fetchone()
+            return None if row is None else _record(row)
+
+        return await self._read(op)
+
+    async def get_entity_by_uuid(self, uid: str) -> tuple[str, dict[str, Any]] | None:
+        sql = f"SELECT {_COLUMNS} FROM xf_entities WHERE uuid=?"
+
+        def op(conn: sqlite3.Connection) -> tuple[str, dict[str, Any]] | None:
+            row = conn.execute(sql, (uid,)).fetchone()
+            return None if row is None else (row[0], _record(row))
+
+        return await self._read(op)
+
+    async def list_entities(
+        self, kind: str, *, parent: int = 0, workflow: int = 0, name: str = ""
+    ) -> list[dict[str, Any]]:
+        where, args = ["kind=?"], list[Any]([kind])
+        for column, value in (("parent", parent), ("workflow", workflow), ("name", name)):
+            if value:
+                where.append(f"{column}=?")
+                args.append(value)
+        sql = f"SELECT {_COLUMNS} FROM xf_entities WHERE {' AND '.join(where)} ORDER BY serial"
+        return await self._read(lambda conn: [_record(row) for row in conn.execute(sql, args)])
+
+    async def update_entity(
+        self,
+        kind: str,
+        serial: int,
+        change: Callable[[dict[str, Any]], Mapping[str, Any]],
+        *,
+        expected_version: int,
+        bump: bool = True,
+        guard: Guard | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        if kind not in ENTITY_INDEX:
+            raise NotFound(f"no entity kind {kind!r}")
+        select = f"SELECT {_COLUMNS} FROM xf_entities WHERE kind=? AND serial=?"
+
+        def op(conn: sqlite3.Connection) -> tuple[dict[str, Any], dict[str, Any]]:
+            row = conn.execute(select, (kind, serial)).fetchone()
+            if row is None:
+                raise NotFound(f"no {kind} {serial}")
+            old = _record(row)
+            if old["occ_lock_version"] != expected_version:
+                raise Conflict(
+                    f"{kind} {serial} is at occ_lock_version {old['occ_lock_version']}, not {expected_version}: "
+                    "reload it and try again"
+                )
+            now = time.time()
+            _check_guard(conn, guard, now)
+            new = {**old, **change(old)}
+            parent, workflow, name = entity_index(kind, new)
+            row = conn.execute(
+                "UPDATE xf_entities SET parent=?, workflow=?, name=?, occ_lock_version=occ_lock_version+?, "
+                f"modified=?, body=? WHERE kind=? AND serial=? RETURNING {_COLUMNS}",
+                (parent, workflow, name, int(bump), now, _body(new), kind, serial),
+            ).fetchone()
+            return old, _record(row)
+
+        return await self._write(op)
