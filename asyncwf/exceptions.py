@@ -36,19 +36,23 @@
     │   └── JobExpired
     ├── ConfigurationError (also ValueError) -- bad arguments caught before any I/O
     ├── ChildError                       -- a child service raised (``child``, ``exception_type``, ``remote_traceback``)
-    └── DataError                        -- datafiles, datasets, manifests (asyncwf.data)
-        ├── InvalidInputException (also ValueError)   -- seed name
-        │   ├── TwineValidationError     -- data that breaks a twine (``strand``, ``path``)
-        │   ├── InvalidTagException
-        │   ├── InvalidLabelException
-        │   └── UnsafePathError          -- a path that escapes its dataset
-        ├── UnexpectedNumberOfResultsException (also LookupError)
-        ├── BrokenSequenceException (also ValueError)
-        ├── CloudLocationNotSpecified (also ValueError)
-        ├── NotLoadedError               -- stored metadata or a hash asked for before it was read
-        ├── FileNotFound (also FileNotFoundError)
-        ├── IntegrityError               -- a transfer's checksum did not match
-        └── StorageError                 -- the storage service failed (``status``)
+    ├── DataError                        -- datafiles, datasets, manifests (asyncwf.data)
+    │   ├── InvalidInputException (also ValueError)   -- seed name
+    │   │   ├── TwineValidationError     -- data that breaks a twine (``strand``, ``path``)
+    │   │   ├── InvalidTagException
+    │   │   ├── InvalidLabelException
+    │   │   └── UnsafePathError          -- a path that escapes its dataset
+    │   ├── UnexpectedNumberOfResultsException (also LookupError)
+    │   ├── BrokenSequenceException (also ValueError)
+    │   ├── CloudLocationNotSpecified (also ValueError)
+    │   ├── NotLoadedError               -- stored metadata or a hash asked for before it was read
+    │   ├── FileNotFound (also FileNotFoundError)
+    │   ├── IntegrityError               -- a transfer's checksum did not match
+    │   └── StorageError                 -- the storage service failed (``status``)
+    └── WorkerError                      -- XF task scripts and workers (asyncwf.worker)
+        ├── UnsupportedFeatureError (also NotImplementedError) -- SNS server connections
+        │   └── UnsupportedFormatError   -- IPL and OMNI images
+        └── TransferError                -- the file service refused or broke off a transfer (``status``)
 
 Errors of third-party libraries (grpclib, h2, aiohttp, sqlite3) never escape:
 they are mapped at the boundary with ``raise ... from exc``.
@@ -108,7 +112,11 @@ __all__ = [
     "UnexpectedNumberOfResultsException",
     "Unimplemented",
     "UnknownError",
+    "TransferError",
     "UnsafePathError",
+    "UnsupportedFeatureError",
+    "UnsupportedFormatError",
+    "WorkerError",
     "error_for_status",
 ]
 
@@ -447,6 +455,32 @@ class IntegrityError(DataError):
 
 class StorageError(DataError):
     """The storage service failed; ``status`` is its HTTP status (0 if it could not be reached)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.args[0], self.status))
+
+
+# --- worker (asyncwf.worker) --------------------------------------------------
+
+
+class WorkerError(AsyncwfError):
+    """A problem in an XF task script or worker."""
+
+
+class UnsupportedFeatureError(WorkerError, NotImplementedError):
+    """An ``xfworkerutil`` feature asyncwf does not provide (SNS server connections)."""
+
+
+class UnsupportedFormatError(UnsupportedFeatureError):
+    """A proprietary image format (IPL, OMNI): handle such images as ordinary files with their additional files."""
+
+
+class TransferError(WorkerError):
+    """The file service refused a transfer or it broke off; ``status`` is the HTTP status (0: unreachable)."""
 
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)

@@ -49,7 +49,8 @@ def _reference(entry: Any, parameter: Mapping[str, Any]) -> dict[str, Any]:
 def get_parameter_file_references(
     parameter: Mapping[str, Any], *, only_additional: bool = False
 ) -> list[dict[str, Any]]:
-    """The files of a parameter: ``{"filename", "job_serial"}`` or ``{"virtualpath"}`` each, main file first."""
+    """The files of a parameter: ``{"filename", "job_serial"}`` or ``{"virtualpath"}`` each, main file first,
+    then ``filenames`` (multi-file data), then ``additional_files``; ``only_additional`` leaves out the main file."""
     if not isinstance(parameter, Mapping) or not isinstance(parameter.get("type"), str):
         raise InvalidArgument(f"a parameter is an object with a 'type', not {parameter!r}")
     entries: list[Any] = []
@@ -58,7 +59,7 @@ def get_parameter_file_references(
             entries.append({"virtualpath": parameter["virtualpath"]})
         elif "filename" in parameter:
             entries.append({"filename": parameter["filename"]})
-        entries.extend(parameter.get("filenames") or ())
+    entries.extend(parameter.get("filenames") or ())
     entries.extend(parameter.get("additional_files") or ())
     references = [_reference(entry, parameter) for entry in entries]
     unique: dict[str, dict[str, Any]] = {}
