@@ -1,4 +1,5 @@
-"""The ``asyncwf`` command: ``serve`` runs the backend, ``serve-app`` answers questions, ``demo`` runs the main job."""
+"""The ``asyncwf`` command: ``serve`` runs the backend, ``serve-app`` answers questions, ``worker`` runs task
+scripts, ``demo`` runs the main job."""
 
 from __future__ import annotations
 
@@ -76,10 +77,63 @@ def _parser() -> argparse.ArgumentParser:
     app.add_argument("--lease-seconds", type=float, help="lease length (a dead app is noticed after this)")
     app.add_argument("--log-level", default="INFO")
 
+    worker = sub.add_parser("worker", help="run XF task-type scripts for the backend's jobs, until SIGINT/SIGTERM")
+    worker.add_argument("--scripts", type=Path, action="append", default=[],
+                        help="a directory of task-type scripts: NAME.py or NAME/main.py; repeat for more")  # fmt: skip
+    worker.add_argument("--task-type", action="append", default=[], help="NAME=PATH of one script; repeat for more")
+    worker.add_argument("--host", default=os.environ.get("ASYNCWF_HOST", "127.0.0.1"))
+    worker.add_argument("--port", type=int, default=int(os.environ.get("ASYNCWF_PORT", "50051")))
+    worker.add_argument("--token", default=os.environ.get("ASYNCWF_TOKEN"), help="bearer token for the backend")
+    worker.add_argument("--concurrency", type=int, help="scripts running at once (default: the CPU count)")
+    worker.add_argument("--timeout", type=float, default=3600.0, help="seconds a script may run")
+    worker.add_argument("--work-dir", type=Path, help="where runs get their directories")
+    worker.add_argument("--name", help="the worker's name in the backend")
+    worker.add_argument("--lease-seconds", type=float, help="lease length (a dead worker is noticed after this)")
+    worker.add_argument("--log-level", default="INFO")
+
     demo = sub.add_parser("demo", help="run the main job on an embedded backend and print what happened")
     demo.add_argument("--jobs", type=int, default=2000, help="how many echo jobs to push through")
     demo.add_argument("--data-dir", type=Path, help="keep the backend's state here")
     return parser
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _worker_scripts(args: argparse.Namespace) -> dict[str, Path]:
+    from asyncwf.worker import find_scripts
+
+    scripts: dict[str, Path] = {}
+    for directory in args.scripts:
+        scripts.update(find_scripts(directory))
+    for value in args.task_type:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not Path(path).is_file():
+            raise ConfigurationError(f"--task-type takes NAME=PATH of an existing script, not {value!r}")
+        scripts[name] = Path(path).resolve()
+    if not scripts:
+        raise ConfigurationError("no task-type scripts: give --scripts DIR or --task-type NAME=PATH")
+    return scripts
+
+
+async def _worker(args: argparse.Namespace, scripts: dict[str, Path]) -> None:
+    from asyncwf.client import Auth, Client
+    from asyncwf.worker import Worker
+
+    stop = _stop_on_signals()
+    auth = Auth(args.token) if args.token else None
+    async with Client(args.host, args.port, auth=auth) as client, Worker(
+        client, scripts, concurrency=args.concurrency, timeout=args.timeout, work_dir=args.work_dir, name=args.name,
+        lease_seconds=args.lease_seconds,
+    ) as worker:  # fmt: skip
+        print(json.dumps({"worker": worker.name, "task_types": sorted(scripts), "pid": os.getpid()}), flush=True)
+        await stop.wait()
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -100,10 +154,7 @@ async def _serve(args: argparse.Namespace) -> None:
         shared_dirs=tuple(args.share_dir),
         public_http_url=args.public_http_url,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = _stop_on_signals()
     async with Backend(config) as backend:
         ready = {"host": config.host, "port": backend.port, "http_port": backend.http_port, "pid": os.getpid()}
         print(json.dumps(ready), flush=True)
@@ -122,10 +173,7 @@ async def _serve_app(args: argparse.Namespace) -> None:
     runner = Runner(args.app, twine=args.twine, configuration_values=args.configuration_values,
                     output_location=args.output_location, crash_diagnostics_cloud_path=args.crash_diagnostics_path,
                     service_id=args.service_id)  # fmt: skip
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = _stop_on_signals()
     auth = Auth(args.token) if args.token else None
     async with Client(args.host, args.port, auth=auth) as client, ServedApp(
         runner, args.service_id, client, concurrency=args.concurrency, lease_seconds=args.lease_seconds
@@ -157,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
             logging.basicConfig(level=logging.INFO, handlers=[console])
             _run(_serve_app(args))
+        elif args.command == "worker":
+            logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            _run(_worker(args, _worker_scripts(args)))
         else:
             from asyncwf._demo import run_demo
 

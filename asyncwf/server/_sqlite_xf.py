@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from asyncwf.exceptions import Conflict, NotFound
+from asyncwf.exceptions import AlreadyExists, Conflict, NotFound
 from asyncwf.server._store import ENTITY_INDEX, Guard, entity_index
 
 __all__ = ["ENTITY_MIGRATION", "SQLiteEntities"]
@@ -38,6 +38,7 @@ ENTITY_MIGRATION = """
     CREATE INDEX xf_entities_parent ON xf_entities(kind, parent, serial);
     CREATE INDEX xf_entities_workflow ON xf_entities(kind, workflow, serial);
     CREATE INDEX xf_entities_name ON xf_entities(kind, name, serial);
+    CREATE UNIQUE INDEX xf_tasks_spawn_key ON xf_entities(parent, name) WHERE kind = 'task' AND name != '';
     """
 
 _COLUMNS = "kind, serial, uuid, occ_lock_version, created, modified, body"
@@ -89,11 +90,14 @@ class SQLiteEntities:
             _check_guard(conn, guard, now)
             serial = conn.execute("SELECT COALESCE(MAX(serial), 0) + 1 FROM xf_entities WHERE kind=?", (kind,))
             values = (kind, serial.fetchone()[0], str(uuid.uuid4()), parent, workflow, name, 1, now, now, body)
-            row = conn.execute(
-                "INSERT INTO xf_entities (kind, serial, uuid, parent, workflow, name, occ_lock_version, created, "
-                f"modified, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
-                values,
-            ).fetchone()
+            try:
+                row = conn.execute(
+                    "INSERT INTO xf_entities (kind, serial, uuid, parent, workflow, name, occ_lock_version, created, "
+                    f"modified, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
+                    values,
+                ).fetchone()
+            except sqlite3.IntegrityError as exc:
+                raise AlreadyExists(f"a task with spawn key {name!r} already exists in workflow {parent}") from exc
             return _record(row)
 
         return await self._write(op)
