@@ -14,7 +14,7 @@ token lists virtual paths (a folder when they end with ``/``) with ``r`` or
     GET|HEAD|PUT /v1/xf/files/{area}/{serial}/{name}
     GET|HEAD|PUT /v1/xf/userdata/{path}
 
-``HEAD`` answers with ``X-XF-Local-Path`` and ``X-XF-Local-Id`` (device and
+``HEAD`` answers with ``X-XF-Size``, ``X-XF-Local-Path`` and ``X-XF-Local-Id`` (device and
 inode of the file, or of its folder when the file does not exist yet and the
 token may write): a worker on the same filesystem uses the path directly.
 Bodies stream both ways; an upload lands in a temporary file renamed into
@@ -130,10 +130,14 @@ def _target(request: web.Request, write: bool) -> Path:
         rest = check_relative_path(request.match_info["path"], "virtual path")
         _authorize_userdata(claims, rest, write)
         return tokens.userdata_path(rest)
-    except PermissionDenied as exc:
-        raise web.HTTPForbidden(text=exc.message) from exc
+    except PermissionDenied as exc:  # the reason also travels in a header, for HEAD requests
+        raise web.HTTPForbidden(text=exc.message, headers=_reason(exc.message)) from exc
     except InvalidArgument as exc:
-        raise web.HTTPBadRequest(text=exc.message) from exc
+        raise web.HTTPBadRequest(text=exc.message, headers=_reason(exc.message)) from exc
+
+
+def _reason(message: str) -> dict[str, str]:
+    return {"X-XF-Error": message.encode("ascii", "backslashreplace").decode()[:1000]}
 
 
 def _local_id(path: Path) -> str:
@@ -163,10 +167,9 @@ async def _head(request: web.Request) -> web.StreamResponse:
 
     status, local_id, size = await anyio.to_thread.run_sync(locate)
     headers = {"X-XF-Local-Path": str(path), "X-XF-Local-Id": local_id} if local_id else {}
-    response = web.Response(status=status, headers=headers)
     if status == 200:
-        response.content_length = size
-    return response
+        headers["X-XF-Size"] = str(size)
+    return web.Response(status=status, headers=headers)
 
 
 def _may_write(request: web.Request) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Mapping
@@ -62,7 +63,7 @@ async def locate(conn: Connection, token: AuthorizationToken, url: str) -> tuple
     try:
         async with conn.http.head(url, headers=token.headers) as response:
             if response.status not in (200, 404):
-                _raise_for(response.status, url, await response.text())
+                _raise_for(response.status, url, response.headers.get("X-XF-Error", ""))
             path, local_id = response.headers.get("X-XF-Local-Path"), response.headers.get("X-XF-Local-Id", "")
     except aiohttp.ClientError as exc:
         raise TransferError(f"the file service is unreachable: {exc}") from exc
@@ -93,23 +94,26 @@ async def download(conn: Connection, token: AuthorizationToken, url: str, destin
     return destination
 
 
-async def _chunks(path: Path) -> AsyncIterator[bytes]:
-    async with await anyio.open_file(path, "rb") as f:
+async def upload(conn: Connection, token: AuthorizationToken, url: str, source: Path) -> None:
+    """PUT the file ``source`` to ``url``, streamed."""
+    try:
+        f = await anyio.open_file(source, "rb")
+    except FileNotFoundError as exc:
+        raise InvalidArgument(f"no file to upload at {source}") from exc
+
+    async def chunks() -> AsyncIterator[bytes]:
         while chunk := await f.read(_CHUNK):
             yield chunk
 
-
-async def upload(conn: Connection, token: AuthorizationToken, url: str, source: Path) -> None:
-    """PUT the file ``source`` to ``url``, streamed."""
-    stat = await anyio.Path(source).stat()
-    headers = {**token.headers, "Content-Length": str(stat.st_size), "Content-Type": "application/octet-stream"}
     try:
-        async with conn.http.put(url, data=_chunks(source), headers=headers) as response:
+        size = (await anyio.to_thread.run_sync(os.fstat, f.wrapped.fileno())).st_size
+        headers = {**token.headers, "Content-Length": str(size), "Content-Type": "application/octet-stream"}
+        async with conn.http.put(url, data=chunks(), headers=headers) as response:
             _raise_for(response.status, url, await response.text())
     except aiohttp.ClientError as exc:
         raise TransferError(f"uploading {source} failed: {exc}") from exc
-    except FileNotFoundError as exc:
-        raise InvalidArgument(f"no file to upload at {source}") from exc
+    finally:
+        await asyncio.shield(f.aclose())  # also when the backend refused before reading it all
 
 
 class FileTransfers:

@@ -230,7 +230,8 @@ class Worker:
         """Copy the script's output to its log file and, line by line, to the job's log."""
         assert proc.stdout is not None
         partial = b""
-        async with await anyio.open_file(log_path, "wb") as log_file:
+        log_file = await anyio.open_file(log_path, "wb")
+        try:
             while chunk := await proc.stdout.read(65536):
                 await log_file.write(chunk)
                 lines = (partial + chunk).split(b"\n")
@@ -239,6 +240,8 @@ class Worker:
                     text = line.decode(errors="replace").rstrip("\r")
                     tail.append(text)
                     ctx.log(text, logging.INFO, "xf.script")
+        finally:
+            await asyncio.shield(log_file.aclose())  # closed even when the job is cancelled meanwhile
         if partial:
             text = partial.decode(errors="replace")
             tail.append(text)
