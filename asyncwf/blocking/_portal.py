@@ -54,18 +54,31 @@ def _context() -> contextvars.Context:
     return ctx
 
 
-async def _await(awaitable: Awaitable[T]) -> T:
-    return await awaitable
+class _Exit:
+    """A ``SystemExit`` raised by an async function, carried back to the calling thread."""
+
+    def __init__(self, exc: SystemExit) -> None:
+        self.exc = exc
 
 
-async def _in_context(ctx: contextvars.Context, fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
+async def _await(awaitable: Awaitable[T]) -> T | _Exit:
+    try:
+        return await awaitable
+    except SystemExit as exc:  # leaving the shared loop's task would stop the loop; exit the caller instead
+        return _Exit(exc)
+
+
+async def _in_context(ctx: contextvars.Context, fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T | _Exit:
     task = asyncio.get_running_loop().create_task(_await(fn(*args, **kwargs)), context=ctx)
     return await task
 
 
 def call_async(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-    """Await ``fn(*args, **kwargs)`` on the shared loop and return its result."""
-    result: T = _portal().call(_in_context, _context(), fn, args, kwargs)
+    """Await ``fn(*args, **kwargs)`` on the shared loop and return its result (``SystemExit`` is re-raised
+    in the calling thread: ``XFWorkerJob.error`` exits a blocking script as it exits an async one)."""
+    result: T | _Exit = _portal().call(_in_context, _context(), fn, args, kwargs)
+    if isinstance(result, _Exit):
+        raise result.exc
     return result
 
 

@@ -47,6 +47,7 @@ async def make_xf(backend: LocalBackend, conn: Connection) -> XF:
         "input": await conn.create("task_type", {"name": "input", "version": "1.0"}),
         "summarize": await conn.create("task_type", {"name": "summarize", "version": "1.2.0", "interface": INTERFACE}),
         "failing": await conn.create("task_type", {"name": "failing", "version": "0.1"}),
+        "blocking": await conn.create("task_type", {"name": "blocking", "version": "2"}),
     }
     tasks = {}
     for name, task_type in task_types.items():

@@ -189,3 +189,20 @@ async def test_a_dead_worker_loses_its_job_to_another(served: tuple[Any, XF], wo
     done = await get_xf_job(xf.conn, job["serial"])
     assert done["state"] == "Done" and done["attempt"] == 2 and done["worker"] == "second"
     assert os.environ.get("XF_JOB_SERIAL") is None
+
+
+@pytest.mark.parametrize(
+    ("how", "state", "message"),
+    [("finish", "Done", None), ("error", "Failed", "blocking scripts fail too"),
+     ("raise", "Failed", "KeyError: 'missing column'")],
+)  # fmt: skip
+async def test_blocking_scripts(xf: XF, tmp_path: Path, how: str, state: str, message: str | None) -> None:
+    async with Worker(xf.conn.client, {"blocking": SCRIPTS / "blocking.py"}, work_dir=tmp_path):
+        job = await _queue(xf, "blocking", how=how)
+        final, progress, logs = await _watch(xf.conn.client, job["engine_job_id"])
+    record = await get_xf_job(xf.conn, job["serial"])
+    assert record["state"] == state and record["metadata"].get("error_message") == message
+    assert progress[0].progress.percent == 40.0
+    assert "working synchronously" in [log.message for log in logs]
+    if state == "Done":
+        assert record["outputs"] == {"answer": {"type": "Int", "value": 42}}
