@@ -200,6 +200,7 @@ async def test_blocking_scripts(xf: XF, tmp_path: Path, how: str, state: str, me
     async with Worker(xf.conn.client, {"blocking": SCRIPTS / "blocking.py"}, work_dir=tmp_path):
         job = await _queue(xf, "blocking", how=how)
         final, progress, logs = await _watch(xf.conn.client, job["engine_job_id"])
+    assert final.state.name == ("SUCCEEDED" if state == "Done" else "FAILED")
     record = await get_xf_job(xf.conn, job["serial"])
     assert record["state"] == state and record["metadata"].get("error_message") == message
     assert progress[0].progress.percent == 40.0
