@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from asyncwf.exceptions import InvalidArgument
 
-__all__ = ["AREAS", "USERDATA", "USERDATA_PREFIX", "check_relative_path", "check_virtualpath"]
+__all__ = ["AREAS", "USERDATA", "USERDATA_PREFIX", "check_relative_path", "check_virtualpath", "engine_kind"]
 
 #: Area -> the entity kind whose serial it takes.
 AREAS = {
@@ -39,3 +39,8 @@ def check_virtualpath(virtualpath: str, *, folder_ok: bool = False) -> str:
     if folder_ok and (rest == "" or rest.endswith("/")):
         return rest and check_relative_path(rest[:-1], "virtual path") + "/"
     return check_relative_path(rest, "virtual path")
+
+
+def engine_kind(task_type_name: str) -> str:
+    """The engine job kind of XF jobs of a task type: ``xf:<name>``."""
+    return f"xf:{task_type_name}"

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from dataclasses import asdict
 
-from benchmarks import bench_compute, bench_data, bench_jobs, bench_services
+from benchmarks import bench_compute, bench_data, bench_jobs, bench_services, bench_worker
 from benchmarks._util import Row
 
 BENCHMARKS = {
@@ -26,6 +26,7 @@ BENCHMARKS = {
     "compute": bench_compute.run,
     "data": bench_data.run,
     "services": bench_services.run,
+    "worker": bench_worker.run,
 }
 
 

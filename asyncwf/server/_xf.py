@@ -27,7 +27,7 @@ from typing import Any
 from grpclib.server import Stream
 
 from asyncwf._model import ts_to_pb
-from asyncwf._xfpaths import AREAS, USERDATA, check_relative_path, check_virtualpath
+from asyncwf._xfpaths import AREAS, USERDATA, check_relative_path, check_virtualpath, engine_kind
 from asyncwf.exceptions import FailedPrecondition, InvalidArgument, NotFound
 from asyncwf.server._engine import CreateSpec, JobEngine
 from asyncwf.server._grpc import CallTracker, TokenAuth, _grpc_errors, _request
@@ -36,7 +36,7 @@ from asyncwf.server._xf_files import FileTokens
 from asyncwf.v1 import xf_grpc
 from asyncwf.v1 import xf_pb2 as pb
 
-__all__ = ["JOB_STATES", "XFService", "engine_kind"]
+__all__ = ["JOB_STATES", "XFService"]
 
 log = logging.getLogger("asyncwf.server.xf")
 
@@ -88,11 +88,6 @@ _REFERENCES = {"project_serial": "project", "workflow_serial": "workflow", "task
 _PACKAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
 DEFAULT_TOKEN_SECONDS = 3600.0
-
-
-def engine_kind(task_type_name: str) -> str:
-    """The engine job kind of XF jobs of a task type: ``xf:<name>``."""
-    return f"xf:{task_type_name}"
 
 
 def _kind(kind: str) -> str:

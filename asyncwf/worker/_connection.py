@@ -8,14 +8,15 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from asyncwf.client import Auth, Client
 from asyncwf.exceptions import InvalidArgument
 from asyncwf.v1 import xf_grpc
 from asyncwf.v1 import xf_pb2 as pb
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["AuthorizationToken", "Connection", "connect", "serial_of"]
 
@@ -61,6 +62,8 @@ class Connection:
 
     @property
     def http(self) -> aiohttp.ClientSession:
+        import aiohttp  # imported on first use: scripts that move no files start faster
+
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
         return self._http

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import anyio
 
 from asyncwf._xfpaths import check_relative_path, check_virtualpath
@@ -31,6 +30,12 @@ def area_url(token: AuthorizationToken, area: str, serial: int, filename: str) -
 
 def userdata_url(token: AuthorizationToken, virtualpath: str) -> str:
     return f"{token.url}/v1/xf/userdata/{quote(check_virtualpath(virtualpath))}"
+
+
+def _client_errors() -> tuple[type[Exception], ...]:
+    import aiohttp  # imported on first use, like the session (see Connection.http)
+
+    return (aiohttp.ClientError,)
 
 
 def _raise_for(status: int, url: str, text: str) -> None:
@@ -65,7 +70,7 @@ async def locate(conn: Connection, token: AuthorizationToken, url: str) -> tuple
             if response.status not in (200, 404):
                 _raise_for(response.status, url, response.headers.get("X-XF-Error", ""))
             path, local_id = response.headers.get("X-XF-Local-Path"), response.headers.get("X-XF-Local-Id", "")
-    except aiohttp.ClientError as exc:
+    except _client_errors() as exc:
         raise TransferError(f"the file service is unreachable: {exc}") from exc
     exists = response.status == 200
     if not path or not local_id:
@@ -87,7 +92,7 @@ async def download(conn: Connection, token: AuthorizationToken, url: str, destin
                 async for chunk in response.content.iter_chunked(_CHUNK):
                     await f.write(chunk)
         await anyio.to_thread.run_sync(os.replace, part, destination)
-    except aiohttp.ClientError as exc:
+    except _client_errors() as exc:
         raise TransferError(f"downloading {url.split('?')[0]} failed: {exc}") from exc
     finally:
         await anyio.Path(part).unlink(missing_ok=True)
@@ -110,7 +115,7 @@ async def upload(conn: Connection, token: AuthorizationToken, url: str, source: 
         headers = {**token.headers, "Content-Length": str(size), "Content-Type": "application/octet-stream"}
         async with conn.http.put(url, data=chunks(), headers=headers) as response:
             _raise_for(response.status, url, await response.text())
-    except aiohttp.ClientError as exc:
+    except _client_errors() as exc:
         raise TransferError(f"uploading {source} failed: {exc}") from exc
     finally:
         await asyncio.shield(f.aclose())  # also when the backend refused before reading it all

@@ -22,9 +22,9 @@ from typing import Any
 import anyio
 
 from asyncwf._context import JobContext, JobFailureError, JobOutput
+from asyncwf._xfpaths import engine_kind
 from asyncwf.client import Client, RemoteExecutor
 from asyncwf.exceptions import AsyncwfError, ConfigurationError, Conflict
-from asyncwf.server._xf import engine_kind
 from asyncwf.worker._arguments import XFWorkerArguments
 from asyncwf.worker._connection import Connection
 from asyncwf.worker._queries import get_xf_job_log_token

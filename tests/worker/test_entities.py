@@ -52,9 +52,9 @@ async def test_entities_queries(xf: XF) -> None:
     assert (await get_xf_project(conn, str(xf.project["serial"])))["uuid"] == xf.project["uuid"]
     assert [w["serial"] for w in await get_xf_workflows_by_project(conn, xf.project["serial"])] == [1]
     assert (await get_xf_workflow(conn, 1))["name"] == "density"
-    assert [t["name"] for t in await get_xf_tasks_by_workflow(conn, 1)] == ["input", "summarize", "failing"]
+    assert [t["name"] for t in await get_xf_tasks_by_workflow(conn, 1)] == ["input", "summarize", "failing", "blocking"]
     assert (await get_xf_task_type(conn, xf.task_types["summarize"]["serial"]))["version"] == "1.2.0"
-    assert len(await get_xf_task_types(conn)) == 3
+    assert len(await get_xf_task_types(conn)) == 4
     job = await create_xf_job(conn, {"task_serial": xf.tasks["input"]["serial"], "state": "Done",
                                      "outputs": {"n": 1}})  # fmt: skip
     assert job["serial"] == 1 and job["workflow_serial"] == 1 and job["engine_job_id"] == ""
@@ -65,7 +65,7 @@ async def test_entities_queries(xf: XF) -> None:
     assert found["entity_type"] == "job" and found["serial"] == 1
     combined = await get_xf_combined_query(conn, project_serial=1, job_serial=1, task_types="all", tasks="1,3")
     assert combined["project"]["name"] == "bones" and combined["job"]["serial"] == 1
-    assert len(combined["task_types"]) == 3 and [t["serial"] for t in combined["tasks"]] == [1, 3]
+    assert len(combined["task_types"]) == 4 and [t["serial"] for t in combined["tasks"]] == [1, 3]
     with pytest.raises(NotFound):
         await get_xf_workflow_run(conn, 1)
     run = await conn.create("workflow_run", {"workflow_serial": 1})
