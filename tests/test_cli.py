@@ -32,3 +32,9 @@ def test_bad_arguments_exit_with_a_clear_message(tmp_path) -> None:  # type: ign
     assert result.returncode == 2 and "ports must be" in result.stderr
     result = _run("nonsense")
     assert result.returncode == 2
+    result = _run("worker")
+    assert result.returncode == 2 and "no task-type scripts" in result.stderr
+    result = _run("worker", "--task-type", f"x={tmp_path / 'missing.py'}")
+    assert result.returncode == 2 and "NAME=PATH of an existing script" in result.stderr
+    result = _run("worker", "--scripts", str(tmp_path / "nowhere"))
+    assert result.returncode == 2 and "no scripts directory" in result.stderr

@@ -121,13 +121,16 @@ class SQLiteEntities:
         return await self._read(op)
 
     async def list_entities(
-        self, kind: str, *, parent: int = 0, workflow: int = 0, name: str = ""
+        self, kind: str, *, parent: int = 0, workflow: int = 0, name: str = "", state: str = ""
     ) -> list[dict[str, Any]]:
         where, args = ["kind=?"], list[Any]([kind])
         for column, value in (("parent", parent), ("workflow", workflow), ("name", name)):
             if value:
                 where.append(f"{column}=?")
                 args.append(value)
+        if state:
+            where.append("json_extract(body, '$.state')=?")
+            args.append(state)
         sql = f"SELECT {_COLUMNS} FROM xf_entities WHERE {' AND '.join(where)} ORDER BY serial"
         return await self._read(lambda conn: [_record(row) for row in conn.execute(sql, args)])
 

@@ -86,9 +86,9 @@ class EntityStore(Protocol):
     async def get_entity_by_uuid(self, uid: str) -> tuple[str, dict[str, Any]] | None: ...
 
     async def list_entities(
-        self, kind: str, *, parent: int = 0, workflow: int = 0, name: str = ""
+        self, kind: str, *, parent: int = 0, workflow: int = 0, name: str = "", state: str = ""
     ) -> list[dict[str, Any]]:
-        """Entities of ``kind`` matching the non-empty filters, by serial."""
+        """Entities of ``kind`` matching the non-empty filters (``state``: the body's), by serial."""
 
     async def update_entity(
         self,

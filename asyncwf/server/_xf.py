@@ -205,8 +205,8 @@ class XFService(xf_grpc.XFServiceBase):
     async def recover(self) -> int:
         """Queue the engine jobs of Queued XF jobs that never got one (a crash in between); returns how many."""
         count = 0
-        for job in await self.store.list_entities("job"):
-            if job["state"] == "Queued" and not job["engine_job_id"]:
+        for job in await self.store.list_entities("job", state="Queued"):
+            if not job["engine_job_id"]:
                 await self._enqueue(job, None)
                 count += 1
         return count

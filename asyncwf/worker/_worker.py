@@ -41,7 +41,10 @@ _KILL_GRACE = 5.0
 
 
 def find_scripts(directory: Path) -> dict[str, Path]:
-    """Task-type scripts in ``directory``: ``<name>.py`` or ``<name>/main.py`` (name = package name)."""
+    """Task-type scripts in ``directory``: ``<name>.py`` or ``<name>/main.py`` (name = package name).
+
+    Reads the directory: call it while setting up, not from a coroutine.
+    """
     scripts: dict[str, Path] = {}
     if not directory.is_dir():
         raise ConfigurationError(f"no scripts directory {directory}")
@@ -102,6 +105,9 @@ class Worker:
     # --- lifecycle ---------------------------------------------------------
 
     async def __aenter__(self) -> Worker:
+        for task_type, script in self.scripts.items():
+            if not await anyio.Path(script).is_file():
+                raise ConfigurationError(f"the script of task type {task_type!r} does not exist: {script}")
         await anyio.Path(self.work_dir).mkdir(parents=True, exist_ok=True)
         await self._register()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="asyncwf-worker-sweeper")

@@ -274,3 +274,38 @@ async def test_upload_is_atomic_and_streamed(xf: XF, tmp_path: Path) -> None:
     got = await download(xf.conn, token, url, tmp_path / "after.csv")
     assert await anyio.Path(got).read_text() == "1\n"
     _ = time
+
+
+async def test_a_queued_job_without_engine_job_is_queued_at_start(tmp_path: Path) -> None:
+    """A crash between storing a Queued XF job and creating its engine job loses nothing."""
+    from asyncwf.testing import LocalBackend
+    from asyncwf.worker import Connection
+    from tests.worker.conftest import make_xf
+
+    async with LocalBackend(data_dir=tmp_path) as backend:
+        assert backend.backend is not None
+        async with backend.client() as client, Connection(client) as conn:
+            xf = await make_xf(backend, conn)
+            task = xf.tasks["summarize"]
+            orphan = await backend.backend.store.insert_entity(
+                "job", {"task_serial": task["serial"], "workflow_serial": 1, "task_type_serial":
+                        task["task_type_serial"], "state": "Queued", "engine_job_id": "", "metadata": {}},
+            )  # fmt: skip
+    async with LocalBackend(data_dir=tmp_path) as backend, backend.client() as client, Connection(client) as conn:
+        recovered = await get_xf_job(conn, orphan["serial"])
+        assert recovered["engine_job_id"]
+        engine_job = await client.get_job(recovered["engine_job_id"])
+        assert engine_job.kind == "xf:summarize" and engine_job.state.name == "QUEUED"
+
+
+async def test_worker_refuses_bad_configuration(xf: XF, tmp_path: Path) -> None:
+    from asyncwf.exceptions import ConfigurationError
+    from asyncwf.worker import Worker
+
+    with pytest.raises(ConfigurationError):
+        Worker(xf.conn.client, {})
+    with pytest.raises(ConfigurationError):
+        Worker(xf.conn.client, {"x": tmp_path / "x.py"}, timeout=0)
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        async with Worker(xf.conn.client, {"x": tmp_path / "missing.py"}, work_dir=tmp_path):
+            pass
