@@ -170,6 +170,8 @@ class XFWorkerJob(OutputParameterBuilders, FileTransfers, Spawning):
             json.dumps(dict(outputs), allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise InvalidArgument(f"outputs must be JSON: {exc}") from exc
+        if not outputs:
+            return {}
         task_type = await (await self._connection()).get("task_type", self.job["task_type_serial"])
         declared = {entry.get("name") for entry in task_type["interface"].get("outputs", [])}
         unknown = sorted(set(outputs) - declared) if declared else []

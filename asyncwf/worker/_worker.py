@@ -254,8 +254,11 @@ class Worker:
             ctx.log(text, logging.INFO, "xf.script")
 
     async def _upload_log(self, job_serial: int, path: Path) -> None:
-        """The script's output becomes the job's log file ``script.log``; a failure here fails nothing."""
+        """The script's output becomes the job's log file ``script.log`` (when it wrote any); a failure here
+        fails nothing."""
         try:
+            if not (await anyio.Path(path).stat()).st_size:
+                return
             token = await get_xf_job_log_token(self.conn, job_serial, LOG_FILE, write=True)
             await upload(self.conn, token, area_url(token, "job-log", job_serial, LOG_FILE), path)
         except (AsyncwfError, OSError) as exc:
