@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--data-dir", type=Path, default=Path(os.environ.get("ASYNCWF_DATA_DIR", "~/.asyncwf")).expanduser()
     )
+    serve.add_argument(
+        "--store", default=os.environ.get("ASYNCWF_STORE"),
+        help="postgresql://... keeps jobs in PostgreSQL (replicas may share it); default SQLite in --data-dir",
+    )  # fmt: skip
     serve.add_argument("--token", action="append", default=[], help="SECRET or NAME=SECRET; repeat for more")
     serve.add_argument("--tls-cert", type=Path)
     serve.add_argument("--tls-key", type=Path)
@@ -141,6 +145,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
     config = BackendConfig(
         data_dir=args.data_dir,
+        store=args.store,
         host=args.host,
         port=args.port,
         http_port=None if args.http_port < 0 else args.http_port,

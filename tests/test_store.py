@@ -1,4 +1,4 @@
-"""The SQLite store: schema, conditional updates, claims, group commit."""
+"""The store suite, against SQLite and PostgreSQL: schema, conditional updates, claims, logs, documents, entities."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import datetime as dt
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from asyncwf import JobInfo, JobState, LogRecord, Progress
 from asyncwf.exceptions import Conflict
-from asyncwf.server import JobFilter, SQLiteStore
+from asyncwf.server import JobFilter, PostgresStore, SQLiteStore, Store
 
 UTC = dt.UTC
 
@@ -25,9 +26,18 @@ def _job(job_id: str, kind: str = "k", priority: int = 0, key: str = "", offset:
     )  # fmt: skip
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Makes stores of the parametrized kind on one database (a new store reopens it)."""
+    if request.param == "sqlite":
+        return lambda: SQLiteStore(tmp_path / "db.sqlite3")
+    dsn = request.getfixturevalue("postgres_dsn")
+    return lambda: PostgresStore(dsn)
+
+
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "db.sqlite3")
+async def store(store_factory: Any) -> AsyncIterator[Store]:
+    s = store_factory()
     await s.open()
     yield s
     await s.close()
@@ -48,7 +58,7 @@ async def test_schema_is_migrated_once_and_reopens(tmp_path: Path) -> None:
         SQLiteStore(path, synchronous="sometimes")
 
 
-async def test_round_trip_of_every_field(store: SQLiteStore) -> None:
+async def test_round_trip_of_every_field(store: Store) -> None:
     job = _job("a", key="k1")
     stored, created = await store.insert_job(job, "digest")
     assert created and stored == job
@@ -56,7 +66,7 @@ async def test_round_trip_of_every_field(store: SQLiteStore) -> None:
     assert await store.get_job("nope") is None
 
 
-async def test_idempotency_conflicts(store: SQLiteStore) -> None:
+async def test_idempotency_conflicts(store: Store) -> None:
     await store.insert_job(_job("a", key="k"), "d1")
     existing, created = await store.insert_job(_job("b", key="k"), "d1")
     assert not created and existing.id == "a"
@@ -66,7 +76,7 @@ async def test_idempotency_conflicts(store: SQLiteStore) -> None:
         await store.insert_job(_job("a"), "d3")  # same id, no key
 
 
-async def test_conditional_updates_change_nothing_when_stale(store: SQLiteStore) -> None:
+async def test_conditional_updates_change_nothing_when_stale(store: Store) -> None:
     await store.insert_job(_job("a"), "d")
     assert await store.update_job("a", {"state": JobState.CANCELLED}, expect_states=(JobState.RUNNING,)) is None
     assert (await store.get_job("a")).state is JobState.QUEUED  # type: ignore[union-attr]
@@ -82,7 +92,7 @@ async def test_conditional_updates_change_nothing_when_stale(store: SQLiteStore)
     )
 
 
-async def test_claims_follow_priority_then_age_and_never_double_lease(store: SQLiteStore) -> None:
+async def test_claims_follow_priority_then_age_and_never_double_lease(store: Store) -> None:
     for i, prio in enumerate([0, 5, 0, 5]):
         await store.insert_job(_job(f"j{i}", priority=prio, offset=i), "d")
     await store.insert_job(_job("other", kind="x"), "d")
@@ -96,7 +106,7 @@ async def test_claims_follow_priority_then_age_and_never_double_lease(store: SQL
     assert await store.claim_jobs(["k"], 10, "e3", None, now) == []
 
 
-async def test_group_commit_isolates_a_failing_write(store: SQLiteStore) -> None:
+async def test_group_commit_isolates_a_failing_write(store: Store) -> None:
     await store.insert_job(_job("dup"), "d")
     results = await asyncio.gather(
         *(store.insert_job(_job(f"g{i}"), "d") for i in range(50)),
@@ -109,7 +119,7 @@ async def test_group_commit_isolates_a_failing_write(store: SQLiteStore) -> None
     assert len(page) == 51
 
 
-async def test_list_pages_and_filters(store: SQLiteStore) -> None:
+async def test_list_pages_and_filters(store: Store) -> None:
     for i in range(5):
         await store.insert_job(_job(f"j{i}", offset=i), "d")
     page = await store.list_jobs(JobFilter(labels={"a": "1"}), after=None, limit=2)
@@ -121,8 +131,8 @@ async def test_list_pages_and_filters(store: SQLiteStore) -> None:
     assert await store.list_jobs(JobFilter(labels={"a": "2"}), after=None, limit=10) == []
 
 
-async def test_logs_and_progress(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "db.sqlite3")
+async def test_logs_and_progress(store_factory: Any) -> None:
+    store = store_factory()
     await store.open()
     await store.insert_job(_job("a"), "d")
     now = dt.datetime.now(UTC)
@@ -131,8 +141,87 @@ async def test_logs_and_progress(tmp_path: Path) -> None:
     assert [r.message for r in await store.get_logs("a", stored[0].seq)] == ["m1", "m2"]
     store.record_progress("a", Progress(3, 4, 75.0, None, ""))
     await store.close()  # flushes coalesced progress
-    reopened = SQLiteStore(tmp_path / "db.sqlite3")
+    reopened = store_factory()
     await reopened.open()
     job = await reopened.get_job("a")
     assert job is not None and job.progress.steps_done == 3 and job.progress.eta_seconds is None
     await reopened.close()
+
+
+async def test_a_second_open_migrates_nothing(store_factory: Any) -> None:
+    for i in range(2):
+        s = store_factory()
+        await s.open()
+        await s.insert_job(_job(f"j{i}"), "d")
+        await s.close()
+    s = store_factory()
+    await s.open()
+    assert len(await s.list_jobs(JobFilter(), after=None, limit=10)) == 2
+    await s.close()
+
+
+async def test_expiry_cache_and_deletion(store: Store) -> None:
+    now = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    done = _job("a").replace(state=JobState.SUCCEEDED, cache_key="ck", finished_at=now,
+                             expires_at=now + dt.timedelta(hours=1), result_inline=b"r")  # fmt: skip
+    await store.insert_job(done, "d")
+    await store.insert_job(_job("b").replace(state=JobState.RUNNING), "d")
+    assert (await store.find_cached("k", "", "ck", now)) == done
+    assert await store.find_cached("k", "", "ck", now + dt.timedelta(hours=2)) is None
+    assert [j.id for j in await store.running_jobs()] == ["b"]
+    assert await store.next_expiry() == now + dt.timedelta(hours=1)
+    assert [j.id for j in await store.expiring_jobs(now + dt.timedelta(hours=2), 10)] == ["a"]
+    await store.append_logs([LogRecord("a", 0, now, "INFO", "x")])
+    await store.delete_job("a")
+    assert await store.get_job("a") is None and await store.get_logs("a") == []
+
+
+async def test_documents(store: Store) -> None:
+    from asyncwf.exceptions import AlreadyExists
+    from asyncwf.server._store import Document
+
+    now = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    doc = Document("workflow", "w1", "name", {"a": 1}, ("me",), ("*",), (), now, now, 1)
+    await store.insert_document(doc)
+    with pytest.raises(AlreadyExists):
+        await store.insert_document(doc)
+    assert await store.get_document("workflow", "w1") == doc
+    changed = Document("workflow", "w1", "renamed", {"a": 2}, ("me",), (), (), now, now, 1)
+    updated = await store.update_document(changed, 1)
+    assert updated is not None and updated.version == 2 and updated.name == "renamed"
+    assert await store.update_document(changed, 1) is None  # stale
+    assert [d.id for d in await store.list_documents("workflow", name_prefix="ren", limit=10)] == ["w1"]
+    assert await store.list_documents("workflow", name_prefix="x", limit=10) == []
+
+
+async def test_entities(store: Store) -> None:
+    from asyncwf.exceptions import AlreadyExists, Conflict, NotFound
+
+    project = await store.insert_entity("project", {"name": "p"})
+    workflow = await store.insert_entity("workflow", {"project_serial": project["serial"], "name": "w"})
+    tasks = await asyncio.gather(*(store.insert_entity("task", {"workflow_serial": 1, "spawn_key": f"k{i}"},
+                                                       guard=("workflow", 1, 0)) for i in range(10)))  # fmt: skip
+    assert sorted(t["serial"] for t in tasks) == list(range(1, 11))
+    assert (await store.get_entity("workflow", 1))["occ_lock_version"] == 11  # type: ignore[index]
+    with pytest.raises(AlreadyExists):
+        await store.insert_entity("task", {"workflow_serial": 1, "spawn_key": "k0"})
+    assert [t["spawn_key"] for t in await store.list_entities("task", parent=1, name="k3")] == ["k3"]
+    assert await store.get_entity_by_uuid(workflow["uuid"]) == ("workflow", await store.get_entity("workflow", 1))
+    job = await store.insert_entity("job", {"task_serial": 1, "workflow_serial": 1, "state": "Queued"})
+    assert [j["serial"] for j in await store.list_entities("job", state="Queued")] == [job["serial"]]
+    assert await store.list_entities("job", state="Done") == []
+    old, new = await store.update_entity("job", 1, lambda o: {"state": "Done"}, expected_version=1)
+    assert old["state"] == "Queued" and new["state"] == "Done" and new["occ_lock_version"] == 2
+    with pytest.raises(Conflict):
+        await store.update_entity("job", 1, lambda o: {"state": "Failed"}, expected_version=1)
+    _, quiet = await store.update_entity("job", 1, lambda o: {"sort_order": "1"}, expected_version=2, bump=False)
+    assert quiet["occ_lock_version"] == 2
+    with pytest.raises(Conflict):  # the guard (the workflow) is stale: nothing changes
+        await store.update_entity("task", 1, lambda o: {"name": "x"}, expected_version=1, guard=("workflow", 1, 3))
+    assert (await store.get_entity("task", 1))["occ_lock_version"] == 1  # type: ignore[index]
+    with pytest.raises(NotFound):
+        await store.update_entity("job", 99, lambda o: {}, expected_version=1)
+    results = await asyncio.gather(*(store.update_entity("job", 1, lambda o, i=i: {"sort_order": str(i)},
+                                                         expected_version=2) for i in range(8)),
+                                   return_exceptions=True)  # fmt: skip
+    assert sum(isinstance(r, tuple) for r in results) == 1

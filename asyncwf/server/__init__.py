@@ -5,6 +5,7 @@ from asyncwf.server._blobs import BlobStore, LocalBlobStore
 from asyncwf.server._engine import CreateSpec, EngineConfig, JobEngine
 from asyncwf.server._executor import Executor, KindRegistry, LocalExecutor
 from asyncwf.server._kinds import builtin_kinds
+from asyncwf.server._postgres import PostgresStore
 from asyncwf.server._sqlite import SQLiteStore
 from asyncwf.server._store import JobFilter, Store
 
@@ -20,6 +21,7 @@ __all__ = [
     "KindRegistry",
     "LocalBlobStore",
     "LocalExecutor",
+    "PostgresStore",
     "SQLiteStore",
     "Store",
     "builtin_kinds",

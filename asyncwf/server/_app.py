@@ -29,7 +29,9 @@ from asyncwf.server._files import SIGNER, FileService, FileSigner, serve_file
 from asyncwf.server._grpc import JobService, LimitedProtoCodec, TokenAuth
 from asyncwf.server._http import build_http_app
 from asyncwf.server._kinds import builtin_kinds
+from asyncwf.server._postgres import PostgresStore
 from asyncwf.server._sqlite import SQLiteStore
+from asyncwf.server._store import Store
 from asyncwf.server._workflows import WorkflowService
 from asyncwf.server._xf import XFService
 from asyncwf.server._xf_files import FileTokens, add_routes
@@ -43,8 +45,10 @@ log = logging.getLogger("asyncwf.server")
 class BackendConfig:
     """Settings of one backend process."""
 
-    #: Folder for the SQLite database and the blob directory.
+    #: Folder for the SQLite database, the blob directory and the file-signing key.
     data_dir: Path
+    #: ``postgresql://...`` keeps the store in PostgreSQL (several replicas may share it); ``None``: SQLite.
+    store: str | None = None
     host: str = "127.0.0.1"
     #: gRPC port; 0 picks a free one (see :attr:`Backend.port`).
     port: int = 0
@@ -76,6 +80,8 @@ class BackendConfig:
             raise ConfigurationError("tls_cert and tls_key go together")
         if not 0 <= self.port <= 65535 or (self.http_port is not None and not 0 <= self.http_port <= 65535):
             raise ConfigurationError("ports must be between 0 and 65535")
+        if self.store is not None and not self.store.startswith(("postgresql://", "postgres://")):
+            raise ConfigurationError(f"store is a postgresql:// DSN (or None for SQLite), not {self.store!r}")
         if self.max_message_bytes < 1024:
             raise ConfigurationError("max_message_bytes must be at least 1024")
 
@@ -123,7 +129,11 @@ class Backend:
     def __init__(self, config: BackendConfig) -> None:
         self.config = config
         data_dir = Path(config.data_dir)
-        self.store = SQLiteStore(data_dir / "asyncwf.sqlite3", synchronous=config.sqlite_synchronous)
+        self.store: Store = (
+            SQLiteStore(data_dir / "asyncwf.sqlite3", synchronous=config.sqlite_synchronous)
+            if config.store is None
+            else PostgresStore(config.store)
+        )
         self.blobs = LocalBlobStore(data_dir / "blobs")
         self.engine = JobEngine(self.store, self.blobs, config.engine)
         self.auth = TokenAuth(config.tokens)

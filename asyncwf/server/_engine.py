@@ -23,7 +23,7 @@ from asyncwf._ids import new_id
 from asyncwf._model import JobEvent, JobFailure, JobInfo, JobState, LogRecord, Progress, ProgressUpdate
 from asyncwf.exceptions import Conflict, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from asyncwf.server._blobs import BlobStore
-from asyncwf.server._sqlite import request_digest
+from asyncwf.server._rows import request_digest
 from asyncwf.server._store import JobFilter, Store
 
 __all__ = ["CreateSpec", "EngineConfig", "JobEngine"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -19,8 +18,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from asyncwf._model import JobFailure, JobInfo, JobState, LogRecord, Progress
+from asyncwf._model import JobInfo, JobState, LogRecord, Progress
 from asyncwf.exceptions import AlreadyExists, Conflict, InternalError
+from asyncwf.server._rows import (
+    DOC_COLUMNS,
+    SELECT,
+    changes_to_columns,
+    document_values,
+    dt_from,
+    job_columns,
+    progress_columns,
+    row_to_document,
+    row_to_job,
+    ts,
+)
 from asyncwf.server._sqlite_xf import ENTITY_MIGRATION, SQLiteEntities
 from asyncwf.server._store import Document, JobFilter
 
@@ -105,144 +116,6 @@ _MIGRATIONS: list[str] = [
     """,
     ENTITY_MIGRATION,
 ]
-
-_COLUMNS = [
-    "id",
-    "kind",
-    "state",
-    "version",
-    "payload",
-    "content_type",
-    "idempotency_key",
-    "labels",
-    "owner",
-    "attempt",
-    "max_attempts",
-    "priority",
-    "timeout_seconds",
-    "result_ttl_seconds",
-    "created_at",
-    "updated_at",
-    "started_at",
-    "finished_at",
-    "expires_at",
-    "progress_done",
-    "progress_total",
-    "progress_percent",
-    "progress_eta",
-    "progress_message",
-    "error_code",
-    "error_message",
-    "error_details",
-    "result_inline",
-    "result_stored",
-    "result_size",
-    "result_content_type",
-    "lease_owner",
-    "lease_expires_at",
-    "cache_key",
-    "cached_from",
-    "result_blob",
-]
-_SELECT = ", ".join(_COLUMNS)
-_TIME_FIELDS = frozenset({"created_at", "updated_at", "started_at", "finished_at", "expires_at", "lease_expires_at"})
-#: JobInfo fields that map onto one column of the same name.
-_PLAIN_FIELDS = frozenset(
-    {
-        "state",
-        "payload",
-        "attempt",
-        "lease_owner",
-        "result_inline",
-        "result_stored",
-        "result_size",
-        "result_content_type",
-        "result_blob",
-    }
-    | _TIME_FIELDS
-)
-
-
-def _ts(value: dt.datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
-def _dt(value: float | None) -> dt.datetime | None:
-    return None if value is None else dt.datetime.fromtimestamp(value, UTC)
-
-
-def _row_to_job(row: Sequence[Any]) -> JobInfo:
-    r = dict(zip(_COLUMNS, row, strict=True))
-    error = None
-    if r["error_code"] is not None:
-        error = JobFailure(r["error_code"], r["error_message"] or "", r["error_details"] or "")
-    return JobInfo(
-        id=r["id"],
-        kind=r["kind"],
-        state=JobState(r["state"]),
-        version=r["version"],
-        payload=r["payload"],
-        content_type=r["content_type"],
-        idempotency_key=r["idempotency_key"],
-        labels=json.loads(r["labels"]),
-        owner=r["owner"],
-        attempt=r["attempt"],
-        max_attempts=r["max_attempts"],
-        priority=r["priority"],
-        timeout_seconds=r["timeout_seconds"],
-        result_ttl_seconds=r["result_ttl_seconds"],
-        created_at=_dt(r["created_at"]),
-        updated_at=_dt(r["updated_at"]),
-        started_at=_dt(r["started_at"]),
-        finished_at=_dt(r["finished_at"]),
-        expires_at=_dt(r["expires_at"]),
-        progress=Progress(
-            r["progress_done"], r["progress_total"], r["progress_percent"], r["progress_eta"], r["progress_message"]
-        ),
-        error=error,
-        result_inline=r["result_inline"],
-        result_stored=bool(r["result_stored"]),
-        result_size=r["result_size"],
-        result_content_type=r["result_content_type"],
-        lease_owner=r["lease_owner"],
-        lease_expires_at=_dt(r["lease_expires_at"]),
-        cache_key=r["cache_key"],
-        cached_from=r["cached_from"],
-        result_blob=r["result_blob"],
-    )
-
-
-def _changes_to_columns(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Translate JobInfo field changes into column assignments."""
-    columns: dict[str, Any] = {}
-    for name, value in changes.items():
-        if name in _TIME_FIELDS:
-            columns[name] = _ts(value)
-        elif name == "state":
-            columns[name] = value.value
-        elif name == "result_stored":
-            columns[name] = int(value)
-        elif name in _PLAIN_FIELDS:
-            columns[name] = value
-        elif name == "error":
-            columns["error_code"] = None if value is None else value.code
-            columns["error_message"] = None if value is None else value.message
-            columns["error_details"] = None if value is None else value.details
-        elif name == "progress":
-            columns.update(_progress_columns(value))
-        else:
-            raise InternalError(f"unknown job field {name!r}")
-    return columns
-
-
-def _progress_columns(value: Progress) -> dict[str, Any]:
-    return {
-        "progress_done": value.steps_done,
-        "progress_total": value.steps_total,
-        "progress_percent": value.percent,
-        "progress_eta": value.eta_seconds,
-        "progress_message": value.message,
-    }
 
 
 class _Failure:
@@ -412,7 +285,7 @@ class SQLiteStore(SQLiteEntities):
                 conn.executemany(
                     "UPDATE jobs SET progress_done=?, progress_total=?, progress_percent=?, progress_eta=?, "
                     "progress_message=? WHERE id=?",
-                    [(*_progress_columns(p).values(), job_id) for job_id, p in progress.items()],
+                    [(*progress_columns(p).values(), job_id) for job_id, p in progress.items()],
                 )
             conn.execute("COMMIT")
         except BaseException:
@@ -423,59 +296,28 @@ class SQLiteStore(SQLiteEntities):
     # --- Store interface ---------------------------------------------------
 
     async def insert_job(self, job: JobInfo, request_digest: str) -> tuple[JobInfo, bool]:
-        values = {
-            "id": job.id,
-            "kind": job.kind,
-            "state": job.state.value,
-            "version": job.version,
-            "payload": job.payload,
-            "content_type": job.content_type,
-            "idempotency_key": job.idempotency_key,
-            "request_digest": request_digest,
-            "labels": json.dumps(dict(job.labels), sort_keys=True),
-            "owner": job.owner,
-            "attempt": job.attempt,
-            "max_attempts": job.max_attempts,
-            "priority": job.priority,
-            "timeout_seconds": job.timeout_seconds,
-            "result_ttl_seconds": job.result_ttl_seconds,
-            "created_at": _ts(job.created_at),
-            "updated_at": _ts(job.updated_at),
-            "started_at": _ts(job.started_at),
-            "finished_at": _ts(job.finished_at),
-            "expires_at": _ts(job.expires_at),
-            "lease_owner": job.lease_owner,
-            "lease_expires_at": _ts(job.lease_expires_at),
-            "result_inline": job.result_inline,
-            "result_stored": int(job.result_stored),
-            "result_size": job.result_size,
-            "result_content_type": job.result_content_type,
-            "cache_key": job.cache_key,
-            "cached_from": job.cached_from,
-            "result_blob": job.result_blob,
-            **_progress_columns(job.progress),
-        }
+        values = job_columns(job, request_digest)
         sql = f"INSERT OR IGNORE INTO jobs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})"
 
         def op(conn: sqlite3.Connection) -> tuple[JobInfo, bool]:
             if conn.execute(sql, tuple(values.values())).rowcount:
                 return job, True
             row = conn.execute(
-                f"SELECT {_SELECT}, request_digest FROM jobs WHERE owner=? AND idempotency_key=?",
+                f"SELECT {SELECT}, request_digest FROM jobs WHERE owner=? AND idempotency_key=?",
                 (job.owner, job.idempotency_key),
             ).fetchone()
             if row is None:
                 raise Conflict(f"job id {job.id!r} already exists")
             if row[-1] != request_digest:
                 raise Conflict(f"idempotency key {job.idempotency_key!r} was used for a different request")
-            return _row_to_job(row[:-1]), False
+            return row_to_job(row[:-1]), False
 
         return await self._write(op)
 
     async def get_job(self, job_id: str) -> JobInfo | None:
         def op(conn: sqlite3.Connection) -> JobInfo | None:
-            row = conn.execute(f"SELECT {_SELECT} FROM jobs WHERE id=?", (job_id,)).fetchone()
-            return None if row is None else _row_to_job(row)
+            row = conn.execute(f"SELECT {SELECT} FROM jobs WHERE id=?", (job_id,)).fetchone()
+            return None if row is None else row_to_job(row)
 
         return await self._read(op)
 
@@ -503,9 +345,9 @@ class SQLiteStore(SQLiteEntities):
         if after is not None:
             where.append("(created_at, id) > (?, ?)")
             args += list(after)
-        sql = f"SELECT {_SELECT} FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT ?"
+        sql = f"SELECT {SELECT} FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT ?"
         args.append(limit)
-        return await self._read(lambda conn: [_row_to_job(r) for r in conn.execute(sql, args)])
+        return await self._read(lambda conn: [row_to_job(r) for r in conn.execute(sql, args)])
 
     async def claim_jobs(
         self, kinds: Collection[str], limit: int, owner: str, lease_expires_at: dt.datetime | None, now: dt.datetime
@@ -515,10 +357,10 @@ class SQLiteStore(SQLiteEntities):
             f"UPDATE jobs SET state={JobState.RUNNING.value}, attempt=attempt+1, version=version+1, lease_owner=?, "
             "lease_expires_at=?, started_at=?, updated_at=? WHERE id IN (SELECT id FROM jobs WHERE "
             f"state={JobState.QUEUED.value} AND kind IN ({', '.join('?' * len(kinds))}) "
-            f"ORDER BY priority DESC, created_at LIMIT ?) RETURNING {_SELECT}"
+            f"ORDER BY priority DESC, created_at LIMIT ?) RETURNING {SELECT}"
         )
-        args = (owner, _ts(lease_expires_at), now.timestamp(), now.timestamp(), *kinds, limit)
-        return await self._write(lambda conn: [_row_to_job(r) for r in conn.execute(sql, args).fetchall()])
+        args = (owner, ts(lease_expires_at), now.timestamp(), now.timestamp(), *kinds, limit)
+        return await self._write(lambda conn: [row_to_job(r) for r in conn.execute(sql, args).fetchall()])
 
     async def update_job(
         self,
@@ -529,7 +371,7 @@ class SQLiteStore(SQLiteEntities):
         expect_attempt: int | None = None,
         expect_owner: str | None = None,
     ) -> JobInfo | None:
-        columns = _changes_to_columns(changes)
+        columns = changes_to_columns(changes)
         assignments = ", ".join([f"{name}=?" for name in columns] + ["version=version+1"])
         where = [f"state IN ({', '.join('?' * len(expect_states))})"]
         args: list[Any] = [*columns.values(), job_id, *(s.value for s in expect_states)]
@@ -539,13 +381,13 @@ class SQLiteStore(SQLiteEntities):
         if expect_owner is not None:
             where.append("lease_owner=?")
             args.append(expect_owner)
-        sql = f"UPDATE jobs SET {assignments} WHERE id=? AND {' AND '.join(where)} RETURNING {_SELECT}"
+        sql = f"UPDATE jobs SET {assignments} WHERE id=? AND {' AND '.join(where)} RETURNING {SELECT}"
         if "progress" in changes:
             self._progress.pop(job_id, None)
 
         def op(conn: sqlite3.Connection) -> JobInfo | None:
             row = conn.execute(sql, args).fetchone()
-            return None if row is None else _row_to_job(row)
+            return None if row is None else row_to_job(row)
 
         return await self._write(op)
 
@@ -580,35 +422,35 @@ class SQLiteStore(SQLiteEntities):
 
     async def find_cached(self, kind: str, owner: str, cache_key: str, now: dt.datetime) -> JobInfo | None:
         sql = (
-            f"SELECT {_SELECT} FROM jobs WHERE cache_key != '' AND kind=? AND owner=? AND cache_key=? AND state=? "
+            f"SELECT {SELECT} FROM jobs WHERE cache_key != '' AND kind=? AND owner=? AND cache_key=? AND state=? "
             "AND (expires_at IS NULL OR expires_at>?) ORDER BY finished_at DESC LIMIT 1"
         )
         args = (kind, owner, cache_key, JobState.SUCCEEDED.value, now.timestamp())
 
         def op(conn: sqlite3.Connection) -> JobInfo | None:
             row = conn.execute(sql, args).fetchone()
-            return None if row is None else _row_to_job(row)
+            return None if row is None else row_to_job(row)
 
         return await self._read(op)
 
     async def running_jobs(self) -> list[JobInfo]:
-        sql = f"SELECT {_SELECT} FROM jobs WHERE state=?"
-        return await self._read(lambda conn: [_row_to_job(r) for r in conn.execute(sql, (JobState.RUNNING.value,))])
+        sql = f"SELECT {SELECT} FROM jobs WHERE state=?"
+        return await self._read(lambda conn: [row_to_job(r) for r in conn.execute(sql, (JobState.RUNNING.value,))])
 
     async def expiring_jobs(self, now: dt.datetime, limit: int) -> list[JobInfo]:
-        sql = f"SELECT {_SELECT} FROM jobs WHERE expires_at IS NOT NULL AND expires_at<=? ORDER BY expires_at LIMIT ?"
-        return await self._read(lambda conn: [_row_to_job(r) for r in conn.execute(sql, (now.timestamp(), limit))])
+        sql = f"SELECT {SELECT} FROM jobs WHERE expires_at IS NOT NULL AND expires_at<=? ORDER BY expires_at LIMIT ?"
+        return await self._read(lambda conn: [row_to_job(r) for r in conn.execute(sql, (now.timestamp(), limit))])
 
     async def next_expiry(self) -> dt.datetime | None:
         sql = "SELECT MIN(expires_at) FROM jobs WHERE expires_at IS NOT NULL"
-        return await self._read(lambda conn: _dt(conn.execute(sql).fetchone()[0]))
+        return await self._read(lambda conn: dt_from(conn.execute(sql).fetchone()[0]))
 
     async def insert_document(self, doc: Document) -> Document:
-        sql = f"INSERT INTO documents ({_DOC_COLUMNS}) VALUES ({', '.join('?' * 10)})"
+        sql = f"INSERT INTO documents ({DOC_COLUMNS}) VALUES ({', '.join('?' * 10)})"
 
         def op(conn: sqlite3.Connection) -> Document:
             try:
-                conn.execute(sql, _document_values(doc))
+                conn.execute(sql, document_values(doc))
             except sqlite3.IntegrityError as exc:
                 raise AlreadyExists(f"{doc.collection} {doc.id!r} already exists") from exc
             return doc
@@ -616,35 +458,35 @@ class SQLiteStore(SQLiteEntities):
         return await self._write(op)
 
     async def get_document(self, collection: str, doc_id: str) -> Document | None:
-        sql = f"SELECT {_DOC_COLUMNS} FROM documents WHERE collection=? AND id=?"
+        sql = f"SELECT {DOC_COLUMNS} FROM documents WHERE collection=? AND id=?"
 
         def op(conn: sqlite3.Connection) -> Document | None:
             row = conn.execute(sql, (collection, doc_id)).fetchone()
-            return None if row is None else _row_to_document(row)
+            return None if row is None else row_to_document(row)
 
         return await self._read(op)
 
     async def update_document(self, doc: Document, expected_version: int) -> Document | None:
         sql = (
             "UPDATE documents SET name=?, body=?, owners=?, readers=?, writers=?, updated_at=?, version=version+1 "
-            f"WHERE collection=? AND id=? AND version=? RETURNING {_DOC_COLUMNS}"
+            f"WHERE collection=? AND id=? AND version=? RETURNING {DOC_COLUMNS}"
         )
-        _, _, name, body, owners, readers, writers, _, updated_at, _ = _document_values(doc)
+        _, _, name, body, owners, readers, writers, _, updated_at, _ = document_values(doc)
         args = (name, body, owners, readers, writers, updated_at, doc.collection, doc.id, expected_version)
 
         def op(conn: sqlite3.Connection) -> Document | None:
             row = conn.execute(sql, args).fetchone()
-            return None if row is None else _row_to_document(row)
+            return None if row is None else row_to_document(row)
 
         return await self._write(op)
 
     async def list_documents(self, collection: str, *, name_prefix: str, limit: int) -> list[Document]:
         sql = (
-            f"SELECT {_DOC_COLUMNS} FROM documents WHERE collection=? AND substr(name, 1, ?)=? "
+            f"SELECT {DOC_COLUMNS} FROM documents WHERE collection=? AND substr(name, 1, ?)=? "
             "ORDER BY created_at, id LIMIT ?"
         )
         args = (collection, len(name_prefix), name_prefix, limit)
-        return await self._read(lambda conn: [_row_to_document(r) for r in conn.execute(sql, args)])
+        return await self._read(lambda conn: [row_to_document(r) for r in conn.execute(sql, args)])
 
     async def delete_job(self, job_id: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
@@ -652,33 +494,3 @@ class SQLiteStore(SQLiteEntities):
             conn.execute("DELETE FROM job_logs WHERE job_id=?", (job_id,))
 
         await self._write(op)
-
-
-_DOC_COLUMNS = "collection, id, name, body, owners, readers, writers, created_at, updated_at, version"
-
-
-def _row_to_document(row: Sequence[Any]) -> Document:
-    collection, doc_id, name, body, owners, readers, writers, created, updated, version = row
-    return Document(
-        collection=collection, id=doc_id, name=name, body=json.loads(body), owners=tuple(json.loads(owners)),
-        readers=tuple(json.loads(readers)), writers=tuple(json.loads(writers)), created_at=_dt(created),
-        updated_at=_dt(updated), version=version,
-    )  # fmt: skip
-
-
-def _document_values(doc: Document) -> tuple[Any, ...]:
-    return (
-        doc.collection, doc.id, doc.name, json.dumps(doc.body, sort_keys=True), json.dumps(list(doc.owners)),
-        json.dumps(list(doc.readers)), json.dumps(list(doc.writers)), _ts(doc.created_at), _ts(doc.updated_at),
-        doc.version,
-    )  # fmt: skip
-
-
-def request_digest(*parts: bytes | str) -> str:
-    """A stable digest of a create request, to detect reused idempotency keys."""
-    h = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        data = part.encode() if isinstance(part, str) else part
-        h.update(len(data).to_bytes(8, "big"))
-        h.update(data)
-    return h.hexdigest()

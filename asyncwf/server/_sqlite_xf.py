@@ -7,14 +7,14 @@ checking an ``occ_lock_version`` happen inside one transaction.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from asyncwf.exceptions import AlreadyExists, Conflict, NotFound
+from asyncwf.exceptions import AlreadyExists, NotFound
+from asyncwf.server._rows import entity_body, entity_record, stale
 from asyncwf.server._store import ENTITY_INDEX, Guard, entity_index
 
 __all__ = ["ENTITY_MIGRATION", "SQLiteEntities"]
@@ -42,17 +42,6 @@ ENTITY_MIGRATION = """
     """
 
 _COLUMNS = "kind, serial, uuid, occ_lock_version, created, modified, body"
-_RESERVED = frozenset({"serial", "uuid", "occ_lock_version", "created", "modified"})
-
-
-def _record(row: Sequence[Any]) -> dict[str, Any]:
-    _kind, serial, uid, occ, created, modified, body = row
-    return {"serial": serial, "uuid": uid, "occ_lock_version": occ, "created": created, "modified": modified,
-            **json.loads(body)}  # fmt: skip
-
-
-def _body(record: Mapping[str, Any]) -> str:
-    return json.dumps({k: v for k, v in record.items() if k not in _RESERVED}, sort_keys=True)
 
 
 def _check_guard(conn: sqlite3.Connection, guard: Guard | None, now: float) -> None:
@@ -63,7 +52,7 @@ def _check_guard(conn: sqlite3.Connection, guard: Guard | None, now: float) -> N
     if row is None:
         raise NotFound(f"no {kind} {serial}")
     if expected and row[0] != expected:
-        raise Conflict(f"{kind} {serial} is at occ_lock_version {row[0]}, not {expected}: reload it and try again")
+        raise stale(kind, serial, row[0], expected)
     conn.execute(
         "UPDATE xf_entities SET occ_lock_version=occ_lock_version+1, modified=? WHERE kind=? AND serial=?",
         (now, kind, serial),
@@ -83,7 +72,7 @@ class SQLiteEntities:
         self, kind: str, fields: Mapping[str, Any], *, guard: Guard | None = None
     ) -> dict[str, Any]:
         parent, workflow, name = entity_index(kind, fields)
-        body = _body(fields)
+        body = entity_body(fields)
 
         def op(conn: sqlite3.Connection) -> dict[str, Any]:
             now = time.time()
@@ -98,7 +87,7 @@ class SQLiteEntities:
                 ).fetchone()
             except sqlite3.IntegrityError as exc:
                 raise AlreadyExists(f"a task with spawn key {name!r} already exists in workflow {parent}") from exc
-            return _record(row)
+            return entity_record(row)
 
         return await self._write(op)
 
@@ -107,7 +96,7 @@ class SQLiteEntities:
 
         def op(conn: sqlite3.Connection) -> dict[str, Any] | None:
             row = conn.execute(sql, (kind, serial)).fetchone()
-            return None if row is None else _record(row)
+            return None if row is None else entity_record(row)
 
         return await self._read(op)
 
@@ -116,7 +105,7 @@ class SQLiteEntities:
 
         def op(conn: sqlite3.Connection) -> tuple[str, dict[str, Any]] | None:
             row = conn.execute(sql, (uid,)).fetchone()
-            return None if row is None else (row[0], _record(row))
+            return None if row is None else (row[0], entity_record(row))
 
         return await self._read(op)
 
@@ -132,7 +121,7 @@ class SQLiteEntities:
             where.append("json_extract(body, '$.state')=?")
             args.append(state)
         sql = f"SELECT {_COLUMNS} FROM xf_entities WHERE {' AND '.join(where)} ORDER BY serial"
-        return await self._read(lambda conn: [_record(row) for row in conn.execute(sql, args)])
+        return await self._read(lambda conn: [entity_record(row) for row in conn.execute(sql, args)])
 
     async def update_entity(
         self,
@@ -152,12 +141,9 @@ class SQLiteEntities:
             row = conn.execute(select, (kind, serial)).fetchone()
             if row is None:
                 raise NotFound(f"no {kind} {serial}")
-            old = _record(row)
+            old = entity_record(row)
             if old["occ_lock_version"] != expected_version:
-                raise Conflict(
-                    f"{kind} {serial} is at occ_lock_version {old['occ_lock_version']}, not {expected_version}: "
-                    "reload it and try again"
-                )
+                raise stale(kind, serial, old["occ_lock_version"], expected_version)
             now = time.time()
             _check_guard(conn, guard, now)
             new = {**old, **change(old)}
@@ -165,8 +151,8 @@ class SQLiteEntities:
             row = conn.execute(
                 "UPDATE xf_entities SET parent=?, workflow=?, name=?, occ_lock_version=occ_lock_version+?, "
                 f"modified=?, body=? WHERE kind=? AND serial=? RETURNING {_COLUMNS}",
-                (parent, workflow, name, int(bump), now, _body(new), kind, serial),
+                (parent, workflow, name, int(bump), now, entity_body(new), kind, serial),
             ).fetchone()
-            return old, _record(row)
+            return old, entity_record(row)
 
         return await self._write(op)

@@ -9,7 +9,7 @@ import pytest
 
 if TYPE_CHECKING:
     from asyncwf.client import Client
-    from asyncwf.testing import GCSEmulator, LocalBackend
+    from asyncwf.testing import GCSEmulator, LocalBackend, PostgresServer
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,3 +55,18 @@ def gcs_emulator() -> Iterator[GCSEmulator]:
 def gcs_bucket(gcs_emulator: GCSEmulator) -> str:
     """A new, empty bucket in the session's emulator."""
     return gcs_emulator.create_bucket()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of its own for the session (or ``$ASYNCWF_TEST_POSTGRES_DSN``'s)."""
+    from asyncwf.testing import PostgresServer
+
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: PostgresServer) -> str:
+    """The DSN of a new, empty database in the session's PostgreSQL server."""
+    return postgres_server.create_database()

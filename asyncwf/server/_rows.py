@@ -1,0 +1,248 @@
+"""Rows of the job store, shared by the SQLite and PostgreSQL stores: columns and conversions.
+
+Times are stored as seconds since the epoch (floats), labels and document
+bodies as JSON text, so both stores read rows the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from asyncwf._model import JobFailure, JobInfo, JobState, Progress
+from asyncwf.exceptions import Conflict, InternalError
+from asyncwf.server._store import Document
+
+__all__ = [
+    "COLUMNS", "DOC_COLUMNS", "SELECT", "changes_to_columns", "document_values", "dt_from", "entity_body",
+    "entity_record", "job_columns", "stale",
+    "progress_columns", "request_digest", "row_to_document", "row_to_job", "ts",
+]  # fmt: skip
+
+UTC = dt.UTC
+
+COLUMNS = [
+    "id",
+    "kind",
+    "state",
+    "version",
+    "payload",
+    "content_type",
+    "idempotency_key",
+    "labels",
+    "owner",
+    "attempt",
+    "max_attempts",
+    "priority",
+    "timeout_seconds",
+    "result_ttl_seconds",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "expires_at",
+    "progress_done",
+    "progress_total",
+    "progress_percent",
+    "progress_eta",
+    "progress_message",
+    "error_code",
+    "error_message",
+    "error_details",
+    "result_inline",
+    "result_stored",
+    "result_size",
+    "result_content_type",
+    "lease_owner",
+    "lease_expires_at",
+    "cache_key",
+    "cached_from",
+    "result_blob",
+]
+SELECT = ", ".join(COLUMNS)
+_TIME_FIELDS = frozenset({"created_at", "updated_at", "started_at", "finished_at", "expires_at", "lease_expires_at"})
+#: JobInfo fields that map onto one column of the same name.
+_PLAIN_FIELDS = frozenset(
+    {
+        "state",
+        "payload",
+        "attempt",
+        "lease_owner",
+        "result_inline",
+        "result_stored",
+        "result_size",
+        "result_content_type",
+        "result_blob",
+    }
+    | _TIME_FIELDS
+)
+
+
+def ts(value: dt.datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def dt_from(value: float | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromtimestamp(value, UTC)
+
+
+def row_to_job(row: Sequence[Any]) -> JobInfo:
+    r = dict(zip(COLUMNS, row, strict=True))
+    error = None
+    if r["error_code"] is not None:
+        error = JobFailure(r["error_code"], r["error_message"] or "", r["error_details"] or "")
+    return JobInfo(
+        id=r["id"],
+        kind=r["kind"],
+        state=JobState(r["state"]),
+        version=r["version"],
+        payload=r["payload"],
+        content_type=r["content_type"],
+        idempotency_key=r["idempotency_key"],
+        labels=json.loads(r["labels"]),
+        owner=r["owner"],
+        attempt=r["attempt"],
+        max_attempts=r["max_attempts"],
+        priority=r["priority"],
+        timeout_seconds=r["timeout_seconds"],
+        result_ttl_seconds=r["result_ttl_seconds"],
+        created_at=dt_from(r["created_at"]),
+        updated_at=dt_from(r["updated_at"]),
+        started_at=dt_from(r["started_at"]),
+        finished_at=dt_from(r["finished_at"]),
+        expires_at=dt_from(r["expires_at"]),
+        progress=Progress(
+            r["progress_done"], r["progress_total"], r["progress_percent"], r["progress_eta"], r["progress_message"]
+        ),
+        error=error,
+        result_inline=r["result_inline"],
+        result_stored=bool(r["result_stored"]),
+        result_size=r["result_size"],
+        result_content_type=r["result_content_type"],
+        lease_owner=r["lease_owner"],
+        lease_expires_at=dt_from(r["lease_expires_at"]),
+        cache_key=r["cache_key"],
+        cached_from=r["cached_from"],
+        result_blob=r["result_blob"],
+    )
+
+
+def changes_to_columns(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Translate JobInfo field changes into column assignments."""
+    columns: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name in _TIME_FIELDS:
+            columns[name] = ts(value)
+        elif name == "state":
+            columns[name] = value.value
+        elif name == "result_stored":
+            columns[name] = int(value)
+        elif name in _PLAIN_FIELDS:
+            columns[name] = value
+        elif name == "error":
+            columns["error_code"] = None if value is None else value.code
+            columns["error_message"] = None if value is None else value.message
+            columns["error_details"] = None if value is None else value.details
+        elif name == "progress":
+            columns.update(progress_columns(value))
+        else:
+            raise InternalError(f"unknown job field {name!r}")
+    return columns
+
+
+def progress_columns(value: Progress) -> dict[str, Any]:
+    return {
+        "progress_done": value.steps_done,
+        "progress_total": value.steps_total,
+        "progress_percent": value.percent,
+        "progress_eta": value.eta_seconds,
+        "progress_message": value.message,
+    }
+
+
+def job_columns(job: JobInfo, request_digest: str) -> dict[str, Any]:
+    """Column -> value of a new job row."""
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "state": job.state.value,
+        "version": job.version,
+        "payload": job.payload,
+        "content_type": job.content_type,
+        "idempotency_key": job.idempotency_key,
+        "request_digest": request_digest,
+        "labels": json.dumps(dict(job.labels), sort_keys=True),
+        "owner": job.owner,
+        "attempt": job.attempt,
+        "max_attempts": job.max_attempts,
+        "priority": job.priority,
+        "timeout_seconds": job.timeout_seconds,
+        "result_ttl_seconds": job.result_ttl_seconds,
+        "created_at": ts(job.created_at),
+        "updated_at": ts(job.updated_at),
+        "started_at": ts(job.started_at),
+        "finished_at": ts(job.finished_at),
+        "expires_at": ts(job.expires_at),
+        "lease_owner": job.lease_owner,
+        "lease_expires_at": ts(job.lease_expires_at),
+        "result_inline": job.result_inline,
+        "result_stored": int(job.result_stored),
+        "result_size": job.result_size,
+        "result_content_type": job.result_content_type,
+        "cache_key": job.cache_key,
+        "cached_from": job.cached_from,
+        "result_blob": job.result_blob,
+        **progress_columns(job.progress),
+    }
+
+
+DOC_COLUMNS = "collection, id, name, body, owners, readers, writers, created_at, updated_at, version"
+
+
+def row_to_document(row: Sequence[Any]) -> Document:
+    collection, doc_id, name, body, owners, readers, writers, created, updated, version = row
+    return Document(
+        collection=collection, id=doc_id, name=name, body=json.loads(body), owners=tuple(json.loads(owners)),
+        readers=tuple(json.loads(readers)), writers=tuple(json.loads(writers)), created_at=dt_from(created),
+        updated_at=dt_from(updated), version=version,
+    )  # fmt: skip
+
+
+def document_values(doc: Document) -> tuple[Any, ...]:
+    return (
+        doc.collection, doc.id, doc.name, json.dumps(doc.body, sort_keys=True), json.dumps(list(doc.owners)),
+        json.dumps(list(doc.readers)), json.dumps(list(doc.writers)), ts(doc.created_at), ts(doc.updated_at),
+        doc.version,
+    )  # fmt: skip
+
+
+def request_digest(*parts: bytes | str) -> str:
+    """A stable digest of a create request, to detect reused idempotency keys."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()
+
+
+_RESERVED = frozenset({"serial", "uuid", "occ_lock_version", "created", "modified"})
+
+
+def entity_record(row: Sequence[Any]) -> dict[str, Any]:
+    """An XF entity from ``kind, serial, uuid, occ_lock_version, created, modified, body``."""
+    _kind, serial, uid, occ, created, modified, body = row
+    return {"serial": serial, "uuid": uid, "occ_lock_version": occ, "created": created, "modified": modified,
+            **json.loads(body)}  # fmt: skip
+
+
+def entity_body(record: Mapping[str, Any]) -> str:
+    """The JSON body of an XF entity (everything but the columns of its own)."""
+    return json.dumps({k: v for k, v in record.items() if k not in _RESERVED}, sort_keys=True)
+
+
+def stale(kind: str, serial: int, found: int, expected: int) -> Conflict:
+    return Conflict(f"{kind} {serial} is at occ_lock_version {found}, not {expected}: reload it and try again")
