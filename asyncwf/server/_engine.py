@@ -23,6 +23,7 @@ from asyncwf._ids import new_id
 from asyncwf._model import JobEvent, JobFailure, JobInfo, JobState, LogRecord, Progress, ProgressUpdate
 from asyncwf.exceptions import Conflict, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from asyncwf.server._blobs import BlobStore
+from asyncwf.server._cluster import ClusterLink, is_cluster_store
 from asyncwf.server._rows import request_digest
 from asyncwf.server._store import JobFilter, Store
 
@@ -126,14 +127,24 @@ class JobEngine:
         self._remote_direct: list[DirectExecutor] = []
         #: Log writes under way per job; a job is settled only after its logs are stored.
         self._log_writes: dict[str, set[asyncio.Task[None]]] = {}
-        #: Latest snapshot of every queued or running job (the store is this process's alone).
+        #: Latest snapshot of every queued or running job (trusted only when the store is this process's alone).
         self._active: dict[str, JobInfo] = {}
+        #: Several replicas share the store (PostgreSQL): see :mod:`asyncwf.server._cluster`.
+        self._cluster: ClusterLink | None = ClusterLink(self, store) if is_cluster_store(store) else None  # type: ignore[arg-type]
+        #: The newest version published to this replica's watchers, per watched job.
+        self._seen: dict[str, int] = {}
 
     # --- lifecycle ---------------------------------------------------------
 
     async def start(self) -> None:
-        """Recover leases left by a previous run and start the expiry sweeper."""
-        for job in await self.store.running_jobs():
+        """Recover leases left by a previous run and start the expiry sweeper.
+
+        With several replicas, leases are recovered by the lease sweep instead: a job
+        whose lease nobody renews is taken over once it expires.
+        """
+        if self._cluster is not None:
+            await self._cluster.start()
+        for job in await self.store.running_jobs() if self._cluster is None else ():
             if job.lease_owner.startswith(LOCAL_OWNER_PREFIX) or job.lease_owner == "":
                 # The in-process executor died with the previous process.
                 self._track_lease(job, None)
@@ -156,6 +167,8 @@ class JobEngine:
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
+        if self._cluster is not None:
+            await self._cluster.stop()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -195,8 +208,49 @@ class JobEngine:
                 self._active[job_id] = event
         else:
             job_id = event.job_id
-        for queue in self._watchers.get(job_id, ()):
+        queues = self._watchers.get(job_id, ())
+        if queues and isinstance(event, JobInfo):
+            self._seen[job_id] = max(self._seen.get(job_id, 0), event.version)
+        for queue in queues:
             queue.put_nowait(event)
+
+    # --- several replicas ----------------------------------------------------
+
+    def held_leases(self) -> Collection[str]:
+        """Jobs whose executors report to this replica (their leases are renewed in the store)."""
+        return self._leases.keys()
+
+    def _db_lease_expiry(self, now: dt.datetime, lease_seconds: float | None) -> dt.datetime | None:
+        """The lease expiry written to the store: with replicas, every lease expires unless renewed."""
+        if lease_seconds is not None:
+            return now + dt.timedelta(seconds=lease_seconds)
+        return None if self._cluster is None else self._cluster.lease_expiry(now)
+
+    def remote_change(self, job_id: str, version: int, state: int) -> None:
+        """A job changed (on any replica, this one included): wake claims, refresh caches and watchers."""
+        if state == JobState.QUEUED.value:
+            self._signal_work()
+        cached = self._active.get(job_id)
+        if cached is not None and cached.version < version:
+            del self._active[job_id]
+        if state == JobState.CANCELLED.value and job_id in self._leases:
+            lease = self._drop_lease(job_id)
+            if lease is not None and (notify := self._executors.get(lease.owner)) is not None:
+                notify(job_id)
+        if job_id in self._watchers and version > self._seen.get(job_id, 0):
+            self._spawn(self._refresh(job_id))
+
+    async def _refresh(self, job_id: str) -> None:
+        job = await self.store.get_job(job_id)
+        if job is not None and job.version > self._seen.get(job_id, 0):
+            self._publish(job)
+
+    async def take_over_expired(self, job: JobInfo) -> None:
+        """Requeue (or fail, on its last attempt) a job whose lease expired on another replica."""
+        if job.id in self._leases:
+            return  # its executor reports here; the renewal keeps it
+        ttl = job.result_ttl_seconds or self.config.result_ttl_seconds
+        await self._requeue_or_fail(job.id, job.attempt, job.lease_owner, job.max_attempts, ttl, "LEASE_EXPIRED")
 
     def _signal_work(self) -> None:
         self._work.set()
@@ -220,7 +274,8 @@ class JobEngine:
     async def _get(self, job_id: str, identity: str | None) -> JobInfo:
         if not job_id:
             raise InvalidArgument("job id is required")
-        job = self._active.get(job_id) or await self.store.get_job(job_id)
+        cached = self._active.get(job_id) if self._cluster is None else None
+        job = cached or await self.store.get_job(job_id)
         if job is None:
             raise NotFound(f"job {job_id!r} does not exist")
         if identity is not None and job.owner != identity:
@@ -287,7 +342,7 @@ class JobEngine:
         direct = self._reserve_direct(spec.kind) if cached is None else None
         if direct is not None:
             # Direct dispatch: a slot is free, so the job is stored already leased (one write, not two).
-            expires = None if direct.lease_seconds is None else now + dt.timedelta(seconds=direct.lease_seconds)
+            expires = self._db_lease_expiry(now, direct.lease_seconds)
             job = job.replace(state=JobState.RUNNING, attempt=1, lease_owner=direct.executor_id, started_at=now,
                               lease_expires_at=expires)  # fmt: skip
         try:
@@ -390,6 +445,7 @@ class JobEngine:
                 queues.discard(queue)
                 if not queues:
                     del self._watchers[job_id]
+                    self._seen.pop(job_id, None)
 
     async def _watch_events(
         self, job: JobInfo, queue: asyncio.Queue[Any], include_logs: bool, after_version: int
@@ -449,8 +505,7 @@ class JobEngine:
         if limit <= 0 or not kinds or self._closing:
             return []
         now = _now()
-        expires = None if lease_seconds is None else now + dt.timedelta(seconds=lease_seconds)
-        jobs = await self.store.claim_jobs(kinds, limit, executor_id, expires, now)
+        jobs = await self.store.claim_jobs(kinds, limit, executor_id, self._db_lease_expiry(now, lease_seconds), now)
         for job in jobs:
             self._track_lease(job, lease_seconds)
             self._publish(job)
@@ -487,20 +542,26 @@ class JobEngine:
         lease = self._check_lease(job_id, owner, attempt)
         if lease is None:
             return
+        self._drop_lease(job_id)
+        await self._requeue_or_fail(job_id, attempt, owner, lease.max_attempts, lease.ttl, code)
+
+    async def _requeue_or_fail(
+        self, job_id: str, attempt: int, owner: str, max_attempts: int, ttl: float, code: str
+    ) -> None:
+        """Requeue a job whose executor was lost, or fail it on its last attempt (if nothing changed it since)."""
         now = _now()
-        if attempt >= lease.max_attempts:
-            message = f"the executor stopped reporting ({code}) on attempt {attempt} of {lease.max_attempts}"
+        if attempt >= max_attempts:
+            message = f"the executor stopped reporting ({code}) on attempt {attempt} of {max_attempts}"
             changes: dict[str, Any] = {
                 "state": JobState.FAILED,
                 "error": JobFailure(code, message),
                 "finished_at": now,
-                "expires_at": now + dt.timedelta(seconds=lease.ttl),
+                "expires_at": now + dt.timedelta(seconds=ttl),
             }
         else:
             changes = {"state": JobState.QUEUED, "lease_owner": ""}
             log.info("job %s: %s on attempt %d, requeued", job_id, code, attempt)
         changes.update(updated_at=now, lease_expires_at=None)
-        self._drop_lease(job_id)
         new = await self.store.update_job(
             job_id, changes, expect_states=(JobState.RUNNING,), expect_attempt=attempt, expect_owner=owner
         )

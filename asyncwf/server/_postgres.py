@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -71,6 +71,19 @@ _MIGRATIONS: list[str] = [
     CREATE INDEX documents_name ON documents(collection, name);
     """,
     POSTGRES_ENTITY_MIGRATION,
+    # Every committed change of a job's version is announced to every replica (see asyncwf.server._cluster).
+    """
+    CREATE FUNCTION asyncwf_job_changed() RETURNS trigger AS $$
+    BEGIN
+        PERFORM pg_notify('asyncwf_jobs', NEW.id || ':' || NEW.version || ':' || NEW.state);
+        RETURN NULL;
+    END;
+    $$ LANGUAGE plpgsql;
+    CREATE TRIGGER asyncwf_job_inserted AFTER INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION asyncwf_job_changed();
+    CREATE TRIGGER asyncwf_job_updated AFTER UPDATE ON jobs FOR EACH ROW
+        WHEN (OLD.version IS DISTINCT FROM NEW.version) EXECUTE FUNCTION asyncwf_job_changed();
+    CREATE INDEX jobs_leases ON jobs(lease_expires_at) WHERE state = 2;
+    """,
 ]
 _MIGRATION_LOCK = 0x61737977  # "asyw": one replica migrates at a time
 _PROGRESS_DELAY = 0.05
@@ -138,13 +151,15 @@ class PostgresStore(PostgresEntities):
         self._pool: Any = None
         self._progress: dict[str, Progress] = {}
         self._progress_task: asyncio.Task[None] | None = None
+        self._options: dict[str, Any] = {}
+        self._listener: Any = None
 
     # --- lifecycle ---------------------------------------------------------
 
     async def open(self) -> None:
         import asyncpg
 
-        extra = await anyio.to_thread.run_sync(_connect_options, self.dsn)
+        self._options = extra = await anyio.to_thread.run_sync(_connect_options, self.dsn)
         try:
             self._pool = await asyncpg.create_pool(self.dsn, min_size=self._min, max_size=self._max, **extra)
         except (OSError, asyncpg.PostgresError) as exc:
@@ -158,6 +173,9 @@ class PostgresStore(PostgresEntities):
                 await conn.execute("INSERT INTO asyncwf_schema (version) VALUES ($1)", number)
 
     async def close(self) -> None:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            await listener.close()
         if self._pool is None:
             return
         if self._progress_task is not None:
@@ -177,6 +195,34 @@ class PostgresStore(PostgresEntities):
 
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
         return await self.pool.fetchrow(_numbered(sql), *args)
+
+    # --- several replicas (asyncwf.server._cluster) --------------------------
+
+    async def listen(self, callback: Callable[[str, int, int], None]) -> None:
+        """Call ``callback(job_id, version, state)`` for every job change committed by any replica."""
+        import asyncpg
+
+        def received(connection: Any, pid: int, channel: str, payload: str) -> None:
+            job_id, version, state = payload.rsplit(":", 2)
+            callback(job_id, int(version), int(state))
+
+        self._listener = await asyncpg.connect(self.dsn, **self._options)
+        await self._listener.add_listener("asyncwf_jobs", received)
+
+    async def renew_leases(self, job_ids: list[str], expires_at: dt.datetime) -> None:
+        await self._fetch(
+            f"UPDATE jobs SET lease_expires_at=? WHERE id = ANY(?::text[]) AND state={JobState.RUNNING.value} "
+            "RETURNING id",
+            expires_at.timestamp(), job_ids,
+        )  # fmt: skip
+
+    async def expired_leases(self, now: dt.datetime, limit: int) -> list[JobInfo]:
+        rows = await self._fetch(
+            f"SELECT {SELECT} FROM jobs WHERE state={JobState.RUNNING.value} AND lease_expires_at IS NOT NULL "
+            "AND lease_expires_at<? ORDER BY lease_expires_at LIMIT ?",
+            now.timestamp(), limit,
+        )  # fmt: skip
+        return [row_to_job(tuple(r)) for r in rows]
 
     # --- jobs --------------------------------------------------------------
 
