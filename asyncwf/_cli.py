@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
         "--store", default=os.environ.get("ASYNCWF_STORE"),
         help="postgresql://... keeps jobs in PostgreSQL (replicas may share it); default SQLite in --data-dir",
     )  # fmt: skip
+    serve.add_argument("--blobs", default=os.environ.get("ASYNCWF_BLOBS"),
+                       help="gs://bucket/prefix keeps results in Cloud Storage (replicas share it)")  # fmt: skip
     serve.add_argument("--token", action="append", default=[], help="SECRET or NAME=SECRET; repeat for more")
     serve.add_argument("--tls-cert", type=Path)
     serve.add_argument("--tls-key", type=Path)
@@ -146,6 +148,7 @@ async def _serve(args: argparse.Namespace) -> None:
     config = BackendConfig(
         data_dir=args.data_dir,
         store=args.store,
+        blobs=args.blobs,
         host=args.host,
         port=args.port,
         http_port=None if args.http_port < 0 else args.http_port,

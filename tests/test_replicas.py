@@ -80,7 +80,7 @@ async def test_killing_a_replica_under_load_loses_no_job(
         finals = await asyncio.gather(*watchers)
     assert all(len(f) == 1 for f in finals), "every watcher sees exactly one final snapshot"
     assert all(f[0].state is JobState.SUCCEEDED for f in finals), [f[0].error for f in finals if f[0].error]
-    runs = (tmp_path / "runs.txt").read_text().split()  # noqa: ASYNC240 - read after the fact
+    runs = (tmp_path / "runs.txt").read_text().split()
     assert {job.id for job in accepted} <= set(runs[0::2])
     retried = [f[0] for f in finals if f[0].attempt > 1]
     assert retried, "some jobs were running through the killed replica and were taken over"
@@ -103,3 +103,35 @@ async def test_the_embedded_backend_on_postgresql(postgres_dsn: str, tmp_path: P
         assert (await client.get_job(jobs[0].id)).state is JobState.SUCCEEDED
         async with Connection(client) as conn:
             assert (await conn.get("project", 1))["name"] == "q"
+
+
+async def test_replicas_share_results_through_cloud_storage(postgres_dsn: str, gcs_bucket: str, tmp_path: Path) -> None:
+    """A result too big to keep inline is a GCS object: the replica that did not store it serves it."""
+    from asyncwf.testing import LocalBackend
+
+    blobs = f"gs://{gcs_bucket}/asyncwf"
+    payload = bytes(range(256)) * 1024  # 256 KiB: stored as a blob
+    async with (
+        LocalBackend(store=postgres_dsn, blobs=blobs, data_dir=tmp_path / "a") as a,
+        LocalBackend(store=postgres_dsn, blobs=blobs, data_dir=tmp_path / "b", local_executor=False) as b,
+        a.client() as on_a,
+        b.client() as on_b,
+    ):
+        job = await on_b.create_job("asyncwf.echo", payload)  # only A's executor runs it
+        done = await on_b.wait_job(job.id, timeout=30)
+        assert done.state is JobState.SUCCEEDED and done.result_stored
+        assert await on_b.job_result(job.id) == payload == await on_a.job_result(job.id)
+    from asyncwf.server import GCSBlobStore
+
+    store = GCSBlobStore(blobs)
+    assert await store.size(f"results/{job.id}") == len(payload)
+    await store.delete(f"results/{job.id}")
+    await store.delete(f"results/{job.id}")  # deleting twice is fine
+    from asyncwf.exceptions import ConfigurationError, NotFound
+
+    with pytest.raises(NotFound):
+        await store.size(f"results/{job.id}")
+    with pytest.raises(NotFound):
+        _ = [chunk async for chunk in store.get(f"results/{job.id}")]
+    with pytest.raises(ConfigurationError):
+        GCSBlobStore("s3://bucket/x")

@@ -1,7 +1,7 @@
 """The asyncwf backend: job engine, stores, executors, gRPC and HTTP services."""
 
 from asyncwf.server._app import Backend, BackendConfig
-from asyncwf.server._blobs import BlobStore, LocalBlobStore
+from asyncwf.server._blobs import BlobStore, GCSBlobStore, LocalBlobStore
 from asyncwf.server._engine import CreateSpec, EngineConfig, JobEngine
 from asyncwf.server._executor import Executor, KindRegistry, LocalExecutor
 from asyncwf.server._kinds import builtin_kinds
@@ -16,6 +16,7 @@ __all__ = [
     "CreateSpec",
     "EngineConfig",
     "Executor",
+    "GCSBlobStore",
     "JobEngine",
     "JobFilter",
     "KindRegistry",

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
+import anyio
 from aiohttp import web
 from grpclib.const import Status
 from grpclib.events import RecvRequest, listen
@@ -22,7 +23,7 @@ from grpclib.health.service import Health
 from grpclib.server import Server
 
 from asyncwf.exceptions import ConfigurationError
-from asyncwf.server._blobs import LocalBlobStore
+from asyncwf.server._blobs import BlobStore, GCSBlobStore, LocalBlobStore
 from asyncwf.server._engine import EngineConfig, JobEngine
 from asyncwf.server._executor import KindRegistry, LocalExecutor
 from asyncwf.server._files import SIGNER, FileService, FileSigner, serve_file
@@ -49,6 +50,8 @@ class BackendConfig:
     data_dir: Path
     #: ``postgresql://...`` keeps the store in PostgreSQL (several replicas may share it); ``None``: SQLite.
     store: str | None = None
+    #: ``gs://bucket/prefix`` keeps result blobs in Google Cloud Storage (shared by replicas); ``None``: data_dir.
+    blobs: str | None = None
     host: str = "127.0.0.1"
     #: gRPC port; 0 picks a free one (see :attr:`Backend.port`).
     port: int = 0
@@ -134,7 +137,9 @@ class Backend:
             if config.store is None
             else PostgresStore(config.store)
         )
-        self.blobs = LocalBlobStore(data_dir / "blobs")
+        self.blobs: BlobStore = (
+            LocalBlobStore(data_dir / "blobs") if config.blobs is None else GCSBlobStore(config.blobs)
+        )
         self.engine = JobEngine(self.store, self.blobs, config.engine)
         self.auth = TokenAuth(config.tokens)
         self.service = JobService(self.engine, self.auth)
@@ -163,6 +168,7 @@ class Backend:
     async def start(self) -> None:
         """Open the store, recover jobs, start executor, gRPC and HTTP. Cleans up if any step fails."""
         try:
+            await anyio.Path(self.config.data_dir).mkdir(parents=True, exist_ok=True)
             await self.store.open()
             self._stack.push_async_callback(self.store.close)
             await self.engine.start()

@@ -7,6 +7,7 @@ so a crash or a cancelled write never leaves a partial blob behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
@@ -16,9 +17,9 @@ from typing import Protocol
 
 import anyio
 
-from asyncwf.exceptions import InvalidArgument, NotFound
+from asyncwf.exceptions import ConfigurationError, InvalidArgument, NotFound
 
-__all__ = ["BlobStore", "LocalBlobStore"]
+__all__ = ["BlobStore", "GCSBlobStore", "LocalBlobStore", "check_key"]
 
 _KEY = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 CHUNK_SIZE = 1 << 20
@@ -41,6 +42,12 @@ class BlobStore(Protocol):
     async def close(self) -> None: ...
 
 
+def check_key(key: str) -> str:
+    if not _KEY.match(key) or any(part in {".", ".."} for part in key.split("/")):
+        raise InvalidArgument(f"invalid blob key {key!r}")
+    return key
+
+
 class LocalBlobStore:
     """Blobs as files under one directory; every file operation runs in a worker thread."""
 
@@ -48,9 +55,7 @@ class LocalBlobStore:
         self.root = Path(root)
 
     def _path(self, key: str) -> Path:
-        if not _KEY.match(key) or any(part in {".", ".."} for part in key.split("/")):
-            raise InvalidArgument(f"invalid blob key {key!r}")
-        return self.root / key
+        return self.root / check_key(key)
 
     async def put(self, key: str, data: bytes | AsyncIterable[bytes]) -> int:
         path = self._path(key)
@@ -97,3 +102,60 @@ class LocalBlobStore:
 
     async def close(self) -> None:
         return None
+
+
+class GCSBlobStore:
+    """Blobs as objects under ``gs://bucket/prefix/`` (gcloud-aio-storage), shared by every replica.
+
+    An object appears only when its upload completed (GCS writes are atomic)
+    and its CRC32C was checked; ``$STORAGE_EMULATOR_HOST`` points it at an
+    emulator. Credentials: ``$GOOGLE_APPLICATION_CREDENTIALS`` (as asyncwf.data).
+    """
+
+    def __init__(self, url: str) -> None:
+        from asyncwf.data._paths import split_cloud_path
+
+        try:
+            bucket, prefix = split_cloud_path(url)
+        except ValueError as exc:
+            raise ConfigurationError(f"a blob store URL is gs://bucket/prefix, not {url!r}") from exc
+        self.url = f"gs://{bucket}/{prefix.strip('/')}".rstrip("/")
+
+    def _path(self, key: str) -> str:
+        return f"{self.url}/{check_key(key)}"
+
+    async def put(self, key: str, data: bytes | AsyncIterable[bytes]) -> int:
+        from asyncwf.data._gcs import cloud_storage
+
+        if not isinstance(data, bytes | bytearray | memoryview):
+            data = b"".join([chunk async for chunk in data])  # results are bounded by the message size
+        await (await cloud_storage()).upload_bytes(bytes(data), self._path(key))
+        return len(data)
+
+    async def get(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+        from asyncwf.data._gcs import cloud_storage
+        from asyncwf.exceptions import FileNotFound
+
+        try:
+            async for chunk in (await cloud_storage()).stream(self._path(key)):
+                yield chunk
+        except FileNotFound as exc:
+            raise NotFound(f"blob {key!r} does not exist") from exc
+
+    async def size(self, key: str) -> int:
+        from asyncwf.data._gcs import cloud_storage
+
+        info = await (await cloud_storage()).info(self._path(key))
+        if info is None:
+            raise NotFound(f"blob {key!r} does not exist")
+        return info.size
+
+    async def delete(self, key: str) -> None:
+        from asyncwf.data._gcs import cloud_storage
+        from asyncwf.exceptions import FileNotFound
+
+        with contextlib.suppress(FileNotFound):
+            await (await cloud_storage()).delete(self._path(key))
+
+    async def close(self) -> None:
+        return None  # the loop's storage session closes with the loop
