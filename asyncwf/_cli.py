@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument("--blobs", default=os.environ.get("ASYNCWF_BLOBS"),
                        help="gs://bucket/prefix keeps results in Cloud Storage (replicas share it)")  # fmt: skip
+    serve.add_argument("--dask", default=os.environ.get("ASYNCWF_DASK"),
+                       help="tcp://host:8786: evaluate large grafts on that dask.distributed cluster")  # fmt: skip
     serve.add_argument("--token", action="append", default=[], help="SECRET or NAME=SECRET; repeat for more")
     serve.add_argument("--tls-cert", type=Path)
     serve.add_argument("--tls-key", type=Path)
@@ -149,6 +151,7 @@ async def _serve(args: argparse.Namespace) -> None:
         data_dir=args.data_dir,
         store=args.store,
         blobs=args.blobs,
+        dask=args.dask,
         host=args.host,
         port=args.port,
         http_port=None if args.http_port < 0 else args.http_port,

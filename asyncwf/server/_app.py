@@ -24,6 +24,8 @@ from grpclib.server import Server
 
 from asyncwf.exceptions import ConfigurationError
 from asyncwf.server._blobs import BlobStore, GCSBlobStore, LocalBlobStore
+from asyncwf.server._compute import COMPUTE_KIND, compute_kind
+from asyncwf.server._dask import DaskEvaluator
 from asyncwf.server._engine import EngineConfig, JobEngine
 from asyncwf.server._executor import KindRegistry, LocalExecutor
 from asyncwf.server._files import SIGNER, FileService, FileSigner, serve_file
@@ -52,6 +54,8 @@ class BackendConfig:
     store: str | None = None
     #: ``gs://bucket/prefix`` keeps result blobs in Google Cloud Storage (shared by replicas); ``None``: data_dir.
     blobs: str | None = None
+    #: ``tcp://host:8786``: evaluate large grafts on this dask.distributed scheduler's cluster.
+    dask: str | None = None
     host: str = "127.0.0.1"
     #: gRPC port; 0 picks a free one (see :attr:`Backend.port`).
     port: int = 0
@@ -148,7 +152,10 @@ class Backend:
         self.xf = XFService(self.store, self.engine, self.auth)
         self.serving_status = ServiceStatus()
         self.health = Health({self.service: [self.serving_status]})
+        self.dask = DaskEvaluator(config.dask) if config.dask is not None else None
         kinds = config.kinds if config.kinds is not None else builtin_kinds()
+        if self.dask is not None and COMPUTE_KIND in kinds:
+            kinds.register(COMPUTE_KIND, compute_kind(self.dask))
         self.executor = LocalExecutor(self.engine, kinds, concurrency=config.executor_concurrency)
         self._grpc: _Server | None = None
         self._http: web.AppRunner | None = None
@@ -173,6 +180,9 @@ class Backend:
             self._stack.push_async_callback(self.store.close)
             await self.engine.start()
             self._stack.push_async_callback(self.engine.stop)
+            if self.dask is not None:
+                await self.dask.start()
+                self._stack.push_async_callback(self.dask.close)
             ssl_ctx = self._ssl_context()
             await self.xf.recover()
             handlers = [self.service, self.workflows, self.files, self.xf, self.health]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import anyio
 
@@ -16,7 +17,7 @@ from asyncwf.workflows._channel import CHANNEL, COMPUTE_KIND
 from asyncwf.workflows._interpreter import GraftError, Interpreter, Limits
 from asyncwf.workflows._typespec import DECIMAL_INT_BITS, encode_value
 
-__all__ = ["CHANNEL", "COMPUTE_KIND", "compute_job"]
+__all__ = ["CHANNEL", "COMPUTE_KIND", "Evaluator", "compute_job", "compute_kind"]
 
 DEFAULT_TIMEOUT = 300.0
 
@@ -64,13 +65,24 @@ def _evaluate(request: dict[str, Any], limits: Limits, ctx: JobContext, *, inlin
     return JobOutput(fast_json.dumps(encoded), "application/json")
 
 
-async def compute_job(ctx: JobContext) -> JobOutput:
+class Evaluator(Protocol):
+    """Where grafts too big for the event loop are evaluated instead of a worker thread (e.g. dask)."""
+
+    async def evaluate(self, payload: bytes, timeout: float) -> JobOutput: ...
+
+
+def compute_kind(evaluator: Evaluator | None = None) -> Callable[[JobContext], Awaitable[JobOutput]]:
+    """The ``wf.compute`` job function; large grafts go to ``evaluator`` when one is given."""
+    return functools.partial(compute_job, evaluator=evaluator)
+
+
+async def compute_job(ctx: JobContext, evaluator: Evaluator | None = None) -> JobOutput:
     """Evaluate ``{"graft", "arguments", "typespec", "channel"}``.
 
     Small grafts are tried on the event loop under tight limits (a few
     milliseconds, ten thousand items); anything larger is evaluated again, from
-    scratch, in a worker thread with the full limits. Builtins are pure, so the
-    second run sees exactly what the first would have.
+    scratch, in a worker thread (or by ``evaluator``) with the full limits.
+    Builtins are pure, so the second run sees exactly what the first would have.
     """
     if len(ctx.payload) <= INLINE_PAYLOAD_BYTES:
         request = _request(ctx.payload)
@@ -79,7 +91,10 @@ async def compute_job(ctx: JobContext) -> JobOutput:
         except GraftError as exc:
             if exc.code not in _RETRY_IN_THREAD:
                 raise
-    limits = Limits(timeout=ctx.job.timeout_seconds or DEFAULT_TIMEOUT)
+    timeout = ctx.job.timeout_seconds or DEFAULT_TIMEOUT
+    if evaluator is not None:
+        return await evaluator.evaluate(ctx.payload, timeout)
+    limits = Limits(timeout=timeout)
     return await anyio.to_thread.run_sync(functools.partial(_parse_and_evaluate, ctx, limits), abandon_on_cancel=True)
 
 

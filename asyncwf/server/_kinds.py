@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from asyncwf._context import JobContext, JobOutput
-from asyncwf.server._compute import COMPUTE_KIND, compute_job
+from asyncwf.server._compute import COMPUTE_KIND, Evaluator, compute_kind
 from asyncwf.server._executor import KindRegistry
 
 __all__ = ["builtin_kinds"]
@@ -67,12 +67,12 @@ def primes(ctx: JobContext) -> str:
     return str(sum(sieve))
 
 
-def builtin_kinds() -> KindRegistry:
-    """A registry holding the built-in kinds."""
+def builtin_kinds(evaluator: Evaluator | None = None) -> KindRegistry:
+    """A registry holding the built-in kinds (large grafts evaluated by ``evaluator`` when given)."""
     registry = KindRegistry()
     registry.register("asyncwf.echo", echo)
     registry.register("asyncwf.sleep", sleep)
     registry.register("asyncwf.fail", fail)
     registry.register("asyncwf.primes", primes)
-    registry.register(COMPUTE_KIND, compute_job)
+    registry.register(COMPUTE_KIND, compute_kind(evaluator))
     return registry
