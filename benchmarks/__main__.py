@@ -18,7 +18,7 @@ import sys
 import tempfile
 from dataclasses import asdict
 
-from benchmarks import bench_compute, bench_data, bench_jobs, bench_services, bench_worker
+from benchmarks import bench_compute, bench_data, bench_jobs, bench_scaleout, bench_services, bench_worker
 from benchmarks._util import Row
 
 BENCHMARKS = {
@@ -27,6 +27,7 @@ BENCHMARKS = {
     "data": bench_data.run,
     "services": bench_services.run,
     "worker": bench_worker.run,
+    "scaleout": bench_scaleout.run,
 }
 
 

@@ -225,3 +225,18 @@ async def test_entities(store: Store) -> None:
                                                          expected_version=2) for i in range(8)),
                                    return_exceptions=True)  # fmt: skip
     assert sum(isinstance(r, tuple) for r in results) == 1
+
+
+async def test_concurrent_writes_apply_in_order(store: Store) -> None:
+    """Writes sent together are applied as if one by one, in the order they were sent (group commit)."""
+    await asyncio.gather(*(store.insert_job(_job(f"o{i}"), "d") for i in range(20)))
+    first, second = await asyncio.gather(
+        store.update_job("o1", {"state": JobState.RUNNING}, expect_states=(JobState.QUEUED,)),
+        store.update_job("o1", {"state": JobState.CANCELLED}, expect_states=(JobState.RUNNING,)),
+    )
+    assert first is not None and second is not None and second.state is JobState.CANCELLED and second.version == 3
+    results = await asyncio.gather(*(store.update_job(f"o{i}", {"attempt": i}, expect_states=(JobState.QUEUED,),
+                                                      expect_attempt=0) for i in range(2, 20)))  # fmt: skip
+    assert [r.attempt for r in results if r is not None] == list(range(2, 20))
+    again = await asyncio.gather(*(store.insert_job(_job(f"o{i}"), "d") for i in range(3)), return_exceptions=True)
+    assert all(isinstance(r, Conflict) for r in again)  # ids already taken

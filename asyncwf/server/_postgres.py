@@ -19,6 +19,7 @@ import anyio
 
 from asyncwf._model import JobInfo, JobState, LogRecord, Progress
 from asyncwf.exceptions import AlreadyExists, ConfigurationError, Conflict, InternalError, Unavailable
+from asyncwf.server._postgres_batch import WriteBatcher
 from asyncwf.server._postgres_xf import POSTGRES_ENTITY_MIGRATION, PostgresEntities
 from asyncwf.server._rows import (
     DOC_COLUMNS,
@@ -153,6 +154,7 @@ class PostgresStore(PostgresEntities):
         self._progress_task: asyncio.Task[None] | None = None
         self._options: dict[str, Any] = {}
         self._listener: Any = None
+        self._batch = WriteBatcher(None)
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -164,6 +166,7 @@ class PostgresStore(PostgresEntities):
             self._pool = await asyncpg.create_pool(self.dsn, min_size=self._min, max_size=self._max, **extra)
         except (OSError, asyncpg.PostgresError) as exc:
             raise Unavailable(f"cannot reach PostgreSQL at {self.dsn.rsplit('@', 1)[-1]}: {exc}") from exc
+        self._batch = WriteBatcher(self._pool)
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
             await conn.execute("CREATE TABLE IF NOT EXISTS asyncwf_schema (version INTEGER NOT NULL)")
@@ -178,6 +181,7 @@ class PostgresStore(PostgresEntities):
             await listener.close()
         if self._pool is None:
             return
+        await self._batch.wait_idle()
         if self._progress_task is not None:
             await self._progress_task
         await self._flush_progress()
@@ -228,17 +232,11 @@ class PostgresStore(PostgresEntities):
 
     async def insert_job(self, job: JobInfo, request_digest: str) -> tuple[JobInfo, bool]:
         values = job_columns(job, request_digest)
-        sql = _numbered(
-            f"INSERT INTO jobs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))}) "
-            f"ON CONFLICT DO NOTHING RETURNING id"
-        )
-        async with self.pool.acquire() as conn, conn.transaction():
-            if await conn.fetchval(sql, *values.values()) is not None:
-                return job, True
-            row = await conn.fetchrow(
-                _numbered(f"SELECT {SELECT}, request_digest FROM jobs WHERE owner=? AND idempotency_key=?"),
-                job.owner, job.idempotency_key,
-            )  # fmt: skip
+        if await self._batch.insert(values):
+            return job, True
+        # A unique index said no: the job exists already (the same key twice is an answer, not a race).
+        row = await self._fetchrow(f"SELECT {SELECT}, request_digest FROM jobs WHERE owner=? AND idempotency_key=?",
+                                   job.owner, job.idempotency_key)  # fmt: skip
         if row is None or not job.idempotency_key:
             raise Conflict(f"job id {job.id!r} already exists")
         if row[-1] != request_digest:
@@ -298,20 +296,10 @@ class PostgresStore(PostgresEntities):
         expect_owner: str | None = None,
     ) -> JobInfo | None:
         columns = changes_to_columns(changes)
-        assignments = ", ".join([f"{name}=?" for name in columns] + ["version=version+1"])
-        where = [f"state IN ({', '.join('?' * len(expect_states))})"]
-        args: list[Any] = [*columns.values(), job_id, *(s.value for s in expect_states)]
-        if expect_attempt is not None:
-            where.append("attempt=?")
-            args.append(expect_attempt)
-        if expect_owner is not None:
-            where.append("lease_owner=?")
-            args.append(expect_owner)
         if "progress" in changes:
             self._progress.pop(job_id, None)
-        row = await self._fetchrow(
-            f"UPDATE jobs SET {assignments} WHERE id=? AND {' AND '.join(where)} RETURNING {SELECT}", *args
-        )
+        states = [s.value for s in expect_states]
+        row = await self._batch.update(job_id, columns, states, expect_attempt, expect_owner)
         return None if row is None else row_to_job(tuple(row))
 
     def record_progress(self, job_id: str, progress: Progress) -> None:

@@ -302,6 +302,8 @@ class SQLiteStore(SQLiteEntities):
         def op(conn: sqlite3.Connection) -> tuple[JobInfo, bool]:
             if conn.execute(sql, tuple(values.values())).rowcount:
                 return job, True
+            if not job.idempotency_key:
+                raise Conflict(f"job id {job.id!r} already exists")
             row = conn.execute(
                 f"SELECT {SELECT}, request_digest FROM jobs WHERE owner=? AND idempotency_key=?",
                 (job.owner, job.idempotency_key),
