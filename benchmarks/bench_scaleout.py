@@ -74,17 +74,18 @@ def _heavy(n: int) -> Any:
 
 
 async def _on_cluster(workers: int, grafts: int, size: int) -> float:
-    import asyncwf.workflows as wf
-    from asyncwf.testing import LocalBackend
     from distributed import LocalCluster
 
-    async with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, asynchronous=True,
-                            dashboard_address=None) as cluster:  # fmt: skip
-        async with LocalBackend(dask=cluster.scheduler_address) as backend, backend.client() as client:
-            await wf.compute(_heavy(50), client=client, cache=False)  # warm the workers' imports
-            start = time.perf_counter()
-            await asyncio.gather(*(wf.compute(_heavy(size + i), client=client, cache=False) for i in range(grafts)))
-            return time.perf_counter() - start
+    import asyncwf.workflows as wf
+    from asyncwf.testing import LocalBackend
+
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, asynchronous=True,
+                           dashboard_address=None)  # fmt: skip
+    async with cluster, LocalBackend(dask=cluster.scheduler_address) as backend, backend.client() as client:
+        await wf.compute(_heavy(50), client=client, cache=False)  # warm the workers' imports
+        start = time.perf_counter()
+        await asyncio.gather(*(wf.compute(_heavy(size + i), client=client, cache=False) for i in range(grafts)))
+        return time.perf_counter() - start
 
 
 async def _dask(rows: list[Row], quick: bool) -> None:
