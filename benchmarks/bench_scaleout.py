@@ -60,11 +60,11 @@ async def _replicas(rows: list[Row], quick: bool) -> None:
         dsn = await server.new_database()
         with _replica(dsn) as a, _replica(dsn) as b:
             rate = await _rate([a["port"], b["port"]], n, 512)
-        rows.append(Row("scale-out: replicas", "asyncwf", "jobs/s, 2 replicas on PostgreSQL", rate, "jobs/s"))
+        rows.append(Row("scale-out: replicas", "asyncwf: 2 replicas on PostgreSQL", "jobs/s, 512 in flight", rate,
+                        "jobs/s"))  # fmt: skip
     with asyncwf_server() as single:
         rate = await _rate([single["port"]], n, 512)
-    rows.append(Row("scale-out: replicas", "asyncwf, 1 backend on SQLite", "jobs/s, 2 replicas on PostgreSQL",
-                    rate, "jobs/s"))  # fmt: skip
+    rows.append(Row("scale-out: replicas", "asyncwf: 1 backend on SQLite", "jobs/s, 512 in flight", rate, "jobs/s"))
 
 
 def _heavy(n: int) -> Any:
@@ -92,8 +92,8 @@ async def _dask(rows: list[Row], quick: bool) -> None:
     grafts, size = 8, (700 if quick else 1200)
     one = await _on_cluster(1, grafts, size)
     two = await _on_cluster(2, grafts, size)
-    rows.append(Row("scale-out: dask", "asyncwf", f"{grafts} heavy grafts, 2 workers", two, "s"))
-    rows.append(Row("scale-out: dask", "asyncwf, 1 dask worker", f"{grafts} heavy grafts, 2 workers", one, "s"))
+    rows.append(Row("scale-out: dask", "asyncwf: 2 dask workers", f"{grafts} heavy grafts at once", two, "s"))
+    rows.append(Row("scale-out: dask", "asyncwf: 1 dask worker", f"{grafts} heavy grafts at once", one, "s"))
 
 
 async def run(rows: list[Row], quick: bool = False) -> None:
