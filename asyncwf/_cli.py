@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from asyncwf.exceptions import ConfigurationError
+from asyncwf.exceptions import AsyncwfError, ConfigurationError
 
 __all__ = ["main"]
 
@@ -99,6 +99,22 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--lease-seconds", type=float, help="lease length (a dead worker is noticed after this)")
     worker.add_argument("--log-level", default="INFO")
 
+    images = sub.add_parser("images", help="the backend's raster catalogue")
+    images_sub = images.add_subparsers(dest="images_command", required=True)
+    add = images_sub.add_parser("add", help="register a GeoTIFF / COG (a path the backend can read)")
+    add.add_argument("path")
+    add.add_argument("--id", required=True, help="the image id")
+    add.add_argument("--product", required=True, help="the product id")
+    add.add_argument("--acquired", required=True, help="ISO 8601 with a timezone, like 2026-06-01T10:00:00Z")
+    add.add_argument("--bands", default="", help="band names, space separated (default: the file's)")
+    add.add_argument("--properties", default="{}", help="a JSON object of properties")
+    listing = images_sub.add_parser("list", help="print the catalogue (of one product) as JSON lines")
+    listing.add_argument("--product", default="")
+    for parser_ in (add, listing):
+        parser_.add_argument("--host", default=os.environ.get("ASYNCWF_HOST", "127.0.0.1"))
+        parser_.add_argument("--port", type=int, default=int(os.environ.get("ASYNCWF_PORT", "50051")))
+        parser_.add_argument("--token", default=os.environ.get("ASYNCWF_TOKEN"), help="bearer token for the backend")
+
     demo = sub.add_parser("demo", help="run the main job on an embedded backend and print what happened")
     demo.add_argument("--jobs", type=int, default=2000, help="how many echo jobs to push through")
     demo.add_argument("--data-dir", type=Path, help="keep the backend's state here")
@@ -142,6 +158,27 @@ async def _worker(args: argparse.Namespace, scripts: dict[str, Path]) -> None:
     ) as worker:  # fmt: skip
         print(json.dumps({"worker": worker.name, "task_types": sorted(scripts), "pid": os.getpid()}), flush=True)
         await stop.wait()
+
+
+async def _images(args: argparse.Namespace) -> None:
+    import datetime as dt
+
+    from asyncwf.client import Auth, Client
+    from asyncwf.workflows import add_image, list_images
+
+    async with Client(args.host, args.port, auth=Auth(args.token) if args.token else None) as client:
+        if args.images_command == "list":
+            for record in await list_images(args.product, client=client):
+                print(json.dumps(record))
+            return
+        try:
+            acquired = dt.datetime.fromisoformat(args.acquired.replace("Z", "+00:00"))
+            properties = json.loads(args.properties)
+        except ValueError as exc:
+            raise ConfigurationError(f"--acquired is ISO 8601 and --properties JSON: {exc}") from exc
+        record = await add_image(args.path, args.id, args.product, acquired,
+                                 band_names=args.bands.split(), properties=properties, client=client)  # fmt: skip
+        print(json.dumps(record))
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -216,6 +253,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
             logging.basicConfig(level=logging.INFO, handlers=[console])
             _run(_serve_app(args))
+        elif args.command == "images":
+            if getattr(args, "path", None):
+                args.path = os.path.abspath(args.path)  # as the backend will see it
+            try:
+                _run(_images(args))
+            except AsyncwfError as exc:
+                if isinstance(exc, ConfigurationError):
+                    raise
+                print(f"asyncwf: {exc}", file=sys.stderr)
+                return 1
         elif args.command == "worker":
             logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
             _run(_worker(args, _worker_scripts(args)))

@@ -33,6 +33,7 @@ from asyncwf.server._grpc import JobService, LimitedProtoCodec, TokenAuth
 from asyncwf.server._http import build_http_app
 from asyncwf.server._kinds import builtin_kinds
 from asyncwf.server._postgres import PostgresStore
+from asyncwf.server._rasters import RasterCatalog, RasterService
 from asyncwf.server._sqlite import SQLiteStore
 from asyncwf.server._store import Store
 from asyncwf.server._workflows import WorkflowService
@@ -153,9 +154,11 @@ class Backend:
         self.serving_status = ServiceStatus()
         self.health = Health({self.service: [self.serving_status]})
         self.dask = DaskEvaluator(config.dask) if config.dask is not None else None
+        self.rasters = RasterCatalog(self.store)
+        self.raster_service = RasterService(self.rasters, self.auth)
         kinds = config.kinds if config.kinds is not None else builtin_kinds()
-        if self.dask is not None and COMPUTE_KIND in kinds:
-            kinds.register(COMPUTE_KIND, compute_kind(self.dask))
+        if COMPUTE_KIND in kinds:  # this backend's catalogue (and dask cluster) for graft evaluation
+            kinds.register(COMPUTE_KIND, compute_kind(self.dask, self.rasters))
         self.executor = LocalExecutor(self.engine, kinds, concurrency=config.executor_concurrency)
         self._grpc: _Server | None = None
         self._http: web.AppRunner | None = None
@@ -185,7 +188,7 @@ class Backend:
                 self._stack.push_async_callback(self.dask.close)
             ssl_ctx = self._ssl_context()
             await self.xf.recover()
-            handlers = [self.service, self.workflows, self.files, self.xf, self.health]
+            handlers = [self.service, self.workflows, self.files, self.xf, self.raster_service, self.health]
             self._grpc = _Server(handlers, codec=LimitedProtoCodec(self.config.max_message_bytes))
             listen(self._grpc, RecvRequest, self._on_request)
             await self._grpc.start(self.config.host, self.config.port, ssl=ssl_ctx)
@@ -245,6 +248,7 @@ class Backend:
             await self.service.drain(self.config.shutdown_grace)
             await self.workflows.calls.wait_idle(self.config.shutdown_grace)
             await self.xf.calls.wait_idle(self.config.shutdown_grace)
+            await self.raster_service.calls.wait_idle(self.config.shutdown_grace)
         await self._stack.aclose()
 
     @property

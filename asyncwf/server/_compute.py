@@ -12,9 +12,12 @@ import anyio
 
 from asyncwf import _json as fast_json
 from asyncwf._context import JobContext, JobFailureError, JobOutput
+from asyncwf.exceptions import InvalidArgument
 from asyncwf.workflows._builtins import BUILTINS
 from asyncwf.workflows._channel import CHANNEL, COMPUTE_KIND
+from asyncwf.workflows._geocontext import GeoContext
 from asyncwf.workflows._interpreter import GraftError, Interpreter, Limits
+from asyncwf.workflows._raster_eval import RASTER_CONTEXT, RasterContext
 from asyncwf.workflows._typespec import DECIMAL_INT_BITS, encode_value
 
 __all__ = ["CHANNEL", "COMPUTE_KIND", "Evaluator", "compute_job", "compute_kind"]
@@ -68,15 +71,37 @@ def _evaluate(request: dict[str, Any], limits: Limits, ctx: JobContext, *, inlin
 class Evaluator(Protocol):
     """Where grafts too big for the event loop are evaluated instead of a worker thread (e.g. dask)."""
 
-    async def evaluate(self, payload: bytes, timeout: float) -> JobOutput: ...
+    async def evaluate(self, payload: bytes, timeout: float, rasters: RasterContext | None = None) -> JobOutput: ...
 
 
-def compute_kind(evaluator: Evaluator | None = None) -> Callable[[JobContext], Awaitable[JobOutput]]:
-    """The ``wf.compute`` job function; large grafts go to ``evaluator`` when one is given."""
-    return functools.partial(compute_job, evaluator=evaluator)
+class Catalog(Protocol):
+    """The raster catalogue an evaluation reads images from."""
+
+    async def snapshot(self) -> dict[str, dict[str, Any]]: ...
 
 
-async def compute_job(ctx: JobContext, evaluator: Evaluator | None = None) -> JobOutput:
+def compute_kind(
+    evaluator: Evaluator | None = None, catalog: Catalog | None = None
+) -> Callable[[JobContext], Awaitable[JobOutput]]:
+    """The ``wf.compute`` job function; large grafts go to ``evaluator`` when one is given, images are
+    read from ``catalog``."""
+    return functools.partial(compute_job, evaluator=evaluator, catalog=catalog)
+
+
+_RASTER_MARKERS = (b'"wf.Image.', b'"wf.ImageCollection.')
+
+
+def raster_context(request: dict[str, Any], images: dict[str, dict[str, Any]]) -> RasterContext:
+    geoctx = request.get("geoctx")
+    if geoctx is not None:
+        try:
+            geoctx = GeoContext.from_dict(geoctx).to_dict()
+        except InvalidArgument as exc:
+            raise JobFailureError("INVALID", f"bad geoctx: {exc}") from exc
+    return RasterContext(images, geoctx)
+
+
+async def compute_job(ctx: JobContext, evaluator: Evaluator | None = None, catalog: Catalog | None = None) -> JobOutput:
     """Evaluate ``{"graft", "arguments", "typespec", "channel"}``.
 
     Small grafts are tried on the event loop under tight limits (a few
@@ -84,7 +109,12 @@ async def compute_job(ctx: JobContext, evaluator: Evaluator | None = None) -> Jo
     scratch, in a worker thread (or by ``evaluator``) with the full limits.
     Builtins are pure, so the second run sees exactly what the first would have.
     """
-    if len(ctx.payload) <= INLINE_PAYLOAD_BYTES:
+    rasters = None
+    if any(marker in ctx.payload for marker in _RASTER_MARKERS):
+        # Images are read from files: never on the event loop.
+        images = await catalog.snapshot() if catalog is not None else {}
+        rasters = raster_context(_request(ctx.payload), images)
+    elif len(ctx.payload) <= INLINE_PAYLOAD_BYTES:
         request = _request(ctx.payload)
         try:
             return _evaluate(request, INLINE_LIMITS, ctx, inline=True)
@@ -93,11 +123,17 @@ async def compute_job(ctx: JobContext, evaluator: Evaluator | None = None) -> Jo
                 raise
     timeout = ctx.job.timeout_seconds or DEFAULT_TIMEOUT
     if evaluator is not None:
-        return await evaluator.evaluate(ctx.payload, timeout)
+        return await evaluator.evaluate(ctx.payload, timeout, rasters)
     limits = Limits(timeout=timeout)
-    return await anyio.to_thread.run_sync(functools.partial(_parse_and_evaluate, ctx, limits), abandon_on_cancel=True)
+    return await anyio.to_thread.run_sync(functools.partial(_parse_and_evaluate, ctx, limits, rasters),
+                                          abandon_on_cancel=True)  # fmt: skip
 
 
-def _parse_and_evaluate(ctx: JobContext, limits: Limits) -> JobOutput:
+def _parse_and_evaluate(ctx: JobContext, limits: Limits, rasters: RasterContext | None = None) -> JobOutput:
     """Parse (large payloads are parsed here, off the loop) and evaluate with the full limits."""
-    return _evaluate(_request(ctx.payload), limits, ctx, inline=False)
+    token = RASTER_CONTEXT.set(rasters) if rasters is not None else None
+    try:
+        return _evaluate(_request(ctx.payload), limits, ctx, inline=False)
+    finally:
+        if token is not None:
+            RASTER_CONTEXT.reset(token)

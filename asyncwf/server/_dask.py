@@ -19,7 +19,7 @@ from asyncwf.exceptions import ConfigurationError, Unavailable
 __all__ = ["DaskEvaluator", "evaluate_remotely"]
 
 
-def evaluate_remotely(payload: bytes, timeout: float) -> tuple[str, bytes | str, str]:
+def evaluate_remotely(payload: bytes, timeout: float, rasters: Any = None) -> tuple[str, bytes | str, str]:
     """Runs in a dask worker: ``("ok", result bytes, content type)`` or ``("error", code, message)``."""
     import threading
 
@@ -34,10 +34,16 @@ def evaluate_remotely(payload: bytes, timeout: float) -> tuple[str, bytes | str,
         def progress(self, done: int, total: int) -> None:
             return None
 
+    from asyncwf.workflows._raster_eval import RASTER_CONTEXT
+
+    token = RASTER_CONTEXT.set(rasters) if rasters is not None else None
     try:
         output = _evaluate(_request(payload), Limits(timeout=timeout), _Quiet(), inline=True)  # type: ignore[arg-type]
     except JobFailureError as exc:
         return "error", exc.code, exc.message
+    finally:
+        if token is not None:
+            RASTER_CONTEXT.reset(token)
     return "ok", output.data, output.content_type
 
 
@@ -60,10 +66,11 @@ class DaskEvaluator:
         except OSError as exc:
             raise Unavailable(f"cannot reach the dask scheduler at {self.address}: {exc}") from exc
 
-    async def evaluate(self, payload: bytes, timeout: float) -> JobOutput:
+    async def evaluate(self, payload: bytes, timeout: float, rasters: Any = None) -> JobOutput:
+        """Evaluate on the cluster; images are read there, so their paths must be readable by the workers."""
         if self.client is None:
             raise Unavailable("the dask evaluator is not started")
-        future = self.client.submit(evaluate_remotely, payload, timeout, pure=False)
+        future = self.client.submit(evaluate_remotely, payload, timeout, rasters, pure=False)
         try:
             status, first, second = await future
         except asyncio.CancelledError:

@@ -20,8 +20,11 @@ from asyncwf.exceptions import (
     JobTerminated,
     TimeoutError,
 )
+from asyncwf.workflows._catalog import add_image, get_image, list_images
 from asyncwf.workflows._channel import CHANNEL as __channel__
+from asyncwf.workflows._geocontext import GeoContext
 from asyncwf.workflows._graft import isolate_keys, parametrize
+from asyncwf.workflows._image_result import ImageResult
 from asyncwf.workflows._job import Job
 from asyncwf.workflows._toplevel import compute
 from asyncwf.workflows._workflow import Workflow, publish, retrieve, use
@@ -32,6 +35,8 @@ from asyncwf.workflows.types import (
     Dict,
     Float,
     Function,
+    Image,
+    ImageCollection,
     Int,
     List,
     NoneType,
@@ -59,6 +64,7 @@ from asyncwf.workflows.types import (
     sin,
     sqrt,
     tan,
+    where,
 )
 
 __all__ = [
@@ -68,6 +74,10 @@ __all__ = [
     "Dict",
     "Float",
     "Function",
+    "GeoContext",
+    "Image",
+    "ImageCollection",
+    "ImageResult",
     "Int",
     "Job",
     "JobAuth",
@@ -89,15 +99,18 @@ __all__ = [
     "Tuple",
     "Workflow",
     "__channel__",
+    "add_image",
     "ceil",
     "compute",
     "cos",
     "e",
     "exp",
     "floor",
+    "get_image",
     "ifelse",
     "inf",
     "isolate_keys",
+    "list_images",
     "log",
     "log10",
     "log2",
@@ -113,4 +126,5 @@ __all__ = [
     "sqrt",
     "tan",
     "use",
+    "where",
 ]

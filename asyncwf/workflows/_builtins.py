@@ -370,3 +370,8 @@ _register(["datetime.from_string", "wf.Datetime.from_string"], _datetime_from_st
 _register(["datetime.create", "wf.Datetime.create"], _datetime_create)
 _register(["timedelta.create", "wf.Timedelta.create"], _timedelta_create)
 BUILTINS["wf.e"] = Builtin("wf.e", lambda: math.e)
+
+
+from asyncwf.workflows._raster_eval import RASTER_BUILTINS  # noqa: E402 - raster builtins join the table
+
+BUILTINS.update(RASTER_BUILTINS)

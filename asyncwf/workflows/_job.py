@@ -22,6 +22,7 @@ from asyncwf.exceptions import (
 )
 from asyncwf.exceptions import TimeoutError as WorkflowsTimeout
 from asyncwf.workflows._channel import CHANNEL, COMPUTE_KIND
+from asyncwf.workflows._geocontext import GeoContext
 from asyncwf.workflows._graft import Literal, declared_parameters
 from asyncwf.workflows._progress import ProgressBar
 from asyncwf.workflows._typespec import check_computable, decode_value, from_typespec, to_typespec, unmarshal
@@ -83,9 +84,11 @@ class Job:
     @classmethod
     def build(
         cls, proxy_object: Any, parameters: Mapping[str, Any] | None = None, channel: str | None = None,
-        client: Client | None = None, *, cache: bool = True,
+        client: Client | None = None, *, cache: bool = True, geoctx: Any = None,
     ) -> Job:  # fmt: skip
         """A Job for ``proxy_object`` under ``parameters``; not submitted until :meth:`execute`.
+
+        ``geoctx`` (a :class:`GeoContext`) is where Images are computed; it is required for them.
 
         With ``cache`` (the default), a succeeded, unexpired job of the same graft,
         parameters and channel answers at once (see :attr:`cached_from`).
@@ -105,6 +108,10 @@ class Job:
             "arguments": _arguments(obj, parameters or {}),
             "channel": channel or CHANNEL,
         }
+        if geoctx is not None:
+            if not isinstance(geoctx, GeoContext):
+                raise InvalidArgument(f"geoctx is a GeoContext, not {type(geoctx).__name__}")
+            job._request["geoctx"] = geoctx.to_dict()
         job._cache = cache
         return job
 

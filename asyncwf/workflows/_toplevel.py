@@ -40,7 +40,8 @@ async def compute(
     already computed for the same graft, parameters and channel (and not
     expired) is reused unless ``cache=False``.
     """
-    job = Job.build(_as_proxy(obj), params, channel=channel, client=client, cache=cache)
+    geoctx = params.pop("geoctx", None)
+    job = Job.build(_as_proxy(obj), params, channel=channel, client=client, cache=cache, geoctx=geoctx)
     if not block:
         await job.execute()
         return job

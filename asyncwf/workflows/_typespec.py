@@ -11,6 +11,7 @@ from asyncwf.workflows.types._containers import Dict, List, Tuple
 from asyncwf.workflows.types._core import ProxyTypeError
 from asyncwf.workflows.types._datetimes import Datetime, Timedelta
 from asyncwf.workflows.types._function import Function
+from asyncwf.workflows.types._image import Image, ImageCollection
 from asyncwf.workflows.types._primitives import Any_, Bool, Float, Int, NoneType, Number, Str
 
 __all__ = ["decode_value", "encode_value", "from_typespec", "to_typespec", "unmarshal"]
@@ -18,9 +19,11 @@ __all__ = ["decode_value", "encode_value", "from_typespec", "to_typespec", "unma
 _NAMED: dict[str, type] = {
     "Any": Any_, "Bool": Bool, "Int": Int, "Float": Float, "Number": Number, "Str": Str, "NoneType": NoneType,
     "Datetime": Datetime, "Timedelta": Timedelta, "List": List, "Tuple": Tuple, "Dict": Dict, "Function": Function,
+    "Image": Image, "ImageCollection": ImageCollection,
 }  # fmt: skip
 _NAMES = {cls: name for name, cls in _NAMED.items()}
-_COMPUTABLE = (Any_, Bool, Int, Float, Number, Str, NoneType, Datetime, Timedelta, List, Tuple, Dict)
+_COMPUTABLE = (Any_, Bool, Int, Float, Number, Str, NoneType, Datetime, Timedelta, List, Tuple, Dict, Image,
+               ImageCollection)  # fmt: skip
 
 
 def to_typespec(cls: type) -> Any:
@@ -90,6 +93,9 @@ def encode_value(value: Any) -> Any:
         return {"$datetime": value.isoformat()}
     if isinstance(value, dt.timedelta):
         return {"$timedelta": value.total_seconds()}
+    encode = getattr(value, "__wf_encode__", None)
+    if encode is not None:  # an image (asyncwf.workflows._raster_eval)
+        return encode()
     raise TypeError(f"a {type(value).__name__} value cannot be a result (functions are not computable)")
 
 
@@ -110,6 +116,10 @@ def decode_value(value: Any) -> Any:
             return dt.datetime.fromisoformat(inner)
         if tag == "$timedelta":
             return dt.timedelta(seconds=inner)
+        if tag == "$image":
+            from asyncwf.workflows._image_result import ImageResult
+
+            return ImageResult.from_wire(inner)
         raise InvalidArgument(f"unknown value tag {tag!r}")
     return value
 

@@ -23,6 +23,7 @@ from asyncwf.workflows.types._function import (
     sqrt,
     tan,
 )
+from asyncwf.workflows.types._image import Image, ImageCollection, where
 from asyncwf.workflows.types._primitives import Any_ as Any
 from asyncwf.workflows.types._primitives import Bool, Float, Int, NoneType, Number, Primitive, Str
 from asyncwf.workflows.types._proxify import proxify
@@ -35,6 +36,8 @@ __all__ = [
     "Float",
     "Function",
     "GenericProxytype",
+    "Image",
+    "ImageCollection",
     "Int",
     "List",
     "NoneType",
@@ -63,4 +66,5 @@ __all__ = [
     "sin",
     "sqrt",
     "tan",
+    "where",
 ]

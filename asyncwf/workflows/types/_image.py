@@ -1,0 +1,251 @@
+"""Image and ImageCollection proxies: rasters from the backend's catalogue, computed within a GeoContext.
+
+Everything here builds grafts (nothing is read until ``compute(obj, geoctx=...)``).
+Arithmetic, comparison and logic combine Images with Images or numbers, band by
+band; comparisons give 0/1 Images usable as masks; masked pixels stay masked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from asyncwf.workflows.types._containers import Dict, List, _function
+from asyncwf.workflows.types._core import Proxytype, ProxyTypeError
+from asyncwf.workflows.types._datetimes import Datetime
+from asyncwf.workflows.types._primitives import Any_, Float, Int, Number, Str
+
+__all__ = ["Image", "ImageCollection", "where"]
+
+_REDUCTIONS = ("mean", "min", "max", "sum", "std", "median", "count")
+_RESAMPLING = ("nearest", "bilinear", "cubic", "average", "mode", "max", "min", "med")
+
+
+def _operand(value: Any, op: str) -> Any:
+    if isinstance(value, Image):
+        return value
+    if isinstance(value, Number):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return Float._promote(float(value))
+    raise ProxyTypeError(f"Image {op} needs an Image or a number, not {type(value).__name__}")
+
+
+def _names(bands: Any, what: str) -> Any:
+    if isinstance(bands, str):
+        bands = bands.split()
+    if not isinstance(bands, Sequence) or not bands or not all(isinstance(b, str) and b for b in bands):
+        raise ProxyTypeError(f"{what} takes band names: 'red green' or ['red', 'green'], not {bands!r}")
+    return List[Str]._promote(list(bands))
+
+
+def _resampling(resampling: str) -> Any:
+    if resampling not in _RESAMPLING:
+        raise ProxyTypeError(f"resampling is one of {', '.join(_RESAMPLING)}, not {resampling!r}")
+    return Str._promote(resampling)
+
+
+def _binary(op: str, *, reverse: bool = False) -> Callable[[Image, Any], Image]:
+    def method(self: Image, other: Any) -> Image:
+        operand = _operand(other, op)
+        args = (operand, self) if reverse else (self, operand)
+        return Image._from_apply(f"wf.Image.{op}", *args)
+
+    return method
+
+
+def _unary(op: str) -> Callable[[Image], Image]:
+    def method(self: Image) -> Image:
+        return Image._from_apply(f"wf.Image.{op}", self)
+
+    method.__doc__ = f"``{op}`` of every pixel (invalid results are masked)."
+    return method
+
+
+class Image(Proxytype):
+    """A raster: bands of pixels on the GeoContext it is computed in. ``Image.from_id("landsat:2020-06")``."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_id(cls, image_id: Any, resampling: str = "nearest") -> Image:
+        """The catalogued image ``image_id``, read onto the computation's GeoContext."""
+        return cls._from_apply("wf.Image.from_id", Str._promote(image_id), _resampling(resampling))
+
+    @classmethod
+    def _promote(cls, obj: Any) -> Image:
+        if isinstance(obj, cls):
+            return obj
+        raise ProxyTypeError(f"cannot promote {type(obj).__name__} to Image")
+
+    # --- bands ---------------------------------------------------------------
+
+    def pick_bands(self, bands: str | Sequence[str]) -> Image:
+        """These bands, in this order: ``img.pick_bands("red nir")``."""
+        return Image._from_apply("wf.Image.pick_bands", self, _names(bands, "pick_bands"))
+
+    def rename_bands(self, *names: str) -> Image:
+        """New names for every band, in order."""
+        return Image._from_apply("wf.Image.rename_bands", self, _names(list(names), "rename_bands"))
+
+    @property
+    def bandinfo(self) -> Any:
+        """The band names."""
+        return List[Str]._from_apply("wf.Image.bands", self)
+
+    @property
+    def properties(self) -> Any:
+        """id, product, date and the catalogued properties."""
+        return Dict[Str, Any_]._from_apply("wf.Image.properties", self)
+
+    def get_property(self, name: str, cls: type = Float) -> Any:
+        """One property as a proxy of type ``cls`` (Float by default): ``img.get_property("cloud") < 0.3``."""
+        if not isinstance(name, str) or not isinstance(cls, type) or not issubclass(cls, Proxytype):
+            raise ProxyTypeError("get_property takes a name and a proxy type, like get_property('cloud', Float)")
+        return cls._from_apply("wf.getitem", self.properties, Str._promote(name))
+
+    # --- arithmetic, comparison, logic ---------------------------------------
+
+    __add__, __radd__ = _binary("add"), _binary("add", reverse=True)
+    __sub__, __rsub__ = _binary("sub"), _binary("sub", reverse=True)
+    __mul__, __rmul__ = _binary("mul"), _binary("mul", reverse=True)
+    __truediv__, __rtruediv__ = _binary("truediv"), _binary("truediv", reverse=True)
+    __pow__, __rpow__ = _binary("pow"), _binary("pow", reverse=True)
+    __lt__, __le__, __gt__, __ge__ = _binary("lt"), _binary("le"), _binary("gt"), _binary("ge")
+    __eq__, __ne__ = _binary("eq"), _binary("ne")  # type: ignore[assignment]
+    __and__, __or__ = _binary("and"), _binary("or")
+    __neg__ = _unary("negative")
+    __invert__ = _unary("logical_not")
+    __abs__ = _unary("abs")
+    log, log10, sqrt, exp = _unary("log"), _unary("log10"), _unary("sqrt"), _unary("exp")
+    sin, cos, tan = _unary("sin"), _unary("cos"), _unary("tan")
+    __hash__ = Proxytype.__hash__
+
+    def clip(self, lo: Any, hi: Any) -> Image:
+        """Every pixel limited to [lo, hi]."""
+        return Image._from_apply("wf.Image.clip", self, _operand(lo, "clip"), _operand(hi, "clip"))
+
+    # --- masks ---------------------------------------------------------------
+
+    def mask(self, mask: Image) -> Image:
+        """Mask the pixels where ``mask`` (an Image, e.g. ``img < 0``) is true."""
+        return Image._from_apply("wf.Image.mask", self, Image._promote(mask))
+
+    def fill(self, value: Any) -> Image:
+        """Masked pixels replaced by ``value`` (and no longer masked)."""
+        return Image._from_apply("wf.Image.fill", self, _operand(value, "fill"))
+
+    # --- reductions ----------------------------------------------------------
+
+    def reduction(self, operation: str) -> Any:
+        """Per band, over the valid pixels: ``{band: value}`` (mean, min, max, sum, std, median or count)."""
+        if operation not in _REDUCTIONS:
+            raise ProxyTypeError(f"reduction is one of {', '.join(_REDUCTIONS)}, not {operation!r}")
+        value = Int if operation == "count" else Float
+        return Dict[Str, value]._from_apply("wf.Image.reduce_pixels", self, Str._promote(operation))
+
+    def mean(self) -> Any:
+        return self.reduction("mean")
+
+    def min(self) -> Any:
+        return self.reduction("min")
+
+    def max(self) -> Any:
+        return self.reduction("max")
+
+    def sum(self) -> Any:
+        return self.reduction("sum")
+
+    def std(self) -> Any:
+        return self.reduction("std")
+
+    def median(self) -> Any:
+        return self.reduction("median")
+
+    def count(self) -> Any:
+        return self.reduction("count")
+
+
+def where(condition: Image, then: Any, otherwise: Any) -> Image:
+    """``then`` where ``condition`` is true, else ``otherwise`` (Images or numbers), pixel by pixel."""
+    return Image._from_apply("wf.Image.where", Image._promote(condition), _operand(then, "where"),
+                             _operand(otherwise, "where"))  # fmt: skip
+
+
+def _datetime(value: Any, what: str) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        raise ProxyTypeError(f"{what} must be timezone-aware (or a string with an offset)")
+    return Datetime._promote(value)
+
+
+class ImageCollection(Proxytype):
+    """Images of one product, oldest first: ``ImageCollection.from_id("landsat", start, end)``."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_id(cls, product_id: Any, start_datetime: Any = None, end_datetime: Any = None,
+                resampling: str = "nearest") -> ImageCollection:  # fmt: skip
+        """The product's images acquired in [start, end) (all of them without bounds)."""
+        start, end = _datetime(start_datetime, "start_datetime"), _datetime(end_datetime, "end_datetime")
+        return cls._from_apply("wf.ImageCollection.from_id", Str._promote(product_id), start, end,
+                               _resampling(resampling))  # fmt: skip
+
+    @classmethod
+    def _promote(cls, obj: Any) -> ImageCollection:
+        if isinstance(obj, cls):
+            return obj
+        raise ProxyTypeError(f"cannot promote {type(obj).__name__} to ImageCollection")
+
+    def length(self) -> Int:
+        return Int._from_apply("wf.length", self)
+
+    def __getitem__(self, index: Any) -> Image:
+        return Image._from_apply("wf.getitem", self, Int._promote(index))
+
+    def map(self, fn: Callable[[Image], Any]) -> Any:
+        """``fn`` on every image: an ImageCollection if it returns Images, else a List."""
+        function = _function(fn, Image)
+        result = function._result_type()
+        target = ImageCollection if issubclass(result, Image) else List[result]
+        return target._from_apply("wf.map", function, self)
+
+    def filter(self, fn: Callable[[Image], Any]) -> ImageCollection:
+        """The images for which ``fn`` (Image -> Bool, e.g. on ``properties``) is true."""
+        from asyncwf.workflows.types._primitives import Bool
+
+        function = _function(fn, Image)
+        if not issubclass(function._result_type(), Bool):
+            raise ProxyTypeError("filter needs a function returning Bool")
+        return ImageCollection._from_apply("wf.filter", function, self)
+
+    def _composite(self, operation: str) -> Image:
+        return Image._from_apply(f"wf.ImageCollection.{operation}", self)
+
+    def mean(self) -> Image:
+        """Pixel by pixel over the images (masked pixels left out)."""
+        return self._composite("mean")
+
+    def median(self) -> Image:
+        return self._composite("median")
+
+    def min(self) -> Image:
+        return self._composite("min")
+
+    def max(self) -> Image:
+        return self._composite("max")
+
+    def sum(self) -> Image:
+        return self._composite("sum")
+
+    def std(self) -> Image:
+        return self._composite("std")
+
+    def mosaic(self) -> Image:
+        """Each pixel from the first image that has data there."""
+        return self._composite("mosaic")
+
+    __hash__ = Proxytype.__hash__

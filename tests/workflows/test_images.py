@@ -1,0 +1,223 @@
+"""Images and ImageCollections computed in the backend from real GeoTIFFs (made here with rasterio)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.warp import Resampling, reproject
+
+import asyncwf.workflows as wf
+from asyncwf import Client
+from asyncwf.exceptions import AlreadyExists, InvalidArgument, JobComputeError, NotFound
+from asyncwf.testing import LocalBackend
+from asyncwf.workflows import GeoContext, Image, ImageCollection, ImageResult
+
+UTC = dt.UTC
+BOUNDS = (10.0, 45.0, 11.0, 46.0)
+NODATA = -9999.0
+GRID = GeoContext(BOUNDS, "EPSG:4326", shape=(40, 50))
+
+
+def _bands(seed: int) -> np.ndarray:
+    rows, cols = np.mgrid[0:40, 0:50].astype("f8")
+    red = rows + cols + seed
+    nir = 2 * red + 1
+    green = np.full_like(red, 7.0 + seed)
+    data = np.stack([red, green, nir])
+    data[:, :3, :4] = NODATA  # a corner without data
+    return data
+
+
+def from_bounds(xmin: float, ymin: float, xmax: float, ymax: float, width: int, height: int) -> Any:
+    """The north-up transform of a grid (rasterio's own helper warns with affine 3)."""
+    return rasterio.Affine((xmax - xmin) / width, 0.0, xmin, 0.0, -(ymax - ymin) / height, ymax)
+
+
+def _write(path: Path, data: np.ndarray, bounds: tuple[float, ...], crs: str) -> None:
+    count, height, width = data.shape
+    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count, dtype="float64",
+                       crs=crs, transform=from_bounds(*bounds, width, height), nodata=NODATA) as dst:  # fmt: skip
+        dst.write(data)
+
+
+def _expected(data: np.ndarray) -> np.ma.MaskedArray:
+    return np.ma.masked_equal(data, NODATA)
+
+
+@pytest.fixture
+async def catalog(tmp_path: Path) -> AsyncIterator[Client]:
+    async with LocalBackend() as backend, backend.client() as client:
+        for day in (1, 2, 3):
+            path = tmp_path / f"scene{day}.tif"
+            _write(path, _bands(day), BOUNDS, "EPSG:4326")
+            when = dt.datetime(2026, 6, day, tzinfo=UTC)
+            await wf.add_image(str(path), f"scene:{day}", "scenes", when, band_names=["red", "green", "nir"],
+                               properties={"cloud": day * 10}, client=client)  # fmt: skip
+        # the same kind of data, in Web Mercator
+        merc = tmp_path / "merc.tif"
+        _write(merc, _bands(0), (1113194.9, 5621521.5, 1224514.4, 5780349.2), "EPSG:3857")
+        await wf.add_image(str(merc), "merc", "mercator", dt.datetime(2026, 6, 1, tzinfo=UTC),
+                           band_names="red green nir", client=client)  # fmt: skip
+        yield client
+
+
+async def _compute(client: Client, obj: Any, geoctx: GeoContext = GRID) -> Any:
+    return await wf.compute(obj, geoctx=geoctx, client=client)
+
+
+async def test_read_band_math_and_masks(catalog: Client) -> None:
+    img = Image.from_id("scene:1")
+    result = await _compute(catalog, img)
+    assert isinstance(result, ImageResult) and result.bandinfo == ["red", "green", "nir"]
+    expected = _expected(_bands(1))
+    assert result.ndarray.shape == (3, 40, 50) and result.geocontext == GRID
+    assert (result.ndarray.mask == expected.mask).all() and np.ma.allclose(result.ndarray, expected)
+    assert result.properties["cloud"] == 10 and result.properties["date"].startswith("2026-06-01")
+
+    red, nir = img.pick_bands("red"), img.pick_bands(["nir"])
+    ndvi = await _compute(catalog, (nir - red) / (nir + red))
+    e_red, e_nir = expected[0], expected[2]
+    assert np.ma.allclose(ndvi.ndarray[0], (e_nir - e_red) / (e_nir + e_red))
+    scaled = await _compute(catalog, (img * 2 + 1).clip(0, 100).sqrt().log())
+    assert np.ma.allclose(scaled.ndarray, np.ma.log(np.ma.sqrt(np.ma.clip(expected * 2 + 1, 0, 100))))
+    masked = await _compute(catalog, img.mask(red > 40))
+    assert masked.ndarray.mask.sum() == (expected.mask | (np.ma.filled(e_red > 40, True)[None])).sum()
+    chosen = await _compute(catalog, wf.where(red > 40, red, 0.0).fill(-1))
+    assert np.allclose(chosen.ndarray[0], np.where(np.ma.filled(e_red > 40, False), e_red.filled(-1), 0.0))
+    renamed = await _compute(catalog, img.rename_bands("r", "g", "n").pick_bands("n"))
+    assert renamed.bandinfo == ["n"]
+    logic = await _compute(catalog, (red > 10) & ~(red > 60) | (red == 5))
+    assert set(np.unique(logic.ndarray.compressed())) <= {0.0, 1.0}
+
+
+async def test_reductions_properties_and_errors(catalog: Client) -> None:
+    img = Image.from_id("scene:2")
+    expected = _expected(_bands(2))
+    means = await _compute(catalog, img.mean())
+    assert means == pytest.approx({b: float(expected[i].mean()) for i, b in enumerate(["red", "green", "nir"])})
+    assert await _compute(catalog, img.count()) == {"red": 1988, "green": 1988, "nir": 1988}
+    assert await _compute(catalog, img.properties["cloud"]) == 20
+    assert await _compute(catalog, img.bandinfo) == ["red", "green", "nir"]
+    with pytest.raises(JobComputeError, match="geocontext") as failed:
+        await wf.compute(img, client=catalog)
+    assert failed.value.code == "INVALID"
+    for bad, message in [(Image.from_id("nope"), "no image"), (img.pick_bands("blue"), "no bands blue")]:
+        with pytest.raises(JobComputeError, match=message):
+            await _compute(catalog, bad)
+    with pytest.raises(wf.ProxyTypeError):
+        img.reduction("mode")
+    with pytest.raises(wf.ProxyTypeError):
+        img + "one"  # type: ignore[operator]
+
+
+async def test_collections(catalog: Client) -> None:
+    june = ImageCollection.from_id("scenes", dt.datetime(2026, 6, 1, tzinfo=UTC), dt.datetime(2026, 6, 3, tzinfo=UTC))
+    stack = np.ma.stack([_expected(_bands(1)), _expected(_bands(2))])
+    assert await _compute(catalog, june.length()) == 2
+    for name in ("mean", "median", "min", "max"):
+        result = await _compute(catalog, getattr(june, name)())
+        assert np.ma.allclose(result.ndarray, getattr(np.ma, name)(stack, axis=0)), name
+    everything = ImageCollection.from_id("scenes")
+    cloudy = everything.filter(lambda img: img.get_property("cloud", wf.Int) > 15)
+    assert await _compute(catalog, cloudy.length()) == 2
+    doubled = await _compute(catalog, everything.map(lambda img: img * 2).mean())
+    assert np.ma.allclose(doubled.ndarray, 2 * np.ma.stack([_expected(_bands(d)) for d in (1, 2, 3)]).mean(axis=0))
+    sums = await _compute(catalog, everything.map(lambda img: img.mean()))
+    assert len(sums) == 3 and sums[0]["green"] == 8.0
+    mosaic = await _compute(catalog, everything.mosaic())
+    assert np.ma.allclose(mosaic.ndarray, _expected(_bands(1)))  # the first image has data wherever any has
+    images = await _compute(catalog, june)
+    assert [r.properties["id"] for r in images] == ["scene:1", "scene:2"]
+    assert (await _compute(catalog, everything[2])).properties["id"] == "scene:3"
+    with pytest.raises(wf.ProxyTypeError):
+        ImageCollection.from_id("scenes", dt.datetime(2026, 6, 1))
+
+
+async def test_reprojection_between_crss(catalog: Client, tmp_path: Path) -> None:
+    """A Web Mercator tile read from an EPSG:4326 file matches rasterio's own reprojection."""
+    tile = GeoContext.from_xyz_tile(529, 366, 10, tilesize=64)  # over the scenes' area
+    result = await _compute(catalog, Image.from_id("scene:1"))
+    with rasterio.open(tmp_path / "scene1.tif") as src:
+        expected = np.full((3, 64, 64), NODATA)
+        reproject(source=src.read(), destination=expected, src_transform=src.transform, src_crs=src.crs,
+                  dst_transform=from_bounds(*tile.bounds, 64, 64), dst_crs="EPSG:3857",
+                  resampling=Resampling.nearest, src_nodata=NODATA, dst_nodata=NODATA)  # fmt: skip
+    got = await _compute(catalog, Image.from_id("scene:1"), tile)
+    assert got.ndarray.shape == (3, 64, 64) and result.ndarray.shape == (3, 40, 50)
+    assert (got.ndarray.mask == (expected == NODATA)).all()
+    assert np.allclose(got.ndarray.compressed(), expected[expected != NODATA])
+    merc = await _compute(catalog, Image.from_id("merc").mean(), GeoContext(
+        (1113194.9, 5621521.5, 1224514.4, 5780349.2), "EPSG:3857", shape=(40, 50)))  # fmt: skip
+    assert merc["green"] == 7.0
+
+
+async def test_catalogue(catalog: Client, tmp_path: Path) -> None:
+    images = await wf.list_images("scenes", client=catalog)
+    assert [i["id"] for i in images] == ["scene:1", "scene:2", "scene:3"]
+    record = await wf.get_image("merc", client=catalog)
+    assert record["crs"] == "EPSG:3857" and record["bands"] == ["red", "green", "nir"]
+    with pytest.raises(NotFound):
+        await wf.get_image("missing", client=catalog)
+    when = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(AlreadyExists):
+        await wf.add_image(str(tmp_path / "scene1.tif"), "scene:1", "scenes", when, client=catalog)
+    (tmp_path / "junk.tif").write_bytes(b"not a tiff")
+    for args, kwargs in [
+        ((str(tmp_path / "junk.tif"), "junk", "p", when), {}),
+        ((str(tmp_path / "missing.tif"), "x", "p", when), {}),
+        ((str(tmp_path / "scene1.tif"), "bad id!", "p", when), {}),
+        ((str(tmp_path / "scene1.tif"), "two", "p", when), {"band_names": ["a", "b"]}),
+        ((str(tmp_path / "scene1.tif"), "naive", "p", dt.datetime(2026, 1, 1)), {}),
+    ]:
+        with pytest.raises(InvalidArgument):
+            await wf.add_image(*args, client=catalog, **kwargs)
+
+
+def test_geocontext() -> None:
+    tile = GeoContext.from_xyz_tile(0, 0, 0)
+    assert tile.crs == "EPSG:3857" and tile.shape == (256, 256)
+    assert tile.bounds == pytest.approx((-20037508.34, -20037508.34, 20037508.34, 20037508.34))
+    ctx = GeoContext(BOUNDS, resolution=0.02)
+    assert ctx.shape == (50, 50) and ctx.resolution == pytest.approx((0.02, 0.02))
+    assert GeoContext.from_dict(ctx.to_dict()) == ctx and ctx.transform[2] == 10.0
+    for bad in [lambda: GeoContext((1, 1, 0, 2), shape=(1, 1)), lambda: GeoContext(BOUNDS, "4326", shape=(1, 1)),
+                lambda: GeoContext(BOUNDS), lambda: GeoContext(BOUNDS, resolution=0.1, shape=(1, 1)),
+                lambda: GeoContext(BOUNDS, resolution=-1), lambda: GeoContext(BOUNDS, shape=(0, 1)),
+                lambda: GeoContext(BOUNDS, resolution=1e-9), lambda: GeoContext.from_xyz_tile(2, 0, 1),
+                lambda: GeoContext.from_xyz_tile(0, 0, 25),
+                lambda: GeoContext.from_dict({"bounds": BOUNDS})]:  # fmt: skip
+        with pytest.raises(InvalidArgument):
+            bad()
+
+
+@pytest.mark.allow_blocking  # runs the command line in subprocesses
+async def test_images_command_line(server_process: Any, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    server = server_process()
+    path = tmp_path / "cli.tif"
+    _write(path, _bands(5), BOUNDS, "EPSG:4326")
+    base = [sys.executable, "-m", "asyncwf._cli", "images"]
+    port = ["--port", str(server.port)]
+    added = subprocess.run([*base, "add", str(path), "--id", "cli:1", "--product", "cli", "--acquired",
+                            "2026-06-05T10:00:00Z", "--bands", "red green nir", "--properties", '{"sensor": "x"}',
+                            *port], capture_output=True, text=True)  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    listed = subprocess.run([*base, "list", "--product", "cli", *port], capture_output=True, text=True)
+    assert [line for line in listed.stdout.splitlines() if '"cli:1"' in line]
+    again = subprocess.run([*base, "add", str(path), "--id", "cli:1", "--product", "cli", "--acquired",
+                            "2026-06-05T10:00:00Z", *port], capture_output=True, text=True)  # fmt: skip
+    assert again.returncode == 1 and "already in the catalogue" in again.stderr
+    naive = subprocess.run([*base, "add", str(path), "--id", "cli:2", "--product", "cli", "--acquired", "2026",
+                            *port], capture_output=True, text=True)  # fmt: skip
+    assert naive.returncode != 0
+    async with server.client() as client:
+        result = await wf.compute(Image.from_id("cli:1").mean(), geoctx=GRID, client=client)
+    assert result["green"] == 12.0
