@@ -196,28 +196,30 @@ def test_geocontext() -> None:
             bad()
 
 
-@pytest.mark.allow_blocking  # runs the command line in subprocesses
-async def test_images_command_line(server_process: Any, tmp_path: Path) -> None:
+def test_images_command_line(server_process: Any, tmp_path: Path) -> None:
+    import asyncio
     import subprocess
     import sys
 
     server = server_process()
     path = tmp_path / "cli.tif"
     _write(path, _bands(5), BOUNDS, "EPSG:4326")
-    base = [sys.executable, "-m", "asyncwf._cli", "images"]
-    port = ["--port", str(server.port)]
-    added = subprocess.run([*base, "add", str(path), "--id", "cli:1", "--product", "cli", "--acquired",
-                            "2026-06-05T10:00:00Z", "--bands", "red green nir", "--properties", '{"sensor": "x"}',
-                            *port], capture_output=True, text=True)  # fmt: skip
+
+    def images(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "asyncwf._cli", "images", *args, "--port", str(server.port)]
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    when = ["--acquired", "2026-06-05T10:00:00Z"]
+    added = images("add", str(path), "--id", "cli:1", "--product", "cli", *when, "--bands", "red green nir",
+                   "--properties", '{"sensor": "x"}')  # fmt: skip
     assert added.returncode == 0, added.stderr
-    listed = subprocess.run([*base, "list", "--product", "cli", *port], capture_output=True, text=True)
-    assert [line for line in listed.stdout.splitlines() if '"cli:1"' in line]
-    again = subprocess.run([*base, "add", str(path), "--id", "cli:1", "--product", "cli", "--acquired",
-                            "2026-06-05T10:00:00Z", *port], capture_output=True, text=True)  # fmt: skip
+    assert [line for line in images("list", "--product", "cli").stdout.splitlines() if '"cli:1"' in line]
+    again = images("add", str(path), "--id", "cli:1", "--product", "cli", *when)
     assert again.returncode == 1 and "already in the catalogue" in again.stderr
-    naive = subprocess.run([*base, "add", str(path), "--id", "cli:2", "--product", "cli", "--acquired", "2026",
-                            *port], capture_output=True, text=True)  # fmt: skip
-    assert naive.returncode != 0
-    async with server.client() as client:
-        result = await wf.compute(Image.from_id("cli:1").mean(), geoctx=GRID, client=client)
-    assert result["green"] == 12.0
+    assert images("add", str(path), "--id", "cli:2", "--product", "cli", "--acquired", "2026").returncode != 0
+
+    async def mean() -> Any:
+        async with server.client() as client:
+            return await wf.compute(Image.from_id("cli:1").mean(), geoctx=GRID, client=client)
+
+    assert asyncio.run(mean())["green"] == 12.0
