@@ -68,9 +68,10 @@ def to_pb(doc: Document) -> pb.Workflow:
 class WorkflowService(workflows_grpc.WorkflowServiceBase):
     """``asyncwf.v1.WorkflowService`` over the store's documents."""
 
-    def __init__(self, store: Store, auth: TokenAuth) -> None:
+    def __init__(self, store: Store, auth: TokenAuth, collection: str = COLLECTION) -> None:
         self.store = store
         self.auth = auth
+        self.collection = collection
         self.calls = CallTracker()
 
     def _identity(self, stream: Stream[Any, Any]) -> str | None:
@@ -78,27 +79,49 @@ class WorkflowService(workflows_grpc.WorkflowServiceBase):
 
     async def _get(self, doc_id: str, identity: str | None) -> Document:
         if not doc_id:
-            raise InvalidArgument("a workflow id is required")
-        doc = await self.store.get_document(COLLECTION, doc_id)
+            raise InvalidArgument(f"a {self.collection} id is required")
+        doc = await self.store.get_document(self.collection, doc_id)
         if doc is None:
-            raise NotFound(f"workflow {doc_id!r} does not exist")
+            raise NotFound(f"{self.collection} {doc_id!r} does not exist")
         if not can_read(doc, identity):
-            raise PermissionDenied(f"workflow {doc_id!r} is not shared with you")
+            raise PermissionDenied(f"{self.collection} {doc_id!r} is not shared with you")
         return doc
+
+    async def create(self, message: pb.Workflow, identity: str | None) -> Document:
+        """Store a new document from ``message``; the caller becomes an owner."""
+        now = dt.datetime.now(dt.UTC)
+        owners = _identities([*([identity] if identity else []), *message.owners])
+        doc = Document(
+            collection=self.collection, id=new_id(), name=message.name, body=_body(message), owners=owners,
+            readers=_identities(message.readers), writers=_identities(message.writers), created_at=now,
+            updated_at=now,
+        )  # fmt: skip
+        return await self.store.insert_document(doc)
+
+    async def update(self, message: pb.Workflow, expected_version: int, identity: str | None) -> Document:
+        """Replace a document (writers may; only owners change the access lists)."""
+        current = await self._get(message.id, identity)
+        if not can_write(current, identity):
+            raise PermissionDenied(f"{self.collection} {current.id!r} is read-only for you")
+        owners = _identities(message.owners) or current.owners
+        readers, writers = _identities(message.readers), _identities(message.writers)
+        acl_changed = (owners, readers, writers) != (current.owners, current.readers, current.writers)
+        if acl_changed and identity is not None and identity not in current.owners:
+            raise PermissionDenied(f"only owners change who may read or write a {self.collection}")
+        expected = expected_version or current.version
+        replacement = Document(
+            collection=self.collection, id=current.id, name=message.name, body=_body(message), owners=owners,
+            readers=readers, writers=writers, updated_at=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+        updated = await self.store.update_document(replacement, expected)
+        if updated is None:
+            raise Conflict(f"{self.collection} {current.id!r} changed since version {expected}; get it again")
+        return updated
 
     @_grpc_errors
     async def CreateWorkflow(self, stream: Stream[pb.CreateWorkflowRequest, pb.Workflow]) -> None:
         req = await _request(stream)
-        identity = self._identity(stream)
-        message = req.workflow
-        now = dt.datetime.now(dt.UTC)
-        owners = _identities([*([identity] if identity else []), *message.owners])
-        doc = Document(
-            collection=COLLECTION, id=new_id(), name=message.name, body=_body(message), owners=owners,
-            readers=_identities(message.readers), writers=_identities(message.writers), created_at=now,
-            updated_at=now,
-        )  # fmt: skip
-        await stream.send_message(to_pb(await self.store.insert_document(doc)))
+        await stream.send_message(to_pb(await self.create(req.workflow, self._identity(stream))))
 
     @_grpc_errors
     async def GetWorkflow(self, stream: Stream[pb.GetWorkflowRequest, pb.Workflow]) -> None:
@@ -108,30 +131,14 @@ class WorkflowService(workflows_grpc.WorkflowServiceBase):
     @_grpc_errors
     async def UpdateWorkflow(self, stream: Stream[pb.UpdateWorkflowRequest, pb.Workflow]) -> None:
         req = await _request(stream)
-        identity = self._identity(stream)
-        current = await self._get(req.workflow.id, identity)
-        if not can_write(current, identity):
-            raise PermissionDenied(f"workflow {current.id!r} is read-only for you")
-        owners = _identities(req.workflow.owners) or current.owners
-        readers, writers = _identities(req.workflow.readers), _identities(req.workflow.writers)
-        acl_changed = (owners, readers, writers) != (current.owners, current.readers, current.writers)
-        if acl_changed and identity is not None and identity not in current.owners:
-            raise PermissionDenied("only owners change who may read or write a workflow")
-        expected = req.expected_version or current.version
-        replacement = Document(
-            collection=COLLECTION, id=current.id, name=req.workflow.name, body=_body(req.workflow), owners=owners,
-            readers=readers, writers=writers, updated_at=dt.datetime.now(dt.UTC),
-        )  # fmt: skip
-        updated = await self.store.update_document(replacement, expected)
-        if updated is None:
-            raise Conflict(f"workflow {current.id!r} changed since version {expected}; get it again")
+        updated = await self.update(req.workflow, req.expected_version, self._identity(stream))
         await stream.send_message(to_pb(updated))
 
     @_grpc_errors
     async def ListWorkflows(self, stream: Stream[pb.ListWorkflowsRequest, pb.Workflow]) -> None:
         req = await _request(stream)
         identity = self._identity(stream)
-        docs = await self.store.list_documents(COLLECTION, name_prefix=req.name_prefix, limit=req.limit or 1000)
+        docs = await self.store.list_documents(self.collection, name_prefix=req.name_prefix, limit=req.limit or 1000)
         for doc in docs:
             if can_read(doc, identity):
                 await stream.send_message(to_pb(doc))
