@@ -36,9 +36,11 @@ from asyncwf.server._postgres import PostgresStore
 from asyncwf.server._rasters import RasterCatalog, RasterService
 from asyncwf.server._sqlite import SQLiteStore
 from asyncwf.server._store import Store
+from asyncwf.server._tiles import TileErrors
 from asyncwf.server._workflows import WorkflowService
 from asyncwf.server._xf import XFService
 from asyncwf.server._xf_files import FileTokens, add_routes
+from asyncwf.server._xyz import XYZService, add_tile_routes
 
 __all__ = ["Backend", "BackendConfig"]
 
@@ -156,6 +158,8 @@ class Backend:
         self.dask = DaskEvaluator(config.dask) if config.dask is not None else None
         self.rasters = RasterCatalog(self.store)
         self.raster_service = RasterService(self.rasters, self.auth)
+        self.tile_errors = TileErrors()
+        self.xyz = XYZService(self.store, self.auth, self.tile_errors)
         kinds = config.kinds if config.kinds is not None else builtin_kinds()
         if COMPUTE_KIND in kinds:  # this backend's catalogue (and dask cluster) for graft evaluation
             kinds.register(COMPUTE_KIND, compute_kind(self.dask, self.rasters))
@@ -188,7 +192,7 @@ class Backend:
                 self._stack.push_async_callback(self.dask.close)
             ssl_ctx = self._ssl_context()
             await self.xf.recover()
-            handlers = [self.service, self.workflows, self.files, self.xf, self.raster_service, self.health]
+            handlers = [self.service, self.workflows, self.files, self.xf, self.raster_service, self.xyz, self.health]
             self._grpc = _Server(handlers, codec=LimitedProtoCodec(self.config.max_message_bytes))
             listen(self._grpc, RecvRequest, self._on_request)
             await self._grpc.start(self.config.host, self.config.port, ssl=ssl_ctx)
@@ -204,6 +208,7 @@ class Backend:
                 app.router.add_get("/v1/files", serve_file)
                 tokens = FileTokens(signer.key, Path(self.config.data_dir) / "xf-files")
                 add_routes(app, tokens)
+                add_tile_routes(app, self.xyz, self.rasters)
                 runner = web.AppRunner(app, access_log=None, handle_signals=False)
                 await runner.setup()
                 self._stack.push_async_callback(runner.cleanup)
@@ -213,7 +218,7 @@ class Backend:
                 scheme = "https" if ssl_ctx is not None else "http"
                 signer.base_url = self.config.public_http_url or f"{scheme}://{self.config.host}:{self.http_port}"
                 self.files.signer = signer
-                tokens.base_url = signer.base_url
+                tokens.base_url = self.xyz.base_url = signer.base_url
                 self.xf.tokens = tokens
             self.serving_status.set(True)
         except BaseException:
@@ -244,11 +249,13 @@ class Backend:
             self._draining = True
             self.serving_status.set(False)
             await self.executor.stop(self.config.shutdown_grace)
+            self.tile_errors.close()
             await self.engine.stop()
             await self.service.drain(self.config.shutdown_grace)
             await self.workflows.calls.wait_idle(self.config.shutdown_grace)
             await self.xf.calls.wait_idle(self.config.shutdown_grace)
             await self.raster_service.calls.wait_idle(self.config.shutdown_grace)
+            await self.xyz.calls.wait_idle(self.config.shutdown_grace)
         await self._stack.aclose()
 
     @property

@@ -28,6 +28,7 @@ from asyncwf.workflows._image_result import ImageResult
 from asyncwf.workflows._job import Job
 from asyncwf.workflows._toplevel import compute
 from asyncwf.workflows._workflow import Workflow, publish, retrieve, use
+from asyncwf.workflows._xyz import XYZ, XYZErrorListener
 from asyncwf.workflows.types import (
     Any,
     Bool,
@@ -98,6 +99,8 @@ __all__ = [
     "TimeoutError",
     "Tuple",
     "Workflow",
+    "XYZ",
+    "XYZErrorListener",
     "__channel__",
     "add_image",
     "ceil",

@@ -1,0 +1,128 @@
+"""XYZService (gRPC) and the tile endpoint (HTTP): saved Image layers served as map tiles.
+
+``GET /v1/xyz/{id}/{z}/{x}/{y}.png?session_id=&colormap=&scales=&checkerboard=&<parameter>=<JSON>``
+(bearer token in ``Authorization`` or, for browsers, ``access_token=``). A tile
+is evaluated and coloured in a worker thread; an evaluation error is recorded
+for the (layer, session) and answered with 400 (the graft's fault: INVALID,
+TYPING ...) or 500, the code in ``X-Error-Code`` and the message in the body.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+import anyio
+from aiohttp import web
+from grpclib.server import Stream
+
+from asyncwf._model import ts_to_pb
+from asyncwf.exceptions import InvalidArgument, NotFound, PermissionDenied, RPCError, Unauthenticated
+from asyncwf.server._grpc import CallTracker, TokenAuth, _grpc_errors, _request
+from asyncwf.server._rasters import RasterCatalog
+from asyncwf.server._store import Document, Store
+from asyncwf.server._tiles import TileError, TileErrors, TileRequest, render_tile
+from asyncwf.server._workflows import WorkflowService, to_pb
+from asyncwf.v1 import xyz_grpc
+from asyncwf.v1 import xyz_pb2 as pb
+from asyncwf.workflows._interpreter import GraftError
+
+__all__ = ["COLLECTION", "XYZService", "add_tile_routes"]
+
+COLLECTION = "xyz"
+_CLIENT_CODES = {"INVALID", "TYPING"}
+
+
+class XYZService(xyz_grpc.XYZServiceBase):
+    """``asyncwf.v1.XYZService``: layers are documents like published workflows, with a tile URL template."""
+
+    def __init__(self, store: Store, auth: TokenAuth, errors: TileErrors) -> None:
+        self.docs = WorkflowService(store, auth, COLLECTION)
+        self.auth = auth
+        self.errors = errors
+        self.calls = CallTracker()
+        #: The backend's HTTP address, once it serves HTTP.
+        self.base_url = ""
+
+    def info(self, doc: Document) -> pb.XYZInfo:
+        template = f"{self.base_url}/v1/xyz/{doc.id}/{{z}}/{{x}}/{{y}}.png" if self.base_url else ""
+        return pb.XYZInfo(xyz=to_pb(doc), url_template=template)
+
+    async def get(self, xyz_id: str, identity: str | None) -> Document:
+        return await self.docs._get(xyz_id, identity)
+
+    @_grpc_errors
+    async def CreateXYZ(self, stream: Stream[pb.CreateXYZRequest, pb.XYZInfo]) -> None:
+        req = await _request(stream)
+        doc = await self.docs.create(req.xyz, self.auth.identify(stream.metadata or {}))
+        await stream.send_message(self.info(doc))
+
+    @_grpc_errors
+    async def GetXYZ(self, stream: Stream[pb.GetXYZRequest, pb.XYZInfo]) -> None:
+        req = await _request(stream)
+        await stream.send_message(self.info(await self.get(req.xyz_id, self.auth.identify(stream.metadata or {}))))
+
+    @_grpc_errors
+    async def UpdateXYZ(self, stream: Stream[pb.UpdateXYZRequest, pb.XYZInfo]) -> None:
+        req = await _request(stream)
+        doc = await self.docs.update(req.xyz, req.expected_version, self.auth.identify(stream.metadata or {}))
+        await stream.send_message(self.info(doc))
+
+    @_grpc_errors
+    async def GetXYZSessionErrors(self, stream: Stream[pb.GetXYZSessionErrorsRequest, pb.XYZError]) -> None:
+        req = await _request(stream)
+        await self.get(req.xyz_id, self.auth.identify(stream.metadata or {}))
+        if not req.session_id:
+            raise InvalidArgument("a session id is required")
+        if req.start_timestamp_ms < 0:
+            raise InvalidArgument("start_timestamp_ms must not be negative")
+        async for error in self.errors.follow(req.xyz_id, req.session_id, req.start_timestamp_ms / 1000):
+            await stream.send_message(pb.XYZError(
+                code=error.code, message=error.message, session_id=error.session_id, xyz_id=error.xyz_id,
+                timestamp=ts_to_pb(dt.datetime.fromtimestamp(error.timestamp, dt.UTC)),
+            ))  # fmt: skip
+
+
+XYZ: web.AppKey[XYZService] = web.AppKey("xyz_service", XYZService)
+CATALOG: web.AppKey[RasterCatalog] = web.AppKey("raster_catalog", RasterCatalog)
+
+
+def _fail(status: type[web.HTTPException], code: str, message: str) -> web.HTTPException:
+    return status(text=f"{code}: {message}", headers={"X-Error-Code": code})
+
+
+async def tile(request: web.Request) -> web.StreamResponse:
+    service, catalog = request.app[XYZ], request.app[CATALOG]
+    header = request.headers.get("Authorization") or (
+        f"Bearer {request.query['access_token']}" if "access_token" in request.query else ""
+    )
+    try:
+        identity = service.auth.identify({"authorization": header})
+        parsed = TileRequest.parse(request.match_info["z"], request.match_info["x"], request.match_info["y"],
+                                   request.query)  # fmt: skip
+        doc = await service.get(request.match_info["xyz_id"], identity)
+    except Unauthenticated as exc:
+        raise _fail(web.HTTPUnauthorized, "UNAUTHENTICATED", exc.message) from exc
+    except PermissionDenied as exc:
+        raise _fail(web.HTTPForbidden, "PERMISSION_DENIED", exc.message) from exc
+    except NotFound as exc:
+        raise _fail(web.HTTPNotFound, "NOT_FOUND", exc.message) from exc
+    except InvalidArgument as exc:
+        raise _fail(web.HTTPBadRequest, "INVALID_ARGUMENT", exc.message) from exc
+    images = await catalog.snapshot()
+    try:
+        png = await anyio.to_thread.run_sync(functools.partial(render_tile, doc.body["graft"], parsed, images))
+    except GraftError as exc:
+        service.errors.record(TileError(doc.id, parsed.session_id, exc.code, exc.message, service.errors.now()))
+        status = web.HTTPBadRequest if exc.code in _CLIENT_CODES else web.HTTPInternalServerError
+        raise _fail(status, exc.code, exc.message) from exc
+    except RPCError as exc:
+        service.errors.record(TileError(doc.id, parsed.session_id, "INVALID", exc.message, service.errors.now()))
+        raise _fail(web.HTTPBadRequest, "INVALID", exc.message) from exc
+    return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "private, max-age=60"})
+
+
+def add_tile_routes(app: web.Application, service: XYZService, catalog: RasterCatalog) -> None:
+    app[XYZ] = service
+    app[CATALOG] = catalog
+    app.router.add_get("/v1/xyz/{xyz_id}/{z}/{x}/{y}.png", tile)

@@ -1,0 +1,217 @@
+"""XYZ: a saved Image layer served as map tiles by the backend, and the errors of its tiles, live."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import inspect
+import json
+import math
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+from asyncwf.client import Client
+from asyncwf.exceptions import InvalidArgument
+from asyncwf.v1 import workflows_pb2 as wpb
+from asyncwf.v1 import xyz_grpc
+from asyncwf.v1 import xyz_pb2 as pb
+from asyncwf.workflows._graft import declared_parameters
+from asyncwf.workflows._workflow import Workflow
+from asyncwf.workflows.types._core import Proxytype, ProxyTypeError
+from asyncwf.workflows.types._image import Image
+from asyncwf.workflows.types._proxify import proxify
+
+__all__ = ["XYZ", "XYZErrorListener"]
+
+_SERVICE = xyz_grpc.XYZServiceStub
+COLORMAPS = ("gray", "viridis", "magma", "inferno", "plasma", "cividis", "turbo", "coolwarm", "RdYlGn", "terrain",
+             "Greens", "Blues", "Reds", "Greys", "YlGn", "spectral", "jet")  # fmt: skip
+
+
+def _validate_scales(scales: Any) -> list[list[float | None]] | None:
+    """0, 1 or 3 [min, max] pairs of numbers or None (a bare pair allowed); ints become floats; None when
+    every bound is None."""
+    if scales is None:
+        return None
+    if not isinstance(scales, Sequence) or isinstance(scales, str):
+        raise TypeError(f"scales must be a list of [min, max] pairs, not {type(scales).__name__}")
+    if len(scales) == 2 and all(v is None or isinstance(v, int | float) for v in scales):
+        scales = [scales]
+    if len(scales) not in (0, 1, 3):
+        raise ValueError(f"scales must be 0, 1 or 3 [min, max] pairs, not {len(scales)}")
+    pairs: list[list[float | None]] = []
+    for pair in scales:
+        if not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2:
+            raise TypeError(f"a scale is a [min, max] pair, not {pair!r}")
+        checked: list[float | None] = []
+        for bound in pair:
+            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int | float)
+                                      or not math.isfinite(bound)):  # fmt: skip
+                raise TypeError(f"scale bounds are numbers or None, not {bound!r}")
+            checked.append(None if bound is None else float(bound))
+        pairs.append(checked)
+    return None if all(b is None for pair in pairs for b in pair) else pairs
+
+
+class XYZ(Workflow):
+    """A proxy Image, saved so the backend's tile endpoint can render it (``XYZ.build(img).save()``)."""
+
+    def __init__(self, proxy_object: Proxytype | None, proto_message: wpb.Workflow, client: Client | None = None,
+                 url_template: str = "") -> None:  # fmt: skip
+        super().__init__(proxy_object, proto_message, client)
+        self._url_template = url_template
+
+    @classmethod
+    def build(cls, proxy_object: Any, name: str = "", description: str = "", client: Client | None = None) -> XYZ:
+        """A new (unsaved) XYZ of an Image."""
+        obj = proxy_object if isinstance(proxy_object, Proxytype) else proxify(proxy_object)
+        if not isinstance(obj, Image):
+            raise ProxyTypeError(f"an XYZ layer shows an Image, not {type(obj).__name__}")
+        workflow = Workflow.build(obj, name, description, client)
+        return cls(obj, workflow._message, client)
+
+    @classmethod
+    async def get(cls, xyz_id: str, client: Client | None = None) -> XYZ:
+        """An existing XYZ by id."""
+        if not isinstance(xyz_id, str) or not xyz_id:
+            raise InvalidArgument("an XYZ id must be a non-empty string")
+        client = client or Client.get_default_client()
+        info = await client._unary("GetXYZ", pb.GetXYZRequest(xyz_id=xyz_id), timeout=None, idempotent=True,
+                                   service=_SERVICE)  # fmt: skip
+        return cls(None, info.xyz, client, info.url_template)
+
+    async def save(self) -> None:
+        """Persist this layer (after which :attr:`id` is set); saving again updates it."""
+        if not self._message.id:
+            info = await self._api._unary("CreateXYZ", pb.CreateXYZRequest(xyz=self._message), timeout=None,
+                                          idempotent=False, service=_SERVICE)  # fmt: skip
+        else:
+            request = pb.UpdateXYZRequest(xyz=self._message, expected_version=self._message.version)
+            info = await self._api._unary("UpdateXYZ", request, timeout=None, idempotent=True, service=_SERVICE)
+        self._message, self._url_template = info.xyz, info.url_template
+
+    async def update(self, proxy_object: Any = None, name: str | None = None, description: str | None = None) -> None:
+        if proxy_object is not None and not isinstance(proxy_object, Image):
+            raise ProxyTypeError(f"an XYZ layer shows an Image, not {type(proxy_object).__name__}")
+        await super().update(proxy_object, name, description)
+
+    def url(self, session_id: str | None = None, colormap: str | None = None, scales: Any = None,
+            checkerboard: bool = False, **parameters: Any) -> str:  # fmt: skip
+        """The URL template (``.../{z}/{x}/{y}.png?...``) of this layer's tiles on the backend.
+
+        Parameter names must be parameters of the object; values are JSON-able
+        values or proxy objects (sent as their grafts). Raises ``ValueError``
+        if the layer has not been saved.
+        """
+        if not self.id or not self._url_template:
+            raise ValueError("this XYZ has not been persisted yet (call save()), or its backend serves no HTTP")
+        if colormap is not None and colormap not in COLORMAPS:
+            raise ValueError(f"unknown colormap {colormap!r}; one of {', '.join(COLORMAPS)}")
+        query: dict[str, str] = {}
+        if session_id is not None:
+            query["session_id"] = str(session_id)
+        if colormap is not None:
+            query["colormap"] = colormap
+        if checkerboard:
+            query["checkerboard"] = "true"
+        checked = _validate_scales(scales)
+        if checked is not None:
+            query["scales"] = json.dumps(checked)
+        declared = set(declared_parameters(self.object._node)) if parameters else set()
+        for name, value in parameters.items():
+            if name not in declared:
+                raise TypeError(f"{name!r} is not a parameter of this XYZ's object (it has {sorted(declared)})")
+            query[name] = json.dumps(value.graft if isinstance(value, Proxytype) else proxify(value).graft
+                                     if isinstance(value, dt.datetime | dt.timedelta) else value)  # fmt: skip
+        separator = "?" if query else ""
+        return f"{self._url_template}{separator}{urlencode(query, safe='{}')}"
+
+    async def iter_tile_errors(self, session_id: str, start_datetime: dt.datetime | None = None) -> AsyncIterator[Any]:
+        """The errors of this layer's tiles in ``session_id``, live: kept ones (since ``start_datetime``, which
+        must be timezone-aware) first, then each new one as it happens, until you stop iterating."""
+        if not self.id:
+            raise ValueError("this XYZ has not been persisted yet (call save())")
+        if not isinstance(session_id, str) or not session_id:
+            raise InvalidArgument("a session id is required")
+        start_ms = 0
+        if start_datetime is not None:
+            if not isinstance(start_datetime, dt.datetime) or start_datetime.tzinfo is None:
+                raise InvalidArgument("start_datetime must be a timezone-aware datetime")
+            start_ms = int(start_datetime.timestamp() * 1000)
+        request = pb.GetXYZSessionErrorsRequest(xyz_id=self.id, session_id=session_id, start_timestamp_ms=start_ms)
+        async for error in self._api._stream("GetXYZSessionErrors", request, timeout=None, service=_SERVICE):
+            yield error
+
+    def error_listener(self) -> XYZErrorListener:
+        """An :class:`XYZErrorListener` for this layer."""
+        if not self.id:
+            raise ValueError("this XYZ has not been persisted yet (call save())")
+        return XYZErrorListener(self.id, self._api)
+
+    def __repr__(self) -> str:
+        return f"XYZ(id={self.id!r}, name={self.name!r})"
+
+
+class XYZErrorListener:
+    """Calls callbacks (sync or async) with each tile error of a session, as an asyncio task.
+
+    A callback that raises stops the listener; the exception is then raised by
+    :meth:`stop` (and is :attr:`error`), never swallowed.
+    """
+
+    def __init__(self, xyz_id: str, client: Client | None = None) -> None:
+        self.xyz_id = xyz_id
+        self.callbacks: list[Callable[[Any], Any]] = []
+        self._client = client
+        self._task: asyncio.Task[None] | None = None
+        self.error: BaseException | None = None
+
+    def add_callback(self, callback: Callable[[Any], Any]) -> None:
+        if not callable(callback):
+            raise TypeError("a callback must be callable")
+        self.callbacks.append(callback)
+
+    def listen(self, session_id: str, start_datetime: dt.datetime | None = None) -> None:
+        """Start listening (in a task of the running loop) for errors of ``session_id``."""
+        if self.running():
+            raise RuntimeError("this listener is already listening; stop() it first")
+        xyz = XYZ(None, wpb.Workflow(id=self.xyz_id), self._client, "-")
+        stream = xyz.iter_tile_errors(session_id, start_datetime)
+        self.error = None
+        self._task = asyncio.get_running_loop().create_task(self._run(stream), name=f"xyz-errors-{self.xyz_id}")
+
+    async def _run(self, stream: AsyncIterator[Any]) -> None:
+        try:
+            async for error in stream:
+                for callback in list(self.callbacks):
+                    result = callback(error)
+                    if inspect.isawaitable(result):
+                        await result
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self.error = exc
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stop(self, timeout: float | None = None) -> bool:
+        """Stop listening; True when the listener has stopped within ``timeout`` seconds. Raises the
+        exception of a callback that stopped it."""
+        task = self._task
+        if task is None:
+            return True
+        if not task.done():
+            task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
+            return False
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+        return True

@@ -1,0 +1,203 @@
+"""XYZ layers: tiles over HTTP (pixels checked), tile errors streamed live, the listener."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image as PILImage
+
+import asyncwf.workflows as wf
+from asyncwf import Client
+from asyncwf.exceptions import InvalidArgument
+from asyncwf.testing import LocalBackend
+from asyncwf.workflows import XYZ, GeoContext, Image
+
+UTC = dt.UTC
+TILE = (8, 5, 4)  # x, y, z
+NODATA = -1.0
+
+
+def _write(path: Path, data: np.ndarray) -> None:
+    count, height, width = data.shape
+    xmin, ymin, xmax, ymax = GeoContext.from_xyz_tile(*TILE).bounds
+    transform = rasterio.Affine((xmax - xmin) / width, 0.0, xmin, 0.0, -(ymax - ymin) / height, ymax)
+    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count, dtype="float64",
+                       crs="EPSG:3857", transform=transform, nodata=NODATA) as dst:  # fmt: skip
+        dst.write(data)
+
+
+@pytest.fixture
+async def layers(tmp_path: Path) -> AsyncIterator[tuple[LocalBackend, Client]]:
+    async with LocalBackend() as backend, backend.client() as client:
+        one = np.full((1, 256, 256), 50.0)
+        one[:, :, :64] = NODATA  # the left quarter has no data
+        _write(tmp_path / "one.tif", one)
+        rgb = np.stack([np.full((256, 256), v) for v in (10.0, 200.0, 30.0)])
+        _write(tmp_path / "rgb.tif", rgb)
+        ramp = np.broadcast_to(np.arange(256, dtype="f8"), (1, 256, 256)).copy()
+        _write(tmp_path / "ramp.tif", ramp)
+        when = dt.datetime(2026, 6, 1, tzinfo=UTC)
+        for name, bands in (("one", ["v"]), ("rgb", ["r", "g", "b"]), ("ramp", ["v"])):
+            await wf.add_image(str(tmp_path / f"{name}.tif"), name, "tiles", when, band_names=bands, client=client)
+        yield backend, client
+
+
+async def _tile(url: str, **query: str) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
+    async with aiohttp.ClientSession() as http, http.get(url.format(x=TILE[0], y=TILE[1], z=TILE[2]),
+                                                         params=query or None) as response:  # fmt: skip
+        body = await response.read()
+        if response.status == 200:
+            return 200, np.asarray(PILImage.open(io.BytesIO(body)).convert("RGBA")), response.headers
+        return response.status, body.decode(), response.headers
+
+
+async def _saved(client: Client, obj: Any) -> XYZ:
+    xyz = XYZ.build(obj, name="layer", client=client)
+    await xyz.save()
+    return xyz
+
+
+async def test_tiles_are_coloured_as_asked(layers: tuple[LocalBackend, Client]) -> None:
+    _, client = layers
+    one = await _saved(client, Image.from_id("one"))
+    again = await XYZ.get(one.id or "", client=client)
+    assert again.name == "layer" and again.url() == one.url() and again.type is Image
+    status, pixels, _ = await _tile(one.url(scales=[[0, 100]]))
+    assert status == 200 and pixels.shape == (256, 256, 4)
+    assert (pixels[:, 64:, :3] == 128).all() and (pixels[:, 64:, 3] == 255).all()  # 50 of [0, 100] -> mid grey
+    assert (pixels[:, :64, 3] == 0).all()  # masked: transparent
+    _, checkered, _ = await _tile(one.url(scales=[0, 100], checkerboard=True))
+    assert (checkered[:, :64, 3] == 255).all() and set(np.unique(checkered[:, :64, 0])) == {204, 255}
+    assert checkered[0, 0, 0] != checkered[0, 8, 0]  # 8-pixel squares
+    rgb = await _saved(client, Image.from_id("rgb"))
+    _, pixels, _ = await _tile(rgb.url(scales=[[0, 255], [0, 255], [0, 255]]))
+    assert (pixels[..., :3] == (10, 200, 30)).all()
+    ramp = await _saved(client, Image.from_id("ramp"))
+    _, pixels, _ = await _tile(ramp.url(colormap="viridis", scales=[0, 255]))
+    import matplotlib
+
+    lut = np.round(matplotlib.colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    assert (pixels[0, :, :3] == lut).all()  # column c has value c -> colour c of the map
+    _, own_scale, _ = await _tile(ramp.url())  # no scales: this tile's own range
+    assert own_scale[0, 0, 0] == 0 and own_scale[0, 255, 0] == 255
+
+
+async def test_parameters_and_bad_requests(layers: tuple[LocalBackend, Client]) -> None:
+    backend, client = layers
+    image_id = wf.parameter("image", wf.Str)
+    gain = wf.parameter("gain", wf.Float)
+    layer = await _saved(client, Image.from_id(image_id) * gain)
+    _, pixels, _ = await _tile(layer.url(scales=[0, 100], image="one", gain=2.0))
+    assert (pixels[:, 64:, :3] == 255).all()  # 50 x 2 = 100: the top of the scale
+    url = layer.url(image="one", gain=1.0)
+    assert "image=%22one%22" in url and "{z}/{x}/{y}.png" in url
+    base = layer.url()
+    for query, status in [({"colormap": "nope"}, 400), ({"scales": "[[0, 1], [0, 1]]"}, 400),
+                          ({"scales": "not json"}, 400), ({"gain": "{bad"}, 400),
+                          ({"checkerboard": "maybe"}, 400)]:  # fmt: skip
+        got, body, _ = await _tile(base, **query)
+        assert got == status, (query, body)
+    got, body, _ = await _tile(base.replace("{z}/{x}/{y}", "4/16/5"))
+    assert got == 400 and "does not exist" in body
+    got, body, _ = await _tile(base.replace(layer.id or "", "no-such-layer"))
+    assert got == 404
+    status, _, _ = await _tile(layer.url(scales=[0, 100], image="one", gain=1.0))
+    assert status == 200  # still serving
+    with pytest.raises(TypeError):
+        layer.url(unknown=1)
+    with pytest.raises(ValueError, match="colormap"):
+        layer.url(colormap="rainbowish")
+    with pytest.raises(ValueError):
+        layer.url(scales=[[0, 1], [0, 1]])
+    with pytest.raises(TypeError):
+        layer.url(scales=[["a", 1]])
+    assert "scales" not in layer.url(scales=[None, None])
+    with pytest.raises(ValueError, match="persisted"):
+        XYZ.build(Image.from_id("one"), client=client).url()
+    with pytest.raises(wf.ProxyTypeError):
+        XYZ.build(wf.Int(1))
+    assert backend.backend is not None
+
+
+async def test_tile_errors_stream_live(layers: tuple[LocalBackend, Client]) -> None:
+    _, client = layers
+    layer = await _saved(client, Image.from_id(wf.parameter("image", wf.Str)))
+    received: list[Any] = []
+
+    async def consume() -> None:
+        async for error in layer.iter_tile_errors("s1", dt.datetime.now(UTC) - dt.timedelta(seconds=1)):
+            received.append(error)
+            if len(received) == 2:
+                return
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0.2)  # the stream is open before the failures happen
+    status, body, headers = await _tile(layer.url(session_id="s1", image="missing"))
+    assert status == 400 and headers["X-Error-Code"] == "INVALID" and "no image 'missing'" in body
+    await _tile(layer.url(session_id="other", image="missing"))  # another session
+    await _tile(layer.url(session_id="s1", image="rgb", colormap="viridis"))  # 3 bands with a colormap
+    await asyncio.wait_for(consumer, 10)
+    assert [e.code for e in received] == ["INVALID", "INVALID"] and all(e.session_id == "s1" for e in received)
+    assert "colormap" in received[1].message and received[0].timestamp.seconds > 0
+    with pytest.raises(InvalidArgument):
+        _ = [e async for e in layer.iter_tile_errors("s1", dt.datetime(2026, 1, 1))]
+
+
+async def test_error_listener(layers: tuple[LocalBackend, Client]) -> None:
+    _, client = layers
+    layer = await _saved(client, Image.from_id(wf.parameter("image", wf.Str)))
+    seen: list[str] = []
+    got_two = asyncio.Event()
+
+    async def async_callback(error: Any) -> None:
+        seen.append("async:" + error.code)
+        if len(seen) >= 4:
+            got_two.set()
+
+    listener = layer.error_listener()
+    listener.add_callback(lambda error: seen.append("sync:" + error.code))
+    listener.add_callback(async_callback)
+    listener.listen("s2", dt.datetime.now(UTC))
+    assert listener.running()
+    await asyncio.sleep(0.2)
+    for _ in range(2):
+        await _tile(layer.url(session_id="s2", image="missing"))
+    await asyncio.wait_for(got_two.wait(), 10)
+    assert seen == ["sync:INVALID", "async:INVALID"] * 2
+    assert await listener.stop(timeout=5) is True and not listener.running()
+
+    failing = layer.error_listener()
+
+    def explode(error: Any) -> None:
+        raise RuntimeError("callback failed")
+
+    failing.add_callback(explode)
+    failing.listen("s3")
+    await asyncio.sleep(0.2)
+    await _tile(layer.url(session_id="s3", image="missing"))
+    await asyncio.sleep(0.5)
+    assert not failing.running()
+    with pytest.raises(RuntimeError, match="callback failed"):
+        await failing.stop(timeout=1)
+
+
+async def test_tokens_are_honoured(tmp_path: Path) -> None:
+    async with LocalBackend(tokens={"secret": "alice"}) as backend, backend.client() as client:
+        _write(tmp_path / "one.tif", np.full((1, 256, 256), 50.0))
+        await wf.add_image(str(tmp_path / "one.tif"), "one", "p", dt.datetime(2026, 1, 1, tzinfo=UTC), client=client)
+        layer = await _saved(client, Image.from_id("one"))
+        status, _, _ = await _tile(layer.url())
+        assert status == 401
+        status, _, _ = await _tile(layer.url(), access_token="wrong")
+        assert status == 401
+        status, pixels, _ = await _tile(layer.url(), access_token="secret")
+        assert status == 200
