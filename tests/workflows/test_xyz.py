@@ -199,5 +199,5 @@ async def test_tokens_are_honoured(tmp_path: Path) -> None:
         assert status == 401
         status, _, _ = await _tile(layer.url(), access_token="wrong")
         assert status == 401
-        status, pixels, _ = await _tile(layer.url(), access_token="secret")
+        status, _, _ = await _tile(layer.url(), access_token="secret")
         assert status == 200
