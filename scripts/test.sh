@@ -7,6 +7,9 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+# Chromium for the map page's browser tests (driven by Playwright's Python API, no browser download).
+command -v chromium >/dev/null || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 # PostgreSQL's server programs: the store suite and the replica tests start their own server with them.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
+from pathlib import Path
 
 import anyio
 from aiohttp import web
 from grpclib.server import Stream
 
 from asyncwf._model import ts_to_pb
+from asyncwf._xfpaths import check_relative_path
 from asyncwf.exceptions import InvalidArgument, NotFound, PermissionDenied, RPCError, Unauthenticated
 from asyncwf.server._grpc import CallTracker, TokenAuth, _grpc_errors, _request
 from asyncwf.server._rasters import RasterCatalog
@@ -93,20 +96,10 @@ def _fail(status: type[web.HTTPException], code: str, message: str) -> web.HTTPE
 
 async def tile(request: web.Request) -> web.StreamResponse:
     service, catalog = request.app[XYZ], request.app[CATALOG]
-    header = request.headers.get("Authorization") or (
-        f"Bearer {request.query['access_token']}" if "access_token" in request.query else ""
-    )
+    doc = await _authorized(request)
     try:
-        identity = service.auth.identify({"authorization": header})
         parsed = TileRequest.parse(request.match_info["z"], request.match_info["x"], request.match_info["y"],
                                    request.query)  # fmt: skip
-        doc = await service.get(request.match_info["xyz_id"], identity)
-    except Unauthenticated as exc:
-        raise _fail(web.HTTPUnauthorized, "UNAUTHENTICATED", exc.message) from exc
-    except PermissionDenied as exc:
-        raise _fail(web.HTTPForbidden, "PERMISSION_DENIED", exc.message) from exc
-    except NotFound as exc:
-        raise _fail(web.HTTPNotFound, "NOT_FOUND", exc.message) from exc
     except InvalidArgument as exc:
         raise _fail(web.HTTPBadRequest, "INVALID_ARGUMENT", exc.message) from exc
     images = await catalog.snapshot()
@@ -122,7 +115,65 @@ async def tile(request: web.Request) -> web.StreamResponse:
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
 
+async def _authorized(request: web.Request) -> Document:
+    """The layer of the request, if its token may read it (HTTP errors otherwise)."""
+    service = request.app[XYZ]
+    header = request.headers.get("Authorization") or (
+        f"Bearer {request.query['access_token']}" if "access_token" in request.query else ""
+    )
+    try:
+        return await service.get(request.match_info["xyz_id"], service.auth.identify({"authorization": header}))
+    except Unauthenticated as exc:
+        raise _fail(web.HTTPUnauthorized, "UNAUTHENTICATED", exc.message) from exc
+    except PermissionDenied as exc:
+        raise _fail(web.HTTPForbidden, "PERMISSION_DENIED", exc.message) from exc
+    except NotFound as exc:
+        raise _fail(web.HTTPNotFound, "NOT_FOUND", exc.message) from exc
+
+
+async def map_page(request: web.Request) -> web.StreamResponse:
+    """``GET /v1/xyz/{id}/map?lat=&lon=&zoom=&session_id=&colormap=&scales=...``: a Leaflet map of the layer
+    with its session's tile errors, live."""
+    await _authorized(request)
+    return web.FileResponse(STATIC / "map" / "map.html", headers={"Cache-Control": "no-store"})
+
+
+async def error_events(request: web.Request) -> web.StreamResponse:
+    """``GET /v1/xyz/{id}/errors?session_id=``: the session's tile errors as server-sent events, live."""
+    doc = await _authorized(request)
+    session_id = request.query.get("session_id", "")
+    if not session_id or len(session_id) > 128:
+        raise _fail(web.HTTPBadRequest, "INVALID_ARGUMENT", "a session_id of 1-128 characters is required")
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+    await response.prepare(request)
+    await response.write(b": listening\n\n")
+    async for error in request.app[XYZ].errors.follow(doc.id, session_id):
+        data = json.dumps({"code": error.code, "message": error.message, "session_id": error.session_id,
+                           "timestamp": error.timestamp})  # fmt: skip
+        await response.write(f"event: tile-error\ndata: {data}\n\n".encode())
+    return response
+
+
+STATIC = Path(__file__).parent / "static"
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png", ".html": "text/html"}
+
+
+async def static_file(request: web.Request) -> web.StreamResponse:
+    """The map page's files, shipped in the package (Leaflet from npm, built by scripts/build_static.py)."""
+    try:
+        name = check_relative_path(request.match_info["path"])
+    except InvalidArgument as exc:
+        raise web.HTTPNotFound() from exc
+    content_type = _TYPES.get(Path(name).suffix)
+    if content_type is None:
+        raise web.HTTPNotFound()
+    return web.FileResponse(STATIC / name, headers={"Content-Type": content_type, "Cache-Control": "max-age=3600"})
+
+
 def add_tile_routes(app: web.Application, service: XYZService, catalog: RasterCatalog) -> None:
     app[XYZ] = service
     app[CATALOG] = catalog
     app.router.add_get("/v1/xyz/{xyz_id}/{z}/{x}/{y}.png", tile)
+    app.router.add_get("/v1/xyz/{xyz_id}/map", map_page)
+    app.router.add_get("/v1/xyz/{xyz_id}/errors", error_events)
+    app.router.add_get("/static/asyncwf/{path:.+}", static_file)

@@ -1,0 +1,31 @@
+// The map page of an XYZ layer: its tiles in a Leaflet map, and its session's tile errors, live.
+(function () {
+  "use strict";
+  var page = new URL(window.location.href);
+  var query = new URLSearchParams(page.search);
+  var lat = parseFloat(query.get("lat") || "0"), lon = parseFloat(query.get("lon") || "0");
+  var zoom = parseInt(query.get("zoom") || "1", 10);
+  ["lat", "lon", "zoom"].forEach(function (name) { query.delete(name); });
+  if (!query.get("session_id")) {
+    query.set("session_id", Math.random().toString(16).slice(2));
+  }
+  var base = page.pathname.replace(/\/map$/, "");
+  document.getElementById("session").textContent = "session " + query.get("session_id");
+  var map = L.map("map", { fadeAnimation: false, zoomAnimation: false }).setView([lat, lon], zoom);
+  L.tileLayer(base + "/{z}/{x}/{y}.png?" + query.toString(), { maxZoom: 22, tileSize: 256 }).addTo(map);
+
+  var errors = document.getElementById("errors"), status = document.getElementById("status");
+  var stream = new URLSearchParams({ session_id: query.get("session_id") });
+  if (query.get("access_token")) { stream.set("access_token", query.get("access_token")); }
+  var source = new EventSource(base + "/errors?" + stream.toString());
+  source.onopen = function () { status.textContent = "listening"; };
+  source.onerror = function () { status.textContent = "reconnecting..."; };
+  source.addEventListener("tile-error", function (event) {
+    var error = JSON.parse(event.data);
+    var item = document.createElement("li");
+    item.className = "error";
+    item.textContent = error.code + ": " + error.message;
+    errors.appendChild(item);
+  });
+  window.asyncwfMap = map;
+})();

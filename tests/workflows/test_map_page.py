@@ -1,0 +1,91 @@
+"""The map page of an XYZ layer, in headless Chromium (Debian's, driven by Playwright): tiles render with
+the expected colours, and a failing tile's error appears on the page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image as PILImage
+
+import asyncwf.workflows as wf
+from asyncwf import Client
+from asyncwf.testing import LocalBackend
+from asyncwf.workflows import XYZ, GeoContext, Image
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+TILE = (8, 5, 4)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[LocalBackend, Client]]:
+    async with LocalBackend() as backend, backend.client() as client:
+        xmin, ymin, xmax, ymax = GeoContext.from_xyz_tile(*TILE).bounds
+        data = np.full((3, 256, 256), 0.0)
+        data[0], data[1], data[2] = 200.0, 30.0, 90.0  # one colour everywhere
+        transform = rasterio.Affine((xmax - xmin) / 256, 0.0, xmin, 0.0, -(ymax - ymin) / 256, ymax)
+        with rasterio.open(tmp_path / "rgb.tif", "w", driver="GTiff", width=256, height=256, count=3,
+                           dtype="float64", crs="EPSG:3857", transform=transform) as dst:  # fmt: skip
+            dst.write(data)
+        await wf.add_image(str(tmp_path / "rgb.tif"), "rgb", "p", dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+                           band_names="r g b", client=client)  # fmt: skip
+        yield backend, client
+
+
+def _centre() -> tuple[float, float]:
+    """Latitude and longitude of the middle of the tile."""
+    x, y, z = TILE
+    n = 2.0**z
+    lon = (x + 0.5) / n * 360.0 - 180.0
+    lat = float(np.degrees(np.arctan(np.sinh(np.pi * (1 - 2 * (y + 0.5) / n)))))
+    return lat, lon
+
+
+async def test_tiles_render_with_their_colours(browser: Any, served: tuple[LocalBackend, Client]) -> None:
+    backend, client = served
+    layer = XYZ.build(Image.from_id("rgb"), client=client)
+    await layer.save()
+    lat, lon = _centre()
+    page = await browser.new_page(viewport={"width": 1000, "height": 600})
+    scales = "[[0,255],[0,255],[0,255]]"
+    await page.goto(f"{backend.http_url}/v1/xyz/{layer.id}/map?lat={lat}&lon={lon}&zoom={TILE[2]}&scales={scales}")
+    await page.wait_for_selector("img.leaflet-tile-loaded", timeout=20_000)
+    await page.wait_for_function("document.querySelectorAll('img.leaflet-tile-loaded').length >= 1")
+    shot = np.asarray(PILImage.open(io.BytesIO(await page.screenshot())).convert("RGB"))
+    centre = shot[300, 340]  # the middle of the map area (the panel takes the right 320 pixels)
+    assert tuple(int(v) for v in centre) == (200, 30, 90)
+    assert await page.text_content("#status") == "listening"
+    await page.close()
+
+
+async def test_a_failing_tile_shows_its_error(browser: Any, served: tuple[LocalBackend, Client]) -> None:
+    backend, client = served
+    layer = XYZ.build(Image.from_id(wf.parameter("image", wf.Str)), client=client)
+    await layer.save()
+    lat, lon = _centre()
+    page = await browser.new_page(viewport={"width": 1000, "height": 600})
+    await page.goto(f"{backend.http_url}/v1/xyz/{layer.id}/map?lat={lat}&lon={lon}&zoom={TILE[2]}"
+                    '&session_id=browser&image="missing"')  # fmt: skip
+    await page.wait_for_selector("#errors li.error", timeout=20_000)
+    text = await page.text_content("#errors li.error")
+    assert text is not None and text.startswith("INVALID: ") and "no image 'missing'" in text
+    await page.close()
