@@ -18,7 +18,15 @@ import sys
 import tempfile
 from dataclasses import asdict
 
-from benchmarks import bench_compute, bench_data, bench_jobs, bench_scaleout, bench_services, bench_worker
+from benchmarks import (
+    bench_compute,
+    bench_data,
+    bench_jobs,
+    bench_scaleout,
+    bench_services,
+    bench_tiles,
+    bench_worker,
+)
 from benchmarks._util import Row
 
 BENCHMARKS = {
@@ -28,6 +36,7 @@ BENCHMARKS = {
     "services": bench_services.run,
     "worker": bench_worker.run,
     "scaleout": bench_scaleout.run,
+    "tiles": bench_tiles.run,
 }
 
 

@@ -12,6 +12,7 @@ import asyncwf.exceptions as exc
 MODULES = [
     "asyncwf",
     "asyncwf.blocking.data",
+    "asyncwf.blocking.workflows",
     "asyncwf.blocking.services",
     "asyncwf.blocking.worker",
     "asyncwf.client",

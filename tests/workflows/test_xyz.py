@@ -201,3 +201,29 @@ async def test_tokens_are_honoured(tmp_path: Path) -> None:
         assert status == 401
         status, _, _ = await _tile(layer.url(), access_token="secret")
         assert status == 200
+
+
+def test_blocking_listener_calls_back_on_a_background_thread(tmp_path: Path) -> None:
+    import threading
+    import urllib.error
+    import urllib.request
+
+    import asyncwf.blocking as bwf
+    import asyncwf.blocking.workflows as bw
+
+    with bwf.LocalBackend() as backend, backend.client() as client:
+        layer = bw.XYZ.build(bw.Image.from_id(bw.parameter("image", bw.Str)), client=client)
+        layer.save()
+        threads: list[str] = []
+        listener = layer.error_listener()
+        listener.add_callback(lambda error: threads.append(threading.current_thread().name))
+        listener.listen("blocking")
+        assert listener.running()
+        url = layer.url(session_id="blocking", image="missing").format(z=TILE[2], x=TILE[0], y=TILE[1])
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(url, timeout=10)
+        deadline = dt.datetime.now(UTC) + dt.timedelta(seconds=10)
+        while not threads and dt.datetime.now(UTC) < deadline:
+            threading.Event().wait(0.05)
+        assert threads and threads[0] != threading.current_thread().name
+        assert listener.stop(timeout=5) is True and not listener.running()
