@@ -6,6 +6,7 @@ tile error reaches an ``iter_tile_errors`` consumer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import subprocess
@@ -122,6 +123,8 @@ async def _error_latency(layer: object, template: str, rows: list[Row]) -> None:
                 await response.read()
             delays.append(await asyncio.wait_for(arrivals.get(), 5) - start)
     consumer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await consumer
     rows.append(Row("tiles: error to iter_tile_errors", "asyncwf", "request sent -> error received, p50",
                     percentile(delays, 0.5) * 1000, "ms"))  # fmt: skip
     rows.append(Row("tiles: error to iter_tile_errors", "asyncwf", "p99", percentile(delays, 0.99) * 1000, "ms"))

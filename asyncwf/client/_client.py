@@ -277,14 +277,26 @@ class Client:
         timeout: float | None,
         service: Callable[[Channel], Any] = jobs_grpc.JobServiceStub,
     ) -> AsyncIterator[Any]:
-        """A server-streaming call; errors raised while iterating are mapped too."""
+        """A server-streaming call; errors raised while iterating are mapped too. Cancelling the consumer
+        (or closing the generator) ends the call and stays a cancellation, whatever closing the stream raised."""
+        stopped: BaseException | None = None
         with mapped_errors():
-            async with self._jobs(service) as stub:
-                call = getattr(stub, method)
-                async with call.open(timeout=timeout or self.STREAM_TIMEOUT, metadata=await self._metadata()) as stream:
-                    await stream.send_message(request, end=True)
-                    async for message in stream:
-                        yield message
+            try:
+                async with self._jobs(service) as stub:
+                    call = getattr(stub, method)
+                    async with call.open(timeout=timeout or self.STREAM_TIMEOUT,
+                                         metadata=await self._metadata()) as stream:  # fmt: skip
+                        await stream.send_message(request, end=True)
+                        try:
+                            async for message in stream:
+                                yield message
+                        except (asyncio.CancelledError, GeneratorExit) as exc:
+                            stopped = exc
+                            raise
+            except Exception:
+                if stopped is not None:
+                    raise stopped from None
+                raise
 
     # --- operations --------------------------------------------------------
 

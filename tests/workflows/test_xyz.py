@@ -227,3 +227,18 @@ def test_blocking_listener_calls_back_on_a_background_thread(tmp_path: Path) -> 
             threading.Event().wait(0.05)
         assert threads and threads[0] != threading.current_thread().name
         assert listener.stop(timeout=5) is True and not listener.running()
+
+
+async def test_cancelling_an_error_stream_is_a_cancellation(layers: tuple[LocalBackend, Client]) -> None:
+    _, client = layers
+    layer = await _saved(client, Image.from_id("one"))
+
+    async def consume() -> None:
+        async for _ in layer.iter_tile_errors("quiet"):
+            pass
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
