@@ -54,3 +54,39 @@ async def test_bad_dask_addresses() -> None:
     with pytest.raises(ConfigurationError, match="tcp://host:8786"):
         async with LocalBackend(dask="localhost"):
             pass
+
+
+async def test_a_large_image_is_computed_in_pieces_on_the_cluster(cluster: Any, tmp_path: Any) -> None:
+    """Bands of rows on the dask workers, stitched: the same pixels as one evaluation in the backend."""
+    import datetime as dt
+
+    import numpy as np
+    import rasterio
+
+    bounds = (10.0, 45.0, 11.0, 46.0)
+    data = np.random.default_rng(3).uniform(1, 100, size=(2, 300, 300))
+    data[:, 100:120, :] = -1.0  # rows without data across a piece boundary
+    transform = rasterio.Affine(1 / 300, 0.0, 10.0, 0.0, -1 / 300, 46.0)
+    with rasterio.open(tmp_path / "big.tif", "w", driver="GTiff", width=300, height=300, count=2,
+                       dtype="float64", crs="EPSG:4326", transform=transform, nodata=-1.0) as dst:  # fmt: skip
+        dst.write(data)
+    geoctx = wf.GeoContext(bounds, "EPSG:4326", shape=(250, 260))
+    img = wf.Image.from_id("big")
+    ratio = (img.pick_bands("b1") / img.pick_bands("b2")).log().mask(img.pick_bands("b1") > 90)
+    results = []
+    for dask in (None, cluster.scheduler_address):
+        async with LocalBackend(dask=dask) as backend, backend.client() as client:
+            if backend.backend is not None and backend.backend.dask is not None:
+                backend.backend.dask.chunk_pixels = 20_000  # ~77 rows a piece: four pieces
+            await wf.add_image(str(tmp_path / "big.tif"), "big", "p", dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+                               client=client)  # fmt: skip
+            results.append(await wf.compute(ratio, geoctx=geoctx, client=client))
+            if dask is not None:
+                assert backend.backend is not None and backend.backend.dask is not None
+                assert backend.backend.dask.last_chunks == 4
+                means = await wf.compute(img.mean(), geoctx=geoctx, client=client)  # a reduction: one piece
+                assert backend.backend.dask.last_chunks == 1 and means["b1"] > 0
+    local, pieces = results
+    assert pieces.geocontext == geoctx and pieces.ndarray.shape == (1, 250, 260)
+    assert (pieces.ndarray.mask == local.ndarray.mask).all()
+    assert np.allclose(pieces.ndarray.compressed(), local.ndarray.compressed())

@@ -11,6 +11,8 @@ Failures come back as the graft's error code (INVALID, TYPING, DEADLINE ...).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 from typing import Any
 
 from asyncwf._context import JobFailureError, JobOutput
@@ -47,6 +49,42 @@ def evaluate_remotely(payload: bytes, timeout: float, rasters: Any = None) -> tu
     return "ok", output.data, output.content_type
 
 
+def _chunks(payload: bytes, rasters: Any, limit: int) -> list[Any]:
+    """The raster contexts to evaluate: the whole GeoContext, or bands of rows of it for a large Image."""
+    geoctx = getattr(rasters, "geoctx", None)
+    if not geoctx or geoctx["shape"][0] * geoctx["shape"][1] <= limit:
+        return [rasters]
+    if json.loads(payload).get("typespec") != "Image":
+        return [rasters]  # reductions and the like need the whole grid at once
+    height, width = geoctx["shape"]
+    xmin, ymin, xmax, ymax = geoctx["bounds"]
+    step = (ymax - ymin) / height
+    rows = max(1, limit // width)
+    parts = []
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        bounds = [xmin, ymax - bottom * step, xmax, ymax - top * step]
+        parts.append(dataclasses.replace(rasters, geoctx={**geoctx, "bounds": bounds, "shape": [bottom - top, width]}))
+    return parts
+
+
+def _stitch(parts: list[Any], rasters: Any) -> bytes:
+    """One ``$image`` result from the row bands' results, top to bottom."""
+    import numpy as np
+
+    from asyncwf.workflows._image_result import ImageResult
+    from asyncwf.workflows._raster_eval import RASTER_CONTEXT, ImageValue
+
+    images = [ImageResult.from_wire(json.loads(part)["$image"]) for part in parts]
+    array = np.ma.concatenate([image.ndarray for image in images], axis=1)  # type: ignore[no-untyped-call]
+    token = RASTER_CONTEXT.set(rasters)
+    try:
+        encoded = ImageValue(array, images[0].bandinfo, images[0].properties).__wf_encode__()
+    finally:
+        RASTER_CONTEXT.reset(token)
+    return json.dumps(encoded).encode()
+
+
 class DaskEvaluator:
     """A connection to a dask scheduler for graft evaluation (an async context manager)."""
 
@@ -55,6 +93,9 @@ class DaskEvaluator:
             raise ConfigurationError(f"a dask scheduler address is like tcp://host:8786, not {address!r}")
         self.address = address
         self.client: Any = None
+        #: Image results with more pixels are computed in pieces, in parallel.
+        self.chunk_pixels = 1024 * 1024
+        self.last_chunks = 0
 
     async def start(self) -> None:
         try:
@@ -67,19 +108,29 @@ class DaskEvaluator:
             raise Unavailable(f"cannot reach the dask scheduler at {self.address}: {exc}") from exc
 
     async def evaluate(self, payload: bytes, timeout: float, rasters: Any = None) -> JobOutput:
-        """Evaluate on the cluster; images are read there, so their paths must be readable by the workers."""
+        """Evaluate on the cluster; images are read there, so their paths must be readable by the workers.
+
+        An Image result larger than :attr:`chunk_pixels` is computed in bands of rows, one dask task
+        each, and stitched (every Image operation is pixel by pixel, so the pieces are exact).
+        """
         if self.client is None:
             raise Unavailable("the dask evaluator is not started")
-        future = self.client.submit(evaluate_remotely, payload, timeout, rasters, pure=False)
+        chunks = _chunks(payload, rasters, self.chunk_pixels)
+        self.last_chunks = len(chunks)
+        futures = [self.client.submit(evaluate_remotely, payload, timeout, part, pure=False) for part in chunks]
         try:
-            status, first, second = await future
+            results = await asyncio.gather(*futures)
         except asyncio.CancelledError:
-            await asyncio.shield(future.cancel())
+            await asyncio.shield(self.client.cancel(futures))
             raise
-        if status == "error":
-            raise JobFailureError(str(first), second)
-        assert isinstance(first, bytes)
-        return JobOutput(first, second)
+        for status, first, second in results:
+            if status == "error":
+                raise JobFailureError(str(first), str(second))
+        if len(results) == 1:
+            _, data, content_type = results[0]
+            assert isinstance(data, bytes)
+            return JobOutput(data, content_type)
+        return JobOutput(_stitch([r[1] for r in results], rasters), "application/json")
 
     async def close(self) -> None:
         if self.client is not None:
