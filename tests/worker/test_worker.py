@@ -178,16 +178,17 @@ async def test_cancelling_the_xf_job_stops_the_script(xf: XF, tmp_path: Path) ->
 @pytest.mark.allow_blocking
 async def test_a_dead_worker_loses_its_job_to_another(served: tuple[Any, XF], workers: Any) -> None:
     server, xf = served
-    first = workers(server.port, "--lease-seconds", "1", "--name", "first")
+    first = workers(server.port, "--lease-seconds", "2", "--name", "first")
     table = await xf.input_file("numbers.csv", "4\n")
     job = await _queue(xf, "summarize", table=table, pause=2)
     await _first(xf.conn.client, job["engine_job_id"], lambda e: isinstance(e, ProgressUpdate))
     first.kill()  # its script dies with it
-    workers(server.port, "--lease-seconds", "1", "--name", "second")
+    workers(server.port, "--lease-seconds", "2", "--name", "second")
     final, _, _ = await _watch(xf.conn.client, job["engine_job_id"])
-    assert final.state.name == "SUCCEEDED" and final.attempt == 2
+    # attempt 2 (or later, if a heavily loaded machine delayed a heartbeat past the lease)
+    assert final.state.name == "SUCCEEDED" and final.attempt >= 2
     done = await get_xf_job(xf.conn, job["serial"])
-    assert done["state"] == "Done" and done["attempt"] == 2 and done["worker"] == "second"
+    assert done["state"] == "Done" and done["attempt"] == final.attempt and done["worker"] == "second"
     assert os.environ.get("XF_JOB_SERIAL") is None
 
 
