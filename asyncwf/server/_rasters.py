@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 from grpclib.server import Stream
 
-from asyncwf.exceptions import AlreadyExists, InvalidArgument, NotFound
+from asyncwf.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from asyncwf.server._grpc import CallTracker, TokenAuth, _grpc_errors, _request
 from asyncwf.server._store import Document, Store
 from asyncwf.v1 import rasters_grpc
@@ -35,8 +35,11 @@ _SNAPSHOT_SECONDS = 2.0
 
 def _describe(path: str) -> dict[str, Any]:
     """Read a raster's metadata (blocking: runs in a worker thread)."""
-    import rasterio
-    from rasterio.errors import RasterioError
+    try:
+        import rasterio
+        from rasterio.errors import RasterioError
+    except ImportError as exc:
+        raise FailedPrecondition("this backend cannot read rasters: install asyncwf[raster] (numpy, rasterio)") from exc
 
     try:
         with rasterio.open(path) as src:

@@ -88,11 +88,14 @@ def _record(image_id: Any) -> Mapping[str, Any]:
 
 def read_image(record: Mapping[str, Any], geoctx: Mapping[str, Any], resampling: str = "nearest") -> ImageValue:
     """Read a catalogued image onto the GeoContext's grid (masked where it has no data)."""
-    import numpy as np
-    import rasterio
-    from rasterio.enums import Resampling
-    from rasterio.errors import RasterioError
-    from rasterio.vrt import WarpedVRT
+    try:
+        import numpy as np
+        import rasterio
+        from rasterio.enums import Resampling
+        from rasterio.errors import RasterioError
+        from rasterio.vrt import WarpedVRT
+    except ImportError as exc:
+        raise GraftError("INVALID", "this backend cannot read rasters: install asyncwf[raster]") from exc
 
     height, width = geoctx["shape"]
     xmin, ymin, xmax, ymax = geoctx["bounds"]
