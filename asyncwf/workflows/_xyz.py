@@ -97,6 +97,11 @@ class XYZ(Workflow):
             raise ProxyTypeError(f"an XYZ layer shows an Image, not {type(proxy_object).__name__}")
         await super().update(proxy_object, name, description)
 
+    @property
+    def BASE_URL(self) -> str:  # noqa: N802 - the seed's name
+        """The HTTP address of the backend serving this layer's tiles ("" until saved)."""
+        return self._url_template.split("/v1/xyz/", 1)[0] if "/v1/xyz/" in self._url_template else ""
+
     def url(self, session_id: str | None = None, colormap: str | None = None, scales: Any = None,
             checkerboard: bool = False, **parameters: Any) -> str:  # fmt: skip
         """The URL template (``.../{z}/{x}/{y}.png?...``) of this layer's tiles on the backend.

@@ -71,6 +71,7 @@ async def test_tiles_are_coloured_as_asked(layers: tuple[LocalBackend, Client]) 
     one = await _saved(client, Image.from_id("one"))
     again = await XYZ.get(one.id or "", client=client)
     assert again.name == "layer" and again.url() == one.url() and again.type is Image
+    assert one.url().startswith(one.BASE_URL + "/v1/xyz/") and one.BASE_URL.startswith("http://")
     status, pixels, _ = await _tile(one.url(scales=[[0, 100]]))
     assert status == 200 and pixels.shape == (256, 256, 4)
     assert (pixels[:, 64:, :3] == 128).all() and (pixels[:, 64:, 3] == 255).all()  # 50 of [0, 100] -> mid grey
