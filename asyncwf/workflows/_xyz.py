@@ -98,7 +98,7 @@ class XYZ(Workflow):
         await super().update(proxy_object, name, description)
 
     @property
-    def BASE_URL(self) -> str:  # noqa: N802 - the seed's name
+    def BASE_URL(self) -> str:  # the seed's name
         """The HTTP address of the backend serving this layer's tiles ("" until saved)."""
         return self._url_template.split("/v1/xyz/", 1)[0] if "/v1/xyz/" in self._url_template else ""
 
