@@ -240,3 +240,16 @@ async def test_concurrent_writes_apply_in_order(store: Store) -> None:
     assert [r.attempt for r in results if r is not None] == list(range(2, 20))
     again = await asyncio.gather(*(store.insert_job(_job(f"o{i}"), "d") for i in range(3)), return_exceptions=True)
     assert all(isinstance(r, Conflict) for r in again)  # ids already taken
+
+
+async def test_a_bad_write_fails_alone_among_writes_sent_with_it(store: Store) -> None:
+    await asyncio.gather(*(store.insert_job(_job(f"b{i}"), "d") for i in range(10)))
+    results = await asyncio.gather(
+        *(store.update_job(f"b{i}", {"attempt": i}, expect_states=(JobState.QUEUED,)) for i in range(9)),
+        store.update_job("b9", {"attempt": 2**40}, expect_states=(JobState.QUEUED,)),  # too big for PostgreSQL
+        return_exceptions=True,
+    )
+    assert [r.attempt for r in results[:9]] == list(range(9))  # type: ignore[union-attr]
+    from asyncwf.exceptions import InvalidArgument
+
+    assert isinstance(results[9], InvalidArgument) or results[9].attempt == 2**40  # type: ignore[union-attr]

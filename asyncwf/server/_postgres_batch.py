@@ -16,9 +16,24 @@ import collections
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from asyncwf.exceptions import InternalError, InvalidArgument, Unavailable
 from asyncwf.server._rows import SELECT
 
-__all__ = ["PG_TYPES", "WriteBatcher"]
+__all__ = ["PG_TYPES", "WriteBatcher", "store_error"]
+
+
+def store_error(exc: BaseException) -> BaseException:
+    """asyncpg's errors as asyncwf's: a refused value is InvalidArgument, a lost server Unavailable."""
+    import asyncpg
+
+    if isinstance(exc, asyncpg.DataError):
+        return InvalidArgument(f"the store refused a value: {exc}")
+    if isinstance(exc, OSError | asyncpg.InterfaceError | asyncpg.PostgresConnectionError):
+        return Unavailable(f"the store is unreachable: {exc}")
+    if isinstance(exc, asyncpg.PostgresError):
+        return InternalError(f"the store failed: {exc}")
+    return exc
+
 
 #: Column -> its PostgreSQL type (for the arrays ``unnest`` takes).
 PG_TYPES = {
@@ -96,9 +111,12 @@ class WriteBatcher:
                 rows = await self._update(shape, [op[2] for op in ops])
                 results = [rows.get(op[0]) for op in ops]
         except Exception as exc:
-            for op in ops:
-                if not op[3].done():
-                    op[3].set_exception(exc)
+            if len(ops) > 1:
+                # One bad write must not fail the others sent with it: apply them one by one.
+                await asyncio.gather(*(self._apply(shape, [op]) for op in ops))
+                return
+            if not ops[0][3].done():
+                ops[0][3].set_exception(store_error(exc))
             return
         for op, result in zip(ops, results, strict=True):
             if not op[3].done():
