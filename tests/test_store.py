@@ -253,3 +253,12 @@ async def test_a_bad_write_fails_alone_among_writes_sent_with_it(store: Store) -
     from asyncwf.exceptions import InvalidArgument
 
     assert isinstance(results[9], InvalidArgument) or results[9].attempt == 2**40  # type: ignore[union-attr]
+
+
+async def test_postgresql_unreachable_or_misnamed() -> None:
+    from asyncwf.exceptions import ConfigurationError, Unavailable
+
+    with pytest.raises(Unavailable, match="cannot reach PostgreSQL"):
+        await PostgresStore("postgresql://postgres@127.0.0.1:1/none").open()
+    with pytest.raises(ConfigurationError):
+        PostgresStore("mysql://localhost/x")

@@ -19,7 +19,7 @@ import anyio
 
 from asyncwf._model import JobInfo, JobState, LogRecord, Progress
 from asyncwf.exceptions import AlreadyExists, ConfigurationError, Conflict, InternalError, Unavailable
-from asyncwf.server._postgres_batch import WriteBatcher
+from asyncwf.server._postgres_batch import WriteBatcher, mapped_store_errors
 from asyncwf.server._postgres_xf import POSTGRES_ENTITY_MIGRATION, PostgresEntities
 from asyncwf.server._rows import (
     DOC_COLUMNS,
@@ -136,6 +136,7 @@ def _numbered(sql: str) -> str:
     return "".join(part + (f"${i}" if i < len(parts) else "") for i, part in enumerate(parts, start=1))
 
 
+@mapped_store_errors
 class PostgresStore(PostgresEntities):
     """The store on PostgreSQL, for one or several backend replicas.
 

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
+import inspect
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from asyncwf.exceptions import InternalError, InvalidArgument, Unavailable
 from asyncwf.server._rows import SELECT
 
-__all__ = ["PG_TYPES", "WriteBatcher", "store_error"]
+__all__ = ["PG_TYPES", "WriteBatcher", "mapped_store_errors", "store_error"]
+
+T = TypeVar("T")
 
 
 def store_error(exc: BaseException) -> BaseException:
@@ -33,6 +37,29 @@ def store_error(exc: BaseException) -> BaseException:
     if isinstance(exc, asyncpg.PostgresError):
         return InternalError(f"the store failed: {exc}")
     return exc
+
+
+def mapped_store_errors(cls: type[T]) -> type[T]:
+    """Class decorator: asyncpg errors raised by the class's public coroutines come out as asyncwf's."""
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_") or not inspect.iscoroutinefunction(member):
+            continue
+
+        def wrap(fn: Any) -> Any:
+            @functools.wraps(fn)
+            async def method(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await fn(*args, **kwargs)
+                except Exception as exc:
+                    mapped = store_error(exc)
+                    if mapped is exc:
+                        raise
+                    raise mapped from exc
+
+            return method
+
+        setattr(cls, name, wrap(member))
+    return cls
 
 
 #: Column -> its PostgreSQL type (for the arrays ``unnest`` takes).

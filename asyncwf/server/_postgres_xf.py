@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from asyncwf.exceptions import AlreadyExists, NotFound
+from asyncwf.server._postgres_batch import mapped_store_errors
 from asyncwf.server._rows import entity_body, entity_record, stale
 from asyncwf.server._store import ENTITY_INDEX, Guard, entity_index
 
@@ -55,6 +56,7 @@ async def _check_guard(conn: Any, guard: Guard | None, now: float) -> None:
     )  # fmt: skip
 
 
+@mapped_store_errors
 class PostgresEntities:
     """The entity half of :class:`~asyncwf.server.PostgresStore`."""
 
