@@ -18,7 +18,7 @@ from typing import Any
 import asyncwf
 import asyncwf.testing
 from asyncwf.blocking._portal import shutdown
-from asyncwf.blocking._wrap import needs_twin, twin, twin_class
+from asyncwf.blocking._wrap import context_twin, needs_twin, twin, twin_class
 
 __all__ = [*asyncwf.__all__, "LocalBackend", "shutdown"]
 
@@ -28,6 +28,8 @@ def _blocking(value: Any) -> Any:
         return twin_class(value)
     if inspect.iscoroutinefunction(value) or inspect.isasyncgenfunction(value):
         return twin(value)
+    if inspect.isfunction(value) and inspect.isasyncgenfunction(getattr(value, "__wrapped__", None)):
+        return context_twin(value)  # an @asynccontextmanager: ``with connect(...) as conn``
     return value
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from asyncwf.blocking._portal import call_async, call_sync
 
-__all__ = ["BlockingProxy", "twin", "twin_class", "unwrap", "wrap"]
+__all__ = ["BlockingProxy", "context_twin", "twin", "twin_class", "unwrap", "wrap"]
 
 _TWINS: dict[type, type[BlockingProxy]] = {}
 
@@ -133,6 +133,11 @@ def twin(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     call.__blocking_twin__ = True  # type: ignore[attr-defined]
     return call
+
+
+def context_twin(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The blocking twin of a function returning an async context manager: returns a ``with`` one."""
+    return _sync_passthrough(fn)
 
 
 def _sync_passthrough(fn: Callable[..., Any]) -> Callable[..., Any]:

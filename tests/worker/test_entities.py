@@ -309,3 +309,17 @@ async def test_worker_refuses_bad_configuration(xf: XF, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="does not exist"):
         async with Worker(xf.conn.client, {"x": tmp_path / "missing.py"}, work_dir=tmp_path):
             pass
+
+
+def test_the_blocking_module_functions() -> None:
+    """``asyncwf.blocking.worker``: the same calls without await, ``with connect(...)`` included."""
+    import asyncwf.blocking as bwf
+    import asyncwf.blocking.worker as bw
+
+    with bwf.LocalBackend() as backend, bw.connect("127.0.0.1", backend.port) as conn:
+        project = conn.create("project", {"name": "sync"})
+        assert bw.get_xf_project(conn, project["serial"])["name"] == "sync"
+        renamed = bw.update_xf_project(conn, project, name="still sync")
+        with pytest.raises(Conflict):
+            bw.update_xf_project(conn, project, name="stale")
+        assert [p["name"] for p in bw.get_xf_projects(conn)] == [renamed["name"]]
