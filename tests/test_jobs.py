@@ -335,3 +335,10 @@ async def test_concurrent_run_jobs_share_one_stream_and_fail_alone(client: Clien
     await client.run_job("asyncwf.echo", b"a", idempotency_key="mux-key")
     with pytest.raises(Conflict):
         await client.run_job("asyncwf.echo", b"b", idempotency_key="mux-key")
+
+
+async def test_create_does_not_echo_the_payload_but_get_returns_it(client: Client) -> None:
+    payload = b"p" * 100_000
+    created = await client.create_job("asyncwf.echo", payload)
+    assert created.payload == payload  # filled in from the request
+    assert (await client.get_job(created.id)).payload == payload

@@ -319,7 +319,10 @@ class Client:
         """
         request = _create_request(kind, payload, options)
         reply = await self._unary("CreateJob", request, timeout=timeout, idempotent=True)
-        return job_from_pb(reply.job)
+        job = job_from_pb(reply.job)
+        if not reply.job.payload:
+            job.payload = payload  # the backend does not echo what we sent
+        return job
 
     async def create_and_watch(
         self,

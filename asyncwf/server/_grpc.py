@@ -243,7 +243,8 @@ class JobService(jobs_grpc.JobServiceBase):
     async def CreateJob(self, stream: Stream[pb.CreateJobRequest, pb.CreateJobResponse]) -> None:
         req = await _request(stream)
         job, created = await self.engine.create(_create_spec(req), self._identity(stream))
-        await stream.send_message(pb.CreateJobResponse(job=job_to_pb(job), created=created))
+        # The caller has the payload: not echoed back (a big graft would travel twice).
+        await stream.send_message(pb.CreateJobResponse(job=job_to_pb(job, include_payload=False), created=created))
 
     @_grpc_errors
     async def CreateAndWatch(self, stream: Stream[pb.CreateAndWatchRequest, pb.JobEvent]) -> None:
