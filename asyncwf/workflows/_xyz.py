@@ -131,7 +131,7 @@ class XYZ(Workflow):
             query[name] = json.dumps(value.graft if isinstance(value, Proxytype) else proxify(value).graft
                                      if isinstance(value, dt.datetime | dt.timedelta) else value)  # fmt: skip
         separator = "?" if query else ""
-        return f"{self._url_template}{separator}{urlencode(query, safe='{}')}"
+        return f"{self._url_template}{separator}{urlencode(query)}"
 
     async def iter_tile_errors(self, session_id: str, start_datetime: dt.datetime | None = None) -> AsyncIterator[Any]:
         """The errors of this layer's tiles in ``session_id``, live: kept ones (since ``start_datetime``, which

@@ -243,3 +243,15 @@ async def test_cancelling_an_error_stream_is_a_cancellation(layers: tuple[LocalB
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_url_encodes_json_values(layers: tuple[LocalBackend, Client]) -> None:
+    _, client = layers
+    layer = await _saved(client, Image.from_id("one") * wf.parameter("gain", wf.Float))
+    url = layer.url(session_id="a b&c", scales=[[0, 1]], gain=2.5)
+    query = url.split("?", 1)[1]
+    assert "{" not in query and " " not in query and "&c" not in query
+    assert "session_id=a+b%26c" in query and "scales=%5B%5B0.0%2C+1.0%5D%5D" in query and "gain=2.5" in query
+    assert url.split("?")[0].endswith("/{z}/{x}/{y}.png")
+    status, _, _ = await _tile(layer.url(scales=[0, 100], gain=1.0))
+    assert status == 200
