@@ -37,6 +37,8 @@ log = logging.getLogger("asyncwf.worker")
 FAILED_CODE = "XF_JOB_FAILED"
 LOG_FILE = "script.log"
 _TAIL_LINES = 40
+_MAX_LINE = 64 * 1024
+_MAX_LOG_LINES = 10_000
 _KILL_GRACE = 5.0
 
 
@@ -233,25 +235,38 @@ class Worker:
         return rc, list(tail), timed_out
 
     async def _pump(self, proc: Any, log_path: Path, tail: collections.deque[str], ctx: JobContext) -> None:
-        """Copy the script's output to its log file and, line by line, to the job's log."""
+        """Copy the script's output to its log file and, line by line (the first ``_MAX_LOG_LINES``), to the
+        job's log."""
         assert proc.stdout is not None
         partial = b""
+        forwarded = 0
+
+        def emit(line: bytes) -> None:
+            nonlocal forwarded
+            text = line.decode(errors="replace").rstrip("\r")
+            tail.append(text)
+            forwarded += 1
+            if forwarded <= _MAX_LOG_LINES:
+                ctx.log(text, logging.INFO, "xf.script")
+            elif forwarded == _MAX_LOG_LINES + 1:
+                ctx.log(f"more than {_MAX_LOG_LINES} lines: the rest is in {LOG_FILE} only", logging.WARNING,
+                        "xf.script")  # fmt: skip
+
         log_file = await anyio.open_file(log_path, "wb")
         try:
             while chunk := await proc.stdout.read(65536):
                 await log_file.write(chunk)
                 lines = (partial + chunk).split(b"\n")
                 partial = lines.pop()
+                if len(partial) > _MAX_LINE:  # a line without end: log it in pieces, hold no more
+                    lines.append(partial)
+                    partial = b""
                 for line in lines:
-                    text = line.decode(errors="replace").rstrip("\r")
-                    tail.append(text)
-                    ctx.log(text, logging.INFO, "xf.script")
+                    emit(line)
         finally:
             await asyncio.shield(log_file.aclose())  # closed even when the job is cancelled meanwhile
         if partial:
-            text = partial.decode(errors="replace")
-            tail.append(text)
-            ctx.log(text, logging.INFO, "xf.script")
+            emit(partial)
 
     async def _upload_log(self, job_serial: int, path: Path) -> None:
         """The script's output becomes the job's log file ``script.log`` (when it wrote any); a failure here

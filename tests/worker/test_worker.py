@@ -208,3 +208,18 @@ async def test_blocking_scripts(xf: XF, tmp_path: Path, how: str, state: str, me
     assert "working synchronously" in [log.message for log in logs]
     if state == "Done":
         assert record["outputs"] == {"answer": {"type": "Int", "value": 42}}
+
+
+async def test_a_chatty_script_is_logged_in_bounds(xf: XF, tmp_path: Path) -> None:
+    async with Worker(xf.conn.client, {"failing": SCRIPTS / "failing.py"}, work_dir=tmp_path):
+        job = await _queue(xf, "failing", how="chatty")
+        final, _, logs = await _watch(xf.conn.client, job["engine_job_id"])
+    script_lines = [log for log in logs if log.logger == "xf.script"]
+    assert len(script_lines) == 10_001 and script_lines[-1].level == "WARNING"
+    assert "the rest is in script.log" in script_lines[-1].message
+    reader = await get_xf_job_log_token(xf.conn, job["serial"])
+    log_file = await download(xf.conn, reader, area_url(reader, "job-log", job["serial"], "script.log"),
+                              tmp_path / "copy.log")  # fmt: skip
+    text = await anyio.Path(log_file).read_text()
+    assert "line 10049" in text and text.endswith("x" * 100_000)
+    assert final.state.name == "FAILED"  # it never called finish()

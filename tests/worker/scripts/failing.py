@@ -22,6 +22,12 @@ async def main() -> None:
     if how == "no-finish":
         await job.aclose()
         return
+    if how == "chatty":
+        await job.aclose()
+        for i in range(10_050):
+            print(f"line {i}")
+        sys.stdout.write("x" * 100_000)  # a long last line without an end
+        return
     if how == "sleep":
         await job.aclose()
         await asyncio.sleep(3600)
