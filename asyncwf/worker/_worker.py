@@ -88,6 +88,8 @@ class Worker:
     ) -> None:  # fmt: skip
         if not scripts:
             raise ConfigurationError("a worker needs at least one task-type script")
+        if not all(isinstance(name, str) and name and isinstance(path, str | Path) for name, path in scripts.items()):
+            raise ConfigurationError("scripts map task-type names to script paths")
         if timeout <= 0 or (concurrency is not None and concurrency < 1):
             raise ConfigurationError("timeout must be positive and concurrency at least 1")
         self.client = client

@@ -33,6 +33,11 @@ async def add_image(
         raise InvalidArgument("acquired is a timezone-aware datetime")
     if isinstance(band_names, str):
         band_names = band_names.split()
+    if not isinstance(band_names, list | tuple) or not all(isinstance(n, str) and n for n in band_names):
+        raise InvalidArgument(f"band_names are names: 'red green' or ['red', 'green'], not {band_names!r}")
+    for name, value in (("image_id", image_id), ("product_id", product_id), ("path", path)):
+        if not isinstance(value, str) or not value:
+            raise InvalidArgument(f"{name} must be a non-empty string, not {value!r}")
     try:
         props = json.dumps(dict(properties or {})).encode()
     except (TypeError, ValueError) as exc:

@@ -306,6 +306,8 @@ async def test_worker_refuses_bad_configuration(xf: XF, tmp_path: Path) -> None:
         Worker(xf.conn.client, {})
     with pytest.raises(ConfigurationError):
         Worker(xf.conn.client, {"x": tmp_path / "x.py"}, timeout=0)
+    with pytest.raises(ConfigurationError):
+        Worker(xf.conn.client, {"x": 5})  # type: ignore[dict-item]
     with pytest.raises(ConfigurationError, match="does not exist"):
         async with Worker(xf.conn.client, {"x": tmp_path / "missing.py"}, work_dir=tmp_path):
             pass

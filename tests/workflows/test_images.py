@@ -174,6 +174,8 @@ async def test_catalogue(catalog: Client, tmp_path: Path) -> None:
         ((str(tmp_path / "scene1.tif"), "bad id!", "p", when), {}),
         ((str(tmp_path / "scene1.tif"), "two", "p", when), {"band_names": ["a", "b"]}),
         ((str(tmp_path / "scene1.tif"), "naive", "p", dt.datetime(2026, 1, 1)), {}),
+        ((str(tmp_path / "scene1.tif"), "bands", "p", when), {"band_names": 5}),
+        ((str(tmp_path / "scene1.tif"), 7, "p", when), {}),
     ]:
         with pytest.raises(InvalidArgument):
             await wf.add_image(*args, client=catalog, **kwargs)
