@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from asyncwf import Client, JobInfo, JobState
+from asyncwf import Client, JobInfo, JobState, LogRecord, ProgressUpdate
 
 pytestmark = pytest.mark.allow_blocking  # subprocesses are started and stopped from the tests
 
@@ -56,12 +56,16 @@ async def test_a_client_on_one_replica_sees_live_what_happens_through_the_other(
     b = server_process("--store", postgres_dsn, "--no-executor")
     executors(b.port)  # the only executor talks to replica B
     async with a.client() as on_a:
-        job = await on_a.create_job("asyncwf.sleep", json.dumps({"seconds": 0.2, "steps": 2}).encode())
-        states = [event.state async for event in on_a.watch_job(job.id) if isinstance(event, JobInfo)]
-    # the watch began on A before the job ended on B, and followed it there
+        job = await on_a.create_job("asyncwf.sleep", json.dumps({"seconds": 0.6, "steps": 3}).encode())
+        events = [event async for event in on_a.watch_job(job.id, include_logs=True)]
+    states = [event.state for event in events if isinstance(event, JobInfo)]
+    # the watch began on A before the job ended on B, and followed it there: states, logs and progress
     assert states[-1] is JobState.SUCCEEDED and JobState.RUNNING in states[:-1]
+    logs = [event.message for event in events if isinstance(event, LogRecord)]
+    assert logs == ["step 1 of 3 done", "step 2 of 3 done", "step 3 of 3 done"]
+    assert any(isinstance(event, ProgressUpdate) and event.progress.steps_done > 0 for event in events)
     async with a.client() as on_a:
-        assert await on_a.job_result(job.id) == b"slept 0.2s"
+        assert await on_a.job_result(job.id) == b"slept 0.6s"
 
 
 async def test_killing_a_replica_under_load_loses_no_job(

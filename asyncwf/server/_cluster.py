@@ -12,9 +12,9 @@ Every committed change of a job's version is announced by the store
 (PostgreSQL: a trigger and ``NOTIFY``) as ``(job id, version, state)``. A
 replica then wakes its executors' claims when a job became QUEUED, drops a
 stale cached snapshot, stops a local executor's job cancelled elsewhere,
-and sends a newer snapshot to its watchers of that job. Progress and log
-entries stay on the replica the executor reports to (watchers elsewhere
-see them when they start watching).
+and sends a newer snapshot to its watchers of that job. Stored log entries
+and progress are announced too: a replica with watchers of the job fetches
+the entries it has not published yet, or the job's progress.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ class ClusterStore(Protocol):
     """What a store offers for several replicas (:class:`~asyncwf.server.PostgresStore` does)."""
 
     async def listen(self, callback: Any) -> None:
-        """Call ``callback(job_id, version, state)`` for every committed change of any replica."""
+        """Call ``callback(what, job_id, a, b)`` for what any replica committed: ``("job", id, version,
+        state)``, ``("logs", id, seq, 0)``, ``("progress", id, 0, 0)``."""
 
     async def renew_leases(self, job_ids: list[str], expires_at: dt.datetime) -> None:
         """Set the lease expiry of these RUNNING jobs (no version change)."""
@@ -62,9 +63,17 @@ class ClusterLink:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        await self.store.listen(self.engine.remote_change)
+        await self.store.listen(self._notice)
         self._tasks = [asyncio.create_task(self._renew_forever(), name="asyncwf-cluster-renew"),
                        asyncio.create_task(self._sweep_forever(), name="asyncwf-cluster-sweep")]  # fmt: skip
+
+    def _notice(self, what: str, job_id: str, a: int, b: int) -> None:
+        if what == "job":
+            self.engine.remote_change(job_id, a, b)
+        elif what == "logs":
+            self.engine.remote_logs(job_id, a)
+        elif what == "progress":
+            self.engine.remote_progress(job_id)
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -131,8 +131,10 @@ class JobEngine:
         self._active: dict[str, JobInfo] = {}
         #: Several replicas share the store (PostgreSQL): see :mod:`asyncwf.server._cluster`.
         self._cluster: ClusterLink | None = ClusterLink(self, store) if is_cluster_store(store) else None  # type: ignore[arg-type]
-        #: The newest version published to this replica's watchers, per watched job.
+        #: The newest version and log entry published to this replica's watchers, per watched job.
         self._seen: dict[str, int] = {}
+        self._seen_logs: dict[str, int] = {}
+        self._fetching_logs: dict[str, bool] = {}
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -211,6 +213,8 @@ class JobEngine:
         queues = self._watchers.get(job_id, ())
         if queues and isinstance(event, JobInfo):
             self._seen[job_id] = max(self._seen.get(job_id, 0), event.version)
+        elif queues and isinstance(event, LogRecord):
+            self._seen_logs[job_id] = max(self._seen_logs.get(job_id, 0), event.seq)
         for queue in queues:
             queue.put_nowait(event)
 
@@ -244,6 +248,37 @@ class JobEngine:
         job = await self.store.get_job(job_id)
         if job is not None and job.version > self._seen.get(job_id, 0):
             self._publish(job)
+
+    def remote_logs(self, job_id: str, seq: int) -> None:
+        """A log entry was stored (on any replica): publish what this replica's watchers have not seen."""
+        if job_id not in self._watchers or seq <= self._seen_logs.get(job_id, 0):
+            return
+        if job_id in self._fetching_logs:
+            self._fetching_logs[job_id] = True  # fetch again when the fetch under way ends
+            return
+        self._fetching_logs[job_id] = False
+        self._spawn(self._fetch_logs(job_id))
+
+    async def _fetch_logs(self, job_id: str) -> None:
+        try:
+            while True:
+                for record in await self.store.get_logs(job_id, self._seen_logs.get(job_id, 0)):
+                    self._publish(record)
+                if not self._fetching_logs.get(job_id):
+                    return
+                self._fetching_logs[job_id] = False
+        finally:
+            self._fetching_logs.pop(job_id, None)
+
+    def remote_progress(self, job_id: str) -> None:
+        """Progress was stored by another replica: send it to this replica's watchers of the job."""
+        if job_id in self._watchers and job_id not in self._leases:  # a local executor's progress is pushed
+            self._spawn(self._fetch_progress(job_id))
+
+    async def _fetch_progress(self, job_id: str) -> None:
+        job = await self.store.get_job(job_id)
+        if job is not None and not job.done:
+            self._publish(ProgressUpdate(job_id=job_id, version=0, progress=job.progress))
 
     async def take_over_expired(self, job: JobInfo) -> None:
         """Requeue (or fail, on its last attempt) a job whose lease expired on another replica."""
@@ -446,6 +481,7 @@ class JobEngine:
                 if not queues:
                     del self._watchers[job_id]
                     self._seen.pop(job_id, None)
+                    self._seen_logs.pop(job_id, None)
 
     async def _watch_events(
         self, job: JobInfo, queue: asyncio.Queue[Any], include_logs: bool, after_version: int

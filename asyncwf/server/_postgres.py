@@ -85,6 +85,16 @@ _MIGRATIONS: list[str] = [
         WHEN (OLD.version IS DISTINCT FROM NEW.version) EXECUTE FUNCTION asyncwf_job_changed();
     CREATE INDEX jobs_leases ON jobs(lease_expires_at) WHERE state = 2;
     """,
+    # ... and every stored log entry (watchers on other replicas fetch what they have not seen).
+    """
+    CREATE FUNCTION asyncwf_log_added() RETURNS trigger AS $$
+    BEGIN
+        PERFORM pg_notify('asyncwf_jobs', 'L|' || NEW.job_id || '|' || NEW.seq);
+        RETURN NULL;
+    END;
+    $$ LANGUAGE plpgsql;
+    CREATE TRIGGER asyncwf_log_inserted AFTER INSERT ON job_logs FOR EACH ROW EXECUTE FUNCTION asyncwf_log_added();
+    """,
 ]
 _MIGRATION_LOCK = 0x61737977  # "asyw": one replica migrates at a time
 _PROGRESS_DELAY = 0.05
@@ -203,13 +213,20 @@ class PostgresStore(PostgresEntities):
 
     # --- several replicas (asyncwf.server._cluster) --------------------------
 
-    async def listen(self, callback: Callable[[str, int, int], None]) -> None:
-        """Call ``callback(job_id, version, state)`` for every job change committed by any replica."""
+    async def listen(self, callback: Callable[[str, str, int, int], None]) -> None:
+        """Call ``callback(what, job_id, a, b)`` for what any replica committed: ``("job", id, version, state)``,
+        ``("logs", id, seq, 0)`` for a stored log entry, ``("progress", id, 0, 0)``."""
         import asyncpg
 
         def received(connection: Any, pid: int, channel: str, payload: str) -> None:
-            job_id, version, state = payload.rsplit(":", 2)
-            callback(job_id, int(version), int(state))
+            if payload.startswith("L|"):
+                _, job_id, seq = payload.split("|")
+                callback("logs", job_id, int(seq), 0)
+            elif payload.startswith("P|"):
+                callback("progress", payload[2:], 0, 0)
+            else:
+                job_id, version, state = payload.rsplit(":", 2)
+                callback("job", job_id, int(version), int(state))
 
         self._listener = await asyncpg.connect(self.dsn, **self._options)
         await self._listener.add_listener("asyncwf_jobs", received)
@@ -323,6 +340,9 @@ class PostgresStore(PostgresEntities):
                           "progress_message=? WHERE id=?"),
                 [(*progress_columns(p).values(), job_id) for job_id, p in pending.items()],
             )  # fmt: skip
+            # Progress does not change a job's version (no trigger): tell the other replicas' watchers.
+            await self.pool.execute("SELECT pg_notify('asyncwf_jobs', 'P|' || id) FROM unnest($1::text[]) AS id",
+                                    list(pending))  # fmt: skip
 
     async def append_logs(self, records: Sequence[LogRecord]) -> list[LogRecord]:
         if not records:
