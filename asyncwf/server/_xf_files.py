@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
 import os
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,10 +115,13 @@ def _authorize_userdata(claims: dict[str, Any], rest: str, write: bool) -> None:
 TOKENS: web.AppKey[FileTokens] = web.AppKey("xf_file_tokens", FileTokens)
 
 
-def _target(request: web.Request, write: bool) -> Path:
+def _target(request: web.Request, write: bool) -> tuple[Path, bool]:
+    """The file a request names, if its token allows reading (and ``write``: writing) it; and whether
+    the token may write it. HTTP errors otherwise."""
     tokens = request.app[TOKENS]
     try:
         claims = tokens.claims(request.headers.get("Authorization", ""))
+        authorize: Callable[[bool], None]
         if "area" in request.match_info:
             area, name = request.match_info["area"], check_relative_path(request.match_info["name"])
             if area not in AREAS:
@@ -125,15 +129,24 @@ def _target(request: web.Request, write: bool) -> Path:
             serial_text = request.match_info["serial"]
             if not serial_text.isdigit():
                 raise InvalidArgument(f"a serial is a positive integer, not {serial_text!r}")
-            _authorize_area(claims, area, int(serial_text), name, write)
-            return tokens.path(area, int(serial_text), name)
-        rest = check_relative_path(request.match_info["path"], "virtual path")
-        _authorize_userdata(claims, rest, write)
-        return tokens.userdata_path(rest)
+            authorize = functools.partial(_authorize_area, claims, area, int(serial_text), name)
+            path = tokens.path(area, int(serial_text), name)
+        else:
+            rest = check_relative_path(request.match_info["path"], "virtual path")
+            authorize = functools.partial(_authorize_userdata, claims, rest)
+            path = tokens.userdata_path(rest)
+        authorize(write)
     except PermissionDenied as exc:  # the reason also travels in a header, for HEAD requests
         raise web.HTTPForbidden(text=exc.message, headers=_reason(exc.message)) from exc
     except InvalidArgument as exc:
         raise web.HTTPBadRequest(text=exc.message, headers=_reason(exc.message)) from exc
+    if write:
+        return path, True
+    try:
+        authorize(True)
+    except PermissionDenied:
+        return path, False
+    return path, True
 
 
 def _reason(message: str) -> dict[str, str]:
@@ -146,7 +159,7 @@ def _local_id(path: Path) -> str:
 
 
 async def _get(request: web.Request) -> web.StreamResponse:
-    path = _target(request, write=False)
+    path, _ = _target(request, write=False)
     if not await anyio.Path(path).is_file():
         raise web.HTTPNotFound(text="no such file")
     return web.FileResponse(path, headers={"Cache-Control": "private, no-store"})
@@ -154,13 +167,12 @@ async def _get(request: web.Request) -> web.StreamResponse:
 
 async def _head(request: web.Request) -> web.StreamResponse:
     """Where the file is on the backend's filesystem, for workers that share it."""
-    claims_write = _may_write(request)
-    path = _target(request, write=False)
+    path, writable = _target(request, write=False)
 
     def locate() -> tuple[int, str, int]:
         if path.is_file():
             return 200, _local_id(path), path.stat().st_size
-        if claims_write:
+        if writable:
             path.parent.mkdir(parents=True, exist_ok=True)
             return 404, _local_id(path.parent), 0
         return 404, "", 0
@@ -172,16 +184,8 @@ async def _head(request: web.Request) -> web.StreamResponse:
     return web.Response(status=status, headers=headers)
 
 
-def _may_write(request: web.Request) -> bool:
-    try:
-        _target(request, write=True)
-    except web.HTTPException:
-        return False
-    return True
-
-
 async def _put(request: web.Request) -> web.Response:
-    path = _target(request, write=True)
+    path, _ = _target(request, write=True)
     part = path.with_name(f".{path.name}.part-{secrets.token_hex(6)}")
     await anyio.Path(path.parent).mkdir(parents=True, exist_ok=True)
     size = 0
