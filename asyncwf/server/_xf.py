@@ -158,32 +158,36 @@ class XFService(xf_grpc.XFServiceBase):
         if missing:
             raise InvalidArgument(f"a {kind} needs {', '.join(missing)}")
         record = {**_DEFAULTS[kind], **fields}
+        referenced: dict[str, dict[str, Any]] = {}  # each referenced entity is read once
         for name, ref_kind in _REFERENCES.items():
             if record.get(name) and name in _FIELDS[kind]:
-                await self._require(ref_kind, record[name])
+                referenced[name] = await self._require(ref_kind, record[name])
         guard = None
         if kind == "job":
-            task = await self._require("task", record["task_serial"])
+            task = referenced["task_serial"]
             record["workflow_serial"] = task["workflow_serial"]
-            record["task_type_serial"] = fields.get("task_type_serial") or task["task_type_serial"]
             record["engine_job_id"] = ""
-            await self._require("task_type", record["task_type_serial"])
+            if "task_type_serial" not in referenced:
+                record["task_type_serial"] = task["task_type_serial"]
+                referenced["task_type_serial"] = await self._require("task_type", task["task_type_serial"])
         elif kind == "task":
             guard = ("workflow", record["workflow_serial"], 0)
         elif kind == "activity" and record["job_serial"]:
-            job = await self._require("job", record["job_serial"])
-            record["workflow_serial"] = job["workflow_serial"]
+            record["workflow_serial"] = referenced["job_serial"]["workflow_serial"]
         if kind == "activity":
             record.setdefault("timestamp", time.time())
         stored = await self.store.insert_entity(kind, record, guard=guard)
         if kind == "job" and stored["state"] == "Queued":
-            stored = await self._enqueue(stored, identity)
+            stored = await self._enqueue(stored, identity, referenced["task_type_serial"])
         elif kind == "activity" and record["job_serial"]:
-            await self._relay_activity(stored)
+            await self._relay_activity(stored, referenced["job_serial"])
         return stored
 
-    async def _enqueue(self, job: dict[str, Any], identity: str | None) -> dict[str, Any]:
-        task_type = await self._require("task_type", job["task_type_serial"])
+    async def _enqueue(
+        self, job: dict[str, Any], identity: str | None, task_type: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        if task_type is None:
+            task_type = await self._require("task_type", job["task_type_serial"])
         spec = CreateSpec(
             kind=engine_kind(task_type["name"]), payload=json.dumps({"job_serial": job["serial"]}).encode(),
             content_type="application/json", idempotency_key=f"xf-job:{job['uuid']}:{job['occ_lock_version']}",
@@ -196,9 +200,8 @@ class XFService(xf_grpc.XFServiceBase):
         )  # fmt: skip
         return stored
 
-    async def _relay_activity(self, event: dict[str, Any]) -> None:
-        job = await self.store.get_entity("job", event["job_serial"])
-        if job and job["engine_job_id"]:
+    async def _relay_activity(self, event: dict[str, Any], job: dict[str, Any]) -> None:
+        if job["engine_job_id"]:
             entry = (event["level"], event["title"], f"xf.activity.{event['type']}", _utc(event["timestamp"]))
             await self.engine.append_logs(job["engine_job_id"], [entry])
 
