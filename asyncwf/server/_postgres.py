@@ -19,7 +19,7 @@ import anyio
 
 from asyncwf._model import JobInfo, JobState, LogRecord, Progress
 from asyncwf.exceptions import AlreadyExists, ConfigurationError, Conflict, InternalError, Unavailable
-from asyncwf.server._postgres_batch import WriteBatcher, mapped_store_errors
+from asyncwf.server._postgres_batch import WriteBatcher, mapped_store_errors, numbered
 from asyncwf.server._postgres_xf import POSTGRES_ENTITY_MIGRATION, PostgresEntities
 from asyncwf.server._rows import (
     DOC_COLUMNS,
@@ -140,12 +140,6 @@ def _password(dsn: str) -> str | None:
     return ""
 
 
-def _numbered(sql: str) -> str:
-    """``?`` placeholders -> ``$1, $2 ...``."""
-    parts = sql.split("?")
-    return "".join(part + (f"${i}" if i < len(parts) else "") for i, part in enumerate(parts, start=1))
-
-
 @mapped_store_errors
 class PostgresStore(PostgresEntities):
     """The store on PostgreSQL, for one or several backend replicas.
@@ -206,10 +200,10 @@ class PostgresStore(PostgresEntities):
         return self._pool
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
-        return list(await self.pool.fetch(_numbered(sql), *args))
+        return list(await self.pool.fetch(numbered(sql), *args))
 
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
-        return await self.pool.fetchrow(_numbered(sql), *args)
+        return await self.pool.fetchrow(numbered(sql), *args)
 
     # --- several replicas (asyncwf.server._cluster) --------------------------
 
@@ -336,7 +330,7 @@ class PostgresStore(PostgresEntities):
         pending, self._progress = self._progress, {}
         if pending:
             await self.pool.executemany(
-                _numbered("UPDATE jobs SET progress_done=?, progress_total=?, progress_percent=?, progress_eta=?, "
+                numbered("UPDATE jobs SET progress_done=?, progress_total=?, progress_percent=?, progress_eta=?, "
                           "progress_message=? WHERE id=?"),
                 [(*progress_columns(p).values(), job_id) for job_id, p in pending.items()],
             )  # fmt: skip
@@ -399,7 +393,7 @@ class PostgresStore(PostgresEntities):
 
         try:
             await self.pool.execute(
-                _numbered(f"INSERT INTO documents ({DOC_COLUMNS}) VALUES ({', '.join('?' * 10)})"),
+                numbered(f"INSERT INTO documents ({DOC_COLUMNS}) VALUES ({', '.join('?' * 10)})"),
                 *document_values(doc),
             )
         except asyncpg.UniqueViolationError as exc:

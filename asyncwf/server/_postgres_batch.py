@@ -21,9 +21,16 @@ from typing import Any, TypeVar
 from asyncwf.exceptions import InternalError, InvalidArgument, Unavailable
 from asyncwf.server._rows import SELECT
 
-__all__ = ["PG_TYPES", "WriteBatcher", "mapped_store_errors", "store_error"]
+__all__ = ["PG_TYPES", "WriteBatcher", "mapped_store_errors", "numbered", "store_error"]
 
 T = TypeVar("T")
+
+
+@functools.lru_cache(maxsize=512)
+def numbered(sql: str) -> str:
+    """``?`` placeholders -> ``$1, $2 ...`` (remembered: the same statements come again and again)."""
+    parts = sql.split("?")
+    return "".join(part + (f"${i}" if i < len(parts) else "") for i, part in enumerate(parts, start=1))
 
 
 def store_error(exc: BaseException) -> BaseException:

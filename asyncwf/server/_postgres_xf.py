@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from asyncwf.exceptions import AlreadyExists, NotFound
-from asyncwf.server._postgres_batch import mapped_store_errors
-from asyncwf.server._rows import entity_body, entity_record, stale
+from asyncwf.server._postgres_batch import mapped_store_errors, numbered
+from asyncwf.server._rows import ENTITY_COLUMNS, entity_body, entity_query, entity_record, stale
 from asyncwf.server._store import ENTITY_INDEX, Guard, entity_index
 
 __all__ = ["POSTGRES_ENTITY_MIGRATION", "PostgresEntities"]
@@ -32,7 +32,6 @@ POSTGRES_ENTITY_MIGRATION = """
     CREATE INDEX xf_entities_name ON xf_entities(kind, name, serial);
     CREATE UNIQUE INDEX xf_tasks_spawn_key ON xf_entities(parent, name) WHERE kind = 'task' AND name != '';
     """
-_COLUMNS = "kind, serial, uuid, occ_lock_version, created, modified, body"
 
 
 def _kind_lock(kind: str) -> int:
@@ -78,7 +77,7 @@ class PostgresEntities:
             try:
                 row = await conn.fetchrow(
                     "INSERT INTO xf_entities (kind, serial, uuid, parent, workflow, name, occ_lock_version, created, "
-                    f"modified, body) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8) RETURNING {_COLUMNS}",
+                    f"modified, body) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8) RETURNING {ENTITY_COLUMNS}",
                     kind, serial, str(uuid.uuid4()), parent, workflow, name, now, entity_body(fields),
                 )  # fmt: skip
             except asyncpg.UniqueViolationError as exc:
@@ -86,26 +85,20 @@ class PostgresEntities:
         return entity_record(tuple(row))
 
     async def get_entity(self, kind: str, serial: int) -> dict[str, Any] | None:
-        row = await self.pool.fetchrow(f"SELECT {_COLUMNS} FROM xf_entities WHERE kind=$1 AND serial=$2", kind, serial)
+        row = await self.pool.fetchrow(
+            f"SELECT {ENTITY_COLUMNS} FROM xf_entities WHERE kind=$1 AND serial=$2", kind, serial
+        )
         return None if row is None else entity_record(tuple(row))
 
     async def get_entity_by_uuid(self, uid: str) -> tuple[str, dict[str, Any]] | None:
-        row = await self.pool.fetchrow(f"SELECT {_COLUMNS} FROM xf_entities WHERE uuid=$1", uid)
+        row = await self.pool.fetchrow(f"SELECT {ENTITY_COLUMNS} FROM xf_entities WHERE uuid=$1", uid)
         return None if row is None else (row[0], entity_record(tuple(row)))
 
     async def list_entities(
         self, kind: str, *, parent: int = 0, workflow: int = 0, name: str = "", state: str = ""
     ) -> list[dict[str, Any]]:
-        where, args = ["kind=$1"], list[Any]([kind])
-        for column, value in (("parent", parent), ("workflow", workflow), ("name", name)):
-            if value:
-                args.append(value)
-                where.append(f"{column}=${len(args)}")
-        if state:
-            args.append(state)
-            where.append(f"(body::jsonb ->> 'state')=${len(args)}")
-        sql = f"SELECT {_COLUMNS} FROM xf_entities WHERE {' AND '.join(where)} ORDER BY serial"
-        return [entity_record(tuple(row)) for row in await self.pool.fetch(sql, *args)]
+        sql, args = entity_query(kind, parent, workflow, name, state, "(body::jsonb ->> 'state')")
+        return [entity_record(tuple(row)) for row in await self.pool.fetch(numbered(sql), *args)]
 
     async def update_entity(
         self,
@@ -123,7 +116,7 @@ class PostgresEntities:
             raise NotFound(f"no entity kind {kind!r}")
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                f"SELECT {_COLUMNS} FROM xf_entities WHERE kind=$1 AND serial=$2 FOR UPDATE", kind, serial
+                f"SELECT {ENTITY_COLUMNS} FROM xf_entities WHERE kind=$1 AND serial=$2 FOR UPDATE", kind, serial
             )
             if row is None:
                 raise NotFound(f"no {kind} {serial}")
@@ -137,7 +130,7 @@ class PostgresEntities:
             try:
                 row = await conn.fetchrow(
                     "UPDATE xf_entities SET parent=$1, workflow=$2, name=$3, occ_lock_version=occ_lock_version+$4, "
-                    f"modified=$5, body=$6 WHERE kind=$7 AND serial=$8 RETURNING {_COLUMNS}",
+                    f"modified=$5, body=$6 WHERE kind=$7 AND serial=$8 RETURNING {ENTITY_COLUMNS}",
                     parent, workflow, name, int(bump), now, entity_body(new), kind, serial,
                 )  # fmt: skip
             except asyncpg.UniqueViolationError as exc:

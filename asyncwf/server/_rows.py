@@ -17,9 +17,23 @@ from asyncwf.exceptions import Conflict, InternalError
 from asyncwf.server._store import Document
 
 __all__ = [
-    "COLUMNS", "DOC_COLUMNS", "SELECT", "changes_to_columns", "document_values", "dt_from", "entity_body",
-    "entity_record", "job_columns", "stale",
-    "progress_columns", "request_digest", "row_to_document", "row_to_job", "ts",
+    "COLUMNS",
+    "DOC_COLUMNS",
+    "ENTITY_COLUMNS",
+    "SELECT",
+    "changes_to_columns",
+    "document_values",
+    "dt_from",
+    "entity_body",
+    "entity_query",
+    "entity_record",
+    "job_columns",
+    "progress_columns",
+    "request_digest",
+    "row_to_document",
+    "row_to_job",
+    "stale",
+    "ts",
 ]  # fmt: skip
 
 UTC = dt.UTC
@@ -230,6 +244,20 @@ def request_digest(*parts: bytes | str) -> str:
 
 
 _RESERVED = frozenset({"serial", "uuid", "occ_lock_version", "created", "modified"})
+#: The columns :func:`entity_record` reads, in its order.
+ENTITY_COLUMNS = "kind, serial, uuid, occ_lock_version, created, modified, body"
+
+
+def entity_query(
+    kind: str, parent: int, workflow: int, name: str, state: str, state_expression: str
+) -> tuple[str, list[Any]]:
+    """The SELECT (``?`` placeholders) of ``list_entities``; ``state_expression`` reads the body's state."""
+    where, args = ["kind=?"], list[Any]([kind])
+    for column, value in (("parent", parent), ("workflow", workflow), ("name", name), (state_expression, state)):
+        if value:
+            where.append(f"{column}=?")
+            args.append(value)
+    return f"SELECT {ENTITY_COLUMNS} FROM xf_entities WHERE {' AND '.join(where)} ORDER BY serial", args  # noqa: S608
 
 
 def entity_record(row: Sequence[Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from asyncwf.exceptions import AlreadyExists, NotFound
-from asyncwf.server._rows import entity_body, entity_record, stale
+from asyncwf.server._rows import ENTITY_COLUMNS, entity_body, entity_query, entity_record, stale
 from asyncwf.server._store import ENTITY_INDEX, Guard, entity_index
 
 __all__ = ["ENTITY_MIGRATION", "SQLiteEntities"]
@@ -40,8 +40,6 @@ ENTITY_MIGRATION = """
     CREATE INDEX xf_entities_name ON xf_entities(kind, name, serial);
     CREATE UNIQUE INDEX xf_tasks_spawn_key ON xf_entities(parent, name) WHERE kind = 'task' AND name != '';
     """
-
-_COLUMNS = "kind, serial, uuid, occ_lock_version, created, modified, body"
 
 
 def _check_guard(conn: sqlite3.Connection, guard: Guard | None, now: float) -> None:
@@ -82,7 +80,7 @@ class SQLiteEntities:
             try:
                 row = conn.execute(
                     "INSERT INTO xf_entities (kind, serial, uuid, parent, workflow, name, occ_lock_version, created, "
-                    f"modified, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
+                    f"modified, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {ENTITY_COLUMNS}",
                     values,
                 ).fetchone()
             except sqlite3.IntegrityError as exc:
@@ -92,7 +90,7 @@ class SQLiteEntities:
         return await self._write(op)
 
     async def get_entity(self, kind: str, serial: int) -> dict[str, Any] | None:
-        sql = f"SELECT {_COLUMNS} FROM xf_entities WHERE kind=? AND serial=?"
+        sql = f"SELECT {ENTITY_COLUMNS} FROM xf_entities WHERE kind=? AND serial=?"
 
         def op(conn: sqlite3.Connection) -> dict[str, Any] | None:
             row = conn.execute(sql, (kind, serial)).fetchone()
@@ -101,7 +99,7 @@ class SQLiteEntities:
         return await self._read(op)
 
     async def get_entity_by_uuid(self, uid: str) -> tuple[str, dict[str, Any]] | None:
-        sql = f"SELECT {_COLUMNS} FROM xf_entities WHERE uuid=?"
+        sql = f"SELECT {ENTITY_COLUMNS} FROM xf_entities WHERE uuid=?"
 
         def op(conn: sqlite3.Connection) -> tuple[str, dict[str, Any]] | None:
             row = conn.execute(sql, (uid,)).fetchone()
@@ -112,15 +110,7 @@ class SQLiteEntities:
     async def list_entities(
         self, kind: str, *, parent: int = 0, workflow: int = 0, name: str = "", state: str = ""
     ) -> list[dict[str, Any]]:
-        where, args = ["kind=?"], list[Any]([kind])
-        for column, value in (("parent", parent), ("workflow", workflow), ("name", name)):
-            if value:
-                where.append(f"{column}=?")
-                args.append(value)
-        if state:
-            where.append("json_extract(body, '$.state')=?")
-            args.append(state)
-        sql = f"SELECT {_COLUMNS} FROM xf_entities WHERE {' AND '.join(where)} ORDER BY serial"
+        sql, args = entity_query(kind, parent, workflow, name, state, "json_extract(body, '$.state')")
         return await self._read(lambda conn: [entity_record(row) for row in conn.execute(sql, args)])
 
     async def update_entity(
@@ -135,7 +125,7 @@ class SQLiteEntities:
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         if kind not in ENTITY_INDEX:
             raise NotFound(f"no entity kind {kind!r}")
-        select = f"SELECT {_COLUMNS} FROM xf_entities WHERE kind=? AND serial=?"
+        select = f"SELECT {ENTITY_COLUMNS} FROM xf_entities WHERE kind=? AND serial=?"
 
         def op(conn: sqlite3.Connection) -> tuple[dict[str, Any], dict[str, Any]]:
             row = conn.execute(select, (kind, serial)).fetchone()
@@ -150,7 +140,7 @@ class SQLiteEntities:
             parent, workflow, name = entity_index(kind, new)
             row = conn.execute(
                 "UPDATE xf_entities SET parent=?, workflow=?, name=?, occ_lock_version=occ_lock_version+?, "
-                f"modified=?, body=? WHERE kind=? AND serial=? RETURNING {_COLUMNS}",
+                f"modified=?, body=? WHERE kind=? AND serial=? RETURNING {ENTITY_COLUMNS}",
                 (parent, workflow, name, int(bump), now, entity_body(new), kind, serial),
             ).fetchone()
             return old, entity_record(row)
