@@ -8,7 +8,6 @@ import collections
 import dataclasses
 import io
 import json
-import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -17,12 +16,10 @@ from asyncwf.exceptions import InvalidArgument
 from asyncwf.workflows._geocontext import GeoContext
 from asyncwf.workflows._interpreter import GraftError, Interpreter, Limits
 from asyncwf.workflows._raster_eval import RASTER_CONTEXT, ImageValue, RasterContext
+from asyncwf.workflows._tile_options import COLORMAPS, validate_scales
 
-__all__ = ["COLORMAPS", "TileError", "TileErrors", "TileRequest", "render_tile"]
+__all__ = ["TileError", "TileErrors", "TileRequest", "render_tile"]
 
-#: Named colormaps (matplotlib's), for one-band tiles.
-COLORMAPS = ("gray", "viridis", "magma", "inferno", "plasma", "cividis", "turbo", "coolwarm", "RdYlGn", "terrain",
-             "Greens", "Blues", "Reds", "Greys", "YlGn", "spectral", "jet")  # fmt: skip
 TILE_TIMEOUT = 30.0
 _CHECKER = 8
 
@@ -69,28 +66,18 @@ class TileRequest:
 
 
 def _scales(text: str) -> list[tuple[float, float]] | None:
-    """0, 1 or 3 [min, max] pairs (a bare pair allowed; None for a bound means the default 0 or 1)."""
+    """The scales of a tile request (the rules of ``XYZ.url``); a None bound means the default 0 or 1."""
     try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise InvalidArgument(f"scales is JSON: {exc}") from exc
-    if isinstance(value, list) and len(value) == 2 and all(v is None or isinstance(v, int | float) for v in value):
-        value = [value]
-    if not isinstance(value, list) or len(value) not in (0, 1, 3):
-        raise InvalidArgument("scales is 0, 1 or 3 [min, max] pairs")
-    pairs = []
-    for pair in value:
-        if not isinstance(pair, list) or len(pair) != 2 or not all(_bound(v) for v in pair):
-            raise InvalidArgument(f"a scale is [min, max] of numbers or nulls, not {pair!r}")
-        lo, hi = (0.0 if pair[0] is None else float(pair[0])), (1.0 if pair[1] is None else float(pair[1]))
-        if not (math.isfinite(lo) and math.isfinite(hi)) or lo == hi:
-            raise InvalidArgument(f"a scale needs two different finite bounds, not {pair!r}")
-        pairs.append((lo, hi))
-    return pairs or None
-
-
-def _bound(value: Any) -> bool:
-    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+        pairs = validate_scales(json.loads(text), drop_unset=False)
+    except (TypeError, ValueError) as exc:  # json's errors are ValueErrors too
+        raise InvalidArgument(f"bad scales: {exc}") from exc
+    checked = []
+    for lo, hi in pairs or ():
+        low, high = (0.0 if lo is None else lo), (1.0 if hi is None else hi)
+        if low == high:
+            raise InvalidArgument(f"a scale needs two different bounds, not [{lo}, {hi}]")
+        checked.append((low, high))
+    return checked or None
 
 
 def render_tile(graft: Mapping[str, Any], request: TileRequest, images: Mapping[str, Any], size: int = 256) -> bytes:

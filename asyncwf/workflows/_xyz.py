@@ -7,8 +7,7 @@ import contextlib
 import datetime as dt
 import inspect
 import json
-import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +17,7 @@ from asyncwf.v1 import workflows_pb2 as wpb
 from asyncwf.v1 import xyz_grpc
 from asyncwf.v1 import xyz_pb2 as pb
 from asyncwf.workflows._graft import declared_parameters
+from asyncwf.workflows._tile_options import COLORMAPS, validate_scales
 from asyncwf.workflows._workflow import Workflow
 from asyncwf.workflows.types._core import Proxytype, ProxyTypeError
 from asyncwf.workflows.types._image import Image
@@ -26,33 +26,6 @@ from asyncwf.workflows.types._proxify import proxify
 __all__ = ["XYZ", "XYZErrorListener"]
 
 _SERVICE = xyz_grpc.XYZServiceStub
-COLORMAPS = ("gray", "viridis", "magma", "inferno", "plasma", "cividis", "turbo", "coolwarm", "RdYlGn", "terrain",
-             "Greens", "Blues", "Reds", "Greys", "YlGn", "spectral", "jet")  # fmt: skip
-
-
-def _validate_scales(scales: Any) -> list[list[float | None]] | None:
-    """0, 1 or 3 [min, max] pairs of numbers or None (a bare pair allowed); ints become floats; None when
-    every bound is None."""
-    if scales is None:
-        return None
-    if not isinstance(scales, Sequence) or isinstance(scales, str):
-        raise TypeError(f"scales must be a list of [min, max] pairs, not {type(scales).__name__}")
-    if len(scales) == 2 and all(v is None or isinstance(v, int | float) for v in scales):
-        scales = [scales]
-    if len(scales) not in (0, 1, 3):
-        raise ValueError(f"scales must be 0, 1 or 3 [min, max] pairs, not {len(scales)}")
-    pairs: list[list[float | None]] = []
-    for pair in scales:
-        if not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2:
-            raise TypeError(f"a scale is a [min, max] pair, not {pair!r}")
-        checked: list[float | None] = []
-        for bound in pair:
-            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int | float)
-                                      or not math.isfinite(bound)):  # fmt: skip
-                raise TypeError(f"scale bounds are numbers or None, not {bound!r}")
-            checked.append(None if bound is None else float(bound))
-        pairs.append(checked)
-    return None if all(b is None for pair in pairs for b in pair) else pairs
 
 
 class XYZ(Workflow):
@@ -121,7 +94,7 @@ class XYZ(Workflow):
             query["colormap"] = colormap
         if checkerboard:
             query["checkerboard"] = "true"
-        checked = _validate_scales(scales)
+        checked = validate_scales(scales)
         if checked is not None:
             query["scales"] = json.dumps(checked)
         declared = set(declared_parameters(self.object._node)) if parameters else set()
