@@ -14,7 +14,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -162,18 +162,26 @@ class Worker:
 
         return run
 
-    async def _start(self, job_serial: int, attempt: int) -> dict[str, Any] | None:
-        """Mark the XF job Running here; None when it is settled already (cancelled, say)."""
+    async def _update_job(
+        self, job_serial: int, changes: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
+        """Apply ``changes(current job)`` (None: leave it), reloading and retrying on a conflict."""
         for _ in range(3):
             job = await self.conn.get("job", job_serial)
-            if job["state"] not in ("Queued", "Running"):
+            wanted = changes(job)
+            if wanted is None:
                 return None
             try:
-                return await self.conn.update("job", job, {"state": "Running", "worker": self.name,
-                                                           "started": time.time(), "attempt": attempt})  # fmt: skip
+                return await self.conn.update("job", job, wanted)
             except Conflict:
                 continue
-        raise Conflict(f"job {job_serial} kept changing while the worker started it")
+        raise Conflict(f"job {job_serial} kept changing while the worker updated it")
+
+    async def _start(self, job_serial: int, attempt: int) -> dict[str, Any] | None:
+        """Mark the XF job Running here; None when it is settled already (cancelled, say)."""
+        return await self._update_job(job_serial, lambda job: None if job["state"] not in ("Queued", "Running")
+                                      else {"state": "Running", "worker": self.name, "started": time.time(),
+                                            "attempt": attempt})  # fmt: skip
 
     async def _run_job(self, task_type: str, ctx: JobContext) -> JobOutput:
         try:
@@ -202,14 +210,11 @@ class Worker:
         raise JobFailureError(FAILED_CODE, message, "\n".join(tail))
 
     async def _settle_failed(self, job_serial: int, message: str) -> None:
-        for _ in range(3):
-            job = await self.conn.get("job", job_serial)
-            metadata = {**job["metadata"], "error_message": message}
-            try:
-                await self.conn.update("job", job, {"state": "Failed", "finished": time.time(), "metadata": metadata})
-                return
-            except Conflict:
-                continue
+        with contextlib.suppress(Conflict):  # the engine job fails with the message all the same
+            await self._update_job(job_serial, lambda job: {
+                "state": "Failed", "finished": time.time(),
+                "metadata": {**job["metadata"], "error_message": message},
+            })  # fmt: skip
 
     async def _run_script(
         self, script: Path, job_serial: int, run_dir: Path, ctx: JobContext
