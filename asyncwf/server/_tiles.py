@@ -8,7 +8,6 @@ import collections
 import dataclasses
 import io
 import json
-import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -206,6 +205,3 @@ class TileErrors:
                 queues.discard(queue)
                 if not queues:
                     del self._streams[key]
-
-    def now(self) -> float:
-        return time.time()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import time
 from pathlib import Path
 
 import anyio
@@ -106,11 +107,11 @@ async def tile(request: web.Request) -> web.StreamResponse:
     try:
         png = await anyio.to_thread.run_sync(functools.partial(render_tile, doc.body["graft"], parsed, images))
     except GraftError as exc:
-        service.errors.record(TileError(doc.id, parsed.session_id, exc.code, exc.message, service.errors.now()))
+        service.errors.record(TileError(doc.id, parsed.session_id, exc.code, exc.message, time.time()))
         status = web.HTTPBadRequest if exc.code in _CLIENT_CODES else web.HTTPInternalServerError
         raise _fail(status, exc.code, exc.message) from exc
     except RPCError as exc:
-        service.errors.record(TileError(doc.id, parsed.session_id, "INVALID", exc.message, service.errors.now()))
+        service.errors.record(TileError(doc.id, parsed.session_id, "INVALID", exc.message, time.time()))
         raise _fail(web.HTTPBadRequest, "INVALID", exc.message) from exc
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
