@@ -28,6 +28,22 @@ __all__ = ["XYZ", "XYZErrorListener"]
 _SERVICE = xyz_grpc.XYZServiceStub
 
 
+async def _tile_errors(
+    client: Client, xyz_id: str, session_id: str, start_datetime: dt.datetime | None
+) -> AsyncIterator[Any]:
+    """The ``GetXYZSessionErrors`` stream of a layer's session (see :meth:`XYZ.iter_tile_errors`)."""
+    if not isinstance(session_id, str) or not session_id:
+        raise InvalidArgument("a session id is required")
+    start_ms = 0
+    if start_datetime is not None:
+        if not isinstance(start_datetime, dt.datetime) or start_datetime.tzinfo is None:
+            raise InvalidArgument("start_datetime must be a timezone-aware datetime")
+        start_ms = int(start_datetime.timestamp() * 1000)
+    request = pb.GetXYZSessionErrorsRequest(xyz_id=xyz_id, session_id=session_id, start_timestamp_ms=start_ms)
+    async for error in client._stream("GetXYZSessionErrors", request, timeout=None, service=_SERVICE):
+        yield error
+
+
 class XYZ(Workflow):
     """A proxy Image, saved so the backend's tile endpoint can render it (``XYZ.build(img).save()``)."""
 
@@ -111,15 +127,7 @@ class XYZ(Workflow):
         must be timezone-aware) first, then each new one as it happens, until you stop iterating."""
         if not self.id:
             raise ValueError("this XYZ has not been persisted yet (call save())")
-        if not isinstance(session_id, str) or not session_id:
-            raise InvalidArgument("a session id is required")
-        start_ms = 0
-        if start_datetime is not None:
-            if not isinstance(start_datetime, dt.datetime) or start_datetime.tzinfo is None:
-                raise InvalidArgument("start_datetime must be a timezone-aware datetime")
-            start_ms = int(start_datetime.timestamp() * 1000)
-        request = pb.GetXYZSessionErrorsRequest(xyz_id=self.id, session_id=session_id, start_timestamp_ms=start_ms)
-        async for error in self._api._stream("GetXYZSessionErrors", request, timeout=None, service=_SERVICE):
+        async for error in _tile_errors(self._api, self.id, session_id, start_datetime):
             yield error
 
     def error_listener(self) -> XYZErrorListener:
@@ -155,8 +163,7 @@ class XYZErrorListener:
         """Start listening (in a task of the running loop) for errors of ``session_id``."""
         if self.running():
             raise RuntimeError("this listener is already listening; stop() it first")
-        xyz = XYZ(None, wpb.Workflow(id=self.xyz_id), self._client, "-")
-        stream = xyz.iter_tile_errors(session_id, start_datetime)
+        stream = _tile_errors(self._client or Client.get_default_client(), self.xyz_id, session_id, start_datetime)
         self.error = None
         self._task = asyncio.get_running_loop().create_task(self._run(stream), name=f"xyz-errors-{self.xyz_id}")
 
