@@ -19,22 +19,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._util import ROOT, Row
+from benchmarks._util import ROOT, Row, peer_python
 
-OCTUE_VENV = ROOT / "benchmarks" / ".venvs" / "octue"
 CONCURRENCY = 16
 MIB = 1024 * 1024
 
 
 def _octue_python() -> Path | None:
-    """The Octue SDK's virtualenv, made on first use (pip install octue==0.69.1)."""
-    python = OCTUE_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(OCTUE_VENV)], check=True)
-        done = subprocess.run([str(python), "-m", "pip", "install", "-q", "octue==0.69.1"], check=False)
-        if done.returncode != 0:
-            return None
-    return python
+    """The Octue SDK's virtualenv, made on first use."""
+    return peer_python("octue", "octue==0.69.1")
 
 
 def _random_file(path: Path, size: int) -> None:

@@ -9,29 +9,16 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._util import ROOT, Row, asyncwf_server, percentile
+from benchmarks._util import ROOT, Row, asyncwf_server, peer_python, percentile
 
-RIOTILER_VENV = ROOT / "benchmarks" / ".venvs" / "riotiler"
 ZOOM = 12
 ORIGIN = (2130, 1430)  # the top-left tile of the COG at ZOOM
 SPAN = 4  # the COG covers SPAN x SPAN tiles
-
-
-def _riotiler_python() -> Path | None:
-    python = RIOTILER_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(RIOTILER_VENV)], check=True)
-        done = subprocess.run([str(python), "-m", "pip", "install", "-q", "rio-tiler==9.4.12"], check=False)
-        if done.returncode != 0:
-            return None
-    return python
 
 
 def _make_cog(path: Path) -> None:
@@ -137,7 +124,7 @@ async def run(rows: list[Row], quick: bool = False) -> None:
         tiles = [(ORIGIN[0] + i, ORIGIN[1] + j) for i in range(SPAN) for j in range(SPAN)]
         repeats = 2 if quick else 6
         await _ours(path, tiles, repeats, rows)
-        python = _riotiler_python()
+        python = peer_python("riotiler", "rio-tiler==9.4.12")
         if python is None:
             rows.append(Row("tiles: band math + colormap", "rio-tiler 9.4.12", "tiles/s over HTTP", float("nan"), ""))
             return
