@@ -7,6 +7,10 @@ or ``UPDATE ... FROM unnest`` each, the groups concurrently on separate
 connections. A job appears at most once per round, so two updates of one
 job are applied in order, as if sent one by one; conditional updates keep
 their conditions per row.
+
+Also the helpers both PostgreSQL modules share: ``?`` placeholders to ``$n``
+(:func:`numbered`) and asyncpg's errors as asyncwf's (:func:`store_error`,
+:func:`mapped_store_errors`).
 """
 
 from __future__ import annotations
