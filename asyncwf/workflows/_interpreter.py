@@ -272,7 +272,14 @@ class Interpreter:
         return [key for key, wanted in zip(keys, needed, strict=False) if wanted]
 
     def _evaluate_forward(self, plan: list[str], root: str, owner: _Scope) -> Any:
+        """Evaluate ``plan`` in order (see :meth:`_plan`): the hot loop of big grafts.
+
+        The step budget is kept in a local and written back around anything
+        that may evaluate more (calls, outer names); plain builtins of one or
+        two arguments are called directly.
+        """
         values, body = owner.values, owner.body
+        budget = self._budget
         for key in plan:
             if key in values:
                 if values[key] is _BUSY:
@@ -280,24 +287,48 @@ class Interpreter:
                 continue
             expr = body[key]
             if type(expr) is not list or (len(expr) == 1 and type(expr[0]) in (list, dict)):
+                self._budget = budget
                 values[key] = self._immediate(key, expr, owner)
+                budget = self._budget
                 continue
-            self._tick()
-            named = expr[-1] if type(expr[-1]) is dict and len(expr) > 1 else None
+            budget -= 1
+            if budget <= 0:
+                self._budget = 1
+                self._tick()
+                budget = self._budget
+            last = expr[-1]
+            named = last if type(last) is dict and len(expr) > 1 else None
             refs: list[Any] = expr if named is None else [*expr[:-1], *named.values()]
             for ref in refs:
                 if ref not in values:
                     # Keys of this body are all computed by now: this is an outer name or a builtin.
+                    self._budget = budget
                     values[ref] = self._outer(ref, owner)
+                    budget = self._budget
             fn = values[expr[0]]
             # No _BUSY mark: everything this key uses comes before it, so it cannot be met again here.
             if named is None and type(fn) is Builtin and not fn.higher_order:
-                value = _call_plain(fn, [values[ref] for ref in expr[1:]])
-            elif named is None and type(fn) is Closure:
+                arity = len(expr)
+                try:
+                    if arity == 3:
+                        values[key] = fn.fn(values[expr[1]], values[last])
+                    elif arity == 2:
+                        values[key] = fn.fn(values[last])
+                    else:
+                        values[key] = fn.fn(*[values[ref] for ref in expr[1:]])
+                except GraftError:
+                    raise
+                except Exception as exc:
+                    raise _builtin_error(fn, exc) from exc
+                continue
+            self._budget = budget
+            if named is None and type(fn) is Closure:
                 value = self.call(fn, tuple([values[ref] for ref in expr[1:]]))  # one frame less than _apply
             else:
                 value = self._apply(key, [values[ref] for ref in refs], named)
+            budget = self._budget
             values[key] = value
+        self._budget = budget
         return values[root]
 
     def _evaluate_in(self, root: str, owner: _Scope) -> Any:
