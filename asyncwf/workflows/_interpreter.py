@@ -241,7 +241,7 @@ class Interpreter:
             shape = self._shapes[id(body)] = _shape(body)
         if shape is None:
             return None
-        keys, position = shape
+        keys, position, exprs = shape
         end = position.get(root)
         if end is None:
             return None
@@ -251,7 +251,7 @@ class Interpreter:
         for index in range(end, -1, -1):
             if not needed[index]:
                 continue
-            expr = body[keys[index]]
+            expr = exprs[index]
             if type(expr) is not list:
                 continue
             last = expr[-1]
@@ -269,6 +269,8 @@ class Interpreter:
                     if where >= index:
                         return None  # a forward reference (or a cycle): let the search sort it out
                     needed[where] = True
+        if all(needed):
+            return keys[: end + 1]
         return [key for key, wanted in zip(keys, needed, strict=False) if wanted]
 
     def _evaluate_forward(self, plan: list[str], root: str, owner: _Scope) -> Any:
@@ -445,17 +447,19 @@ def _builtin_error(fn: Builtin, exc: Exception) -> Exception:
     return exc
 
 
-def _shape(body: Mapping[str, Any]) -> tuple[list[str], dict[str, int]] | None:
-    """A body's keys in order and their positions, or None if it defines a function."""
+def _shape(body: Mapping[str, Any]) -> tuple[list[str], dict[str, int], list[Any]] | None:
+    """A body's keys in order, their positions and their expressions; None if it defines a function."""
     keys: list[str] = []
     position: dict[str, int] = {}
+    exprs: list[Any] = []
     for key, expr in body.items():
         if type(expr) is dict:
             return None
         if key not in RESERVED:
             position[key] = len(keys)
             keys.append(key)
-    return keys, position
+            exprs.append(expr)
+    return keys, position, exprs
 
 
 def _thaw(value: Any) -> Any:
