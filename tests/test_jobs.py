@@ -225,6 +225,38 @@ async def test_an_executor_that_stops_heartbeating_loses_its_lease() -> None:
             )
 
 
+async def test_an_executor_that_takes_batches_gets_leases_and_answers_together() -> None:
+    async with LocalBackend() as backend, backend.client() as client:
+        jobs = [await client.create_job("test.remote", payload=str(n).encode()) for n in range(3)]
+        async with client._jobs() as stub, stub.Acquire.open() as stream:
+            await stream.send_message(
+                pb.AcquireRequest(executor_id="batched", kinds=["test.remote"], credits=3, batches=True)
+            )
+            leases: list[pb.Lease] = []
+            while len(leases) < 3:
+                message = await stream.recv_message()
+                assert message is not None and message.WhichOneof("event") == "batch"
+                leases += message.batch.leases
+            assert sorted(lease.job.id for lease in leases) == sorted(job.id for job in jobs)
+            assert all(lease.job.payload and lease.HasField("expires_at") for lease in leases)
+            completions = [
+                pb.CompleteJobRequest(job_id=lease.job.id, executor_id="batched", attempt=lease.job.attempt,
+                                      data=lease.job.payload + b"!")
+                for lease in leases
+            ]  # fmt: skip
+            await stream.send_message(pb.AcquireRequest(completions=completions))
+            settled: list[pb.Settled] = []
+            while len(settled) < 3:
+                message = await stream.recv_message()
+                assert message is not None and message.WhichOneof("event") == "batch"
+                settled += message.batch.settled
+            assert sorted(s.job_id for s in settled) == sorted(job.id for job in jobs)
+            assert not any(s.error_status for s in settled)
+            await stream.cancel()
+        for n, job in enumerate(jobs):
+            assert await client.job_result(job.id) == f"{n}!".encode()
+
+
 async def test_completing_twice_is_harmless(backend: LocalBackend) -> None:
     engine = backend.backend.engine  # type: ignore[union-attr]
     async with backend.client() as client:

@@ -179,11 +179,20 @@ class RemoteExecutor:
                             kinds=list(self.registry),
                             lease_seconds=self.lease_seconds or 0.0,
                             credits=max(free, 0),
+                            batches=True,
                         )
                     )
                     async for message in stream:
                         which = message.WhichOneof("event")
-                        if which == "lease":
+                        if which == "batch":
+                            batch = message.batch
+                            for lease in batch.leases:
+                                self._start(job_from_pb(lease.job))
+                            for settled in batch.settled:
+                                self._settled(settled)
+                            for job_id in batch.cancelled_job_ids:
+                                self._cancel(job_id)
+                        elif which == "lease":
                             self._start(job_from_pb(message.lease.job))
                         elif which == "cancelled_job_id":
                             self._cancel(message.cancelled_job_id)

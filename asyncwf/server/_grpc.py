@@ -194,6 +194,39 @@ def _lease_pb(job: JobInfo) -> pb.Lease:
     return lease
 
 
+class _AcquireOutbox:
+    """Events for one executor: sent one message each, or together in an AcquireBatch when it takes them."""
+
+    def __init__(self, stream: Stream[pb.AcquireRequest, pb.AcquireResponse], *, batches: bool) -> None:
+        self.stream = stream
+        self.batches = batches
+        self.batch = pb.AcquireBatch()
+
+    async def add(self, what: str, value: Any) -> None:
+        """``("lease", job)``, ``("settled", pb.Settled)`` or ``("cancel", job id)``."""
+        if what == "lease":
+            lease = _lease_pb(value)
+            if not self.batches:
+                await self.stream.send_message(pb.AcquireResponse(lease=lease))
+            else:
+                self.batch.leases.append(lease)
+        elif what == "settled":
+            if not self.batches:
+                await self.stream.send_message(pb.AcquireResponse(settled=value))
+            else:
+                self.batch.settled.append(value)
+        elif not self.batches:
+            await self.stream.send_message(pb.AcquireResponse(cancelled_job_id=value))
+        else:
+            self.batch.cancelled_job_ids.append(value)
+
+    async def flush(self) -> None:
+        batch = self.batch
+        if batch.leases or batch.settled or batch.cancelled_job_ids:
+            self.batch = pb.AcquireBatch()
+            await self.stream.send_message(pb.AcquireResponse(batch=batch))
+
+
 async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
@@ -428,20 +461,21 @@ class JobService(jobs_grpc.JobServiceBase):
             events.put_nowait(("end", ""))
 
         reader = asyncio.create_task(read_credits())
+        out = _AcquireOutbox(stream, batches=first.batches)
         try:
             while True:
-                while not events.empty():
-                    what, value = events.get_nowait()
-                    if what == "end":
-                        return
-                    if what == "credits":
-                        session.credits += value
-                    elif what == "lease":
-                        await stream.send_message(pb.AcquireResponse(lease=_lease_pb(value)))
-                    elif what == "settled":
-                        await stream.send_message(pb.AcquireResponse(settled=value))
-                    else:
-                        await stream.send_message(pb.AcquireResponse(cancelled_job_id=value))
+                if not events.empty():
+                    if first.batches:
+                        await asyncio.sleep(0)  # let the other settlements and leases of this pass join
+                    while not events.empty():
+                        what, value = events.get_nowait()
+                        if what == "end":
+                            return
+                        if what == "credits":
+                            session.credits += value
+                        else:
+                            await out.add(what, value)
+                    await out.flush()
                 if not session.credits:
                     events.put_nowait(await events.get())
                     continue
@@ -451,7 +485,8 @@ class JobService(jobs_grpc.JobServiceBase):
                 jobs = await self.engine.claim(kinds, wanted, first.executor_id, lease_seconds)
                 session.credits += wanted - len(jobs)
                 for job in jobs:
-                    await stream.send_message(pb.AcquireResponse(lease=_lease_pb(job)))
+                    await out.add("lease", job)
+                await out.flush()
                 if session.credits and events.empty():
                     await _first_of(work.wait(), events)
         finally:

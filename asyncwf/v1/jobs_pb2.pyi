@@ -310,18 +310,20 @@ class RunJobsResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[RunJobResult, _Mapping]]] = ...) -> None: ...
 
 class AcquireRequest(_message.Message):
-    __slots__ = ("executor_id", "kinds", "lease_seconds", "credits", "completions")
+    __slots__ = ("executor_id", "kinds", "lease_seconds", "credits", "completions", "batches")
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
     LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CREDITS_FIELD_NUMBER: _ClassVar[int]
     COMPLETIONS_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
     executor_id: str
     kinds: _containers.RepeatedScalarFieldContainer[str]
     lease_seconds: float
     credits: int
     completions: _containers.RepeatedCompositeFieldContainer[CompleteJobRequest]
-    def __init__(self, executor_id: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., lease_seconds: _Optional[float] = ..., credits: _Optional[int] = ..., completions: _Optional[_Iterable[_Union[CompleteJobRequest, _Mapping]]] = ...) -> None: ...
+    batches: bool
+    def __init__(self, executor_id: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., lease_seconds: _Optional[float] = ..., credits: _Optional[int] = ..., completions: _Optional[_Iterable[_Union[CompleteJobRequest, _Mapping]]] = ..., batches: _Optional[bool] = ...) -> None: ...
 
 class Settled(_message.Message):
     __slots__ = ("job_id", "error_status", "error_message")
@@ -341,15 +343,27 @@ class Lease(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class AcquireBatch(_message.Message):
+    __slots__ = ("leases", "settled", "cancelled_job_ids")
+    LEASES_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    leases: _containers.RepeatedCompositeFieldContainer[Lease]
+    settled: _containers.RepeatedCompositeFieldContainer[Settled]
+    cancelled_job_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, leases: _Optional[_Iterable[_Union[Lease, _Mapping]]] = ..., settled: _Optional[_Iterable[_Union[Settled, _Mapping]]] = ..., cancelled_job_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class AcquireResponse(_message.Message):
-    __slots__ = ("lease", "cancelled_job_id", "settled")
+    __slots__ = ("lease", "cancelled_job_id", "settled", "batch")
     LEASE_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SETTLED_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     lease: Lease
     cancelled_job_id: str
     settled: Settled
-    def __init__(self, lease: _Optional[_Union[Lease, _Mapping]] = ..., cancelled_job_id: _Optional[str] = ..., settled: _Optional[_Union[Settled, _Mapping]] = ...) -> None: ...
+    batch: AcquireBatch
+    def __init__(self, lease: _Optional[_Union[Lease, _Mapping]] = ..., cancelled_job_id: _Optional[str] = ..., settled: _Optional[_Union[Settled, _Mapping]] = ..., batch: _Optional[_Union[AcquireBatch, _Mapping]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
     __slots__ = ("job_id", "executor_id", "attempt", "progress", "logs", "lease_seconds")
