@@ -270,7 +270,7 @@ class Interpreter:
                         return None  # a forward reference (or a cycle): let the search sort it out
                     needed[where] = True
         if all(needed):
-            return keys[: end + 1]
+            return cast(list[str], keys[: end + 1])
         return [key for key, wanted in zip(keys, needed, strict=False) if wanted]
 
     def _evaluate_forward(self, plan: list[str], root: str, owner: _Scope) -> Any:
