@@ -379,8 +379,9 @@ class Client:
         Takes the options of :meth:`create_job`. Concurrent calls share one
         long-lived stream (requests and results travel in batches), so a job
         costs less than an RPC. The result is in ``result_inline`` when small,
-        else fetch it with :meth:`job_result`. ``on_created`` is called with the
-        job's first snapshot as soon as it exists (to learn its id early);
+        else fetch it with :meth:`job_result`. ``on_created`` is called as soon as
+        the job exists (to learn its id early) with a partial snapshot: its id,
+        kind, state, version, attempt and creation time;
         ``on_log`` with each log entry the job writes, in order, on the same
         stream (use :meth:`watch_job` for every event, exactly once).
         """

@@ -194,6 +194,14 @@ def _lease_pb(job: JobInfo) -> pb.Lease:
     return lease
 
 
+def _accepted_pb(job: JobInfo) -> pb.Job:
+    """What an ``accepted`` result says: the job's identity, state and creation time (not a full snapshot)."""
+    msg = pb.Job(id=job.id, kind=job.kind, state=job.state.value, version=job.version, attempt=job.attempt)
+    if job.created_at is not None:
+        msg.created_at.FromDatetime(job.created_at)
+    return msg
+
+
 class _AcquireOutbox:
     """Events for one executor: sent one message each, or together in an AcquireBatch when it takes them."""
 
@@ -358,8 +366,7 @@ class JobService(jobs_grpc.JobServiceBase):
             if not isinstance(event, JobInfo):
                 continue
             if final is None and request.notify_accepted and not event.done:
-                accepted = pb.RunJobResult(tag=request.tag, accepted=True, job=job_to_pb(event, include_payload=False))
-                results.put_nowait(accepted)
+                results.put_nowait(pb.RunJobResult(tag=request.tag, accepted=True, job=_accepted_pb(event)))
             final = event
         if final is None or not final.done:
             raise Unavailable("the job's watch ended early")
