@@ -49,6 +49,10 @@ class _Running:
     dirty: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     #: The job function returned: send what is pending once more, then stop heartbeating.
     finished: bool = False
+    #: The heartbeat loop: started when the first heartbeat is due or something waits to be sent.
+    heartbeat: asyncio.Task[None] | None = None
+    #: When the first heartbeat is due (a job that ends sooner with nothing to say never starts one).
+    timer: asyncio.TimerHandle | None = None
 
 
 class _Reporter:
@@ -250,20 +254,29 @@ class RemoteExecutor:
         running = self._running.get(job_id)
         if running is not None:
             running.progress = progress
-            running.dirty.set()
+            self._wake_heartbeat(running)
 
     def _add_log(self, job_id: str, record: LogRecord) -> None:
         running = self._running.get(job_id)
         if running is not None:
             running.logs.append(record)
-            running.dirty.set()
+            self._wake_heartbeat(running)
+
+    def _wake_heartbeat(self, running: _Running) -> None:
+        """Something is due (a heartbeat, progress or logs): have the heartbeat loop send it soon."""
+        running.dirty.set()
+        if running.heartbeat is None and not running.finished:
+            if running.timer is not None:
+                running.timer.cancel()
+            running.heartbeat = asyncio.create_task(self._heartbeats(running))
 
     # --- one job -----------------------------------------------------------
 
     async def _run(self, running: _Running) -> None:
         job = running.job
-        ctx = JobContext(job, _Reporter(self, asyncio.get_running_loop()))
-        heartbeat = asyncio.create_task(self._heartbeats(running))
+        loop = asyncio.get_running_loop()
+        ctx = JobContext(job, _Reporter(self, loop))
+        running.timer = loop.call_later(self.heartbeat_interval, self._wake_heartbeat, running)
         try:
             try:
                 output = await run_job_function(self.registry.get(job.kind), ctx, self._limiter)
@@ -271,7 +284,7 @@ class RemoteExecutor:
                 ctx.cancelled.set()
                 raise
             except Exception as exc:
-                await self._last_heartbeat(running, heartbeat)
+                await self._last_heartbeat(running)
                 request = pb.FailJobRequest(
                     job_id=job.id,
                     executor_id=self.executor_id,
@@ -280,20 +293,27 @@ class RemoteExecutor:
                 )
                 await self.client._unary("FailJob", request, timeout=None, idempotent=True)
             else:
-                await self._last_heartbeat(running, heartbeat)
+                await self._last_heartbeat(running)
                 await self._complete(job, output.data, output.content_type)
         except RPCError as exc:
             log.warning("executor %s could not settle job %s: %s", self.executor_id, job.id, exc)
         finally:
-            heartbeat.cancel()
+            running.finished = True
+            if running.timer is not None:
+                running.timer.cancel()
+            if running.heartbeat is not None:
+                running.heartbeat.cancel()
             self._running.pop(job.id, None)
             self._give_credit()
 
-    async def _last_heartbeat(self, running: _Running, heartbeat: asyncio.Task[None]) -> None:
+    async def _last_heartbeat(self, running: _Running) -> None:
         """Let the heartbeat loop send what is pending and stop, so logs land before the result."""
         running.finished = True
-        running.dirty.set()
-        await asyncio.gather(heartbeat, return_exceptions=True)
+        if running.timer is not None:
+            running.timer.cancel()
+        if running.heartbeat is not None:
+            running.dirty.set()
+            await asyncio.gather(running.heartbeat, return_exceptions=True)
 
     async def _heartbeats(self, running: _Running) -> None:
         """Heartbeat every interval; send progress and logs soon after they happen."""
