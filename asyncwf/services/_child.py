@@ -52,6 +52,55 @@ async def ask_all(ask: Callable[..., Awaitable[dict[str, Any]]], questions: Sequ
     return await gather_bounded(questions, lambda question: ask(**question), concurrency)
 
 
+class _EventPump:
+    """Hands a question's events to its handler in order, from a task started with the first one
+    (most questions send none). A handler that raises stops the question (``stop`` is called)."""
+
+    __slots__ = ("convert", "error", "handler", "queue", "stop", "task")
+
+    def __init__(self, handler: ChildEventHandler, convert: Callable[[LogRecord], dict[str, Any]]) -> None:
+        self.handler = handler
+        self.convert = convert
+        #: Stops the question (set once it is under way).
+        self.stop: Callable[[], Any] = lambda: None
+        self.queue: asyncio.Queue[LogRecord | None] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.error: BaseException | None = None
+
+    def put(self, record: LogRecord) -> None:
+        if self.queue is None:
+            self.queue = asyncio.Queue()
+            self.task = asyncio.create_task(self._consume())
+        self.queue.put_nowait(record)
+
+    async def _consume(self) -> None:
+        assert self.queue is not None
+        try:
+            while (record := await self.queue.get()) is not None:
+                await self.handler.handle(self.convert(record))
+        except Exception as exc:
+            self.error = exc
+            self.stop()
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    async def drain(self) -> None:
+        """Wait until every event received so far is handled; raise what a handler raised."""
+        if self.queue is not None and self.task is not None:
+            self.queue.put_nowait(None)
+            await self.task
+        self.raise_error()
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return [] if self.task is None else [self.task]
+
+
 class Child:
     """A service that answers questions, reached through an asyncwf backend.
 
@@ -124,7 +173,8 @@ class Child:
                 if attempt > max_retries or isinstance(exc, tuple(prevent_retries_when)):
                     raise
             finally:
-                await save_record(record_messages_to, handler)
+                if record_messages_to:
+                    await save_record(record_messages_to, handler)
 
     def _payload(self, input_values: Any, input_manifest: Any, allow_local_files: bool, question_uuid: str | None,
                  allow_diagnostics: bool) -> bytes:  # fmt: skip
@@ -154,47 +204,36 @@ class Child:
         """One question over the client's shared RunJobs stream, its log entries (events) with it."""
         client = self._api()
         job_id = ""
-        records: asyncio.Queue[LogRecord | None] = asyncio.Queue()
 
         def created(info: JobInfo) -> None:
             nonlocal job_id
             job_id = info.id
 
-        async def consume() -> None:
-            while (record := await records.get()) is not None:
-                await handler.handle(self._event_of(record))
-
-        consumer = asyncio.create_task(consume())
+        pump = _EventPump(handler, self._event_of)
         # One attempt: a service that dies fails the question (ask's own retries decide what next).
-        run = asyncio.create_task(client.run_job(
+        run = asyncio.ensure_future(client.run_job(
             self.kind, payload, content_type="application/json", max_attempts=1, on_created=created,
-            on_log=records.put_nowait,
+            on_log=pump.put,
         ))  # fmt: skip
+        pump.stop = run.cancel
         settled = False
         try:
-            checked = False
-            while True:
-                done, _ = await asyncio.wait(
-                    {run, consumer}, timeout=None if checked else delivery_timeout,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )  # fmt: skip
-                if consumer in done:
-                    consumer.result()  # a handler raised
-                if run in done:
-                    break
-                checked = True  # the delivery timeout passed: has a service taken the question?
+            done, _ = await asyncio.wait((run,), timeout=delivery_timeout)
+            if not done:  # the delivery timeout passed: has a service taken the question?
                 if not job_id or (await client.get_job(job_id)).state is JobState.QUEUED:
                     reason = f"no service {self.id!r} took the question within {delivery_timeout} s"
                     raise ChildError(self.id, "NotDelivered", reason)
+                await asyncio.wait((run,))
+            pump.raise_error()  # a handler raised (and stopped the question)
             job = run.result()
             settled = True
-            records.put_nowait(None)
-            await consumer
+            await pump.drain()
             return await self._answer(client, job, handler)
         finally:
-            for task in (run, consumer):
-                task.cancel()
-            await asyncio.gather(run, consumer, return_exceptions=True)
+            if not run.done() or pump.task is not None:
+                run.cancel()
+                pump.cancel()
+                await asyncio.gather(run, *pump.tasks(), return_exceptions=True)
             if job_id and not settled:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(client.cancel_job(job_id, "the asker stopped waiting"))

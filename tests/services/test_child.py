@@ -91,6 +91,28 @@ async def test_a_failure_in_ask_multiple_cancels_the_rest(served: Child, client:
     assert waiting == []
 
 
+async def test_a_monitor_message_handler_that_raises_stops_the_question(served: Child, client: Client) -> None:
+    seen: list[Any] = []
+
+    async def refuse(message: Any) -> None:
+        seen.append(message)
+        raise RuntimeError("the parent refuses this message")
+
+    with pytest.raises(RuntimeError, match="refuses"):
+        await served.ask(input_values={"n": -1}, handle_monitor_message=refuse)  # would run for 30 s
+    assert seen == [{"step": 1}]
+
+    async def question_cancelled() -> bool:
+        return [job async for job in client.list_jobs(states=[JobState.QUEUED, JobState.RUNNING])] == []
+
+    for _ in range(50):
+        if await question_cancelled():
+            break
+        await asyncio.sleep(0.05)
+    assert await question_cancelled()
+    assert (await served.ask(input_values={"n": 3}))["output_values"] == {"square": 9}
+
+
 async def test_a_question_nobody_takes_fails_and_timeouts_cancel(client: Client, served: Child) -> None:
     nobody = Child("org/absent:1.0", client=client)
     with pytest.raises(ChildError, match="no service"):
