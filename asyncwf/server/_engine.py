@@ -408,7 +408,8 @@ class JobEngine:
         with self._subscription(job_id) as queue:
             job, created = await self._insert(spec, identity, job_id)
             if created:
-                async for event in self._watch_events(job, queue, include_logs, 0):
+                # A job made just now has no stored log entries yet: any it gets come through the queue.
+                async for event in self._watch_events(job, queue, include_logs, 0, stored_logs=False):
                     yield event
                 return
         async for event in self.watch(job.id, include_logs=include_logs, identity=identity):
@@ -484,15 +485,16 @@ class JobEngine:
                     self._seen_logs.pop(job_id, None)
 
     async def _watch_events(
-        self, job: JobInfo, queue: asyncio.Queue[Any], include_logs: bool, after_version: int
-    ) -> AsyncIterator[JobEvent]:
+        self, job: JobInfo, queue: asyncio.Queue[Any], include_logs: bool, after_version: int,
+        *, stored_logs: bool = True,
+    ) -> AsyncIterator[JobEvent]:  # fmt: skip
         version = after_version
         if job.version > version or job.done:
             # A finished job is always sent, so every watch ends on a final snapshot.
             version = job.version
             yield job
         log_seq = 0
-        if include_logs:
+        if include_logs and stored_logs:
             for record in await self.store.get_logs(job.id):
                 log_seq = record.seq
                 yield record
