@@ -225,6 +225,33 @@ async def test_an_executor_that_stops_heartbeating_loses_its_lease() -> None:
             )
 
 
+async def test_heartbeats_keep_a_long_remote_job_leased_and_carry_its_logs_and_progress() -> None:
+    async def quiet(ctx: JobContext) -> bytes:
+        await asyncio.sleep(1.0)  # more than three lease periods, nothing to report
+        return b"quiet"
+
+    async def chatty(ctx: JobContext) -> bytes:
+        await asyncio.sleep(0.4)  # past the first lease period before saying anything
+        ctx.log("halfway")
+        ctx.progress(1, 2, "halfway")
+        await asyncio.sleep(0.4)
+        return b"chatty"
+
+    async with LocalBackend(lease_seconds=0.3) as backend, backend.client() as client, RemoteExecutor(
+        client, {"test.quiet": quiet, "test.chatty": chatty}, lease_seconds=0.3
+    ):  # fmt: skip
+        logs: list[LogRecord] = []
+        quiet_job, chatty_job = await asyncio.gather(
+            client.run_job("test.quiet", max_attempts=1),
+            client.run_job("test.chatty", max_attempts=1, on_log=logs.append),
+        )
+        assert quiet_job.state is JobState.SUCCEEDED and quiet_job.attempt == 1
+        assert await client.job_result(quiet_job.id) == b"quiet"
+        assert chatty_job.state is JobState.SUCCEEDED and chatty_job.attempt == 1
+        assert [record.message for record in logs] == ["halfway"]
+        assert chatty_job.progress.steps_done == 1 and chatty_job.progress.message == "halfway"
+
+
 async def test_an_executor_that_takes_batches_gets_leases_and_answers_together() -> None:
     async with LocalBackend() as backend, backend.client() as client:
         jobs = [await client.create_job("test.remote", payload=str(n).encode()) for n in range(3)]
