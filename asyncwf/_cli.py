@@ -207,6 +207,8 @@ async def _serve(args: argparse.Namespace) -> None:
     async with Backend(config) as backend:
         # What start-up made lives as long as the process: out of the collector's way, so a full
         # collection walks only what requests made (the pauses of big grafts shrink with it).
+        # Start-up's own garbage is collected first, not frozen with the rest.
+        gc.collect()
         gc.freeze()
         ready = {"host": config.host, "port": backend.port, "http_port": backend.http_port, "pid": os.getpid()}
         print(json.dumps(ready), flush=True)
