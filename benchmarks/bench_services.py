@@ -3,8 +3,10 @@
 - ``ChildEmulator.ask_multiple`` of 1,000 questions (Octue's emulator answers through a thread pool);
 - ``Runner.run`` of a trivial function app, per run;
 - ``Child.ask_multiple`` of 1,000 questions through the backend to a served app (in-process
-  backend, the app served by a ServedApp over gRPC). Octue's own message path needs Pub/Sub;
-  ``../shared/reference/octue.md`` measured 1.17 s for it with validation off.
+  backend, the app served by a ServedApp over gRPC; then backend, app and asker in three processes),
+  beside its floor: 1,000 bare ``run_job`` calls through a remote executor in three processes.
+  Octue's own message path needs Pub/Sub; ``../shared/reference/octue.md`` measured 1.17 s for
+  it with validation off.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ async def _ours(rows: list[Row], quick: bool) -> None:
     rows.append(Row("services: through the backend", "asyncwf, one process", f"ask_multiple({count})", elapsed, "s"))
     rows.append(Row("services: through the backend", "asyncwf, three processes", f"ask_multiple({count})",
                     await _three_processes(count), "s"))  # fmt: skip
+    rows.append(Row("services: through the backend", "floor: bare run_job via a remote executor, three processes",
+                    f"{count} jobs", await _engine_floor(count), "s"))  # fmt: skip
 
 
 APP = "async def run(analysis):\n    analysis.output_values = {'x': analysis.input_values['x'] + 1}\n"
@@ -97,6 +101,37 @@ async def _three_processes(count: int) -> float:
             await asyncio.to_thread(app.wait, 60)
             if app.stdout is not None:
                 app.stdout.close()
+
+
+async def _engine_floor(count: int) -> float:
+    """The same path without the services layer: ``run_job`` of an echo kind through a remote executor in
+    its own process, with what Child.ask asks for (the early ``accepted``, the job's logs, one attempt) and
+    the same concurrency (64)."""
+    from asyncwf import Client
+
+    with asyncwf_server() as info:
+        command = [sys.executable, "-m", "benchmarks._echo_executor", str(info["port"]), "64"]
+        executor = await asyncio.to_thread(lambda: subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT))
+        try:
+            assert executor.stdout is not None
+            await asyncio.to_thread(executor.stdout.readline)
+            async with Client("127.0.0.1", info["port"]) as client:
+                await client.run_job("bench.echo", b"{}")
+                limit = asyncio.Semaphore(64)
+
+                async def one(i: int) -> None:
+                    async with limit:
+                        await client.run_job("bench.echo", b'{"x": %d}' % i, max_attempts=1,
+                                             on_created=lambda job: None, on_log=lambda record: None)  # fmt: skip
+
+                start = time.perf_counter()
+                await asyncio.gather(*(one(i) for i in range(count)))
+                return time.perf_counter() - start
+        finally:
+            executor.terminate()
+            await asyncio.to_thread(executor.wait, 60)
+            if executor.stdout is not None:
+                executor.stdout.close()
 
 
 def _octue(rows: list[Row]) -> None:
