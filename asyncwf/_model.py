@@ -165,6 +165,13 @@ def ts_to_pb(value: dt.datetime | None) -> Timestamp | None:
     return Timestamp(seconds=seconds, nanos=micros * 1000)
 
 
+def ts_into(stamp: Timestamp, value: dt.datetime) -> None:
+    """Set a Timestamp field in place (protobuf's own ``FromDatetime`` is several times slower)."""
+    seconds, micros = divmod(round(value.timestamp() * 1_000_000), 1_000_000)
+    stamp.seconds = seconds
+    stamp.nanos = micros * 1000
+
+
 def ts_from_pb(
     msg: pb.Job | pb.LogEntry | pb.Lease | pb.HeartbeatResponse | pb.ListJobsRequest, field: str
 ) -> dt.datetime | None:
@@ -223,10 +230,7 @@ def job_to_pb(job: JobInfo, *, include_payload: bool = True) -> pb.Job:
     for field in ("created_at", "updated_at", "started_at", "finished_at", "expires_at", "lease_expires_at"):
         value = getattr(job, field)
         if value is not None:
-            seconds, micros = divmod(round(value.timestamp() * 1_000_000), 1_000_000)
-            stamp = getattr(msg, field)
-            stamp.seconds = seconds
-            stamp.nanos = micros * 1000
+            ts_into(getattr(msg, field), value)
     if job.error is not None:
         msg.error.CopyFrom(pb.JobError(code=job.error.code, message=job.error.message, details=job.error.details))
     return msg

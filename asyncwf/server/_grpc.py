@@ -31,6 +31,7 @@ from asyncwf._model import (
     job_to_pb,
     log_to_pb,
     progress_from_pb,
+    ts_into,
 )
 from asyncwf.exceptions import CONFLICT_PREFIX, Conflict, InvalidArgument, RPCError, Unauthenticated, Unavailable
 from asyncwf.server._engine import CreateSpec, JobEngine
@@ -190,7 +191,7 @@ class _AcquireSession:
 def _lease_pb(job: JobInfo) -> pb.Lease:
     lease = pb.Lease(job=job_to_pb(job))
     if job.lease_expires_at is not None:
-        lease.expires_at.FromDatetime(job.lease_expires_at)
+        ts_into(lease.expires_at, job.lease_expires_at)
     return lease
 
 
@@ -198,7 +199,7 @@ def _accepted_pb(job: JobInfo) -> pb.Job:
     """What an ``accepted`` result says: the job's identity, state and creation time (not a full snapshot)."""
     msg = pb.Job(id=job.id, kind=job.kind, state=job.state.value, version=job.version, attempt=job.attempt)
     if job.created_at is not None:
-        msg.created_at.FromDatetime(job.created_at)
+        ts_into(msg.created_at, job.created_at)
     return msg
 
 
@@ -520,7 +521,7 @@ class JobService(jobs_grpc.JobServiceBase):
                 await self.engine.append_logs(req.job_id, entries)
         reply = pb.HeartbeatResponse(cancelled=cancelled)
         if expires is not None:
-            reply.lease_expires_at.FromDatetime(expires)
+            ts_into(reply.lease_expires_at, expires)
         await stream.send_message(reply)
 
     @_grpc_errors
