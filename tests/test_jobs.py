@@ -396,6 +396,38 @@ async def test_concurrent_run_jobs_share_one_stream_and_fail_alone(client: Clien
         await client.run_job("asyncwf.echo", b"b", idempotency_key="mux-key")
 
 
+async def test_run_job_with_a_used_idempotency_key_follows_the_existing_job() -> None:
+    release = asyncio.Event()
+
+    async def slow(ctx: JobContext) -> bytes:
+        ctx.log("started")
+        await release.wait()
+        return b"once"
+
+    async with LocalBackend() as backend, backend.client() as client, RemoteExecutor(client, {"test.slow": slow}):
+        first_created: list[JobInfo] = []
+        first = asyncio.create_task(client.run_job("test.slow", b"p", idempotency_key="same",
+                                                   on_created=first_created.append))  # fmt: skip
+        await eventually(lambda: bool(first_created))
+        second_created: list[JobInfo] = []
+        second_logs: list[LogRecord] = []
+        second = asyncio.create_task(
+            client.run_job(
+                "test.slow", b"p", idempotency_key="same", on_created=second_created.append, on_log=second_logs.append
+            )
+        )
+        await eventually(lambda: bool(second_created) and bool(second_logs))
+        assert second_created[0].id == first_created[0].id
+        assert [record.message for record in second_logs] == ["started"]
+        release.set()
+        one, two = await asyncio.gather(first, second)
+        assert one.id == two.id and one.state is two.state is JobState.SUCCEEDED and one.version == two.version
+        assert one.result_inline == two.result_inline == b"once"
+        done = await client.run_job("test.slow", b"p", idempotency_key="same")  # after the end: the same job
+        assert done.id == one.id and done.result_inline == b"once"
+        assert backend.backend.engine.stats()["watched_jobs"] == 0  # type: ignore[union-attr]
+
+
 async def test_create_does_not_echo_the_payload_but_get_returns_it(client: Client) -> None:
     payload = b"p" * 100_000
     created = await client.create_job("asyncwf.echo", payload)

@@ -33,7 +33,16 @@ log = logging.getLogger("asyncwf.server")
 UTC = dt.UTC
 _KIND = re.compile(r"^[A-Za-z0-9_.:/@+-]{1,200}$")
 _ACTIVE = (JobState.QUEUED, JobState.RUNNING)
-_SHUTDOWN = object()
+#: Put to every watcher when the engine stops.
+SHUTDOWN = _SHUTDOWN = object()
+
+
+class Watcher(Protocol):
+    """What receives a job's events: an asyncio.Queue, or anything with ``put_nowait``."""
+
+    def put_nowait(self, event: Any, /) -> None: ...
+
+
 #: Lease owners of the backend's own in-process executor start with this.
 LOCAL_OWNER_PREFIX = "local:"
 
@@ -113,7 +122,7 @@ class JobEngine:
         self.store = store
         self.blobs = blobs
         self.config = config or EngineConfig()
-        self._watchers: dict[str, set[asyncio.Queue[Any]]] = {}
+        self._watchers: dict[str, set[Watcher]] = {}
         self._leases: dict[str, _Lease] = {}
         self._executors: dict[str, Callable[[str], None]] = {}
         self._work = asyncio.Event()
@@ -469,20 +478,46 @@ class JobEngine:
     @contextlib.contextmanager
     def _subscription(self, job_id: str) -> Iterator[asyncio.Queue[Any]]:
         """Receive every event of ``job_id`` published while inside the block."""
-        if self._closing:
-            raise Unavailable("the backend is shutting down")
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._watchers.setdefault(job_id, set()).add(queue)
+        self.subscribe(job_id, queue)
         try:
             yield queue
         finally:
-            queues = self._watchers.get(job_id)
-            if queues is not None:
-                queues.discard(queue)
-                if not queues:
-                    del self._watchers[job_id]
-                    self._seen.pop(job_id, None)
-                    self._seen_logs.pop(job_id, None)
+            self.unsubscribe(job_id, queue)
+
+    def subscribe(self, job_id: str, watcher: Watcher) -> None:
+        """Hand every event of ``job_id`` published from now on to ``watcher.put_nowait`` (at shutdown, the
+        ``SHUTDOWN`` marker), until :meth:`unsubscribe`. For callers that react to events without a task."""
+        if self._closing:
+            raise Unavailable("the backend is shutting down")
+        self._watchers.setdefault(job_id, set()).add(watcher)
+
+    def unsubscribe(self, job_id: str, watcher: Watcher) -> None:
+        watchers = self._watchers.get(job_id)
+        if watchers is not None:
+            watchers.discard(watcher)
+            if not watchers:
+                del self._watchers[job_id]
+                self._seen.pop(job_id, None)
+                self._seen_logs.pop(job_id, None)
+
+    async def create_subscribed(
+        self, spec: CreateSpec, watcher: Watcher, job_id: str, identity: str | None = None
+    ) -> tuple[JobInfo, bool]:
+        """Create job ``job_id`` (a fresh :func:`new_id`) with ``watcher`` subscribed to it first, so it
+        misses nothing; it gets the first snapshot too. When an existing job is returned (``created``
+        False) or creating fails, the watcher is unsubscribed again; else the caller unsubscribes it."""
+        self.subscribe(job_id, watcher)
+        try:
+            job, created = await self._insert(spec, identity, job_id)
+        except BaseException:
+            self.unsubscribe(job_id, watcher)
+            raise
+        if not created:
+            self.unsubscribe(job_id, watcher)
+        else:
+            watcher.put_nowait(job)  # usually published already: the watcher skips versions it has seen
+        return job, created
 
     async def _watch_events(
         self, job: JobInfo, queue: asyncio.Queue[Any], include_logs: bool, after_version: int,

@@ -26,15 +26,14 @@ from asyncwf._model import (
     JobFailure,
     JobInfo,
     JobState,
-    LogRecord,
     event_to_pb,
     job_to_pb,
-    log_to_pb,
     progress_from_pb,
     ts_into,
 )
-from asyncwf.exceptions import CONFLICT_PREFIX, Conflict, InvalidArgument, RPCError, Unauthenticated, Unavailable
-from asyncwf.server._engine import CreateSpec, JobEngine
+from asyncwf.exceptions import CONFLICT_PREFIX, Conflict, InvalidArgument, RPCError, Unauthenticated
+from asyncwf.server._engine import JobEngine
+from asyncwf.server._runjobs import RunJobsSession, create_spec
 from asyncwf.server._store import JobFilter
 from asyncwf.v1 import jobs_grpc
 from asyncwf.v1 import jobs_pb2 as pb
@@ -142,21 +141,6 @@ def _grpc_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _create_spec(req: pb.CreateJobRequest) -> CreateSpec:
-    return CreateSpec(
-        kind=req.kind,
-        payload=req.payload,
-        content_type=req.content_type,
-        idempotency_key=req.idempotency_key,
-        labels=dict(req.labels),
-        max_attempts=req.max_attempts,
-        timeout_seconds=req.timeout_seconds,
-        result_ttl_seconds=req.result_ttl_seconds,
-        priority=req.priority,
-        cache_key=req.cache_key,
-    )
-
-
 async def _request(stream: Stream[Any, Any]) -> Any:
     request = await stream.recv_message()
     if request is None:
@@ -193,14 +177,6 @@ def _lease_pb(job: JobInfo) -> pb.Lease:
     if job.lease_expires_at is not None:
         ts_into(lease.expires_at, job.lease_expires_at)
     return lease
-
-
-def _accepted_pb(job: JobInfo) -> pb.Job:
-    """What an ``accepted`` result says: the job's identity, state and creation time (not a full snapshot)."""
-    msg = pb.Job(id=job.id, kind=job.kind, state=job.state.value, version=job.version, attempt=job.attempt)
-    if job.created_at is not None:
-        ts_into(msg.created_at, job.created_at)
-    return msg
 
 
 class _AcquireOutbox:
@@ -284,7 +260,7 @@ class JobService(jobs_grpc.JobServiceBase):
     @_grpc_errors
     async def CreateJob(self, stream: Stream[pb.CreateJobRequest, pb.CreateJobResponse]) -> None:
         req = await _request(stream)
-        job, created = await self.engine.create(_create_spec(req), self._identity(stream))
+        job, created = await self.engine.create(create_spec(req), self._identity(stream))
         # The caller has the payload: not echoed back (a big graft would travel twice).
         await stream.send_message(pb.CreateJobResponse(job=job_to_pb(job, include_payload=False), created=created))
 
@@ -292,7 +268,7 @@ class JobService(jobs_grpc.JobServiceBase):
     async def CreateAndWatch(self, stream: Stream[pb.CreateAndWatchRequest, pb.JobEvent]) -> None:
         req = await _request(stream)
         events = self.engine.create_and_watch(
-            _create_spec(req.create), self._identity(stream), include_logs=req.include_logs
+            create_spec(req.create), self._identity(stream), include_logs=req.include_logs
         )
         async for event in events:
             if not req.final_only or (isinstance(event, JobInfo) and event.done):
@@ -300,78 +276,8 @@ class JobService(jobs_grpc.JobServiceBase):
 
     @_grpc_errors
     async def RunJobs(self, stream: Stream[pb.RunJobsRequest, pb.RunJobsResponse]) -> None:
-        identity = self._identity(stream)
-        # Results of finished jobs; None once the client has sent its last request.
-        results: asyncio.Queue[pb.RunJobResult | None] = asyncio.Queue()
-        running: set[asyncio.Task[None]] = set()
-        outstanding = 0
-
-        async def run_one(request: pb.RunJobRequest) -> None:
-            nonlocal outstanding
-            try:
-                result = pb.RunJobResult(tag=request.tag, job=await self._run_to_end(request, identity, results))
-            except RPCError as exc:
-                message = (CONFLICT_PREFIX if isinstance(exc, Conflict) else "") + exc.message
-                result = pb.RunJobResult(tag=request.tag, error_status=exc.status.value, error_message=message)
-            except (ValueError, TypeError) as exc:
-                status = Status.INVALID_ARGUMENT.value
-                result = pb.RunJobResult(tag=request.tag, error_status=status, error_message=str(exc))
-            outstanding -= 1
-            results.put_nowait(result)
-
-        async def receive() -> None:
-            nonlocal outstanding
-            try:
-                async for batch in stream:
-                    for request in batch.requests:
-                        outstanding += 1
-                        task = asyncio.create_task(run_one(request))
-                        running.add(task)
-                        task.add_done_callback(running.discard)
-            finally:
-                results.put_nowait(None)
-
-        receiver = asyncio.create_task(receive())
-        receiving = True
-        try:
-            while receiving or outstanding:
-                item = await results.get()
-                batch: list[pb.RunJobResult] = []
-                while True:
-                    if item is None:
-                        receiving = False
-                        receiver.result()  # re-raise a broken request stream
-                    else:
-                        batch.append(item)
-                    if results.empty():
-                        break
-                    item = results.get_nowait()
-                if batch:
-                    await stream.send_message(pb.RunJobsResponse(results=batch))
-        finally:
-            receiver.cancel()
-            for task in list(running):
-                task.cancel()
-
-    async def _run_to_end(
-        self, request: pb.RunJobRequest, identity: str | None, results: asyncio.Queue[pb.RunJobResult | None]
-    ) -> pb.Job:
-        if self._draining:
-            raise Unavailable("the backend is shutting down")
-        final: JobInfo | None = None
-        spec = _create_spec(request.create)
-        async for event in self.engine.create_and_watch(spec, identity, include_logs=request.include_logs):
-            if isinstance(event, LogRecord):
-                results.put_nowait(pb.RunJobResult(tag=request.tag, logs=[log_to_pb(event)]))
-                continue
-            if not isinstance(event, JobInfo):
-                continue
-            if final is None and request.notify_accepted and not event.done:
-                results.put_nowait(pb.RunJobResult(tag=request.tag, accepted=True, job=_accepted_pb(event)))
-            final = event
-        if final is None or not final.done:
-            raise Unavailable("the job's watch ended early")
-        return job_to_pb(final, include_payload=False)
+        session = RunJobsSession(self.engine, self._identity(stream), draining=lambda: self._draining)
+        await session.serve(stream)
 
     @_grpc_errors
     async def GetJob(self, stream: Stream[pb.GetJobRequest, pb.Job]) -> None:

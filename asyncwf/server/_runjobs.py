@@ -1,0 +1,185 @@
+"""``RunJobs``: many create-and-wait requests of one client over one stream.
+
+Each request's job is created with a watcher subscribed to it first
+(:meth:`JobEngine.create_subscribed`); the watcher turns the job's events into
+results as the engine publishes them - an early ``accepted``, log entries,
+the final snapshot - with no task or queue per job. The results of a stream
+go out in batches: whatever is ready when its sender wakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from grpclib.const import Status
+from grpclib.server import Stream
+
+from asyncwf._ids import new_id
+from asyncwf._model import JobInfo, LogRecord, job_to_pb, log_to_pb, ts_into
+from asyncwf.exceptions import CONFLICT_PREFIX, Conflict, RPCError, Unavailable
+from asyncwf.server._engine import SHUTDOWN, CreateSpec, JobEngine
+from asyncwf.v1 import jobs_pb2 as pb
+
+__all__ = ["RunJobsSession", "accepted_pb", "create_spec"]
+
+
+def create_spec(req: pb.CreateJobRequest) -> CreateSpec:
+    return CreateSpec(
+        kind=req.kind,
+        payload=req.payload,
+        content_type=req.content_type,
+        idempotency_key=req.idempotency_key,
+        labels=dict(req.labels),
+        max_attempts=req.max_attempts,
+        timeout_seconds=req.timeout_seconds,
+        result_ttl_seconds=req.result_ttl_seconds,
+        priority=req.priority,
+        cache_key=req.cache_key,
+    )
+
+
+def accepted_pb(job: JobInfo) -> pb.Job:
+    """What an ``accepted`` result says: the job's identity, state and creation time (not a full snapshot)."""
+    msg = pb.Job(id=job.id, kind=job.kind, state=job.state.value, version=job.version, attempt=job.attempt)
+    if job.created_at is not None:
+        ts_into(msg.created_at, job.created_at)
+    return msg
+
+
+def _error_result(tag: int, exc: Exception) -> pb.RunJobResult:
+    if isinstance(exc, RPCError):
+        message = (CONFLICT_PREFIX if isinstance(exc, Conflict) else "") + exc.message
+        return pb.RunJobResult(tag=tag, error_status=exc.status.value, error_message=message)
+    return pb.RunJobResult(tag=tag, error_status=Status.INVALID_ARGUMENT.value, error_message=str(exc))
+
+
+class _Watch:
+    """One request's job, watched without a task: each published event becomes a result at once."""
+
+    __slots__ = ("accepted", "done", "job_id", "log_seq", "request", "session", "version")
+
+    def __init__(self, session: RunJobsSession, request: pb.RunJobRequest) -> None:
+        self.session = session
+        self.request = request
+        self.job_id = new_id()
+        self.version = 0
+        self.log_seq = 0
+        self.accepted = False
+        self.done = False
+
+    def put_nowait(self, event: Any) -> None:
+        """Called by the engine for every event of the job (never blocks, never raises)."""
+        if self.done:
+            return
+        request = self.request
+        if isinstance(event, JobInfo):
+            if event.version <= self.version:
+                return
+            self.version = event.version
+            if event.done:
+                self.done = True
+                self.session.finish(self, pb.RunJobResult(tag=request.tag, job=job_to_pb(event, include_payload=False)))
+            elif request.notify_accepted and not self.accepted:
+                self.accepted = True
+                self.session.results.put_nowait(pb.RunJobResult(tag=request.tag, accepted=True, job=accepted_pb(event)))
+        elif isinstance(event, LogRecord):
+            if request.include_logs and event.seq > self.log_seq:
+                self.log_seq = event.seq
+                self.session.results.put_nowait(pb.RunJobResult(tag=request.tag, logs=[log_to_pb(event)]))
+        elif event is SHUTDOWN:
+            self.done = True
+            error = Unavailable("the backend is shutting down; watch again to resume")
+            self.session.finish(self, _error_result(request.tag, error))
+
+
+class RunJobsSession:
+    """Serves one ``RunJobs`` stream."""
+
+    def __init__(self, engine: JobEngine, identity: str | None, *, draining: Any) -> None:
+        self.engine = engine
+        self.identity = identity
+        #: Called to learn whether the backend is shutting down (new requests are then refused).
+        self._draining = draining
+        #: Results ready to send; None once the client has sent its last request.
+        self.results: asyncio.Queue[pb.RunJobResult | None] = asyncio.Queue()
+        self._outstanding = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Watches subscribed to their job and not finished.
+        self._watches: set[_Watch] = set()
+
+    def finish(self, watch: _Watch | None, result: pb.RunJobResult) -> None:
+        """A request's last result (its final snapshot or its error)."""
+        self._outstanding -= 1
+        self.results.put_nowait(result)
+        if watch is not None:
+            self._watches.discard(watch)
+            # Not now: the engine may be going through the job's watchers.
+            asyncio.get_running_loop().call_soon(self.engine.unsubscribe, watch.job_id, watch)
+
+    async def serve(self, stream: Stream[pb.RunJobsRequest, pb.RunJobsResponse]) -> None:
+        receiver = asyncio.create_task(self._receive(stream))
+        receiving = True
+        try:
+            while receiving or self._outstanding:
+                item = await self.results.get()
+                batch: list[pb.RunJobResult] = []
+                while True:
+                    if item is None:
+                        receiving = False
+                        receiver.result()  # re-raise a broken request stream
+                    else:
+                        batch.append(item)
+                    if self.results.empty():
+                        break
+                    item = self.results.get_nowait()
+                if batch:
+                    await stream.send_message(pb.RunJobsResponse(results=batch))
+        finally:
+            receiver.cancel()
+            for task in list(self._tasks):
+                task.cancel()
+            for watch in self._watches:
+                watch.done = True
+                self.engine.unsubscribe(watch.job_id, watch)
+            self._watches.clear()
+
+    async def _receive(self, stream: Stream[pb.RunJobsRequest, pb.RunJobsResponse]) -> None:
+        try:
+            async for batch in stream:
+                for request in batch.requests:
+                    self._outstanding += 1
+                    task = asyncio.create_task(self._start(request))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+        finally:
+            self.results.put_nowait(None)
+
+    async def _start(self, request: pb.RunJobRequest) -> None:
+        """Create the request's job with its watch subscribed; the watch does the rest."""
+        watch = _Watch(self, request)
+        try:
+            if self._draining():
+                raise Unavailable("the backend is shutting down")
+            spec = create_spec(request.create)
+            job, created = await self.engine.create_subscribed(spec, watch, watch.job_id, self.identity)
+            if created:
+                if not watch.done:
+                    self._watches.add(watch)
+                return
+            # An idempotency key used before: the job exists, watch it from where it is.
+            final = await self._watch_existing(job.id, watch)
+            self.finish(None, pb.RunJobResult(tag=request.tag, job=job_to_pb(final, include_payload=False)))
+        except (RPCError, ValueError, TypeError) as exc:
+            self.finish(None, _error_result(request.tag, exc))
+
+    async def _watch_existing(self, job_id: str, watch: _Watch) -> JobInfo:
+        events: AsyncIterator[Any] = self.engine.watch(
+            job_id, include_logs=watch.request.include_logs, identity=self.identity
+        )
+        async for event in events:
+            if isinstance(event, JobInfo) and event.done:
+                return event
+            watch.put_nowait(event)  # accepted and log entries, as for a new job
+        raise Unavailable("the job's watch ended early")
