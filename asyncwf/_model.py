@@ -181,6 +181,9 @@ def ts_from_pb(
     return dt.datetime.fromtimestamp(stamp.seconds + stamp.nanos / 1e9, UTC)
 
 
+_NO_PROGRESS = Progress()
+
+
 def progress_to_pb(value: Progress) -> pb.Progress:
     return pb.Progress(
         steps_done=value.steps_done,
@@ -213,7 +216,6 @@ def job_to_pb(job: JobInfo, *, include_payload: bool = True) -> pb.Job:
         owner=job.owner,
         attempt=job.attempt,
         max_attempts=job.max_attempts,
-        progress=progress_to_pb(job.progress),
         version=job.version,
         lease_owner=job.lease_owner,
         timeout_seconds=job.timeout_seconds or 0.0,
@@ -227,6 +229,8 @@ def job_to_pb(job: JobInfo, *, include_payload: bool = True) -> pb.Job:
             content_type=job.result_content_type,
         ),
     )
+    if job.progress != _NO_PROGRESS:  # absent means none yet (most jobs never report any)
+        msg.progress.CopyFrom(progress_to_pb(job.progress))
     for field in ("created_at", "updated_at", "started_at", "finished_at", "expires_at", "lease_expires_at"):
         value = getattr(job, field)
         if value is not None:
@@ -258,7 +262,7 @@ def job_from_pb(msg: pb.Job) -> JobInfo:
         started_at=ts_from_pb(msg, "started_at"),
         finished_at=ts_from_pb(msg, "finished_at"),
         expires_at=ts_from_pb(msg, "expires_at"),
-        progress=progress_from_pb(msg.progress),
+        progress=progress_from_pb(msg.progress) if msg.HasField("progress") else _NO_PROGRESS,
         error=JobFailure(msg.error.code, msg.error.message, msg.error.details) if msg.HasField("error") else None,
         result_inline=msg.result.inline if has_inline else None,
         result_stored=msg.result.stored,

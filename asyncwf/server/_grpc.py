@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError
@@ -212,10 +212,6 @@ class _AcquireOutbox:
             await self.stream.send_message(pb.AcquireResponse(batch=batch))
 
 
-async def _one(data: bytes) -> AsyncIterator[bytes]:
-    yield data
-
-
 async def _first_of(wait: Awaitable[Any], events: asyncio.Queue[tuple[str, Any]]) -> None:
     """Return when ``wait`` finishes or ``events`` has an item (left in the queue)."""
     waiter = asyncio.ensure_future(wait)
@@ -356,7 +352,7 @@ class JobService(jobs_grpc.JobServiceBase):
             reply = pb.Settled(job_id=request.job_id)
             try:
                 await self.engine.complete(
-                    request.job_id, first.executor_id, request.attempt, _one(request.data), request.content_type
+                    request.job_id, first.executor_id, request.attempt, request.data, request.content_type
                 )
             except RPCError as exc:
                 prefix = CONFLICT_PREFIX if isinstance(exc, Conflict) else ""
