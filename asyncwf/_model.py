@@ -240,6 +240,14 @@ def job_to_pb(job: JobInfo, *, include_payload: bool = True) -> pb.Job:
     return msg
 
 
+def accepted_from_pb(msg: pb.Job) -> JobInfo:
+    """The partial snapshot an ``accepted`` result carries: id, kind, state, version, attempt, created_at."""
+    return JobInfo(
+        id=msg.id, kind=msg.kind, state=JobState(msg.state) if msg.state else JobState.QUEUED, version=msg.version,
+        attempt=msg.attempt, created_at=ts_from_pb(msg, "created_at"),
+    )  # fmt: skip
+
+
 def job_from_pb(msg: pb.Job) -> JobInfo:
     state = JobState(msg.state) if msg.state else JobState.QUEUED
     has_inline = state is JobState.SUCCEEDED and not msg.result.stored

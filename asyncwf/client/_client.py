@@ -17,7 +17,17 @@ from grpclib.health.v1 import health_grpc, health_pb2
 from typing_extensions import Unpack
 
 from asyncwf._ids import new_id
-from asyncwf._model import JobEvent, JobInfo, JobState, LogRecord, event_from_pb, job_from_pb, log_from_pb, ts_to_pb
+from asyncwf._model import (
+    JobEvent,
+    JobInfo,
+    JobState,
+    LogRecord,
+    accepted_from_pb,
+    event_from_pb,
+    job_from_pb,
+    log_from_pb,
+    ts_to_pb,
+)
 from asyncwf.client._auth import Auth
 from asyncwf.client._errors import mapped_errors
 from asyncwf.client._mux import RunMux
@@ -388,7 +398,7 @@ class Client:
         request = _create_request(kind, payload, options)
         if self._mux is None:
             self._mux = RunMux(self)
-        accepted = None if on_created is None else (lambda message: on_created(job_from_pb(message)))
+        accepted = None if on_created is None else (lambda message: on_created(accepted_from_pb(message)))
         logged = None if on_log is None else (lambda entry: on_log(log_from_pb(entry)))
         return job_from_pb(await self._mux.run(request, accepted, logged))
 
