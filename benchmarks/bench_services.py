@@ -12,12 +12,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,23 @@ async def _ours(rows: list[Row], quick: bool) -> None:
 APP = "async def run(analysis):\n    analysis.output_values = {'x': analysis.input_values['x'] + 1}\n"
 
 
+@contextlib.asynccontextmanager
+async def _started(command: list[str]) -> AsyncIterator[None]:
+    """A helper process that prints a line when it is ready; stopped on the way out."""
+    process = await asyncio.to_thread(
+        lambda: subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    )
+    try:
+        assert process.stdout is not None
+        await asyncio.to_thread(process.stdout.readline)
+        yield
+    finally:
+        process.terminate()
+        await asyncio.to_thread(process.wait, 60)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
 async def _three_processes(count: int) -> float:
     """The backend (`asyncwf serve`), the app (`asyncwf serve-app`) and the asker each in its own process."""
     from asyncwf import Client
@@ -84,23 +103,12 @@ async def _three_processes(count: int) -> float:
         command = [sys.executable, "-m", "asyncwf._cli", "serve-app", "--service-id", "bench/app:1.0", "--app",
                    folder, "--twine", json.dumps(TWINE), "--port", str(info["port"]), "--concurrency", "64",
                    "--log-level", "WARNING"]  # fmt: skip
-        app = await asyncio.to_thread(
-            lambda: subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
-        )
-        try:
-            assert app.stdout is not None
-            await asyncio.to_thread(app.stdout.readline)
-            async with Client("127.0.0.1", info["port"]) as client:
-                asker = Child("bench/app:1.0", client=client)
-                await asker.ask(input_values={"x": 0})
-                start = time.perf_counter()
-                await asker.ask_multiple(*({"input_values": {"x": i}} for i in range(count)))
-                return time.perf_counter() - start
-        finally:
-            app.terminate()
-            await asyncio.to_thread(app.wait, 60)
-            if app.stdout is not None:
-                app.stdout.close()
+        async with _started(command), Client("127.0.0.1", info["port"]) as client:
+            asker = Child("bench/app:1.0", client=client)
+            await asker.ask(input_values={"x": 0})
+            start = time.perf_counter()
+            await asker.ask_multiple(*({"input_values": {"x": i}} for i in range(count)))
+            return time.perf_counter() - start
 
 
 async def _engine_floor(count: int) -> float:
@@ -111,27 +119,18 @@ async def _engine_floor(count: int) -> float:
 
     with asyncwf_server() as info:
         command = [sys.executable, "-m", "benchmarks._echo_executor", str(info["port"]), "64"]
-        executor = await asyncio.to_thread(lambda: subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT))
-        try:
-            assert executor.stdout is not None
-            await asyncio.to_thread(executor.stdout.readline)
-            async with Client("127.0.0.1", info["port"]) as client:
-                await client.run_job("bench.echo", b"{}")
-                limit = asyncio.Semaphore(64)
+        async with _started(command), Client("127.0.0.1", info["port"]) as client:
+            await client.run_job("bench.echo", b"{}")
+            limit = asyncio.Semaphore(64)
 
-                async def one(i: int) -> None:
-                    async with limit:
-                        await client.run_job("bench.echo", b'{"x": %d}' % i, max_attempts=1,
-                                             on_created=lambda job: None, on_log=lambda record: None)  # fmt: skip
+            async def one(i: int) -> None:
+                async with limit:
+                    await client.run_job("bench.echo", b'{"x": %d}' % i, max_attempts=1,
+                                         on_created=lambda job: None, on_log=lambda record: None)  # fmt: skip
 
-                start = time.perf_counter()
-                await asyncio.gather(*(one(i) for i in range(count)))
-                return time.perf_counter() - start
-        finally:
-            executor.terminate()
-            await asyncio.to_thread(executor.wait, 60)
-            if executor.stdout is not None:
-                executor.stdout.close()
+            start = time.perf_counter()
+            await asyncio.gather(*(one(i) for i in range(count)))
+            return time.perf_counter() - start
 
 
 def _octue(rows: list[Row]) -> None:
