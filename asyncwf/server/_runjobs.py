@@ -172,7 +172,9 @@ class RunJobsSession:
             final = await self._watch_existing(job.id, watch)
             self.finish(None, pb.RunJobResult(tag=request.tag, job=job_to_pb(final, include_payload=False)))
         except (RPCError, ValueError, TypeError) as exc:
-            self.finish(None, _error_result(request.tag, exc))
+            if not watch.done:  # (a watch that finished has sent its request's last result)
+                watch.done = True
+                self.finish(None, _error_result(request.tag, exc))
 
     async def _watch_existing(self, job_id: str, watch: _Watch) -> JobInfo:
         events: AsyncIterator[Any] = self.engine.watch(
