@@ -34,7 +34,7 @@ UTC = dt.UTC
 _KIND = re.compile(r"^[A-Za-z0-9_.:/@+-]{1,200}$")
 _ACTIVE = (JobState.QUEUED, JobState.RUNNING)
 #: Put to every watcher when the engine stops.
-SHUTDOWN = _SHUTDOWN = object()
+SHUTDOWN = object()
 
 
 class Watcher(Protocol):
@@ -171,7 +171,7 @@ class JobEngine:
         self._closing = True
         for queues in self._watchers.values():
             for queue in queues:
-                queue.put_nowait(_SHUTDOWN)
+                queue.put_nowait(SHUTDOWN)
         for lease in self._leases.values():
             if lease.timer is not None:
                 lease.timer.cancel()
@@ -537,7 +537,7 @@ class JobEngine:
             return
         while True:
             event = await queue.get()
-            if event is _SHUTDOWN:
+            if event is SHUTDOWN:
                 raise Unavailable("the backend is shutting down; watch again to resume")
             if isinstance(event, JobInfo):
                 if event.version <= version:

@@ -10,7 +10,7 @@ go out in batches: whatever is ready when its sender wakes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from grpclib.const import Status
@@ -97,7 +97,7 @@ class _Watch:
 class RunJobsSession:
     """Serves one ``RunJobs`` stream."""
 
-    def __init__(self, engine: JobEngine, identity: str | None, *, draining: Any) -> None:
+    def __init__(self, engine: JobEngine, identity: str | None, *, draining: Callable[[], bool]) -> None:
         self.engine = engine
         self.identity = identity
         #: Called to learn whether the backend is shutting down (new requests are then refused).
