@@ -179,6 +179,11 @@ def _lease_pb(job: JobInfo) -> pb.Lease:
     return lease
 
 
+#: Event kind -> (its field in a single AcquireResponse, its list in an AcquireBatch).
+_ACQUIRE_FIELDS = {"lease": ("lease", "leases"), "settled": ("settled", "settled"),
+                   "cancel": ("cancelled_job_id", "cancelled_job_ids")}  # fmt: skip
+
+
 class _AcquireOutbox:
     """Events for one executor: sent one message each, or together in an AcquireBatch when it takes them."""
 
@@ -189,21 +194,13 @@ class _AcquireOutbox:
 
     async def add(self, what: str, value: Any) -> None:
         """``("lease", job)``, ``("settled", pb.Settled)`` or ``("cancel", job id)``."""
+        single, listed = _ACQUIRE_FIELDS[what]
         if what == "lease":
-            lease = _lease_pb(value)
-            if not self.batches:
-                await self.stream.send_message(pb.AcquireResponse(lease=lease))
-            else:
-                self.batch.leases.append(lease)
-        elif what == "settled":
-            if not self.batches:
-                await self.stream.send_message(pb.AcquireResponse(settled=value))
-            else:
-                self.batch.settled.append(value)
-        elif not self.batches:
-            await self.stream.send_message(pb.AcquireResponse(cancelled_job_id=value))
+            value = _lease_pb(value)
+        if self.batches:
+            getattr(self.batch, listed).append(value)
         else:
-            self.batch.cancelled_job_ids.append(value)
+            await self.stream.send_message(pb.AcquireResponse(**{single: value}))
 
     async def flush(self) -> None:
         batch = self.batch
