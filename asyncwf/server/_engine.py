@@ -713,8 +713,7 @@ class JobEngine:
         lease = self._check_lease(job_id, executor_id, attempt)
         if lease is None:
             return await self._settled(job_id, executor_id, attempt)
-        if job_id in self._log_writes:
-            await self._flush_logs(job_id)
+        await self._flush_logs(job_id)
         inline, stored, size = await self._store_result(job_id, data)
         now = _now()
         job = await self.store.update_job(
@@ -748,8 +747,7 @@ class JobEngine:
         lease = self._check_lease(job_id, executor_id, attempt)
         if lease is None:
             return await self._settled(job_id, executor_id, attempt)
-        if job_id in self._log_writes:
-            await self._flush_logs(job_id)
+        await self._flush_logs(job_id)
         now = _now()
         if retry and attempt < lease.max_attempts:
             changes: dict[str, Any] = {"state": JobState.QUEUED, "lease_owner": "", "error": error}
