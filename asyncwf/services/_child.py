@@ -173,8 +173,7 @@ class Child:
                 if attempt > max_retries or isinstance(exc, tuple(prevent_retries_when)):
                     raise
             finally:
-                if record_messages_to:
-                    await save_record(record_messages_to, handler)
+                await save_record(record_messages_to, handler)
 
     def _payload(self, input_values: Any, input_manifest: Any, allow_local_files: bool, question_uuid: str | None,
                  allow_diagnostics: bool) -> bytes:  # fmt: skip
