@@ -43,6 +43,7 @@ __all__ = [
     "parametrize",
     "to_graft",
     "validate_graft",
+    "wire_graft",
 ]
 
 RESERVED = frozenset({"parameters", "returns"})
@@ -390,7 +391,10 @@ class _Writer:
             if key is None:
                 self.count += 1
                 key = str(self.count)
-                graft[key] = keys
+                # The tuple is the expression too: a tuple of strings leaves the garbage
+                # collector's lists at its first collection, so big grafts do not drive
+                # full collections (see wire_graft).
+                graft[key] = shape
                 by_shape[shape] = key
             by_id[current] = key
 
@@ -477,6 +481,20 @@ def declared_parameters(node: Node) -> dict[str, Any]:
 
 def to_graft(node: Node) -> Graft:
     """The graft dict of ``node`` (a function graft if ``node`` is a :class:`Function`)."""
+    graft = wire_graft(node)
+    for key, expr in graft.items():
+        if type(expr) is tuple:
+            graft[key] = list(expr)
+    return graft
+
+
+def wire_graft(node: Node) -> Graft:
+    """:func:`to_graft` to be written as JSON at once: applications at the top level may be tuples.
+
+    A 10,000-node program otherwise leaves 10,000 lists behind for the
+    collector's oldest generation, which triggers full collections of the
+    whole process (tens of milliseconds each) every graft or two.
+    """
     if isinstance(node, KeyRef):
         return {"returns": node.name}
     writer = _Writer()

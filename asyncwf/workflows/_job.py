@@ -23,7 +23,7 @@ from asyncwf.exceptions import (
 from asyncwf.exceptions import TimeoutError as WorkflowsTimeout
 from asyncwf.workflows._channel import CHANNEL, COMPUTE_KIND
 from asyncwf.workflows._geocontext import GeoContext
-from asyncwf.workflows._graft import Literal, declared_parameters
+from asyncwf.workflows._graft import Literal, declared_parameters, wire_graft
 from asyncwf.workflows._progress import ProgressBar
 from asyncwf.workflows._typespec import check_computable, decode_value, from_typespec, to_typespec, unmarshal
 from asyncwf.workflows.types._core import Proxytype, ProxyTypeError
@@ -103,7 +103,7 @@ class Job:
         job = cls(None, client)
         job._object = obj
         job._request = {
-            "graft": obj.graft,
+            "graft": wire_graft(obj._node),
             "typespec": to_typespec(type(obj)),
             "arguments": _arguments(obj, parameters or {}),
             "channel": channel or CHANNEL,

@@ -162,3 +162,18 @@ def test_large_graft_builds_and_evaluates_without_recursion_limits() -> None:
 def test_malformed_grafts_are_rejected(graft: object) -> None:
     with pytest.raises(InvalidArgument):
         validate_graft(graft)
+
+
+def test_the_wire_form_writes_the_same_json_and_the_public_graft_holds_lists() -> None:
+    from asyncwf import _json
+    from asyncwf.workflows._graft import wire_graft
+
+    x = wf.parameter("x", wf.Int)
+    program = wf.Int(0)
+    for i in range(50):
+        program = program + x * i
+    program = wf.ifelse(program > 3, program, program - 1)
+    public = program.graft
+    assert _json.dumps(wire_graft(program._node)) == _json.dumps(public)
+    assert public == json.loads(json.dumps(public))  # plain JSON types only: lists, not tuples
+    assert all(type(v) is not tuple for v in public.values())
