@@ -204,34 +204,33 @@ def progress_from_pb(msg: pb.Progress) -> Progress:
     )
 
 
+_TIME_FIELDS = ("created_at", "updated_at", "started_at", "finished_at", "expires_at", "lease_expires_at")
+
+
 def job_to_pb(job: JobInfo, *, include_payload: bool = True) -> pb.Job:
-    msg = pb.Job(
-        id=job.id,
-        kind=job.kind,
-        state=job.state.value,
-        payload=job.payload if include_payload else b"",
-        content_type=job.content_type,
-        idempotency_key=job.idempotency_key,
-        labels=dict(job.labels),
-        owner=job.owner,
-        attempt=job.attempt,
-        max_attempts=job.max_attempts,
-        version=job.version,
-        lease_owner=job.lease_owner,
-        timeout_seconds=job.timeout_seconds or 0.0,
-        priority=job.priority,
-        cache_key=job.cache_key,
-        cached_from=job.cached_from,
-        result=pb.Result(
-            inline=job.result_inline or b"",
-            stored=job.result_stored,
-            size=job.result_size,
-            content_type=job.result_content_type,
-        ),
-    )
+    """The wire form of a snapshot. Fields at their default are left unset (same meaning, less work:
+    this runs for every lease and every final answer)."""
+    msg = pb.Job(id=job.id, kind=job.kind, state=job.state.value, version=job.version, owner=job.owner,
+                 attempt=job.attempt, max_attempts=job.max_attempts)  # fmt: skip
+    if include_payload and job.payload:
+        msg.payload = job.payload
+    for name in ("content_type", "idempotency_key", "lease_owner", "priority", "cache_key", "cached_from"):
+        value = getattr(job, name)
+        if value:
+            setattr(msg, name, value)
+    if job.labels:
+        msg.labels.update(job.labels)
+    if job.timeout_seconds:
+        msg.timeout_seconds = job.timeout_seconds
+    if job.result_inline or job.result_stored or job.result_size or job.result_content_type:
+        result = msg.result
+        result.inline = job.result_inline or b""
+        result.stored = job.result_stored
+        result.size = job.result_size
+        result.content_type = job.result_content_type
     if job.progress != _NO_PROGRESS:  # absent means none yet (most jobs never report any)
         msg.progress.CopyFrom(progress_to_pb(job.progress))
-    for field in ("created_at", "updated_at", "started_at", "finished_at", "expires_at", "lease_expires_at"):
+    for field in _TIME_FIELDS:
         value = getattr(job, field)
         if value is not None:
             ts_into(getattr(msg, field), value)

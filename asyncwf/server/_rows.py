@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from asyncwf import _json as fast_json
 from asyncwf._model import JobFailure, JobInfo, JobState, Progress
 from asyncwf.exceptions import Conflict, InternalError
 from asyncwf.server._store import Document
@@ -28,6 +29,7 @@ __all__ = [
     "entity_query",
     "entity_record",
     "job_columns",
+    "labels_json",
     "progress_columns",
     "request_digest",
     "row_to_document",
@@ -177,6 +179,11 @@ def progress_columns(value: Progress) -> dict[str, Any]:
     }
 
 
+def labels_json(labels: Mapping[str, str]) -> str:
+    """Labels as compact JSON text, keys sorted (most jobs have none: no encoder is run for them)."""
+    return fast_json.dumps(dict(labels), sort_keys=True).decode() if labels else "{}"
+
+
 def job_columns(job: JobInfo, request_digest: str) -> dict[str, Any]:
     """Column -> value of a new job row."""
     return {
@@ -188,7 +195,7 @@ def job_columns(job: JobInfo, request_digest: str) -> dict[str, Any]:
         "content_type": job.content_type,
         "idempotency_key": job.idempotency_key,
         "request_digest": request_digest,
-        "labels": json.dumps(dict(job.labels), sort_keys=True),
+        "labels": labels_json(job.labels),
         "owner": job.owner,
         "attempt": job.attempt,
         "max_attempts": job.max_attempts,

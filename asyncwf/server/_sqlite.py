@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -116,6 +117,12 @@ _MIGRATIONS: list[str] = [
     """,
     ENTITY_MIGRATION,
 ]
+
+
+@functools.cache
+def _insert_sql(columns: tuple[str, ...]) -> str:
+    """The INSERT of a new job row (its columns never change: written once)."""
+    return f"INSERT OR IGNORE INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 class _Failure:
@@ -297,7 +304,7 @@ class SQLiteStore(SQLiteEntities):
 
     async def insert_job(self, job: JobInfo, request_digest: str) -> tuple[JobInfo, bool]:
         values = job_columns(job, request_digest)
-        sql = f"INSERT OR IGNORE INTO jobs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})"
+        sql = _insert_sql(tuple(values))
 
         def op(conn: sqlite3.Connection) -> tuple[JobInfo, bool]:
             if conn.execute(sql, tuple(values.values())).rowcount:
