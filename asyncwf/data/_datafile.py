@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from asyncwf._ids import new_uuid
 from asyncwf.data import _metadata
 from asyncwf.data._filters import Filterable
 from asyncwf.data._gcs import ObjectInfo, cloud_storage, seconds_until
@@ -66,7 +67,7 @@ def _timestamp(value: object) -> dt.datetime | None:
 
 def _identifier(value: object) -> str:
     if value is None:
-        return str(uuid.uuid4())
+        return new_uuid()
     try:
         return str(uuid.UUID(str(value)))
     except ValueError:

@@ -8,11 +8,11 @@ with a guard, the guard's row, before checking ``occ_lock_version``.
 from __future__ import annotations
 
 import time
-import uuid
 import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from asyncwf._ids import new_uuid
 from asyncwf.exceptions import AlreadyExists, NotFound
 from asyncwf.server._postgres_batch import mapped_store_errors, numbered
 from asyncwf.server._rows import ENTITY_COLUMNS, entity_body, entity_query, entity_record, stale
@@ -78,7 +78,7 @@ class PostgresEntities:
                 row = await conn.fetchrow(
                     "INSERT INTO xf_entities (kind, serial, uuid, parent, workflow, name, occ_lock_version, created, "
                     f"modified, body) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8) RETURNING {ENTITY_COLUMNS}",
-                    kind, serial, str(uuid.uuid4()), parent, workflow, name, now, entity_body(fields),
+                    kind, serial, new_uuid(), parent, workflow, name, now, entity_body(fields),
                 )  # fmt: skip
             except asyncpg.UniqueViolationError as exc:
                 raise AlreadyExists(f"a task with spawn key {name!r} already exists in workflow {parent}") from exc

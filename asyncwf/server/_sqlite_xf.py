@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from asyncwf._ids import new_uuid
 from asyncwf.exceptions import AlreadyExists, NotFound
 from asyncwf.server._rows import ENTITY_COLUMNS, entity_body, entity_query, entity_record, stale
 from asyncwf.server._store import ENTITY_INDEX, Guard, entity_index
@@ -76,7 +76,7 @@ class SQLiteEntities:
             now = time.time()
             _check_guard(conn, guard, now)
             serial = conn.execute("SELECT COALESCE(MAX(serial), 0) + 1 FROM xf_entities WHERE kind=?", (kind,))
-            values = (kind, serial.fetchone()[0], str(uuid.uuid4()), parent, workflow, name, 1, now, now, body)
+            values = (kind, serial.fetchone()[0], new_uuid(), parent, workflow, name, 1, now, now, body)
             try:
                 row = conn.execute(
                     "INSERT INTO xf_entities (kind, serial, uuid, parent, workflow, name, occ_lock_version, created, "

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import blake3
 
+from asyncwf._ids import new_uuid
 from asyncwf.data import Manifest
 from asyncwf.data._labels import LabelSet, TagDict
 from asyncwf.data._metadata import encode
@@ -54,7 +54,7 @@ class Analysis:
         self.output_values = output_values
         self.output_manifest = output_manifest
         self.children = dict(children or {})
-        self.id = id or str(uuid.uuid4())
+        self.id = id or new_uuid()
         self.name = name or self.id
         self.tags = TagDict(tags)
         self.labels = LabelSet(labels)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from asyncwf._concurrency import gather_bounded
+from asyncwf._ids import new_uuid
 from asyncwf._model import JobInfo, JobState, LogRecord
 from asyncwf.data import Manifest
 from asyncwf.exceptions import ChildError, ConfigurationError, InvalidInputException
@@ -191,7 +191,7 @@ class Child:
                     )
         question = {
             "input_values": input_values, "input_manifest": manifest,
-            "question_uuid": question_uuid or str(uuid.uuid4()), "parent": self.internal_service_name,
+            "question_uuid": question_uuid or new_uuid(), "parent": self.internal_service_name,
             "allow_save_diagnostics_data_on_crash": allow_diagnostics,
         }  # fmt: skip
         try:
