@@ -119,6 +119,18 @@ _MIGRATIONS: list[str] = [
 ]
 
 
+def _isolated(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], Any]) -> Any:
+    """Run one write of a group in a savepoint: its result, or its failure (its changes undone)."""
+    conn.execute("SAVEPOINT op")
+    try:
+        return op(conn)
+    except Exception as exc:
+        conn.execute("ROLLBACK TO op")
+        return _Failure(exc)
+    finally:
+        conn.execute("RELEASE op")
+
+
 @functools.cache
 def _insert_sql(columns: tuple[str, ...]) -> str:
     """The INSERT of a new job row (its columns never change: written once)."""
@@ -276,18 +288,17 @@ class SQLiteStore(SQLiteEntities):
         if conn is None:
             raise InternalError("the store is closed")
         progress, self._progress = self._progress, {}
-        results: list[Any] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for op in ops:
-                conn.execute("SAVEPOINT op")
-                try:
-                    results.append(op(conn))
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO op")
-                    results.append(_Failure(exc))
-                finally:
-                    conn.execute("RELEASE op")
+            try:
+                # Optimistically, without a savepoint per write: writes rarely fail.
+                results: list[Any] = [op(conn) for op in ops]
+            except Exception:
+                # One did: start again, each write in its own savepoint, so it fails alone.
+                # (Writes are functions of the database and their arguments: safe to run again.)
+                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                results = [_isolated(conn, op) for op in ops]
             if progress:
                 conn.executemany(
                     "UPDATE jobs SET progress_done=?, progress_total=?, progress_percent=?, progress_eta=?, "
