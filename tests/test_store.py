@@ -262,3 +262,18 @@ async def test_postgresql_unreachable_or_misnamed() -> None:
         await PostgresStore("postgresql://postgres@127.0.0.1:1/none").open()
     with pytest.raises(ConfigurationError):
         PostgresStore("mysql://localhost/x")
+
+
+async def test_a_finishing_update_reads_back_everything_but_the_payload(store: Store) -> None:
+    job = _job("p1")
+    job.payload = b"p" * 300_000
+    await store.insert_job(job, "d")
+    running = await store.update_job("p1", {"state": JobState.RUNNING, "attempt": 1}, expect_states=(JobState.QUEUED,))
+    assert running is not None and running.payload == job.payload  # a job still to run keeps it
+    done = await store.update_job(
+        "p1", {"state": JobState.SUCCEEDED, "result_inline": b"7", "result_size": 1}, expect_states=(JobState.RUNNING,)
+    )
+    assert done is not None and done.state is JobState.SUCCEEDED and done.version == 3
+    assert done.payload == b"" and done.result_inline == b"7" and done.labels == {"a": "1"}
+    stored = await store.get_job("p1")
+    assert stored is not None and stored.payload == job.payload

@@ -431,7 +431,8 @@ class Client:
             yield job_from_pb(message)
 
     async def cancel_job(self, job_id: str, reason: str = "", *, timeout: float | None = None) -> JobInfo:
-        """Cancel a queued or running job (a finished one is left as it is)."""
+        """Cancel a queued or running job (a finished one is left as it is); its snapshot, without
+        the payload (:meth:`get_job` has it)."""
         _check_id(job_id)
         request = pb.CancelJobRequest(id=job_id, reason=reason)
         return job_from_pb(await self._unary("CancelJob", request, timeout=timeout, idempotent=True))

@@ -296,7 +296,7 @@ class JobService(jobs_grpc.JobServiceBase):
     async def CancelJob(self, stream: Stream[pb.CancelJobRequest, pb.Job]) -> None:
         req = await _request(stream)
         job = await self.engine.cancel(req.id, req.reason, self._identity(stream))
-        await stream.send_message(job_to_pb(job))
+        await stream.send_message(job_to_pb(job, include_payload=False))
 
     @_grpc_errors
     async def WatchJob(self, stream: Stream[pb.WatchJobRequest, pb.JobEvent]) -> None:

@@ -29,6 +29,7 @@ from asyncwf.server._rows import (
     dt_from,
     job_columns,
     progress_columns,
+    returned_columns,
     row_to_document,
     row_to_job,
     ts,
@@ -311,7 +312,8 @@ class PostgresStore(PostgresEntities):
         if "progress" in changes:
             self._progress.pop(job_id, None)
         states = [s.value for s in expect_states]
-        row = await self._batch.update(job_id, columns, states, expect_attempt, expect_owner)
+        returning = returned_columns(changes, "''::bytea", prefix="jobs.")
+        row = await self._batch.update(job_id, columns, states, expect_attempt, expect_owner, returning)
         return None if row is None else row_to_job(tuple(row))
 
     def record_progress(self, job_id: str, progress: Progress) -> None:

@@ -23,7 +23,6 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from asyncwf.exceptions import InternalError, InvalidArgument, Unavailable
-from asyncwf.server._rows import SELECT
 
 __all__ = ["PG_TYPES", "WriteBatcher", "mapped_store_errors", "numbered", "store_error"]
 
@@ -103,11 +102,11 @@ class WriteBatcher:
 
     async def update(
         self, job_id: str, columns: Mapping[str, Any], expect_states: Collection[int],
-        expect_attempt: int | None, expect_owner: str | None,
+        expect_attempt: int | None, expect_owner: str | None, returning: str,
     ) -> Any:  # fmt: skip
-        """Apply ``columns`` (and bump the version) if the job matches; its new row, or None."""
+        """Apply ``columns`` (and bump the version) if the job matches; its new row (``returning``), or None."""
         shape = ("update", tuple(columns), tuple(sorted(expect_states)), expect_attempt is not None,
-                 expect_owner is not None)  # fmt: skip
+                 expect_owner is not None, returning)  # fmt: skip
         row = {"id": job_id, **columns, "_attempt": expect_attempt, "_owner": expect_owner}
         return await self._submit(job_id, shape, row)
 
@@ -168,7 +167,7 @@ class WriteBatcher:
         return {record[0] for record in records}
 
     async def _update(self, shape: tuple[Any, ...], rows: list[dict[str, Any]]) -> dict[str, Any]:
-        _, columns, states, by_attempt, by_owner = shape
+        _, columns, states, by_attempt, by_owner, returning = shape
         names = ["id", *columns]
         types = [PG_TYPES[c] for c in names]
         if by_attempt:
@@ -185,7 +184,6 @@ class WriteBatcher:
             where.append(f"jobs.attempt = v.v{names.index('_attempt')}")
         if by_owner:
             where.append(f"jobs.lease_owner = v.v{names.index('_owner')}")
-        returning = ", ".join(f"jobs.{c.strip()}" for c in SELECT.split(","))
         assignments.append("version=jobs.version+1")
         sql = (f"UPDATE jobs SET {', '.join(assignments)} FROM unnest({', '.join(arrays)}) "
                f"AS v({', '.join(alias)}) WHERE {' AND '.join(where)} RETURNING {returning}")  # fmt: skip

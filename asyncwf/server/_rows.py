@@ -32,6 +32,7 @@ __all__ = [
     "labels_json",
     "progress_columns",
     "request_digest",
+    "returned_columns",
     "row_to_document",
     "row_to_job",
     "stale",
@@ -79,6 +80,18 @@ COLUMNS = [
     "result_blob",
 ]
 SELECT = ", ".join(COLUMNS)
+
+
+def returned_columns(changes: Mapping[str, Any], empty_blob: str, prefix: str = "") -> str:
+    """What ``update_job`` reads back: every column, or, when ``changes`` finish the job, every column
+    but the payload (``empty_blob`` in its place). Nothing reads a finished job's payload from its
+    snapshot, and reading back a large one costs more than the update itself."""
+    state = changes.get("state")
+    if state is None or not JobState(state).terminal:
+        return ", ".join(f"{prefix}{c}" for c in COLUMNS)
+    return ", ".join(empty_blob if c == "payload" else f"{prefix}{c}" for c in COLUMNS)
+
+
 _TIME_FIELDS = frozenset({"created_at", "updated_at", "started_at", "finished_at", "expires_at", "lease_expires_at"})
 #: JobInfo fields that map onto one column of the same name.
 _PLAIN_FIELDS = frozenset(

@@ -29,6 +29,7 @@ from asyncwf.server._rows import (
     dt_from,
     job_columns,
     progress_columns,
+    returned_columns,
     row_to_document,
     row_to_job,
     ts,
@@ -401,7 +402,8 @@ class SQLiteStore(SQLiteEntities):
         if expect_owner is not None:
             where.append("lease_owner=?")
             args.append(expect_owner)
-        sql = f"UPDATE jobs SET {assignments} WHERE id=? AND {' AND '.join(where)} RETURNING {SELECT}"
+        returning = returned_columns(changes, "X''")
+        sql = f"UPDATE jobs SET {assignments} WHERE id=? AND {' AND '.join(where)} RETURNING {returning}"
         if "progress" in changes:
             self._progress.pop(job_id, None)
 

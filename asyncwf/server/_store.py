@@ -147,6 +147,8 @@ class Store(EntityStore, Protocol):
         """Apply ``changes`` if the job matches the expectations; bump its version.
 
         Returns the new snapshot, or ``None`` when the job is missing or does not match.
+        When ``changes`` finish the job, the snapshot's payload is left out (``b""``):
+        nothing reads it there, and reading a large one back costs more than the update.
         """
 
     def record_progress(self, job_id: str, progress: Progress) -> None:
