@@ -372,21 +372,25 @@ class _Writer:
             if current in by_id or type(current) is not Apply or type(current.fn) is not str or current.kwargs:
                 stack.pop()  # written already, or not a plain application: write() does it
                 continue
-            keys: list[str] = [current.fn]  # type: ignore[list-item]
-            missing = False
-            for child in current.args:
-                key = by_id.get(child)
-                if key is None:
-                    if type(child) is Apply and type(child.fn) is str and not child.kwargs:
-                        stack.append(child)
-                        missing = True
-                        continue
-                    key = self.write(child)  # a literal, a reference, a function ...: the general way
-                keys.append(key)
-            if missing:
-                continue
+            args = current.args
+            if len(args) == 2 and (left := by_id.get(args[0])) is not None and (right := by_id.get(args[1])):
+                shape: tuple[str, ...] = (current.fn, left, right)  # type: ignore[assignment]  # the hot case
+            else:
+                keys: list[str] = [current.fn]  # type: ignore[list-item]
+                missing = False
+                for child in args:
+                    key = by_id.get(child)
+                    if key is None:
+                        if type(child) is Apply and type(child.fn) is str and not child.kwargs:
+                            stack.append(child)
+                            missing = True
+                            continue
+                        key = self.write(child)  # a literal, a reference, a function ...: the general way
+                    keys.append(key)
+                if missing:
+                    continue
+                shape = tuple(keys)
             stack.pop()
-            shape = tuple(keys)
             key = by_shape.get(shape)
             if key is None:
                 self.count += 1
