@@ -386,9 +386,9 @@ class JobEngine:
         direct = self._reserve_direct(spec.kind) if cached is None else None
         if direct is not None:
             # Direct dispatch: a slot is free, so the job is stored already leased (one write, not two).
-            expires = self._db_lease_expiry(now, direct.lease_seconds)
-            job = job.replace(state=JobState.RUNNING, attempt=1, lease_owner=direct.executor_id, started_at=now,
-                              lease_expires_at=expires)  # fmt: skip
+            # Set in place: no one else has seen this snapshot yet (a copy costs ~7 us).
+            job.state, job.attempt, job.lease_owner, job.started_at = JobState.RUNNING, 1, direct.executor_id, now
+            job.lease_expires_at = self._db_lease_expiry(now, direct.lease_seconds)
         try:
             stored, created = await self.store.insert_job(job, digest)
         except BaseException:
