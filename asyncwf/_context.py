@@ -38,6 +38,10 @@ class JobOutput:
 
 #: A job function: sync (runs in a worker thread) or async (runs on the loop).
 JobFunction = Callable[["JobContext"], Awaitable[bytes | str | JobOutput] | bytes | str | JobOutput]
+#: Answers a job of its kind as it is created, on the event loop, from the job's id and payload: the
+#: output, or None to run the job the usual way. It must be quick (bounded well under a millisecond
+#: or two) and pure: the job is stored finished, in one write, with what it returns.
+InlineAnswer = Callable[[str, bytes], "JobOutput | None"]
 
 
 def call_on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> None:
@@ -108,6 +112,7 @@ class JobContext:
 class _Kind:
     fn: JobFunction
     is_async: bool
+    inline: InlineAnswer | None = None
 
 
 class KindRegistry:
@@ -116,10 +121,11 @@ class KindRegistry:
     def __init__(self) -> None:
         self._kinds: dict[str, _Kind] = {}
 
-    def register(self, kind: str, fn: JobFunction) -> None:
-        if not kind or not callable(fn):
+    def register(self, kind: str, fn: JobFunction, *, inline: InlineAnswer | None = None) -> None:
+        """Run jobs of ``kind`` with ``fn``; ``inline`` may answer small ones as they are created."""
+        if not kind or not callable(fn) or (inline is not None and not callable(inline)):
             raise ValueError("a job kind needs a name and a callable")
-        self._kinds[kind] = _Kind(fn, inspect.iscoroutinefunction(fn))
+        self._kinds[kind] = _Kind(fn, inspect.iscoroutinefunction(fn), inline)
 
     def kind(self, name: str) -> Any:
         """Decorator form of :meth:`register`."""

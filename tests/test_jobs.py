@@ -436,3 +436,40 @@ async def test_create_does_not_echo_the_payload_but_get_returns_it(client: Clien
     created = await client.create_job("asyncwf.echo", payload)
     assert created.payload == payload  # filled in from the request
     assert (await client.get_job(created.id)).payload == payload
+
+
+async def test_a_kind_can_answer_small_jobs_as_they_are_created() -> None:
+    from asyncwf import JobOutput
+
+    runs: list[str] = []
+
+    async def double(ctx: JobContext) -> bytes:
+        runs.append(ctx.job.id)
+        return str(2 * int(ctx.payload)).encode()
+
+    def quick(job_id: str, payload: bytes) -> JobOutput | None:
+        if payload == b"bad":
+            raise ValueError("not a number")
+        if payload == b"huge":
+            return JobOutput(b"x" * (1 << 20))  # too big to keep inline: the job is run instead
+        return JobOutput(str(2 * int(payload)).encode(), "text/plain") if len(payload) <= 3 else None
+
+    async with LocalBackend(kinds={"test.double": double}, inline_answers={"test.double": quick}) as backend, \
+            backend.client() as client:  # fmt: skip
+        created = await client.create_job("test.double", b"21")
+        # Stored finished, in one write: no run, no lease.
+        assert created.state is JobState.SUCCEEDED and created.attempt == 1 and created.lease_owner == ""
+        assert created.result_inline == b"42" and created.result_content_type == "text/plain"
+        assert created.started_at == created.finished_at == created.created_at and created.expires_at is not None
+        assert await client.job_result(created.id) == b"42"
+        events = [e async for e in client.watch_job(created.id)]
+        assert [e.state for e in events if isinstance(e, JobInfo)] == [JobState.SUCCEEDED]
+        assert runs == []
+        # Declined (None), a raising answer and an answer too big to keep inline: each runs as usual.
+        big = await client.run_job("test.double", b"1000")
+        assert big.result_inline == b"2000" and runs == [big.id]
+        bad = await client.run_job("test.double", b"bad")
+        assert bad.state is JobState.FAILED and runs[-1] == bad.id
+        huge = await client.run_job("test.double", b"huge")
+        assert huge.state is JobState.FAILED and runs[-1] == huge.id  # (run, it fails: not a number)
+        assert len(runs) == 3

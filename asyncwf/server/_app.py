@@ -24,7 +24,7 @@ from grpclib.server import Server
 
 from asyncwf.exceptions import ConfigurationError
 from asyncwf.server._blobs import BlobStore, GCSBlobStore, LocalBlobStore
-from asyncwf.server._compute import COMPUTE_KIND, compute_kind
+from asyncwf.server._compute import COMPUTE_KIND, register_compute
 from asyncwf.server._dask import DaskEvaluator
 from asyncwf.server._engine import EngineConfig, JobEngine
 from asyncwf.server._executor import KindRegistry, LocalExecutor
@@ -162,7 +162,7 @@ class Backend:
         self.xyz = XYZService(self.store, self.auth, self.tile_errors)
         kinds = config.kinds if config.kinds is not None else builtin_kinds()
         if COMPUTE_KIND in kinds:  # this backend's catalogue (and dask cluster) for graft evaluation
-            kinds.register(COMPUTE_KIND, compute_kind(self.dask, self.rasters))
+            register_compute(kinds, self.dask, self.rasters)
         self.executor = LocalExecutor(self.engine, kinds, concurrency=config.executor_concurrency)
         self._grpc: _Server | None = None
         self._http: web.AppRunner | None = None

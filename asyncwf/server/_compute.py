@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import anyio
 
 from asyncwf import _json as fast_json
-from asyncwf._context import JobContext, JobFailureError, JobOutput
+from asyncwf._context import JobContext, JobFailureError, JobOutput, KindRegistry
 from asyncwf.exceptions import InvalidArgument
 from asyncwf.workflows._builtins import BUILTINS
 from asyncwf.workflows._channel import CHANNEL, COMPUTE_KIND
@@ -20,7 +19,7 @@ from asyncwf.workflows._interpreter import GraftError, Interpreter, Limits
 from asyncwf.workflows._raster_eval import RASTER_CONTEXT, RasterContext
 from asyncwf.workflows._typespec import DECIMAL_INT_BITS, encode_value
 
-__all__ = ["CHANNEL", "COMPUTE_KIND", "Evaluator", "compute_job", "compute_kind"]
+__all__ = ["CHANNEL", "COMPUTE_KIND", "ComputeKind", "Evaluator", "compute_job", "register_compute"]
 
 DEFAULT_TIMEOUT = 300.0
 
@@ -48,16 +47,19 @@ INLINE_PAYLOAD_BYTES = 32 * 1024
 _RETRY_IN_THREAD = {"OOM", "DEADLINE"}
 
 
-def _evaluate(request: dict[str, Any], limits: Limits, ctx: JobContext, *, inline: bool) -> JobOutput:
+def _evaluate(request: dict[str, Any], limits: Limits, ctx: JobContext | None) -> JobOutput:
+    """Evaluate under ``limits``; with ``ctx`` (in a worker thread) progress is reported and
+    cancellation seen, without it (on the loop, under the inline limits) neither is needed."""
     last = [0.0]
 
     def progress(done: int, total: int) -> None:
         now = time.monotonic()
-        if now - last[0] > 0.1:
+        if now - last[0] > 0.1 and ctx is not None:
             last[0] = now
             ctx.progress(done, total)
 
-    interpreter = Interpreter(BUILTINS, limits, cancel=ctx.cancelled, progress=None if inline else progress)
+    interpreter = Interpreter(BUILTINS, limits, cancel=None if ctx is None else ctx.cancelled,
+                              progress=None if ctx is None else progress)  # fmt: skip
     value = interpreter.run(request["graft"], request.get("arguments") or {})
     if type(value) is int and value.bit_length() <= DECIMAL_INT_BITS:
         return JobOutput(str(value).encode(), "application/json")  # the common case, without the JSON encoder
@@ -80,12 +82,51 @@ class Catalog(Protocol):
     async def snapshot(self) -> dict[str, dict[str, Any]]: ...
 
 
-def compute_kind(
-    evaluator: Evaluator | None = None, catalog: Catalog | None = None
-) -> Callable[[JobContext], Awaitable[JobOutput]]:
-    """The ``wf.compute`` job function; large grafts go to ``evaluator`` when one is given, images are
-    read from ``catalog``."""
-    return functools.partial(compute_job, evaluator=evaluator, catalog=catalog)
+class ComputeKind:
+    """The ``wf.compute`` job kind: :meth:`run` evaluates a job's graft, :meth:`answer_inline` answers
+    small grafts as their job is created (register both: :func:`register_compute`).
+
+    Args:
+        evaluator: Where large grafts are evaluated instead of a worker thread (e.g. dask).
+        catalog: The raster catalogue images are read from.
+    """
+
+    #: How many jobs too big to answer inline are remembered (so their run skips the inline try).
+    REMEMBERED = 4096
+
+    def __init__(self, evaluator: Evaluator | None = None, catalog: Catalog | None = None) -> None:
+        self.evaluator = evaluator
+        self.catalog = catalog
+        self._too_big: dict[str, None] = {}
+
+    def answer_inline(self, job_id: str, payload: bytes) -> JobOutput | None:
+        """The value of a small graft, evaluated on the loop under :data:`INLINE_LIMITS`; None when it
+        is large, reads images or fails (its run then evaluates it, or reports the error)."""
+        if len(payload) > INLINE_PAYLOAD_BYTES or any(marker in payload for marker in _RASTER_MARKERS):
+            return None
+        try:
+            return _evaluate(_request(payload), INLINE_LIMITS, None)
+        except GraftError as exc:
+            if exc.code in _RETRY_IN_THREAD:
+                if len(self._too_big) >= self.REMEMBERED:
+                    del self._too_big[next(iter(self._too_big))]
+                self._too_big[job_id] = None
+            return None
+        except JobFailureError:
+            return None
+
+    async def run(self, ctx: JobContext) -> JobOutput:
+        """The job function (see :func:`compute_job`)."""
+        tried = self._too_big.pop(ctx.job.id, False) is None
+        return await compute_job(ctx, self.evaluator, self.catalog, try_inline=not tried)
+
+
+def register_compute(
+    registry: KindRegistry, evaluator: Evaluator | None = None, catalog: Catalog | None = None
+) -> None:
+    """Register the ``wf.compute`` kind in ``registry``, with its inline answer."""
+    kind = ComputeKind(evaluator, catalog)
+    registry.register(COMPUTE_KIND, kind.run, inline=kind.answer_inline)
 
 
 _RASTER_MARKERS = (b'"wf.Image.', b'"wf.ImageCollection.')
@@ -101,23 +142,27 @@ def raster_context(request: dict[str, Any], images: dict[str, dict[str, Any]]) -
     return RasterContext(images, geoctx)
 
 
-async def compute_job(ctx: JobContext, evaluator: Evaluator | None = None, catalog: Catalog | None = None) -> JobOutput:
+async def compute_job(
+    ctx: JobContext, evaluator: Evaluator | None = None, catalog: Catalog | None = None, *, try_inline: bool = True
+) -> JobOutput:
     """Evaluate ``{"graft", "arguments", "typespec", "channel"}``.
 
     Small grafts are tried on the event loop under tight limits (a few
-    milliseconds, ten thousand items); anything larger is evaluated again, from
-    scratch, in a worker thread (or by ``evaluator``) with the full limits.
-    Builtins are pure, so the second run sees exactly what the first would have.
+    milliseconds, ten thousand items) unless ``try_inline`` is False (their
+    inline answer ran out of those limits already); anything larger is
+    evaluated again, from scratch, in a worker thread (or by ``evaluator``)
+    with the full limits. Builtins are pure, so the second run sees exactly
+    what the first would have.
     """
     rasters = None
     if any(marker in ctx.payload for marker in _RASTER_MARKERS):
         # Images are read from files: never on the event loop.
         images = await catalog.snapshot() if catalog is not None else {}
         rasters = raster_context(_request(ctx.payload), images)
-    elif len(ctx.payload) <= INLINE_PAYLOAD_BYTES:
+    elif try_inline and len(ctx.payload) <= INLINE_PAYLOAD_BYTES:
         request = _request(ctx.payload)
         try:
-            return _evaluate(request, INLINE_LIMITS, ctx, inline=True)
+            return _evaluate(request, INLINE_LIMITS, None)
         except GraftError as exc:
             if exc.code not in _RETRY_IN_THREAD:
                 raise
@@ -133,7 +178,7 @@ def _parse_and_evaluate(ctx: JobContext, limits: Limits, rasters: RasterContext 
     """Parse (large payloads are parsed here, off the loop) and evaluate with the full limits."""
     token = RASTER_CONTEXT.set(rasters) if rasters is not None else None
     try:
-        return _evaluate(_request(ctx.payload), limits, ctx, inline=False)
+        return _evaluate(_request(ctx.payload), limits, ctx)
     finally:
         if token is not None:
             RASTER_CONTEXT.reset(token)

@@ -23,24 +23,13 @@ __all__ = ["DaskEvaluator", "evaluate_remotely"]
 
 def evaluate_remotely(payload: bytes, timeout: float, rasters: Any = None) -> tuple[str, bytes | str, str]:
     """Runs in a dask worker: ``("ok", result bytes, content type)`` or ``("error", code, message)``."""
-    import threading
-
     from asyncwf.server._compute import _evaluate, _request
     from asyncwf.workflows._interpreter import Limits
-
-    class _Quiet:
-        """The JobContext an evaluation in a dask worker sees: no progress, cancelled by dask."""
-
-        cancelled = threading.Event()
-
-        def progress(self, done: int, total: int) -> None:
-            return None
-
     from asyncwf.workflows._raster_eval import RASTER_CONTEXT
 
     token = RASTER_CONTEXT.set(rasters) if rasters is not None else None
     try:
-        output = _evaluate(_request(payload), Limits(timeout=timeout), _Quiet(), inline=True)  # type: ignore[arg-type]
+        output = _evaluate(_request(payload), Limits(timeout=timeout), None)  # no progress; dask cancels
     except JobFailureError as exc:
         return "error", exc.code, exc.message
     finally:

@@ -11,18 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import uuid
 from typing import Protocol
 
 import anyio
 
-from asyncwf._context import JobContext, KindRegistry, call_on_loop, failure_from_exception, run_job_function
+from asyncwf._context import (
+    JobContext,
+    JobOutput,
+    KindRegistry,
+    call_on_loop,
+    failure_from_exception,
+    run_job_function,
+)
 from asyncwf._model import JobInfo
 from asyncwf.server._engine import LOCAL_OWNER_PREFIX, JobEngine
 
 __all__ = ["Executor", "KindRegistry", "LocalExecutor"]
 
 UTC = dt.UTC
+log = logging.getLogger(__name__)
 
 
 class Executor(Protocol):
@@ -119,6 +128,19 @@ class LocalExecutor:
     def accept(self, job: JobInfo) -> None:
         self._reserved -= 1
         self._running[job.id] = asyncio.create_task(self._run(job), name=f"asyncwf-job-{job.id}")
+
+    def answer_inline(self, kind: str, job_id: str, payload: bytes) -> JobOutput | None:
+        """Ask the kind's inline answer (if it has one) for a job being created; None to run it."""
+        if self._stopping or kind not in self.registry:
+            return None
+        inline = self.registry.get(kind).inline
+        if inline is None:
+            return None
+        try:
+            return inline(job_id, payload)
+        except Exception:  # the usual run reports it, as the job's error
+            log.debug("inline answer of a %s job failed; running it", kind, exc_info=True)
+            return None
 
     def _on_cancel(self, job_id: str) -> None:
         task = self._running.get(job_id)

@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from asyncwf._context import JobContext, JobOutput
-from asyncwf.server._compute import COMPUTE_KIND, Evaluator, compute_kind
+from asyncwf.server._compute import Evaluator, register_compute
 from asyncwf.server._executor import KindRegistry
 
 __all__ = ["builtin_kinds"]
@@ -74,5 +74,5 @@ def builtin_kinds(evaluator: Evaluator | None = None) -> KindRegistry:
     registry.register("asyncwf.sleep", sleep)
     registry.register("asyncwf.fail", fail)
     registry.register("asyncwf.primes", primes)
-    registry.register(COMPUTE_KIND, compute_kind(evaluator))
+    register_compute(registry, evaluator)
     return registry

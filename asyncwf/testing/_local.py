@@ -13,7 +13,7 @@ from typing import Any
 
 import anyio
 
-from asyncwf._context import JobFunction, KindRegistry
+from asyncwf._context import InlineAnswer, JobFunction, KindRegistry
 from asyncwf.client import Auth, Client
 from asyncwf.server import Backend, BackendConfig, EngineConfig, builtin_kinds
 
@@ -26,6 +26,7 @@ class LocalBackend:
     Args:
         data_dir: Keep state here instead of a temporary folder (kept afterwards).
         kinds: Extra job kinds for the in-process executor (the built-in ones are always there).
+        inline_answers: Inline answers for some of ``kinds`` (see ``KindRegistry.register``).
         tokens: Bearer token -> identity; enables authentication.
         **config: Other :class:`~asyncwf.server.BackendConfig` fields, and
             :class:`~asyncwf.server.EngineConfig` fields (e.g. ``lease_seconds``).
@@ -43,6 +44,7 @@ class LocalBackend:
         *,
         data_dir: str | Path | None = None,
         kinds: Mapping[str, JobFunction] | None = None,
+        inline_answers: Mapping[str, InlineAnswer] | None = None,
         tokens: Mapping[str, str] | None = None,
         **config: Any,
     ) -> None:
@@ -50,8 +52,9 @@ class LocalBackend:
         engine_args = {k: config.pop(k) for k in list(config) if k in engine_fields}
         self._data_dir = Path(data_dir) if data_dir is not None else None
         self._registry = builtin_kinds()
+        inline_answers = inline_answers or {}
         for name, fn in (kinds or {}).items():
-            self._registry.register(name, fn)
+            self._registry.register(name, fn, inline=inline_answers.get(name))
         self._tokens = dict(tokens or {})
         self._engine = EngineConfig(**engine_args)
         self._config = config

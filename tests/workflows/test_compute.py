@@ -222,3 +222,38 @@ async def test_big_integer_literals_and_floats_survive_the_wire(client: Client) 
     big = 2**100 + 1
     assert await wf.compute(wf.Int(big) + 1, client=client) == big + 1
     assert await wf.compute(wf.Float(1e-7) * 2, client=client) == 2e-7
+
+
+async def test_small_grafts_are_answered_as_their_job_is_created(default_client: Client) -> None:
+    job = wf.Job.build(wf.Int(20) * 2 + 2, {}, cache=False)
+    await job.execute()
+    assert job.done and job.stage == "SUCCEEDED"  # created finished: no queue, no run
+    assert await job.result() == 42
+    big = wf.range(30_000).map(lambda i: i * 2).reduce(lambda a, b: a + b, 0)  # beyond the inline limits
+    assert await wf.compute(big, cache=False) == 30_000 * 29_999
+
+
+async def test_a_graft_too_big_to_answer_inline_goes_straight_to_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asyncwf import JobContext, JobInfo
+    from asyncwf.server import _compute
+
+    kind = _compute.ComputeKind()
+    big = wf.range(30_000).map(lambda i: i * 2).reduce(lambda a, b: a + b, 0)
+    payload, _ = wf.Job.build(big, {}, cache=False)._create_options()
+    assert kind.answer_inline("j1", payload) is None
+    limits_seen = []
+    evaluate = _compute._evaluate
+    monkeypatch.setattr(
+        _compute, "_evaluate", lambda request, limits, ctx: limits_seen.append(limits) or evaluate(request, limits, ctx)
+    )
+
+    class Quiet:
+        def progress(self, *args: object) -> None: ...
+
+        def log(self, *args: object) -> None: ...
+
+    ctx = JobContext(JobInfo(id="j1", kind=_compute.COMPUTE_KIND, state=JobState.RUNNING, payload=payload), Quiet())
+    output = await kind.run(ctx)
+    assert json.loads(output.data) == 30_000 * 29_999
+    assert limits_seen and _compute.INLINE_LIMITS not in limits_seen  # no second inline try
+    assert kind.answer_inline("j2", b"not json") is None and not kind._too_big  # (its run reports the error)
