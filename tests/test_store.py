@@ -277,3 +277,24 @@ async def test_a_finishing_update_reads_back_everything_but_the_payload(store: S
     assert done.payload == b"" and done.result_inline == b"7" and done.labels == {"a": "1"}
     stored = await store.get_job("p1")
     assert stored is not None and stored.payload == job.payload
+
+
+async def test_an_insert_can_take_a_cached_result_in_the_same_trip(store: Store) -> None:
+    now = dt.datetime.now(UTC)
+    done = _job("c1")
+    done.state, done.cache_key, done.finished_at, done.result_inline = JobState.SUCCEEDED, "ck", now, b"7"
+    await store.insert_job(done, "d")
+
+    def from_cache(cached: JobInfo) -> JobInfo:
+        return fresh.replace(state=JobState.SUCCEEDED, cached_from=cached.id, result_inline=cached.result_inline)
+
+    fresh = _job("c2")
+    fresh.cache_key, fresh.created_at = "ck", now
+    stored, created = await store.insert_job(fresh, "d", from_cache=from_cache)
+    assert created and stored.id == "c2" and stored.cached_from == "c1" and stored.result_inline == b"7"
+    again = await store.get_job("c2")
+    assert again is not None and again.cached_from == "c1" and again.state is JobState.SUCCEEDED
+    other = _job("c3")
+    other.cache_key, other.created_at = "another", now
+    stored, created = await store.insert_job(other, "d", from_cache=from_cache)
+    assert created and stored.state is JobState.QUEUED and not stored.cached_from  # no match: inserted as given

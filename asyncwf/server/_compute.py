@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import time
 from typing import Any, Protocol
@@ -97,20 +98,26 @@ class ComputeKind:
     def __init__(self, evaluator: Evaluator | None = None, catalog: Catalog | None = None) -> None:
         self.evaluator = evaluator
         self.catalog = catalog
+        #: Jobs (by id) whose graft ran out of the inline limits, and those grafts (by payload digest).
         self._too_big: dict[str, None] = {}
+        self._too_big_payloads: dict[bytes, None] = {}
 
     def answer_inline(self, job_id: str, payload: bytes) -> JobOutput | None:
         """The value of a small graft, evaluated on the loop under :data:`INLINE_LIMITS`; None when it
-        is large, reads images or fails (its run then evaluates it, or reports the error)."""
+        is large, reads images or fails (its run then evaluates it, or reports the error). A graft that
+        ran out of the limits once is not tried inline again (a cached one is asked for again and again)."""
         if len(payload) > INLINE_PAYLOAD_BYTES or any(marker in payload for marker in _RASTER_MARKERS):
+            return None
+        digest = hashlib.blake2b(payload, digest_size=16).digest()
+        if digest in self._too_big_payloads:
+            _remember(self._too_big, job_id, self.REMEMBERED)
             return None
         try:
             return _evaluate(_request(payload), INLINE_LIMITS, None)
         except GraftError as exc:
             if exc.code in _RETRY_IN_THREAD:
-                if len(self._too_big) >= self.REMEMBERED:
-                    del self._too_big[next(iter(self._too_big))]
-                self._too_big[job_id] = None
+                _remember(self._too_big, job_id, self.REMEMBERED)
+                _remember(self._too_big_payloads, digest, self.REMEMBERED)
             return None
         except JobFailureError:
             return None
@@ -119,6 +126,13 @@ class ComputeKind:
         """The job function (see :func:`compute_job`)."""
         tried = self._too_big.pop(ctx.job.id, False) is None
         return await compute_job(ctx, self.evaluator, self.catalog, try_inline=not tried)
+
+
+def _remember(seen: dict[Any, None], key: Any, limit: int) -> None:
+    """Add ``key`` to an insertion-ordered set of at most ``limit`` keys (the oldest goes)."""
+    if len(seen) >= limit:
+        del seen[next(iter(seen))]
+    seen[key] = None
 
 
 def register_compute(

@@ -383,16 +383,21 @@ class JobEngine:
         digest = request_digest(
             spec.kind, spec.payload, spec.content_type, repr(sorted(spec.labels.items())), str(job.max_attempts)
         )
-        cached = await self.store.find_cached(spec.kind, job.owner, spec.cache_key, now) if spec.cache_key else None
-        if cached is not None:
-            # Content-addressed result cache: answer with the stored result at once.
-            job = job.replace(
-                state=JobState.SUCCEEDED, cached_from=cached.id, started_at=now, finished_at=now,
-                expires_at=cached.expires_at, result_inline=cached.result_inline, result_stored=cached.result_stored,
-                result_size=cached.result_size, result_content_type=cached.result_content_type,
-                result_blob=_result_key(cached) if cached.result_stored else "", progress=cached.progress,
-            )  # fmt: skip
-        elif (output := self._answer_inline(spec.kind, job_id, spec.payload)) is not None:
+        from_cache = None
+        if spec.cache_key:
+            template = job.replace()  # before the changes below (the cache lookup is done with the insert)
+
+            def from_cache(cached: JobInfo) -> JobInfo:
+                """Content-addressed result cache: the new job answered with the stored result at once."""
+                return template.replace(
+                    state=JobState.SUCCEEDED, cached_from=cached.id, started_at=now, finished_at=now,
+                    expires_at=cached.expires_at, result_inline=cached.result_inline,
+                    result_stored=cached.result_stored, result_size=cached.result_size,
+                    result_content_type=cached.result_content_type,
+                    result_blob=_result_key(cached) if cached.result_stored else "", progress=cached.progress,
+                )  # fmt: skip
+
+        if (output := self._answer_inline(spec.kind, job_id, spec.payload)) is not None:
             # Answered as it is created (a small graft): stored finished, in one write, like a cache hit.
             # Set in place: no one else has seen this snapshot yet.
             job.state, job.attempt, job.started_at, job.finished_at = JobState.SUCCEEDED, 1, now, now
@@ -406,14 +411,15 @@ class JobEngine:
             job.state, job.attempt, job.lease_owner, job.started_at = JobState.RUNNING, 1, direct.executor_id, now
             job.lease_expires_at = self._db_lease_expiry(now, direct.lease_seconds)
         try:
-            stored, created = await self.store.insert_job(job, digest)
+            stored, created = await self.store.insert_job(job, digest, from_cache=from_cache)
         except BaseException:
             if direct is not None:
                 direct.release()
             raise
+        if direct is not None and (not created or stored.cached_from):
+            direct.release()  # an existing job, or a cache hit: nothing to run
+            direct = None
         if not created:
-            if direct is not None:
-                direct.release()
             return stored, created
         self._publish(stored)
         if direct is not None:

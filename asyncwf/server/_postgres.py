@@ -24,6 +24,7 @@ from asyncwf.server._postgres_xf import POSTGRES_ENTITY_MIGRATION, PostgresEntit
 from asyncwf.server._rows import (
     DOC_COLUMNS,
     SELECT,
+    cached_query,
     changes_to_columns,
     document_values,
     dt_from,
@@ -243,7 +244,15 @@ class PostgresStore(PostgresEntities):
 
     # --- jobs --------------------------------------------------------------
 
-    async def insert_job(self, job: JobInfo, request_digest: str) -> tuple[JobInfo, bool]:
+    async def insert_job(
+        self, job: JobInfo, request_digest: str, *, from_cache: Callable[[JobInfo], JobInfo] | None = None
+    ) -> tuple[JobInfo, bool]:
+        if from_cache is not None and job.cache_key:
+            cached = await self.find_cached(
+                job.kind, job.owner, job.cache_key, job.created_at or dt.datetime.now(dt.UTC)
+            )
+            if cached is not None:
+                job = from_cache(cached)
         values = job_columns(job, request_digest)
         if await self._batch.insert(values):
             return job, True
@@ -362,11 +371,8 @@ class PostgresStore(PostgresEntities):
                 for seq, when, level, message, logger in rows]  # fmt: skip
 
     async def find_cached(self, kind: str, owner: str, cache_key: str, now: dt.datetime) -> JobInfo | None:
-        row = await self._fetchrow(
-            f"SELECT {SELECT} FROM jobs WHERE cache_key != '' AND kind=? AND owner=? AND cache_key=? AND state=? "
-            "AND (expires_at IS NULL OR expires_at>?) ORDER BY finished_at DESC LIMIT 1",
-            kind, owner, cache_key, JobState.SUCCEEDED.value, now.timestamp(),
-        )  # fmt: skip
+        sql, args = cached_query(kind, owner, cache_key, now)
+        row = await self._fetchrow(sql, *args)
         return None if row is None else row_to_job(tuple(row))
 
     async def running_jobs(self) -> list[JobInfo]:

@@ -22,6 +22,7 @@ __all__ = [
     "DOC_COLUMNS",
     "ENTITY_COLUMNS",
     "SELECT",
+    "cached_query",
     "changes_to_columns",
     "document_values",
     "dt_from",
@@ -80,6 +81,15 @@ COLUMNS = [
     "result_blob",
 ]
 SELECT = ", ".join(COLUMNS)
+
+
+def cached_query(kind: str, owner: str, cache_key: str, now: dt.datetime) -> tuple[str, tuple[Any, ...]]:
+    """The newest succeeded, unexpired job of ``kind`` and ``owner`` with ``cache_key``: SQL and arguments."""
+    sql = (
+        f"SELECT {SELECT} FROM jobs WHERE cache_key != '' AND kind=? AND owner=? AND cache_key=? AND state=? "  # noqa: S608
+        "AND (expires_at IS NULL OR expires_at>?) ORDER BY finished_at DESC LIMIT 1"
+    )
+    return sql, (kind, owner, cache_key, JobState.SUCCEEDED.value, now.timestamp())
 
 
 def returned_columns(changes: Mapping[str, Any], empty_blob: str, prefix: str = "") -> str:

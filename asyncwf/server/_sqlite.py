@@ -24,6 +24,7 @@ from asyncwf.exceptions import AlreadyExists, Conflict, InternalError
 from asyncwf.server._rows import (
     DOC_COLUMNS,
     SELECT,
+    cached_query,
     changes_to_columns,
     document_values,
     dt_from,
@@ -130,6 +131,10 @@ def _isolated(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], Any])
         return _Failure(exc)
     finally:
         conn.execute("RELEASE op")
+
+
+def _find_cached_sql(job: JobInfo, now: dt.datetime | None) -> tuple[str, tuple[Any, ...]]:
+    return cached_query(job.kind, job.owner, job.cache_key, now or dt.datetime.now(UTC))
 
 
 @functools.cache
@@ -314,11 +319,21 @@ class SQLiteStore(SQLiteEntities):
 
     # --- Store interface ---------------------------------------------------
 
-    async def insert_job(self, job: JobInfo, request_digest: str) -> tuple[JobInfo, bool]:
+    async def insert_job(
+        self, job: JobInfo, request_digest: str, *, from_cache: Callable[[JobInfo], JobInfo] | None = None
+    ) -> tuple[JobInfo, bool]:
         values = job_columns(job, request_digest)
         sql = _insert_sql(tuple(values))
+        lookup = _find_cached_sql(job, job.created_at) if from_cache is not None and job.cache_key else None
 
         def op(conn: sqlite3.Connection) -> tuple[JobInfo, bool]:
+            nonlocal job, values
+            if lookup is not None and from_cache is not None:
+                # The cache lookup in the insert's own transaction: one trip to the writer, not two.
+                row = conn.execute(*lookup).fetchone()
+                if row is not None:
+                    job = from_cache(row_to_job(row))
+                    values = job_columns(job, request_digest)
             if conn.execute(sql, tuple(values.values())).rowcount:
                 return job, True
             if not job.idempotency_key:
@@ -443,11 +458,7 @@ class SQLiteStore(SQLiteEntities):
         )
 
     async def find_cached(self, kind: str, owner: str, cache_key: str, now: dt.datetime) -> JobInfo | None:
-        sql = (
-            f"SELECT {SELECT} FROM jobs WHERE cache_key != '' AND kind=? AND owner=? AND cache_key=? AND state=? "
-            "AND (expires_at IS NULL OR expires_at>?) ORDER BY finished_at DESC LIMIT 1"
-        )
-        args = (kind, owner, cache_key, JobState.SUCCEEDED.value, now.timestamp())
+        sql, args = cached_query(kind, owner, cache_key, now)
 
         def op(conn: sqlite3.Connection) -> JobInfo | None:
             row = conn.execute(sql, args).fetchone()

@@ -117,12 +117,17 @@ class Store(EntityStore, Protocol):
     async def close(self) -> None:
         """Flush pending writes and release every connection and thread."""
 
-    async def insert_job(self, job: JobInfo, request_digest: str) -> tuple[JobInfo, bool]:
+    async def insert_job(
+        self, job: JobInfo, request_digest: str, *, from_cache: Callable[[JobInfo], JobInfo] | None = None
+    ) -> tuple[JobInfo, bool]:
         """Insert ``job``; return ``(stored job, created)``.
 
         When a job with the same owner and idempotency key exists it is
         returned with ``created=False``; :class:`~asyncwf.exceptions.Conflict`
-        is raised if it was created from a different request.
+        is raised if it was created from a different request. With
+        ``from_cache`` and a ``job.cache_key``, a job :meth:`find_cached` would
+        find is looked for first (in the same transaction where the store can),
+        and ``from_cache(that job)`` is inserted instead of ``job``.
         """
 
     async def get_job(self, job_id: str) -> JobInfo | None: ...

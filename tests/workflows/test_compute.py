@@ -241,6 +241,9 @@ async def test_a_graft_too_big_to_answer_inline_goes_straight_to_a_thread(monkey
     big = wf.range(30_000).map(lambda i: i * 2).reduce(lambda a, b: a + b, 0)
     payload, _ = wf.Job.build(big, {}, cache=False)._create_options()
     assert kind.answer_inline("j1", payload) is None
+    started = asyncio.get_running_loop().time()
+    assert kind.answer_inline("j0", payload) is None  # known too big: declined without evaluating
+    assert asyncio.get_running_loop().time() - started < 0.002 * 10 and "j0" in kind._too_big
     limits_seen = []
     evaluate = _compute._evaluate
     monkeypatch.setattr(
@@ -256,4 +259,4 @@ async def test_a_graft_too_big_to_answer_inline_goes_straight_to_a_thread(monkey
     output = await kind.run(ctx)
     assert json.loads(output.data) == 30_000 * 29_999
     assert limits_seen and _compute.INLINE_LIMITS not in limits_seen  # no second inline try
-    assert kind.answer_inline("j2", b"not json") is None and not kind._too_big  # (its run reports the error)
+    assert kind.answer_inline("j2", b"not json") is None and "j2" not in kind._too_big  # (its run reports it)
