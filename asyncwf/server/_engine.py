@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import math
 import re
@@ -117,6 +118,16 @@ class DirectExecutor(Protocol):
 
 def _now() -> dt.datetime:
     return dt.datetime.now(UTC)
+
+
+def _cache_hit(new: JobInfo, now: dt.datetime, cached: JobInfo) -> JobInfo:
+    """Content-addressed result cache: ``new`` answered at once with ``cached``'s stored result."""
+    return new.replace(
+        state=JobState.SUCCEEDED, cached_from=cached.id, started_at=now, finished_at=now,
+        expires_at=cached.expires_at, result_inline=cached.result_inline, result_stored=cached.result_stored,
+        result_size=cached.result_size, result_content_type=cached.result_content_type,
+        result_blob=_result_key(cached) if cached.result_stored else "", progress=cached.progress,
+    )  # fmt: skip
 
 
 class JobEngine:
@@ -383,20 +394,8 @@ class JobEngine:
         digest = request_digest(
             spec.kind, spec.payload, spec.content_type, repr(sorted(spec.labels.items())), str(job.max_attempts)
         )
-        from_cache = None
-        if spec.cache_key:
-            template = job.replace()  # before the changes below (the cache lookup is done with the insert)
-
-            def from_cache(cached: JobInfo) -> JobInfo:
-                """Content-addressed result cache: the new job answered with the stored result at once."""
-                return template.replace(
-                    state=JobState.SUCCEEDED, cached_from=cached.id, started_at=now, finished_at=now,
-                    expires_at=cached.expires_at, result_inline=cached.result_inline,
-                    result_stored=cached.result_stored, result_size=cached.result_size,
-                    result_content_type=cached.result_content_type,
-                    result_blob=_result_key(cached) if cached.result_stored else "", progress=cached.progress,
-                )  # fmt: skip
-
+        # The cache lookup travels with the insert; the copy is taken before the changes below.
+        from_cache = functools.partial(_cache_hit, job.replace(), now) if spec.cache_key else None
         if (output := self._answer_inline(spec.kind, job_id, spec.payload)) is not None:
             # Answered as it is created (a small graft): stored finished, in one write, like a cache hit.
             # Set in place: no one else has seen this snapshot yet.
