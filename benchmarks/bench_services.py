@@ -27,6 +27,10 @@ from benchmarks._util import ROOT, Row, asyncwf_server
 from benchmarks.bench_data import _octue_python
 
 EVENTS = [{"kind": "result", "output_values": 1, "output_manifest": None}]
+#: Questions in flight (ask_multiple's limit) and questions the served app answers at once: the
+#: same, so that every question is handed to the app as it is created (more in flight than the
+#: app takes would queue them in the backend). 64 instead: see docs/benchmarks.md.
+CONCURRENCY = 256
 TWINE = {"input_values_schema": {"type": "object"}, "output_values_schema": {"type": "object"}}
 
 
@@ -59,12 +63,12 @@ async def _ours(rows: list[Row], quick: bool) -> None:
     logging.getLogger("asyncwf").setLevel(logging.WARNING)
     count = 200 if quick else 1000
     async with LocalBackend() as backend, backend.client() as client, ServedApp(
-        runner, "bench/app:1.0", client, concurrency=64
+        runner, "bench/app:1.0", client, concurrency=CONCURRENCY
     ):  # fmt: skip
         asker = Child("bench/app:1.0", client=client)
         await asker.ask(input_values={"x": 0})
         start = time.perf_counter()
-        await asker.ask_multiple(*({"input_values": {"x": i}} for i in range(count)))
+        await asker.ask_multiple(*({"input_values": {"x": i}} for i in range(count)), concurrency=CONCURRENCY)
         elapsed = time.perf_counter() - start
     rows.append(Row("services: through the backend", "asyncwf, one process", f"ask_multiple({count})", elapsed, "s"))
     rows.append(Row("services: through the backend", "asyncwf, three processes", f"ask_multiple({count})",
@@ -101,27 +105,27 @@ async def _three_processes(count: int) -> float:
     with tempfile.TemporaryDirectory() as folder, asyncwf_server() as info:
         await asyncio.to_thread(Path(folder, "app.py").write_text, APP)
         command = [sys.executable, "-m", "asyncwf._cli", "serve-app", "--service-id", "bench/app:1.0", "--app",
-                   folder, "--twine", json.dumps(TWINE), "--port", str(info["port"]), "--concurrency", "64",
+                   folder, "--twine", json.dumps(TWINE), "--port", str(info["port"]), "--concurrency", str(CONCURRENCY),
                    "--log-level", "WARNING"]  # fmt: skip
         async with _started(command), Client("127.0.0.1", info["port"]) as client:
             asker = Child("bench/app:1.0", client=client)
             await asker.ask(input_values={"x": 0})
             start = time.perf_counter()
-            await asker.ask_multiple(*({"input_values": {"x": i}} for i in range(count)))
+            await asker.ask_multiple(*({"input_values": {"x": i}} for i in range(count)), concurrency=CONCURRENCY)
             return time.perf_counter() - start
 
 
 async def _engine_floor(count: int) -> float:
     """The same path without the services layer: ``run_job`` of an echo kind through a remote executor in
     its own process, with what Child.ask asks for (the early ``accepted``, the job's logs, one attempt) and
-    the same concurrency (64)."""
+    the same concurrency."""
     from asyncwf import Client
 
     with asyncwf_server() as info:
-        command = [sys.executable, "-m", "benchmarks._echo_executor", str(info["port"]), "64"]
+        command = [sys.executable, "-m", "benchmarks._echo_executor", str(info["port"]), str(CONCURRENCY)]
         async with _started(command), Client("127.0.0.1", info["port"]) as client:
             await client.run_job("bench.echo", b"{}")
-            limit = asyncio.Semaphore(64)
+            limit = asyncio.Semaphore(CONCURRENCY)
 
             async def one(i: int) -> None:
                 async with limit:

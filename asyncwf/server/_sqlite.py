@@ -208,10 +208,13 @@ class SQLiteStore(SQLiteEntities):
         path: The database file; its folder is created.
         synchronous: SQLite's ``synchronous`` pragma. ``NORMAL`` (default)
             survives a crash of the process; ``FULL`` also a power cut.
-        max_batch: The most writes applied in one transaction.
+        max_batch: The most writes applied in one transaction. Small enough that in a burst the
+            first writes are committed (and their jobs dispatched or answered) while the rest wait:
+            the stages of a busy backend then overlap (64: 1,000 questions through a served app
+            0.37-0.47 s, 2,048: 0.46-0.56 s).
     """
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", max_batch: int = 2048) -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", max_batch: int = 64) -> None:
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
         self.path = Path(path)
