@@ -7,6 +7,7 @@ bodies as JSON text, so both stores read rows the same way.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -97,9 +98,12 @@ def returned_columns(changes: Mapping[str, Any], empty_blob: str, prefix: str = 
     but the payload (``empty_blob`` in its place). Nothing reads a finished job's payload from its
     snapshot, and reading back a large one costs more than the update itself."""
     state = changes.get("state")
-    if state is None or not JobState(state).terminal:
-        return ", ".join(f"{prefix}{c}" for c in COLUMNS)
-    return ", ".join(empty_blob if c == "payload" else f"{prefix}{c}" for c in COLUMNS)
+    return _returned(state is not None and JobState(state).terminal, empty_blob, prefix)
+
+
+@functools.cache
+def _returned(finishing: bool, empty_blob: str, prefix: str) -> str:
+    return ", ".join(empty_blob if finishing and c == "payload" else f"{prefix}{c}" for c in COLUMNS)
 
 
 _TIME_FIELDS = frozenset({"created_at", "updated_at", "started_at", "finished_at", "expires_at", "lease_expires_at"})

@@ -138,6 +138,18 @@ def _find_cached_sql(job: JobInfo, now: dt.datetime | None) -> tuple[str, tuple[
 
 
 @functools.cache
+def _update_sql(columns: tuple[str, ...], states: int, by_attempt: bool, by_owner: bool, returning: str) -> str:
+    """A version-checked UPDATE of ``columns`` (made once per shape)."""
+    assignments = ", ".join([f"{name}=?" for name in columns] + ["version=version+1"])
+    where = [f"state IN ({', '.join('?' * states)})"]
+    if by_attempt:
+        where.append("attempt=?")
+    if by_owner:
+        where.append("lease_owner=?")
+    return f"UPDATE jobs SET {assignments} WHERE id=? AND {' AND '.join(where)} RETURNING {returning}"
+
+
+@functools.cache
 def _insert_sql(columns: tuple[str, ...]) -> str:
     """The INSERT of a new job row (its columns never change: written once)."""
     return f"INSERT OR IGNORE INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
@@ -411,17 +423,13 @@ class SQLiteStore(SQLiteEntities):
         expect_owner: str | None = None,
     ) -> JobInfo | None:
         columns = changes_to_columns(changes)
-        assignments = ", ".join([f"{name}=?" for name in columns] + ["version=version+1"])
-        where = [f"state IN ({', '.join('?' * len(expect_states))})"]
         args: list[Any] = [*columns.values(), job_id, *(s.value for s in expect_states)]
         if expect_attempt is not None:
-            where.append("attempt=?")
             args.append(expect_attempt)
         if expect_owner is not None:
-            where.append("lease_owner=?")
             args.append(expect_owner)
-        returning = returned_columns(changes, "X''")
-        sql = f"UPDATE jobs SET {assignments} WHERE id=? AND {' AND '.join(where)} RETURNING {returning}"
+        sql = _update_sql(tuple(columns), len(expect_states), expect_attempt is not None, expect_owner is not None,
+                          returned_columns(changes, "X''"))  # fmt: skip
         if "progress" in changes:
             self._progress.pop(job_id, None)
 
