@@ -36,12 +36,14 @@ class JobOutput:
     content_type: str = "application/octet-stream"
 
 
-#: A job function: sync (runs in a worker thread) or async (runs on the loop).
+#: A job function: sync (runs in a worker thread) or async (runs on the loop). It returns bytes, str,
+#: None (no result) or a JobOutput.
 JobFunction = Callable[["JobContext"], Awaitable[bytes | str | JobOutput] | bytes | str | JobOutput]
-#: Answers a job of its kind as it is created, on the event loop, from the job's id and payload: the
-#: output, or None to run the job the usual way. It must be quick (bounded well under a millisecond
-#: or two) and pure: the job is stored finished, in one write, with what it returns.
-InlineAnswer = Callable[[str, bytes], "JobOutput | None"]
+#: Answers a job of its kind as it is created, on the event loop, from the job's id and payload:
+#: its output (bytes, str or a JobOutput, as a job function returns), or None to run the job the
+#: usual way. It must be quick (well under a millisecond or two) and pure: the job is stored
+#: finished, in one write, with what it returns.
+InlineAnswer = Callable[[str, bytes], "bytes | str | JobOutput | None"]
 
 
 def call_on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> None:
@@ -157,6 +159,11 @@ async def run_job_function(kind: _Kind, ctx: JobContext, limiter: anyio.Capacity
             value = await kind.fn(ctx)  # type: ignore[misc]
         else:
             value = await anyio.to_thread.run_sync(kind.fn, ctx, limiter=limiter, abandon_on_cancel=True)
+    return as_output(value)
+
+
+def as_output(value: object) -> JobOutput:
+    """A job function's return value as a JobOutput (bytes, str, None or a JobOutput)."""
     if isinstance(value, JobOutput):
         return value
     if isinstance(value, str):

@@ -447,11 +447,15 @@ async def test_a_kind_can_answer_small_jobs_as_they_are_created() -> None:
         runs.append(ctx.job.id)
         return str(2 * int(ctx.payload)).encode()
 
-    def quick(job_id: str, payload: bytes) -> JobOutput | None:
+    def quick(job_id: str, payload: bytes) -> object:
         if payload == b"bad":
             raise ValueError("not a number")
         if payload == b"huge":
             return JobOutput(b"x" * (1 << 20))  # too big to keep inline: the job is run instead
+        if payload == b"odd":
+            return 42  # not an output: the job is run instead
+        if payload == b"7":
+            return "14"  # str and bytes are outputs, as from a job function
         return JobOutput(str(2 * int(payload)).encode(), "text/plain") if len(payload) <= 3 else None
 
     async with LocalBackend(kinds={"test.double": double}, inline_answers={"test.double": quick}) as backend, \
@@ -472,4 +476,8 @@ async def test_a_kind_can_answer_small_jobs_as_they_are_created() -> None:
         assert bad.state is JobState.FAILED and runs[-1] == bad.id
         huge = await client.run_job("test.double", b"huge")
         assert huge.state is JobState.FAILED and runs[-1] == huge.id  # (run, it fails: not a number)
-        assert len(runs) == 3
+        odd = await client.run_job("test.double", b"odd")
+        assert odd.state is JobState.FAILED and runs[-1] == odd.id
+        assert len(runs) == 4
+        seven = await client.run_job("test.double", b"7")
+        assert seven.result_inline == b"14" and seven.result_content_type.startswith("text/plain") and len(runs) == 4

@@ -21,6 +21,7 @@ from asyncwf._context import (
     JobContext,
     JobOutput,
     KindRegistry,
+    as_output,
     call_on_loop,
     failure_from_exception,
     run_job_function,
@@ -137,7 +138,8 @@ class LocalExecutor:
         if inline is None:
             return None
         try:
-            return inline(job_id, payload)
+            value = inline(job_id, payload)
+            return None if value is None else as_output(value)
         except Exception:  # the usual run reports it, as the job's error
             log.debug("inline answer of a %s job failed; running it", kind, exc_info=True)
             return None
