@@ -552,8 +552,12 @@ class JobOptions(TypedDict, total=False):
     cache_key: str
 
 
+_JOB_OPTIONS = frozenset(JobOptions.__annotations__)
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
 def _create_request(kind: str, payload: bytes, options: JobOptions) -> pb.CreateJobRequest:
-    unknown = set(options) - set(JobOptions.__annotations__)
+    unknown = options.keys() - _JOB_OPTIONS
     if unknown:
         raise InvalidArgument(f"unknown job options: {', '.join(sorted(unknown))}")
     labels = options.get("labels")
@@ -562,7 +566,7 @@ def _create_request(kind: str, payload: bytes, options: JobOptions) -> pb.Create
     max_attempts = options.get("max_attempts", 0)
     if not isinstance(kind, str) or not kind:
         raise InvalidArgument("kind must be a non-empty string")
-    if not isinstance(payload, bytes | bytearray | memoryview):
+    if not isinstance(payload, _BYTES_LIKE):
         raise InvalidArgument(f"payload must be bytes, not {type(payload).__name__}")
     if labels is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         raise InvalidArgument("labels must map str to str")
@@ -571,15 +575,17 @@ def _create_request(kind: str, payload: bytes, options: JobOptions) -> pb.Create
             raise InvalidArgument(f"{name} must be a positive number of seconds")
     if not isinstance(max_attempts, int) or max_attempts < 0:
         raise InvalidArgument("max_attempts must be a non-negative integer")
-    return pb.CreateJobRequest(
+    request = pb.CreateJobRequest(
         kind=kind,
-        payload=bytes(payload),
+        payload=payload if type(payload) is bytes else bytes(payload),
         content_type=options.get("content_type", ""),
         idempotency_key=options.get("idempotency_key") or new_id(),
-        labels=dict(labels or {}),
         max_attempts=max_attempts,
         timeout_seconds=execution_timeout or 0.0,
         result_ttl_seconds=result_ttl or 0.0,
         priority=options.get("priority", 0),
         cache_key=options.get("cache_key") or "",
     )
+    if labels:
+        request.labels.update(labels)
+    return request
