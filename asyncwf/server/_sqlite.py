@@ -1,8 +1,9 @@
 """SQLite store (WAL) with group commit.
 
 Writes from any number of coroutines are queued and applied by one writer
-thread, many to a transaction: while one batch commits the next one fills.
-Each write runs inside its own SAVEPOINT, so a failing write fails alone.
+thread, up to 64 to a transaction: while one batch commits the next one fills.
+A write that raises fails alone: its batch is then run again with each write
+inside its own SAVEPOINT.
 Reads use a second connection on a second thread (WAL lets it read while the
 writer writes). The event loop never touches sqlite3.
 """
