@@ -20,12 +20,15 @@ from asyncwf.services._twine import Twine
 __all__ = ["Analysis", "hash_value"]
 
 
+#: Canonical JSON (sorted keys, no spaces), made once: ``json.dumps`` with options builds an encoder per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def hash_value(value: Any) -> str | None:
     """The BLAKE3 of a JSON value, canonically encoded (None for None)."""
     if value is None:
         return None
-    text = json.dumps(encode(value), sort_keys=True, separators=(",", ":"))
-    return blake3.blake3(text.encode()).hexdigest()
+    return blake3.blake3(_CANONICAL.encode(encode(value)).encode()).hexdigest()
 
 
 class Analysis:

@@ -154,6 +154,8 @@ class Twine:
         return data
 
     def _first_error(self, strand: str, validator: Draft202012Validator, data: Any) -> None:
+        if validator.is_valid(data):  # the common case, without ranking errors
+            return
         error = jsonschema.exceptions.best_match(validator.iter_errors(data))
         if error is not None:
             raise TwineValidationError(strand, _where(error), error.message)
