@@ -4,7 +4,8 @@
 - ``Runner.run`` of a trivial function app, per run;
 - ``Child.ask_multiple`` of 1,000 questions through the backend to a served app (in-process
   backend, the app served by a ServedApp over gRPC; then backend, app and asker in three processes),
-  beside its floor: 1,000 bare ``run_job`` calls through a remote executor in three processes.
+  beside its floor: 1,000 bare ``run_job`` calls through a remote executor in three processes;
+  256 questions in flight to a served app that takes 256 at once (:data:`CONCURRENCY`).
   Octue's own message path needs Pub/Sub; ``../shared/reference/octue.md`` measured 1.17 s for
   it with validation off.
 """
