@@ -132,44 +132,50 @@ def dt_from(value: float | None) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromtimestamp(value, UTC)
 
 
+_NO_PROGRESS_COLUMNS = (0, 0, 0.0, None, "")
+_NO_PROGRESS = Progress()
+
+
 def row_to_job(row: Sequence[Any]) -> JobInfo:
-    r = dict(zip(COLUMNS, row, strict=True))
-    error = None
-    if r["error_code"] is not None:
-        error = JobFailure(r["error_code"], r["error_message"] or "", r["error_details"] or "")
+    """A job from its row (the columns of :data:`SELECT`, in order). Runs for every job read back, so
+    the row is unpacked by position, and unlabelled jobs and jobs without progress share one value."""
+    (job_id, kind, state, version, payload, content_type, idempotency_key, labels, owner, attempt, max_attempts,
+     priority, timeout_seconds, result_ttl_seconds, created_at, updated_at, started_at, finished_at, expires_at,
+     progress_done, progress_total, progress_percent, progress_eta, progress_message, error_code, error_message,
+     error_details, result_inline, result_stored, result_size, result_content_type, lease_owner, lease_expires_at,
+     cache_key, cached_from, result_blob) = row  # fmt: skip
+    progress = (progress_done, progress_total, progress_percent, progress_eta, progress_message)
     return JobInfo(
-        id=r["id"],
-        kind=r["kind"],
-        state=JobState(r["state"]),
-        version=r["version"],
-        payload=r["payload"],
-        content_type=r["content_type"],
-        idempotency_key=r["idempotency_key"],
-        labels=json.loads(r["labels"]),
-        owner=r["owner"],
-        attempt=r["attempt"],
-        max_attempts=r["max_attempts"],
-        priority=r["priority"],
-        timeout_seconds=r["timeout_seconds"],
-        result_ttl_seconds=r["result_ttl_seconds"],
-        created_at=dt_from(r["created_at"]),
-        updated_at=dt_from(r["updated_at"]),
-        started_at=dt_from(r["started_at"]),
-        finished_at=dt_from(r["finished_at"]),
-        expires_at=dt_from(r["expires_at"]),
-        progress=Progress(
-            r["progress_done"], r["progress_total"], r["progress_percent"], r["progress_eta"], r["progress_message"]
-        ),
-        error=error,
-        result_inline=r["result_inline"],
-        result_stored=bool(r["result_stored"]),
-        result_size=r["result_size"],
-        result_content_type=r["result_content_type"],
-        lease_owner=r["lease_owner"],
-        lease_expires_at=dt_from(r["lease_expires_at"]),
-        cache_key=r["cache_key"],
-        cached_from=r["cached_from"],
-        result_blob=r["result_blob"],
+        id=job_id,
+        kind=kind,
+        state=JobState(state),
+        version=version,
+        payload=payload,
+        content_type=content_type,
+        idempotency_key=idempotency_key,
+        labels={} if labels == "{}" else json.loads(labels),
+        owner=owner,
+        attempt=attempt,
+        max_attempts=max_attempts,
+        priority=priority,
+        timeout_seconds=timeout_seconds,
+        result_ttl_seconds=result_ttl_seconds,
+        created_at=dt_from(created_at),
+        updated_at=dt_from(updated_at),
+        started_at=dt_from(started_at),
+        finished_at=dt_from(finished_at),
+        expires_at=dt_from(expires_at),
+        progress=_NO_PROGRESS if progress == _NO_PROGRESS_COLUMNS else Progress(*progress),
+        error=None if error_code is None else JobFailure(error_code, error_message or "", error_details or ""),
+        result_inline=result_inline,
+        result_stored=bool(result_stored),
+        result_size=result_size,
+        result_content_type=result_content_type,
+        lease_owner=lease_owner,
+        lease_expires_at=dt_from(lease_expires_at),
+        cache_key=cache_key,
+        cached_from=cached_from,
+        result_blob=result_blob,
     )
 
 
