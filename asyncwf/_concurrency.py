@@ -19,18 +19,21 @@ async def gather_bounded(items: Iterable[T], fn: Callable[[T], Awaitable[Any]], 
     as itself (not in an ExceptionGroup). ``progress`` (a tqdm bar) advances as
     each call finishes.
     """
-    semaphore = asyncio.Semaphore(max(1, limit))
+    pending = list(enumerate(items))
+    results: list[Any] = [None] * len(pending)
+    queue = iter(pending)
 
-    async def one(item: T) -> Any:
-        async with semaphore:
-            result = await fn(item)
-        if progress is not None:
-            progress.update(1)
-        return result
+    async def worker() -> None:
+        # ``limit`` workers share one iterator: no task or semaphore wait per item.
+        for index, item in queue:
+            results[index] = await fn(item)
+            if progress is not None:
+                progress.update(1)
 
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(item)) for item in items]
+            for _ in range(min(max(1, limit), len(pending))):
+                group.create_task(worker())
     except BaseExceptionGroup as errors:
         raise errors.exceptions[0] from None
-    return [task.result() for task in tasks]
+    return results
