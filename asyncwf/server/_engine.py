@@ -112,6 +112,10 @@ class DirectExecutor(Protocol):
     def accept(self, job: JobInfo) -> None:
         """Start a job that was inserted already leased to this executor."""
 
+
+class InProcessExecutor(DirectExecutor, Protocol):
+    """The in-process executor: it may also answer a job as it is created."""
+
     def answer_inline(self, kind: str, job_id: str, payload: bytes) -> JobOutput | None:
         """The output of a job answered as it is created (see ``KindRegistry.register``), or None."""
 
@@ -146,7 +150,7 @@ class JobEngine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._closing = False
-        self._direct: DirectExecutor | None = None
+        self._direct: InProcessExecutor | None = None
         #: Remote executors' lease streams, tried after the in-process executor.
         self._remote_direct: list[DirectExecutor] = []
         #: Log writes under way per job; a job is settled only after its logs are stored.
@@ -205,7 +209,7 @@ class JobEngine:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def set_direct_executor(self, executor: DirectExecutor | None) -> None:
+    def set_direct_executor(self, executor: InProcessExecutor | None) -> None:
         """Let ``executor`` take new jobs of its kinds without a claim round trip."""
         self._direct = executor
 

@@ -171,9 +171,6 @@ class _AcquireSession:
     def accept(self, job: JobInfo) -> None:
         self._events.put_nowait(("lease", job))
 
-    def answer_inline(self, kind: str, job_id: str, payload: bytes) -> None:
-        return None  # its jobs run in its own process
-
 
 def _lease_pb(job: JobInfo) -> pb.Lease:
     lease = pb.Lease(job=job_to_pb(job))
