@@ -134,10 +134,6 @@ def _isolated(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], Any])
         conn.execute("RELEASE op")
 
 
-def _find_cached_sql(job: JobInfo, now: dt.datetime | None) -> tuple[str, tuple[Any, ...]]:
-    return cached_query(job.kind, job.owner, job.cache_key, now or dt.datetime.now(UTC))
-
-
 @functools.cache
 def _update_sql(columns: tuple[str, ...], states: int, by_attempt: bool, by_owner: bool, returning: str) -> str:
     """A version-checked UPDATE of ``columns`` (made once per shape)."""
@@ -340,7 +336,9 @@ class SQLiteStore(SQLiteEntities):
     ) -> tuple[JobInfo, bool]:
         values = job_columns(job, request_digest)
         sql = _insert_sql(tuple(values))
-        lookup = _find_cached_sql(job, job.created_at) if from_cache is not None and job.cache_key else None
+        lookup = None
+        if from_cache is not None and job.cache_key:
+            lookup = cached_query(job.kind, job.owner, job.cache_key, job.created_at or dt.datetime.now(UTC))
 
         def op(conn: sqlite3.Connection) -> tuple[JobInfo, bool]:
             nonlocal job, values
