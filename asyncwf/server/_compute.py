@@ -106,7 +106,7 @@ class ComputeKind:
         """The value of a small graft, evaluated on the loop under :data:`INLINE_LIMITS`; None when it
         is large, reads images or fails (its run then evaluates it, or reports the error). A graft that
         ran out of the limits once is not tried inline again (a cached one is asked for again and again)."""
-        if len(payload) > INLINE_PAYLOAD_BYTES or any(marker in payload for marker in _RASTER_MARKERS):
+        if len(payload) > INLINE_PAYLOAD_BYTES or _reads_images(payload):
             return None
         digest = hashlib.blake2b(payload, digest_size=16).digest()
         if digest in self._too_big_payloads:
@@ -124,8 +124,9 @@ class ComputeKind:
 
     async def run(self, ctx: JobContext) -> JobOutput:
         """The job function (see :func:`compute_job`)."""
-        tried = self._too_big.pop(ctx.job.id, False) is None
-        return await compute_job(ctx, self.evaluator, self.catalog, try_inline=not tried)
+        too_big = ctx.job.id in self._too_big
+        self._too_big.pop(ctx.job.id, None)
+        return await compute_job(ctx, self.evaluator, self.catalog, try_inline=not too_big)
 
 
 def _remember(seen: dict[Any, None], key: Any, limit: int) -> None:
@@ -144,6 +145,11 @@ def register_compute(
 
 
 _RASTER_MARKERS = (b'"wf.Image.', b'"wf.ImageCollection.')
+
+
+def _reads_images(payload: bytes) -> bool:
+    """Whether a compute request names an image builtin (its evaluation reads files)."""
+    return any(marker in payload for marker in _RASTER_MARKERS)
 
 
 def raster_context(request: dict[str, Any], images: dict[str, dict[str, Any]]) -> RasterContext:
@@ -169,7 +175,7 @@ async def compute_job(
     what the first would have.
     """
     rasters = None
-    if any(marker in ctx.payload for marker in _RASTER_MARKERS):
+    if _reads_images(ctx.payload):
         # Images are read from files: never on the event loop.
         images = await catalog.snapshot() if catalog is not None else {}
         rasters = raster_context(_request(ctx.payload), images)

@@ -373,7 +373,11 @@ class _Writer:
                 stack.pop()  # written already, or not a plain application: write() does it
                 continue
             args = current.args
-            if len(args) == 2 and (left := by_id.get(args[0])) is not None and (right := by_id.get(args[1])):
+            if (
+                len(args) == 2
+                and (left := by_id.get(args[0])) is not None
+                and (right := by_id.get(args[1])) is not None
+            ):
                 shape: tuple[str, ...] = (current.fn, left, right)  # type: ignore[assignment]  # the hot case
             else:
                 keys: list[str] = [current.fn]  # type: ignore[list-item]
