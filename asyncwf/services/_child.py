@@ -52,6 +52,34 @@ async def ask_all(ask: Callable[..., Awaitable[dict[str, Any]]], questions: Sequ
     return await gather_bounded(questions, lambda question: ask(**question), concurrency)
 
 
+class _Interrupt:
+    """Stops the task that asks, for a reason of ours, told apart from a cancellation from outside
+    (as :func:`asyncio.timeout` does): the reason is raised instead of the CancelledError."""
+
+    __slots__ = ("armed", "cancelling", "reason", "task")
+
+    def __init__(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.task = task
+        self.cancelling = task.cancelling()
+        self.reason: BaseException | None = None
+        self.armed = True
+
+    def __call__(self, reason: BaseException | None) -> None:
+        if self.armed and self.reason is None and reason is not None:
+            self.reason = reason
+            self.task.cancel()
+
+    def disarm(self) -> None:
+        self.armed = False
+
+    def raise_reason(self) -> None:
+        """With a CancelledError in hand: raise the reason when the cancellation was ours alone."""
+        if self.reason is not None and self.task.uncancel() <= self.cancelling:
+            raise self.reason
+
+
 class _EventPump:
     """Hands a question's events to its handler in order, from a task started with the first one
     (most questions send none). A handler that raises stops the question (``stop`` is called)."""
@@ -82,16 +110,13 @@ class _EventPump:
             self.error = exc
             self.stop()
 
-    def raise_error(self) -> None:
-        if self.error is not None:
-            raise self.error
-
     async def drain(self) -> None:
         """Wait until every event received so far is handled; raise what a handler raised."""
         if self.queue is not None and self.task is not None:
             self.queue.put_nowait(None)
             await self.task
-        self.raise_error()
+        if self.error is not None:
+            raise self.error
 
     def cancel(self) -> None:
         if self.task is not None:
@@ -200,39 +225,51 @@ class Child:
             raise InvalidInputException(f"the question is not JSON-serialisable: {exc}") from exc
 
     async def _ask_once(self, payload: bytes, handler: ChildEventHandler, delivery_timeout: float) -> dict[str, Any]:
-        """One question over the client's shared RunJobs stream, its log entries (events) with it."""
+        """One question over the client's shared RunJobs stream, its log entries (events) with it.
+
+        Awaited in the asking task itself (no task of its own): a handler that raises, or a
+        question no service took in time, stops it through :class:`_Interrupt`.
+        """
         client = self._api()
         job_id = ""
+        settled = False
+        interrupt = _Interrupt()
+        pump = _EventPump(handler, self._event_of)
+        pump.stop = lambda: interrupt(pump.error)
+        checks: list[asyncio.Future[None]] = []
 
         def created(info: JobInfo) -> None:
             nonlocal job_id
             job_id = info.id
 
-        pump = _EventPump(handler, self._event_of)
-        # One attempt: a service that dies fails the question (ask's own retries decide what next).
-        run = asyncio.ensure_future(client.run_job(
-            self.kind, payload, content_type="application/json", max_attempts=1, on_created=created,
-            on_log=pump.put,
-        ))  # fmt: skip
-        pump.stop = run.cancel
-        settled = False
+        async def check_delivered() -> None:
+            queued = not job_id or (await client.get_job(job_id)).state is JobState.QUEUED
+            if queued and not settled:
+                reason = f"no service {self.id!r} took the question within {delivery_timeout} s"
+                interrupt(ChildError(self.id, "NotDelivered", reason))
+
+        timer = asyncio.get_running_loop().call_later(
+            delivery_timeout, lambda: checks.append(asyncio.ensure_future(check_delivered()))
+        )
         try:
-            done, _ = await asyncio.wait((run,), timeout=delivery_timeout)
-            if not done:  # the delivery timeout passed: has a service taken the question?
-                if not job_id or (await client.get_job(job_id)).state is JobState.QUEUED:
-                    reason = f"no service {self.id!r} took the question within {delivery_timeout} s"
-                    raise ChildError(self.id, "NotDelivered", reason)
-                await asyncio.wait((run,))
-            pump.raise_error()  # a handler raised (and stopped the question)
-            job = run.result()
+            # One attempt: a service that dies fails the question (ask's own retries decide what next).
+            job = await client.run_job(self.kind, payload, content_type="application/json", max_attempts=1,
+                                       on_created=created, on_log=pump.put)  # fmt: skip
             settled = True
+            timer.cancel()
             await pump.drain()
             return await self._answer(client, job, handler)
+        except asyncio.CancelledError:
+            interrupt.raise_reason()
+            raise
         finally:
-            if not run.done() or pump.task is not None:
-                run.cancel()
+            interrupt.disarm()
+            timer.cancel()
+            for check in checks:
+                check.cancel()
+            if pump.task is not None:
                 pump.cancel()
-                await asyncio.gather(run, *pump.tasks(), return_exceptions=True)
+                await asyncio.gather(*pump.tasks(), *checks, return_exceptions=True)
             if job_id and not settled:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(client.cancel_job(job_id, "the asker stopped waiting"))
