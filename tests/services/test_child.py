@@ -113,6 +113,31 @@ async def test_a_monitor_message_handler_that_raises_stops_the_question(served: 
     assert (await served.ask(input_values={"n": 3}))["output_values"] == {"square": 9}
 
 
+async def test_cancelling_the_asker_cancels_the_question_and_a_handler_error_leaves_the_task_usable(
+    served: Child, client: Client
+) -> None:
+    asking = asyncio.create_task(served.ask(input_values={"n": -2}))  # would run for 30 s
+    for _ in range(100):
+        if [job async for job in client.list_jobs(states=[JobState.RUNNING])]:
+            break
+        await asyncio.sleep(0.02)
+    asking.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asking
+    jobs = [job async for job in client.list_jobs(states=[JobState.CANCELLED])]
+    assert len(jobs) == 1 and jobs[0].kind == "service:org/square:1.0"
+
+    async def refuse(message: Any) -> None:
+        raise KeyError("refused")
+
+    with pytest.raises(KeyError):
+        await served.ask(input_values={"n": 2}, handle_monitor_message=refuse)
+    # The interrupt that stopped the question left no cancellation behind in this task.
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+    await asyncio.sleep(0.01)
+    assert (await served.ask(input_values={"n": 4}))["output_values"] == {"square": 16}
+
+
 async def test_a_question_nobody_takes_fails_and_timeouts_cancel(client: Client, served: Child) -> None:
     nobody = Child("org/absent:1.0", client=client)
     with pytest.raises(ChildError, match="no service"):
