@@ -22,6 +22,7 @@ from asyncwf._context import (
     failure_from_exception,
     run_job_function,
 )
+from asyncwf._deadlines import Deadlines
 from asyncwf._model import JobInfo, LogRecord, Progress, job_from_pb, log_to_pb, progress_to_pb
 from asyncwf.client._client import Client
 from asyncwf.client._errors import mapped_errors
@@ -51,8 +52,6 @@ class _Running:
     finished: bool = False
     #: The heartbeat loop: started when the first heartbeat is due or something waits to be sent.
     heartbeat: asyncio.Task[None] | None = None
-    #: When the first heartbeat is due (a job that ends sooner with nothing to say never starts one).
-    timer: asyncio.TimerHandle | None = None
 
 
 class _Reporter:
@@ -113,6 +112,9 @@ class RemoteExecutor:
         self.capacity = capacity
         self.lease_seconds = lease_seconds
         self.heartbeat_interval = heartbeat_interval or (lease_seconds or 30.0) / 3
+        #: When each running job's first heartbeat is due (a job that ends sooner with nothing to say
+        #: never starts its heartbeat loop).
+        self._first_heartbeats: Deadlines[str] = Deadlines(self._first_heartbeat_due)
         self.executor_id = executor_id or f"remote:{uuid.uuid4().hex[:12]}"
         self._limiter = anyio.CapacityLimiter(thread_limit or capacity)
         self._running: dict[str, _Running] = {}
@@ -262,12 +264,16 @@ class RemoteExecutor:
             running.logs.append(record)
             self._wake_heartbeat(running)
 
+    def _first_heartbeat_due(self, job_id: str) -> None:
+        running = self._running.get(job_id)
+        if running is not None:
+            self._wake_heartbeat(running)
+
     def _wake_heartbeat(self, running: _Running) -> None:
         """Something is due (a heartbeat, progress or logs): have the heartbeat loop send it soon."""
         running.dirty.set()
         if running.heartbeat is None and not running.finished:
-            if running.timer is not None:
-                running.timer.cancel()
+            self._first_heartbeats.discard(running.job.id)
             running.heartbeat = asyncio.create_task(self._heartbeats(running))
 
     # --- one job -----------------------------------------------------------
@@ -276,7 +282,7 @@ class RemoteExecutor:
         job = running.job
         loop = asyncio.get_running_loop()
         ctx = JobContext(job, _Reporter(self, loop))
-        running.timer = loop.call_later(self.heartbeat_interval, self._wake_heartbeat, running)
+        self._first_heartbeats.set(job.id, self.heartbeat_interval)
         try:
             try:
                 output = await run_job_function(self.registry.get(job.kind), ctx, self._limiter)
@@ -299,8 +305,7 @@ class RemoteExecutor:
             log.warning("executor %s could not settle job %s: %s", self.executor_id, job.id, exc)
         finally:
             running.finished = True
-            if running.timer is not None:
-                running.timer.cancel()
+            self._first_heartbeats.discard(job.id)
             if running.heartbeat is not None:
                 running.heartbeat.cancel()
             self._running.pop(job.id, None)
@@ -309,8 +314,7 @@ class RemoteExecutor:
     async def _last_heartbeat(self, running: _Running) -> None:
         """Let the heartbeat loop send what is pending and stop, so logs land before the result."""
         running.finished = True
-        if running.timer is not None:
-            running.timer.cancel()
+        self._first_heartbeats.discard(running.job.id)
         if running.heartbeat is not None:
             running.dirty.set()
             await asyncio.gather(running.heartbeat, return_exceptions=True)

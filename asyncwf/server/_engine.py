@@ -21,6 +21,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, 
 from typing import Any, Protocol
 
 from asyncwf._context import JobOutput
+from asyncwf._deadlines import Deadlines
 from asyncwf._ids import new_id
 from asyncwf._model import JobEvent, JobFailure, JobInfo, JobState, LogRecord, Progress, ProgressUpdate
 from asyncwf.exceptions import Conflict, InvalidArgument, NotFound, PermissionDenied, Unavailable
@@ -92,7 +93,8 @@ class _Lease:
     started: float
     #: Seconds the result is kept once the job ends.
     ttl: float
-    timer: asyncio.TimerHandle | None = None
+    #: The lease lapses unless renewed (a remote executor's); the in-process executor's never does.
+    lapses: bool = False
 
 
 class DirectExecutor(Protocol):
@@ -143,6 +145,8 @@ class JobEngine:
         self.config = config or EngineConfig()
         self._watchers: dict[str, set[Watcher]] = {}
         self._leases: dict[str, _Lease] = {}
+        #: When each lapsing lease lapses.
+        self._lease_deadlines: Deadlines[str] = Deadlines(self._lease_lapsed)
         self._executors: dict[str, Callable[[str], None]] = {}
         self._work = asyncio.Event()
         self._expiry_wakeup = asyncio.Event()
@@ -191,9 +195,7 @@ class JobEngine:
         for queues in self._watchers.values():
             for queue in queues:
                 queue.put_nowait(SHUTDOWN)
-        for lease in self._leases.values():
-            if lease.timer is not None:
-                lease.timer.cancel()
+        self._lease_deadlines.clear()
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
@@ -612,22 +614,22 @@ class JobEngine:
     def _track_lease(self, job: JobInfo, lease_seconds: float | None) -> None:
         started = job.started_at.timestamp() if job.started_at else time.time()
         ttl = job.result_ttl_seconds or self.config.result_ttl_seconds
-        lease = _Lease(job.attempt, job.lease_owner, job.max_attempts, started, ttl)
+        lease = _Lease(job.attempt, job.lease_owner, job.max_attempts, started, ttl, lease_seconds is not None)
         self._leases[job.id] = lease
         if lease_seconds is not None:
-            self._arm(job.id, lease, lease_seconds)
+            self._lease_deadlines.set(job.id, lease_seconds)
+        else:
+            self._lease_deadlines.discard(job.id)
 
-    def _arm(self, job_id: str, lease: _Lease, seconds: float) -> None:
-        if lease.timer is not None:
-            lease.timer.cancel()
-        lease.timer = asyncio.get_running_loop().call_later(
-            seconds, lambda: self._spawn(self._lease_lost(job_id, lease.attempt, lease.owner, "LEASE_EXPIRED"))
-        )
+    def _lease_lapsed(self, job_id: str) -> None:
+        lease = self._leases.get(job_id)
+        if lease is not None:
+            self._spawn(self._lease_lost(job_id, lease.attempt, lease.owner, "LEASE_EXPIRED"))
 
     def _drop_lease(self, job_id: str) -> _Lease | None:
         lease = self._leases.pop(job_id, None)
-        if lease is not None and lease.timer is not None:
-            lease.timer.cancel()
+        if lease is not None and lease.lapses:
+            self._lease_deadlines.discard(job_id)
         return lease
 
     def _check_lease(self, job_id: str, executor_id: str, attempt: int) -> _Lease | None:
@@ -681,8 +683,8 @@ class JobEngine:
                 return None, True
             raise Conflict(f"the lease on job {job_id!r} (attempt {attempt}) is no longer held by {executor_id!r}")
         seconds = lease_seconds or self.config.lease_seconds
-        if lease.timer is not None:
-            self._arm(job_id, lease, seconds)
+        if lease.lapses:
+            self._lease_deadlines.set(job_id, seconds)
         return _now() + dt.timedelta(seconds=seconds), False
 
     def report_progress(self, job_id: str, steps_done: int, steps_total: int, message: str = "") -> None:
