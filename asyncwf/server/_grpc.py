@@ -369,6 +369,9 @@ class JobService(jobs_grpc.JobServiceBase):
 
         reader = asyncio.create_task(read_credits())
         out = _AcquireOutbox(stream, batches=first.batches)
+        #: The engine's work event as of the last claim that left slots free: while it is not set, nothing
+        #: was queued since, and a claim would find nothing (new jobs reach free slots by direct dispatch).
+        drained: asyncio.Event | None = None
         try:
             while True:
                 if not events.empty():
@@ -386,16 +389,18 @@ class JobService(jobs_grpc.JobServiceBase):
                 if not session.credits:
                     events.put_nowait(await events.get())
                     continue
+                if drained is not None and not drained.is_set():
+                    await _first_of(drained.wait(), events)
+                    continue
                 work = self.engine.work_event
                 # The slots are taken for the claim, so that direct dispatch cannot use them meanwhile.
                 wanted, session.credits = session.credits, 0
                 jobs = await self.engine.claim(kinds, wanted, first.executor_id, lease_seconds)
                 session.credits += wanted - len(jobs)
+                drained = work if session.credits else None
                 for job in jobs:
                     await out.add("lease", job)
                 await out.flush()
-                if session.credits and events.empty():
-                    await _first_of(work.wait(), events)
         finally:
             reader.cancel()
             self.engine.remove_remote_executor(session)
