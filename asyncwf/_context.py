@@ -75,6 +75,10 @@ class JobFailureError(Exception):
         self.details = details
 
 
+#: Held while a context makes its ``cancelled`` event (the loop and the job's thread may both ask).
+_MAKING_EVENT = threading.Lock()
+
+
 class JobContext:
     """Handed to a job function: the job, its payload, and ways to report.
 
@@ -82,13 +86,26 @@ class JobContext:
     worker threads; they never block.
     """
 
-    __slots__ = ("_reporter", "cancelled", "job")
+    __slots__ = ("_cancelled", "_reporter", "job")
 
     def __init__(self, job: JobInfo, reporter: Reporter) -> None:
         self.job = job
         self._reporter = reporter
-        #: Set when the job is cancelled; sync functions (in threads) should check it.
-        self.cancelled = threading.Event()
+        self._cancelled: threading.Event | None = None
+
+    @property
+    def cancelled(self) -> threading.Event:
+        """Set when the job is cancelled; sync functions (in threads) should check it.
+
+        Made when first asked for (most jobs never are): a threading.Event costs more than the rest of
+        the context."""
+        event = self._cancelled
+        if event is None:
+            with _MAKING_EVENT:
+                event = self._cancelled
+                if event is None:
+                    event = self._cancelled = threading.Event()
+        return event
 
     @property
     def payload(self) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import traceback
@@ -18,19 +19,27 @@ _RECORD_FIELDS = ("name", "levelname", "levelno", "pathname", "filename", "modul
                   "created", "msecs", "process", "processName", "thread", "threadName")  # fmt: skip
 
 
-class _EventLog(logging.Handler):
-    """Forwards an analysis's log records to the asker, as events in the question's job log."""
+#: The question being answered in this context (read by the event log, which serves them all).
+_QUESTION: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar("asyncwf_question", default=None)
 
-    def __init__(self, ctx: JobContext, level: int) -> None:
-        super().__init__(level)
-        self.ctx = ctx
+
+class _EventLog(logging.Handler):
+    """Forwards an analysis's log records to the asker, as events in the job log of the question being
+    answered in the record's context (one handler serves every question: making one per question
+    would take logging's global lock)."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        ctx = _QUESTION.get()
+        if ctx is None:
+            return
         fields: dict[str, Any] = {name: getattr(record, name, None) for name in _RECORD_FIELDS}
         fields["msg"] = record.getMessage()
         if record.exc_info:
             fields["exc_text"] = "".join(traceback.format_exception(*record.exc_info))
-        send(self.ctx, {"kind": "log_record", "log_record": fields}, record.levelname)
+        send(ctx, {"kind": "log_record", "log_record": fields}, record.levelname)
+
+
+_EVENT_LOG = _EventLog()
 
 
 def send(ctx: JobContext, event: dict[str, Any], level: str = "INFO") -> None:
@@ -40,22 +49,25 @@ def send(ctx: JobContext, event: dict[str, Any], level: str = "INFO") -> None:
 async def answer_question(runner: Runner, ctx: JobContext, *, log_level: int = logging.INFO) -> JobOutput:
     """Run one question (a ``service:<id>`` job) through ``runner``; the answer is the job's result."""
     try:
-        question = json.loads(ctx.payload)
+        question = json.loads(ctx.payload.decode())
         if not isinstance(question, dict):
             raise ValueError("a question is a JSON object")
     except ValueError as exc:
         raise JobFailureError("InvalidInputException", f"the question is not JSON: {exc}") from exc
+    token = _QUESTION.set(ctx)
     try:
         analysis = await runner.run(
             analysis_id=question.get("question_uuid"), input_values=question.get("input_values"),
             input_manifest=question.get("input_manifest"), analysis_log_level=log_level,
-            analysis_log_handler=_EventLog(ctx, log_level),
+            analysis_log_handler=_EVENT_LOG,
             handle_monitor_message=lambda data: send(ctx, {"kind": "monitor_message", "data": data}),
             allow_save_diagnostics_data_on_crash=bool(question.get("allow_save_diagnostics_data_on_crash", True)),
         )  # fmt: skip
     except Exception as exc:
         # The exception's type and message travel as the job's error, its traceback as the details.
         raise JobFailureError(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc))) from exc
+    finally:
+        _QUESTION.reset(token)
     manifest = analysis.output_manifest
     answer = {"output_values": analysis.output_values,
               "output_manifest": None if manifest is None else manifest.to_primitive()}  # fmt: skip

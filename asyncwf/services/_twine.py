@@ -16,6 +16,8 @@ from typing import Any
 
 import anyio
 import jsonschema
+import jsonschema_rs
+import referencing.exceptions
 from jsonschema import Draft202012Validator
 
 from asyncwf.exceptions import InvalidInputException, TwineValidationError
@@ -27,10 +29,40 @@ MANIFEST_STRANDS = ("input_manifest", "configuration_manifest", "output_manifest
 STRANDS = (*VALUES_STRANDS, *MANIFEST_STRANDS, "children", "credentials")
 
 
-def _load_bundled() -> dict[str, Draft202012Validator]:
+class _Validator:
+    """A schema's validators: jsonschema-rs answers "valid?" (~25x faster), jsonschema explains what is not.
+
+    A schema jsonschema-rs cannot compile, and data it cannot read (keys that are not strings), go
+    to jsonschema alone. Remote references are never fetched by either.
+    """
+
+    __slots__ = ("fast", "full")
+
+    def __init__(self, schema: Any) -> None:
+        self.full = Draft202012Validator(schema)
+        self.fast: jsonschema_rs.Validator | None
+        try:
+            self.fast = jsonschema_rs.Draft202012Validator(schema, validate_formats=False, offline=True)
+        except (ValueError, TypeError):
+            self.fast = None
+
+    def first_error(self, data: Any) -> Any:
+        """None when ``data`` is valid; else jsonschema's best match among its errors."""
+        if self.fast is not None:
+            try:
+                if self.fast.is_valid(data):
+                    return None
+            except (ValueError, TypeError):
+                pass
+        if self.full.is_valid(data):
+            return None
+        return jsonschema.exceptions.best_match(self.full.iter_errors(data))
+
+
+def _load_bundled() -> dict[str, _Validator]:
     folder = resources.files("asyncwf.services").joinpath("schemas")
     return {
-        name: Draft202012Validator(json.loads(folder.joinpath(f"{name}.json").read_text(encoding="utf-8")))
+        name: _Validator(json.loads(folder.joinpath(f"{name}.json").read_text(encoding="utf-8")))
         for name in ("twine", "manifest", "children")
     }
 
@@ -39,7 +71,7 @@ def _load_bundled() -> dict[str, Draft202012Validator]:
 _BUNDLED = _load_bundled()
 
 
-def _bundled(name: str) -> Draft202012Validator:
+def _bundled(name: str) -> _Validator:
     return _BUNDLED[name]
 
 
@@ -81,7 +113,7 @@ class Twine:
         unknown = sorted(set(data) - known)
         if unknown:
             raise InvalidInputException(f"unknown twine strands: {', '.join(unknown)} (the strands: {sorted(known)})")
-        errors = sorted(_bundled("twine").iter_errors(data), key=lambda e: list(e.absolute_path))
+        errors = sorted(_bundled("twine").full.iter_errors(data), key=lambda e: list(e.absolute_path))
         if errors:
             raise TwineValidationError("twine", _where(errors[0]), errors[0].message)
         for strand in VALUES_STRANDS:
@@ -93,7 +125,7 @@ class Twine:
                     raise TwineValidationError(f"{strand}_schema", _where(exc), exc.message) from exc
         self.data: dict[str, Any] = data
         self._validators = {
-            strand: Draft202012Validator(data[f"{strand}_schema"])
+            strand: _Validator(data[f"{strand}_schema"])
             for strand in VALUES_STRANDS
             if data.get(f"{strand}_schema") is not None
         }
@@ -153,10 +185,14 @@ class Twine:
                 raise TwineValidationError(strand, "/", f"credentials not set: {', '.join(missing)}")
         return data
 
-    def _first_error(self, strand: str, validator: Draft202012Validator, data: Any) -> None:
-        if validator.is_valid(data):  # the common case, without ranking errors
-            return
-        error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    def _first_error(self, strand: str, validator: _Validator, data: Any) -> None:
+        try:
+            error = validator.first_error(data)
+        except referencing.exceptions.Unresolvable as exc:
+            raise TwineValidationError(
+                f"{strand}_schema" if strand in VALUES_STRANDS else strand, "/",
+                f"the schema refers to {exc}, which is not available (references are never fetched)",
+            ) from exc  # fmt: skip
         if error is not None:
             raise TwineValidationError(strand, _where(error), error.message)
 

@@ -41,6 +41,23 @@ def test_twines_validate_and_name_the_failing_place() -> None:
         "input_values", "configuration_values", "output_values", "monitor_message")  # fmt: skip
 
 
+def test_twines_validate_what_only_one_of_the_two_validators_reads() -> None:
+    # Data jsonschema-rs cannot read (a key that is not a string) and a schema it will not compile
+    # (a remote reference: nothing is fetched) are checked by jsonschema alone, with the same errors.
+    twine = Twine({"input_values_schema": {"type": "object", "additionalProperties": {"type": "integer"}}})
+    assert twine.validate("input_values", {1: 2, "a": 3}) == {1: 2, "a": 3}
+    with pytest.raises(TwineValidationError) as info:
+        twine.validate("input_values", {1: "two"})
+    assert (info.value.strand, info.value.path) == ("input_values", "/1")
+    remote = Twine(
+        {"input_values_schema": {"anyOf": [{"type": "integer"}, {"$ref": "https://example.invalid/s.json"}]}}
+    )
+    assert remote.validate("input_values", 3) == 3
+    with pytest.raises(TwineValidationError, match=r"example\.invalid.*never fetched") as info:
+        remote.validate("input_values", "x")
+    assert info.value.strand == "input_values_schema"
+
+
 async def square(analysis: Analysis) -> None:
     logging.getLogger("app").info("squaring %s", analysis.input_values["n"])
     analysis.send_monitor_message({"progress": 0.5})
