@@ -205,11 +205,7 @@ async def _serve(args: argparse.Namespace) -> None:
     )
     stop = _stop_on_signals()
     async with Backend(config) as backend:
-        # What start-up made lives as long as the process: out of the collector's way, so a full
-        # collection walks only what requests made (the pauses of big grafts shrink with it).
-        # Start-up's own garbage is collected first, not frozen with the rest.
-        gc.collect()
-        gc.freeze()
+        _freeze_start_up()
         ready = {"host": config.host, "port": backend.port, "http_port": backend.http_port, "pid": os.getpid()}
         print(json.dumps(ready), flush=True)
         if args.ready_file:
@@ -218,6 +214,14 @@ async def _serve(args: argparse.Namespace) -> None:
             tmp.replace(args.ready_file)
         await stop.wait()
         logging.getLogger("asyncwf.server").info("shutting down gracefully")
+
+
+def _freeze_start_up() -> None:
+    """What start-up made lives as long as the process: out of the collector's way, so a full
+    collection walks only what requests made (the pauses of big grafts shrink with it).
+    Start-up's own garbage is collected first, not frozen with the rest."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _serve_app(args: argparse.Namespace) -> None:
@@ -232,6 +236,7 @@ async def _serve_app(args: argparse.Namespace) -> None:
     async with Client(args.host, args.port, auth=auth) as client, ServedApp(
         runner, args.service_id, client, concurrency=args.concurrency, lease_seconds=args.lease_seconds
     ):  # fmt: skip
+        _freeze_start_up()
         print(json.dumps({"service_id": args.service_id, "pid": os.getpid()}), flush=True)
         await stop.wait()
 

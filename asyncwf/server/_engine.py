@@ -17,7 +17,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from asyncwf._context import JobOutput
@@ -28,7 +28,7 @@ from asyncwf.exceptions import Conflict, InvalidArgument, NotFound, PermissionDe
 from asyncwf.server._blobs import BlobStore
 from asyncwf.server._cluster import ClusterLink, is_cluster_store
 from asyncwf.server._rows import request_digest
-from asyncwf.server._store import JobFilter, Store
+from asyncwf.server._store import JobFilter, JobUpdate, NewJob, Store
 
 __all__ = ["CreateSpec", "EngineConfig", "JobEngine"]
 
@@ -97,6 +97,24 @@ class _Lease:
     lapses: bool = False
 
 
+@dataclasses.dataclass(slots=True)
+class _Prepared:
+    """A new job ready to insert, and the executor slot reserved for it (if it is dispatched directly)."""
+
+    new: NewJob
+    direct: DirectExecutor | None
+
+    def release(self) -> None:
+        """Give the reserved slot back (the job was not inserted, or has nothing to run)."""
+        if self.direct is not None:
+            self.direct.release()
+            self.direct = None
+
+
+#: A placeholder for outcomes still to come.
+_NOT_YET: Any = object()
+
+
 class DirectExecutor(Protocol):
     """An executor that can take a job the moment it is created: the in-process one, or a remote
     executor's open lease stream with free slots."""
@@ -124,6 +142,21 @@ class InProcessExecutor(DirectExecutor, Protocol):
 
 def _now() -> dt.datetime:
     return dt.datetime.now(UTC)
+
+
+#: A small result to settle: ``(job id, executor id, attempt, data, content type)``.
+Completion = tuple[str, str, int, bytes, str]
+
+
+def _succeeded(
+    lease: _Lease, inline: bytes | None, stored: bool, size: int, content_type: str, now: dt.datetime
+) -> dict[str, Any]:
+    """The changes that settle a job as SUCCEEDED."""
+    return {
+        "state": JobState.SUCCEEDED, "result_inline": inline, "result_stored": stored, "result_size": size,
+        "result_content_type": content_type, "finished_at": now, "updated_at": now, "lease_expires_at": None,
+        "expires_at": now + dt.timedelta(seconds=lease.ttl),
+    }  # fmt: skip
 
 
 def _cache_hit(new: JobInfo, now: dt.datetime, cached: JobInfo) -> JobInfo:
@@ -376,7 +409,8 @@ class JobEngine:
         """Queue a job; a retry with the same idempotency key returns the first one."""
         return await self._insert(spec, identity, new_id())
 
-    async def _insert(self, spec: CreateSpec, identity: str | None, job_id: str) -> tuple[JobInfo, bool]:
+    def _prepare(self, spec: CreateSpec, identity: str | None, job_id: str) -> _Prepared:
+        """A new job's first snapshot, ready to insert: answered inline or leased directly when it can be."""
         spec = self._validate(spec)
         now = _now()
         job = JobInfo(
@@ -415,14 +449,13 @@ class JobEngine:
             # Set in place: no one else has seen this snapshot yet (a copy costs ~7 us).
             job.state, job.attempt, job.lease_owner, job.started_at = JobState.RUNNING, 1, direct.executor_id, now
             job.lease_expires_at = self._db_lease_expiry(now, direct.lease_seconds)
-        try:
-            stored, created = await self.store.insert_job(job, digest, from_cache=from_cache)
-        except BaseException:
-            if direct is not None:
-                direct.release()
-            raise
+        return _Prepared(NewJob(job, digest, from_cache), direct)
+
+    def _inserted(self, prepared: _Prepared, stored: JobInfo, created: bool) -> tuple[JobInfo, bool]:
+        """Publish a job the store has just inserted, and hand it to its executor or to the queue."""
+        direct = prepared.direct
         if direct is not None and (not created or stored.cached_from):
-            direct.release()  # an existing job, or a cache hit: nothing to run
+            prepared.release()  # an existing job, or a cache hit: nothing to run
             direct = None
         if not created:
             return stored, created
@@ -435,6 +468,16 @@ class JobEngine:
         else:
             self._wake_sweeper(stored.expires_at)
         return stored, created
+
+    async def _insert(self, spec: CreateSpec, identity: str | None, job_id: str) -> tuple[JobInfo, bool]:
+        prepared = self._prepare(spec, identity, job_id)
+        new = prepared.new
+        try:
+            stored, created = await self.store.insert_job(new.job, new.request_digest, from_cache=new.from_cache)
+        except BaseException:
+            prepared.release()
+            raise
+        return self._inserted(prepared, stored, created)
 
     async def create_and_watch(
         self, spec: CreateSpec, identity: str | None = None, *, include_logs: bool = False
@@ -534,17 +577,46 @@ class JobEngine:
         """Create job ``job_id`` (a fresh :func:`new_id`) with ``watcher`` subscribed to it first, so it
         misses nothing; it gets the first snapshot too. When an existing job is returned (``created``
         False) or creating fails, the watcher is unsubscribed again; else the caller unsubscribes it."""
-        self.subscribe(job_id, watcher)
+        [outcome] = await self.create_many_subscribed([(spec, watcher, job_id)], identity)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def create_many_subscribed(
+        self, requests: Sequence[tuple[CreateSpec, Watcher, str]], identity: str | None = None
+    ) -> list[tuple[JobInfo, bool] | Exception]:
+        """:meth:`create_subscribed` of each ``(spec, watcher, job id)``, inserted in one trip to the
+        store: each ``(job, created)``, or the error that request alone met, in order."""
+        outcomes: list[tuple[JobInfo, bool] | Exception] = []
+        prepared: list[tuple[int, _Prepared]] = []
+        for index, (spec, watcher, job_id) in enumerate(requests):
+            try:
+                prepared.append((index, self._prepare(spec, identity, job_id)))
+            except Exception as exc:  # an invalid request
+                outcomes.append(exc)
+                continue
+            outcomes.append(_NOT_YET)
+            self.subscribe(job_id, watcher)
         try:
-            job, created = await self._insert(spec, identity, job_id)
+            stored = await self.store.insert_jobs([p.new for _, p in prepared])
         except BaseException:
-            self.unsubscribe(job_id, watcher)
+            for index, p in prepared:
+                p.release()
+                self.unsubscribe(requests[index][2], requests[index][1])
             raise
-        if not created:
-            self.unsubscribe(job_id, watcher)
-        else:
-            watcher.put_nowait(job)  # usually published already: the watcher skips versions it has seen
-        return job, created
+        for (index, p), outcome in zip(prepared, stored, strict=True):
+            _, watcher, job_id = requests[index]
+            if isinstance(outcome, Exception):
+                p.release()
+                self.unsubscribe(job_id, watcher)
+                outcomes[index] = outcome
+                continue
+            job, created = outcomes[index] = self._inserted(p, *outcome)
+            if created:
+                watcher.put_nowait(job)  # usually published already: the watcher skips versions it has seen
+            else:
+                self.unsubscribe(job_id, watcher)
+        return outcomes
 
     async def _watch_events(
         self, job: JobInfo, queue: asyncio.Queue[Any], include_logs: bool, after_version: int,
@@ -742,20 +814,9 @@ class JobEngine:
             return await self._settled(job_id, executor_id, attempt)
         await self._flush_logs(job_id)
         inline, stored, size = await self._store_result(job_id, data)
-        now = _now()
         job = await self.store.update_job(
             job_id,
-            {
-                "state": JobState.SUCCEEDED,
-                "result_inline": inline,
-                "result_stored": stored,
-                "result_size": size,
-                "result_content_type": content_type,
-                "finished_at": now,
-                "updated_at": now,
-                "lease_expires_at": None,
-                "expires_at": now + dt.timedelta(seconds=lease.ttl),
-            },
+            _succeeded(lease, inline, stored, size, content_type, _now()),
             expect_states=(JobState.RUNNING,),
             expect_attempt=attempt,
             expect_owner=executor_id,
@@ -766,6 +827,33 @@ class JobEngine:
             return await self._settled(job_id, executor_id, attempt)
         self._finish(job)
         return job
+
+    async def complete_many(self, completions: Sequence[Completion]) -> list[JobInfo | Exception]:
+        """:meth:`complete` of several jobs with small results, their updates in one trip to the store:
+        each job's snapshot, or the error its completion alone met, in order."""
+        outcomes: list[JobInfo | Exception] = [_NOT_YET] * len(completions)
+        now = _now()
+        together: list[tuple[int, JobUpdate]] = []
+        for index, (job_id, executor_id, attempt, data, content_type) in enumerate(completions):
+            lease = self._check_lease(job_id, executor_id, attempt)
+            if lease is None or job_id in self._log_writes or len(data) > self.config.inline_result_bytes:
+                continue  # (settled, logs still being written, or a result for the blob store: one by one)
+            changes = _succeeded(lease, bytes(data), False, len(data), content_type, now)
+            together.append((index, JobUpdate(job_id, changes, (JobState.RUNNING,), attempt, executor_id)))
+        updated = await self.store.update_jobs([update for _, update in together]) if together else []
+        for (index, _), outcome in zip(together, updated, strict=True):
+            if isinstance(outcome, JobInfo):
+                self._finish(outcome)
+            if outcome is not None:
+                outcomes[index] = outcome
+        rest = [index for index, outcome in enumerate(outcomes) if outcome is _NOT_YET]
+        one_by_one = await asyncio.gather(*(self.complete(*completions[i]) for i in rest), return_exceptions=True)
+        for index, result in zip(rest, one_by_one, strict=True):
+            if isinstance(result, JobInfo | Exception):
+                outcomes[index] = result
+            else:
+                raise result  # (cancelled)
+        return outcomes
 
     async def fail(
         self, job_id: str, executor_id: str, attempt: int, error: JobFailure, *, retry: bool = False

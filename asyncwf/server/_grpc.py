@@ -31,9 +31,9 @@ from asyncwf._model import (
     progress_from_pb,
     ts_into,
 )
-from asyncwf.exceptions import CONFLICT_PREFIX, Conflict, InvalidArgument, RPCError, Unauthenticated
+from asyncwf.exceptions import CONFLICT_PREFIX, Conflict, InternalError, InvalidArgument, RPCError, Unauthenticated
 from asyncwf.server._engine import JobEngine
-from asyncwf.server._runjobs import RunJobsSession, create_spec
+from asyncwf.server._runjobs import GROUP, RunJobsSession, create_spec
 from asyncwf.server._store import JobFilter
 from asyncwf.v1 import jobs_grpc
 from asyncwf.v1 import jobs_pb2 as pb
@@ -345,24 +345,28 @@ class JobService(jobs_grpc.JobServiceBase):
 
         settling: set[asyncio.Task[None]] = set()
 
-        async def settle(request: pb.CompleteJobRequest) -> None:
-            reply = pb.Settled(job_id=request.job_id)
-            try:
-                await self.engine.complete(
-                    request.job_id, first.executor_id, request.attempt, request.data, request.content_type
-                )
-            except RPCError as exc:
-                prefix = CONFLICT_PREFIX if isinstance(exc, Conflict) else ""
-                reply.error_status, reply.error_message = exc.status.name, prefix + exc.message
-            events.put_nowait(("settled", reply))
+        async def settle(requests: list[pb.CompleteJobRequest]) -> None:
+            outcomes = await self.engine.complete_many(
+                [(r.job_id, first.executor_id, r.attempt, r.data, r.content_type) for r in requests]
+            )
+            for request, outcome in zip(requests, outcomes, strict=True):
+                reply = pb.Settled(job_id=request.job_id)
+                if isinstance(outcome, Exception):
+                    if not isinstance(outcome, RPCError):
+                        log.error("settling job %s failed", request.job_id, exc_info=outcome)
+                        outcome = InternalError("the completion could not be stored")
+                    prefix = CONFLICT_PREFIX if isinstance(outcome, Conflict) else ""
+                    reply.error_status, reply.error_message = outcome.status.name, prefix + outcome.message
+                events.put_nowait(("settled", reply))
 
         async def read_credits() -> None:
             async for more in stream:
                 if more.credits:
                     events.put_nowait(("credits", more.credits))
-                for request in more.completions:
-                    # Each settles on its own, so the store commits completions that arrive together at once.
-                    task = asyncio.create_task(settle(request))
+                completions = list(more.completions)
+                # The completions of one message settle a group at a time (a trip to the store each).
+                for start in range(0, len(completions), GROUP):
+                    task = asyncio.create_task(settle(completions[start : start + GROUP]))
                     settling.add(task)
                     task.add_done_callback(settling.discard)
             events.put_nowait(("end", ""))

@@ -35,7 +35,7 @@ from asyncwf.server._rows import (
     row_to_job,
     ts,
 )
-from asyncwf.server._store import Document, JobFilter
+from asyncwf.server._store import Document, JobFilter, JobUpdate, NewJob, one_by_one
 
 __all__ = ["PostgresStore"]
 
@@ -265,6 +265,11 @@ class PostgresStore(PostgresEntities):
             raise Conflict(f"idempotency key {job.idempotency_key!r} was used for a different request")
         return row_to_job(tuple(row)[:-1]), False
 
+    async def insert_jobs(self, jobs: Sequence[NewJob]) -> list[tuple[JobInfo, bool] | Exception]:
+        # Each insert joins the write batcher's next round on its own.
+        return await one_by_one(lambda new: self.insert_job(new.job, new.request_digest, from_cache=new.from_cache),
+                                jobs)  # fmt: skip
+
     async def get_job(self, job_id: str) -> JobInfo | None:
         row = await self._fetchrow(f"SELECT {SELECT} FROM jobs WHERE id=?", job_id)
         return None if row is None else row_to_job(tuple(row))
@@ -324,6 +329,11 @@ class PostgresStore(PostgresEntities):
         returning = returned_columns(changes, "''::bytea", prefix="jobs.")
         row = await self._batch.update(job_id, columns, states, expect_attempt, expect_owner, returning)
         return None if row is None else row_to_job(tuple(row))
+
+    async def update_jobs(self, updates: Sequence[JobUpdate]) -> list[JobInfo | Exception | None]:
+        return await one_by_one(lambda u: self.update_job(u.job_id, u.changes, expect_states=u.expect_states,
+                                                          expect_attempt=u.expect_attempt, expect_owner=u.expect_owner),
+                                updates)  # fmt: skip
 
     def record_progress(self, job_id: str, progress: Progress) -> None:
         self._progress[job_id] = progress

@@ -10,6 +10,7 @@ go out in batches: whatever is ready when its sender wakes.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -23,6 +24,11 @@ from asyncwf.server._engine import SHUTDOWN, CreateSpec, JobEngine
 from asyncwf.v1 import jobs_pb2 as pb
 
 __all__ = ["RunJobsSession", "accepted_pb", "create_spec"]
+
+log = logging.getLogger("asyncwf.server")
+
+#: Requests (or completions) of one message handled together, in one trip to the store.
+GROUP = 16
 
 
 def create_spec(req: pb.CreateJobRequest) -> CreateSpec:
@@ -52,7 +58,9 @@ def _error_result(tag: int, exc: Exception) -> pb.RunJobResult:
     if isinstance(exc, RPCError):
         message = (CONFLICT_PREFIX if isinstance(exc, Conflict) else "") + exc.message
         return pb.RunJobResult(tag=tag, error_status=exc.status.value, error_message=message)
-    return pb.RunJobResult(tag=tag, error_status=Status.INVALID_ARGUMENT.value, error_message=str(exc))
+    if isinstance(exc, ValueError | TypeError):
+        return pb.RunJobResult(tag=tag, error_status=Status.INVALID_ARGUMENT.value, error_message=str(exc))
+    return pb.RunJobResult(tag=tag, error_status=Status.INTERNAL.value, error_message="the job could not be created")
 
 
 class _Watch:
@@ -148,33 +156,55 @@ class RunJobsSession:
     async def _receive(self, stream: Stream[pb.RunJobsRequest, pb.RunJobsResponse]) -> None:
         try:
             async for batch in stream:
-                for request in batch.requests:
-                    self._outstanding += 1
-                    task = asyncio.create_task(self._start(request))
+                requests = list(batch.requests)
+                self._outstanding += len(requests)
+                # The requests of one message are created a group at a time (a trip to the store each):
+                # the first are answered while the rest are still being written.
+                for start in range(0, len(requests), GROUP):
+                    task = asyncio.create_task(self._start(requests[start : start + GROUP]))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
         finally:
             self.results.put_nowait(None)
 
-    async def _start(self, request: pb.RunJobRequest) -> None:
-        """Create the request's job with its watch subscribed; the watch does the rest."""
-        watch = _Watch(self, request)
-        try:
-            if self._draining():
-                raise Unavailable("the backend is shutting down")
-            spec = create_spec(request.create)
-            job, created = await self.engine.create_subscribed(spec, watch, watch.job_id, self.identity)
-            if created:
+    async def _start(self, requests: list[pb.RunJobRequest]) -> None:
+        """Create the requests' jobs with their watches subscribed; the watches do the rest."""
+        watches: list[_Watch] = []
+        creates: list[tuple[CreateSpec, _Watch, str]] = []
+        for request in requests:
+            watch = _Watch(self, request)
+            try:
+                if self._draining():
+                    raise Unavailable("the backend is shutting down")
+                creates.append((create_spec(request.create), watch, watch.job_id))
+                watches.append(watch)
+            except Exception as exc:
+                self._failed(watch, exc)
+        outcomes = await self.engine.create_many_subscribed(creates, self.identity) if creates else []
+        existing: list[tuple[_Watch, str]] = []
+        for watch, outcome in zip(watches, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                self._failed(watch, outcome)
+            elif outcome[1]:
                 if not watch.done:
                     self._watches.add(watch)
-                return
-            # An idempotency key used before: the job exists, watch it from where it is.
-            final = await self._watch_existing(job.id, watch)
-            self.finish(None, pb.RunJobResult(tag=request.tag, job=job_to_pb(final, include_payload=False)))
-        except (RPCError, ValueError, TypeError) as exc:
-            if not watch.done:  # (a watch that finished has sent its request's last result)
-                watch.done = True
-                self.finish(None, _error_result(request.tag, exc))
+            else:  # an idempotency key used before: the job exists, watch it from where it is
+                existing.append((watch, outcome[0].id))
+        await asyncio.gather(*(self._follow_existing(watch, job_id) for watch, job_id in existing))
+
+    def _failed(self, watch: _Watch, exc: Exception) -> None:
+        if not isinstance(exc, RPCError | ValueError | TypeError):
+            log.error("creating a job failed", exc_info=exc)
+        if not watch.done:  # (a watch that finished has sent its request's last result)
+            watch.done = True
+            self.finish(None, _error_result(watch.request.tag, exc))
+
+    async def _follow_existing(self, watch: _Watch, job_id: str) -> None:
+        try:
+            final = await self._watch_existing(job_id, watch)
+            self.finish(None, pb.RunJobResult(tag=watch.request.tag, job=job_to_pb(final, include_payload=False)))
+        except Exception as exc:
+            self._failed(watch, exc)
 
     async def _watch_existing(self, job_id: str, watch: _Watch) -> JobInfo:
         events: AsyncIterator[Any] = self.engine.watch(

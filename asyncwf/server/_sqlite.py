@@ -37,7 +37,7 @@ from asyncwf.server._rows import (
     ts,
 )
 from asyncwf.server._sqlite_xf import ENTITY_MIGRATION, SQLiteEntities
-from asyncwf.server._store import Document, JobFilter
+from asyncwf.server._store import Document, JobFilter, JobUpdate, NewJob
 
 __all__ = ["SQLiteStore"]
 
@@ -159,6 +159,23 @@ class _Failure:
         self.exc = exc
 
 
+class _Group:
+    """Several operations submitted together: one future for all their outcomes."""
+
+    __slots__ = ("future", "left", "outcomes")
+
+    def __init__(self, future: asyncio.Future[list[Any]], size: int) -> None:
+        self.future = future
+        self.outcomes: list[Any] = [None] * size
+        self.left = size
+
+    def settle(self, index: int, outcome: Any) -> None:
+        self.outcomes[index] = outcome
+        self.left -= 1
+        if not self.left and not self.future.done():
+            self.future.set_result(self.outcomes)
+
+
 class _Batcher:
     """Runs queued operations on one thread, as many per hop as are waiting."""
 
@@ -169,14 +186,24 @@ class _Batcher:
         self._apply = apply
         self._max_batch = max_batch
         self._name = name
-        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        #: (operation, its future, -1) or (operation, its group, its index there)
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], Any, int]] = []
         self._drainer: asyncio.Task[None] | None = None
 
     async def submit(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, future))
+        self._pending.append((fn, future, -1))
         self.kick()
         return await future
+
+    async def submit_many(self, fns: Sequence[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
+        """Each operation's outcome, or the exception it raised, in order (one future for them all)."""
+        if not fns:
+            return []
+        group = _Group(asyncio.get_running_loop().create_future(), len(fns))
+        self._pending.extend([(fn, group, index) for index, fn in enumerate(fns)])
+        self.kick()
+        return await group.future
 
     def kick(self) -> None:
         """Make sure a drain is under way (also for work queued outside ``submit``)."""
@@ -194,20 +221,56 @@ class _Batcher:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
                 try:
-                    results = await loop.run_in_executor(self._thread, self._apply, [op for op, _ in batch])
+                    results = await loop.run_in_executor(self._thread, self._apply, [op for op, _, _ in batch])
                 except Exception as exc:  # the whole batch failed
                     results = [_Failure(InternalError(f"store operation failed: {exc}"))] * len(batch)
-                for (_, future), result in zip(batch, results, strict=True):
-                    if future.done():
+                for (_, waiter, index), result in zip(batch, results, strict=True):
+                    if index >= 0:
+                        waiter.settle(index, result.exc if isinstance(result, _Failure) else result)
+                    elif waiter.done():
                         continue
-                    if isinstance(result, _Failure):
-                        future.set_exception(result.exc)
+                    elif isinstance(result, _Failure):
+                        waiter.set_exception(result.exc)
                     else:
-                        future.set_result(result)
+                        waiter.set_result(result)
                 if not self._pending:
                     return
         finally:
             self._drainer = None
+
+
+def _insert_op(new: NewJob) -> Callable[[sqlite3.Connection], tuple[JobInfo, bool]]:
+    """The write that inserts a new job (and, for a cache key, first looks for a cached result)."""
+    job, request_digest, from_cache = new.job, new.request_digest, new.from_cache
+    values = job_columns(job, request_digest)
+    sql = _insert_sql(tuple(values))
+    lookup = None
+    if from_cache is not None and job.cache_key:
+        lookup = cached_query(job.kind, job.owner, job.cache_key, job.created_at or dt.datetime.now(UTC))
+
+    def op(conn: sqlite3.Connection) -> tuple[JobInfo, bool]:
+        nonlocal job, values
+        if lookup is not None and from_cache is not None:
+            # The cache lookup in the insert's own transaction: one trip to the writer, not two.
+            row = conn.execute(*lookup).fetchone()
+            if row is not None:
+                job = from_cache(row_to_job(row))
+                values = job_columns(job, request_digest)
+        if conn.execute(sql, tuple(values.values())).rowcount:
+            return job, True
+        if not job.idempotency_key:
+            raise Conflict(f"job id {job.id!r} already exists")
+        row = conn.execute(
+            f"SELECT {SELECT}, request_digest FROM jobs WHERE owner=? AND idempotency_key=?",
+            (job.owner, job.idempotency_key),
+        ).fetchone()
+        if row is None:
+            raise Conflict(f"job id {job.id!r} already exists")
+        if row[-1] != request_digest:
+            raise Conflict(f"idempotency key {job.idempotency_key!r} was used for a different request")
+        return row_to_job(row[:-1]), False
+
+    return op
 
 
 class SQLiteStore(SQLiteEntities):
@@ -285,9 +348,12 @@ class SQLiteStore(SQLiteEntities):
         return await self._reads.submit(fn)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        self._check_writable()
+        return await self._writes.submit(fn)
+
+    def _check_writable(self) -> None:
         if self._wconn is None:
             raise InternalError("the store is closed")
-        return await self._writes.submit(fn)
 
     def _apply_reads(self, ops: list[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
         conn = self._rconn
@@ -334,35 +400,12 @@ class SQLiteStore(SQLiteEntities):
     async def insert_job(
         self, job: JobInfo, request_digest: str, *, from_cache: Callable[[JobInfo], JobInfo] | None = None
     ) -> tuple[JobInfo, bool]:
-        values = job_columns(job, request_digest)
-        sql = _insert_sql(tuple(values))
-        lookup = None
-        if from_cache is not None and job.cache_key:
-            lookup = cached_query(job.kind, job.owner, job.cache_key, job.created_at or dt.datetime.now(UTC))
+        self._check_writable()
+        return await self._writes.submit(_insert_op(NewJob(job, request_digest, from_cache)))
 
-        def op(conn: sqlite3.Connection) -> tuple[JobInfo, bool]:
-            nonlocal job, values
-            if lookup is not None and from_cache is not None:
-                # The cache lookup in the insert's own transaction: one trip to the writer, not two.
-                row = conn.execute(*lookup).fetchone()
-                if row is not None:
-                    job = from_cache(row_to_job(row))
-                    values = job_columns(job, request_digest)
-            if conn.execute(sql, tuple(values.values())).rowcount:
-                return job, True
-            if not job.idempotency_key:
-                raise Conflict(f"job id {job.id!r} already exists")
-            row = conn.execute(
-                f"SELECT {SELECT}, request_digest FROM jobs WHERE owner=? AND idempotency_key=?",
-                (job.owner, job.idempotency_key),
-            ).fetchone()
-            if row is None:
-                raise Conflict(f"job id {job.id!r} already exists")
-            if row[-1] != request_digest:
-                raise Conflict(f"idempotency key {job.idempotency_key!r} was used for a different request")
-            return row_to_job(row[:-1]), False
-
-        return await self._write(op)
+    async def insert_jobs(self, jobs: Sequence[NewJob]) -> list[tuple[JobInfo, bool] | Exception]:
+        self._check_writable()
+        return await self._writes.submit_many([_insert_op(new) for new in jobs])
 
     async def get_job(self, job_id: str) -> JobInfo | None:
         def op(conn: sqlite3.Connection) -> JobInfo | None:
@@ -421,22 +464,32 @@ class SQLiteStore(SQLiteEntities):
         expect_attempt: int | None = None,
         expect_owner: str | None = None,
     ) -> JobInfo | None:
+        self._check_writable()
+        return await self._writes.submit(self._update_op(JobUpdate(job_id, changes, expect_states, expect_attempt,
+                                                                   expect_owner)))  # fmt: skip
+
+    async def update_jobs(self, updates: Sequence[JobUpdate]) -> list[JobInfo | Exception | None]:
+        self._check_writable()
+        return await self._writes.submit_many([self._update_op(update) for update in updates])
+
+    def _update_op(self, update: JobUpdate) -> Callable[[sqlite3.Connection], JobInfo | None]:
+        changes = update.changes
         columns = changes_to_columns(changes)
-        args: list[Any] = [*columns.values(), job_id, *(s.value for s in expect_states)]
-        if expect_attempt is not None:
-            args.append(expect_attempt)
-        if expect_owner is not None:
-            args.append(expect_owner)
-        sql = _update_sql(tuple(columns), len(expect_states), expect_attempt is not None, expect_owner is not None,
-                          returned_columns(changes, "X''"))  # fmt: skip
+        args: list[Any] = [*columns.values(), update.job_id, *(s.value for s in update.expect_states)]
+        if update.expect_attempt is not None:
+            args.append(update.expect_attempt)
+        if update.expect_owner is not None:
+            args.append(update.expect_owner)
+        sql = _update_sql(tuple(columns), len(update.expect_states), update.expect_attempt is not None,
+                          update.expect_owner is not None, returned_columns(changes, "X''"))  # fmt: skip
         if "progress" in changes:
-            self._progress.pop(job_id, None)
+            self._progress.pop(update.job_id, None)
 
         def op(conn: sqlite3.Connection) -> JobInfo | None:
             row = conn.execute(sql, args).fetchone()
             return None if row is None else row_to_job(row)
 
-        return await self._write(op)
+        return op
 
     def record_progress(self, job_id: str, progress: Progress) -> None:
         self._progress[job_id] = progress

@@ -7,14 +7,20 @@ change to watchers only after the store has committed it.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from asyncwf._model import JobInfo, JobState, LogRecord, Progress
 
-__all__ = ["ENTITY_INDEX", "Document", "EntityStore", "Guard", "JobFilter", "Store", "entity_index"]
+T = TypeVar("T")
+
+__all__ = [
+    "ENTITY_INDEX", "Document", "EntityStore", "Guard", "JobFilter", "JobUpdate", "NewJob", "Store", "entity_index",
+    "one_by_one",
+]  # fmt: skip
 
 #: XF entity kind -> the fields the store indexes: (parent serial, workflow serial, name).
 ENTITY_INDEX: dict[str, tuple[str | None, str | None, str | None]] = {
@@ -55,6 +61,35 @@ class JobFilter:
     owner: str | None = None
     created_after: dt.datetime | None = None
     created_before: dt.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewJob:
+    """One job for :meth:`Store.insert_jobs`: the arguments of :meth:`Store.insert_job`."""
+
+    job: JobInfo
+    request_digest: str
+    from_cache: Callable[[JobInfo], JobInfo] | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobUpdate:
+    """One update for :meth:`Store.update_jobs`: the arguments of :meth:`Store.update_job`."""
+
+    job_id: str
+    changes: Mapping[str, Any]
+    expect_states: Collection[JobState]
+    expect_attempt: int | None = None
+    expect_owner: str | None = None
+
+
+async def one_by_one(fn: Callable[[Any], Awaitable[T]], items: Sequence[Any]) -> list[T | Exception]:
+    """``fn`` of each item at once, each outcome or error in order (for stores that batch on their own)."""
+    outcomes = await asyncio.gather(*(fn(item) for item in items), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+            raise outcome
+    return outcomes  # type: ignore[return-value]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -130,6 +165,10 @@ class Store(EntityStore, Protocol):
         and ``from_cache(that job)`` is inserted instead of ``job``.
         """
 
+    async def insert_jobs(self, jobs: Sequence[NewJob]) -> list[tuple[JobInfo, bool] | Exception]:
+        """:meth:`insert_job` of each, together where the store can (one trip to its writer): each
+        outcome, or the error that job alone met, in order."""
+
     async def get_job(self, job_id: str) -> JobInfo | None: ...
 
     async def list_jobs(self, flt: JobFilter, *, after: tuple[float, str] | None, limit: int) -> list[JobInfo]:
@@ -155,6 +194,10 @@ class Store(EntityStore, Protocol):
         When ``changes`` finish the job, the snapshot's payload is left out (``b""``):
         nothing reads it there, and reading a large one back costs more than the update.
         """
+
+    async def update_jobs(self, updates: Sequence[JobUpdate]) -> list[JobInfo | Exception | None]:
+        """:meth:`update_job` of each, together where the store can: each outcome, or the error that
+        update alone met, in order."""
 
     def record_progress(self, job_id: str, progress: Progress) -> None:
         """Persist the latest progress with the next write (no version bump; coalesced per job; never waits)."""
