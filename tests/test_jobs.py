@@ -11,6 +11,7 @@ import pytest
 from asyncwf import Client, JobContext, JobInfo, JobState, LogRecord, ProgressUpdate, RemoteExecutor, RetryPolicy
 from asyncwf.client import raise_for_job
 from asyncwf.exceptions import Conflict, InvalidArgument, JobCancelled, JobFailed, NotFound
+from asyncwf.server._engine import CreateSpec
 from asyncwf.testing import LocalBackend
 from asyncwf.v1 import jobs_pb2 as pb
 
@@ -340,6 +341,13 @@ async def test_bad_requests_get_typed_errors_and_the_server_keeps_serving(client
         await client.create_job("asyncwf.echo", execution_timeout=-1)
     with pytest.raises(InvalidArgument, match="labels"):
         await client.create_job("asyncwf.echo", labels={"k" * 200: "v"})
+    # Bad requests travelling with good ones on the RunJobs stream fail alone.
+    runs = await asyncio.gather(
+        *(client.run_job("asyncwf.echo", b"%d" % i) for i in range(20)), client.run_job("bad kind"),
+        client.run_job("asyncwf.echo", labels={"k" * 200: "v"}), return_exceptions=True,
+    )  # fmt: skip
+    assert [r.result_inline for r in runs[:20]] == [b"%d" % i for i in range(20)]  # type: ignore[union-attr]
+    assert isinstance(runs[20], InvalidArgument) and isinstance(runs[21], InvalidArgument)
     with pytest.raises(NotFound):
         async for _ in client.watch_job("missing"):
             pass
@@ -510,3 +518,50 @@ async def test_a_kind_can_answer_small_jobs_as_they_are_created() -> None:
         assert len(runs) == 4
         seven = await client.run_job("test.double", b"7")
         assert seven.result_inline == b"14" and seven.result_content_type.startswith("text/plain") and len(runs) == 4
+
+
+async def test_jobs_created_and_completed_together_fail_alone(backend: LocalBackend) -> None:
+    assert backend.backend is not None
+    engine = backend.backend.engine
+    first, _ = await engine.create(CreateSpec(kind="test.manual", idempotency_key="once"))
+    seen: list[list[Any]] = [[], [], []]
+    watchers = [_Seen(events) for events in seen]
+    outcomes = await engine.create_many_subscribed([
+        (CreateSpec(kind="test.manual", payload=b"a"), watchers[0], "jobs-together-a"),
+        (CreateSpec(kind="not a kind!"), watchers[1], "jobs-together-b"),
+        (CreateSpec(kind="test.manual", idempotency_key="once"), watchers[2], "jobs-together-c"),
+    ])  # fmt: skip
+    created = outcomes[0]
+    assert isinstance(created, tuple) and created[1] and created[0].id == "jobs-together-a"
+    assert isinstance(outcomes[1], InvalidArgument)
+    assert outcomes[2] == (first, False)
+    # The first snapshot, published and handed over (a watcher skips versions it has seen).
+    assert {(e.id, e.version) for e in seen[0]} == {("jobs-together-a", 1)} and seen[1] == seen[2] == []
+    engine.unsubscribe("jobs-together-a", watchers[0])
+    assert engine.stats()["watched_jobs"] == 0
+
+    leased = await engine.claim(["test.manual"], 2, "executor-1", 30)
+    assert len(leased) == 2
+    big = b"x" * (engine.config.inline_result_bytes + 1)
+    settled = await engine.complete_many([
+        (leased[0].id, "executor-1", leased[0].attempt, b"small", "text/plain"),
+        (leased[1].id, "executor-1", leased[1].attempt + 1, b"wrong attempt", ""),
+        (leased[1].id, "executor-1", leased[1].attempt, big, ""),
+        ("no-such-job", "executor-1", 1, b"", ""),
+    ])  # fmt: skip
+    assert isinstance(settled[0], JobInfo) and settled[0].state is JobState.SUCCEEDED
+    assert settled[0].result_inline == b"small" and settled[0].result_content_type == "text/plain"
+    assert isinstance(settled[1], Conflict)  # its lease is another attempt's
+    assert isinstance(settled[2], JobInfo) and settled[2].result_stored and settled[2].result_size == len(big)
+    assert isinstance(settled[3], NotFound)
+    # Completing again is harmless: the settled snapshot comes back.
+    again = await engine.complete_many([(leased[0].id, "executor-1", leased[0].attempt, b"small", "")])
+    assert isinstance(again[0], JobInfo) and again[0].version == settled[0].version
+
+
+class _Seen:
+    def __init__(self, events: list[Any]) -> None:
+        self.events = events
+
+    def put_nowait(self, event: Any) -> None:
+        self.events.append(event)

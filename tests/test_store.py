@@ -14,6 +14,7 @@ import pytest
 from asyncwf import JobInfo, JobState, LogRecord, Progress
 from asyncwf.exceptions import Conflict
 from asyncwf.server import JobFilter, PostgresStore, SQLiteStore, Store
+from asyncwf.server._store import JobUpdate, NewJob
 
 UTC = dt.UTC
 
@@ -104,6 +105,28 @@ async def test_claims_follow_priority_then_age_and_never_double_lease(store: Sto
     assert sorted(j.id for j in second) == ["j0", "j2"]
     assert all(j.state is JobState.RUNNING and j.attempt == 1 for j in first + second)
     assert await store.claim_jobs(["k"], 10, "e3", None, now) == []
+
+
+async def test_jobs_inserted_and_updated_together_fail_alone(store: Store) -> None:
+    await store.insert_job(_job("dup"), "d")
+    outcomes = await store.insert_jobs(
+        [NewJob(_job(f"n{i}"), "d") for i in range(3)]
+        + [NewJob(_job("dup", key="x"), "other"), NewJob(_job("n3"), "d")]
+    )
+    assert [o[1] for o in outcomes if isinstance(o, tuple)] == [True] * 4
+    assert isinstance(outcomes[3], Conflict)
+    assert [o[0].id for o in outcomes if isinstance(o, tuple)] == ["n0", "n1", "n2", "n3"]
+    assert await store.insert_jobs([]) == []
+    running = (JobState.RUNNING,)
+    updated = await store.update_jobs([
+        JobUpdate("n0", {"state": JobState.CANCELLED}, (JobState.QUEUED,)),
+        JobUpdate("n1", {"state": JobState.CANCELLED}, running),  # not running: no match
+        JobUpdate("missing", {"state": JobState.CANCELLED}, (JobState.QUEUED,)),
+        JobUpdate("n2", {"state": JobState.FAILED}, (JobState.QUEUED,), expect_attempt=7),
+    ])  # fmt: skip
+    assert isinstance(updated[0], JobInfo) and updated[0].state is JobState.CANCELLED and updated[0].version == 2
+    assert updated[1] is None and updated[2] is None and updated[3] is None
+    assert (await store.get_job("n1")).state is JobState.QUEUED  # type: ignore[union-attr]
 
 
 async def test_group_commit_isolates_a_failing_write(store: Store) -> None:
