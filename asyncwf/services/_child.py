@@ -18,16 +18,19 @@ from typing import Any
 
 from asyncwf._concurrency import gather_bounded
 from asyncwf._ids import new_uuid
-from asyncwf._model import JobInfo, JobState, LogRecord
+from asyncwf._model import JobState, LogRecord, log_from_pb
 from asyncwf.data import Manifest
 from asyncwf.exceptions import ChildError, ConfigurationError, InvalidInputException
 from asyncwf.exceptions import TimeoutError as AsyncwfTimeout
 from asyncwf.services._events import ChildEventHandler, normalise, raise_child_exception, save_record
+from asyncwf.v1 import jobs_pb2 as pb
 
 __all__ = ["EVENT_PREFIX", "Child", "ask_all", "service_kind"]
 
 #: Log entries of a question's job that carry an event (the rest are plain logs).
 EVENT_PREFIX = "\x1eevent:"
+#: The job options of a question: one attempt (a service that dies fails it; ask's retries decide what next).
+_QUESTION_OPTIONS: Any = {"content_type": "application/json", "max_attempts": 1}
 #: How many questions ask_multiple runs at once by default.
 DEFAULT_CONCURRENCY = 64
 
@@ -238,9 +241,9 @@ class Child:
         pump.stop = lambda: interrupt(pump.error)
         checks: list[asyncio.Future[None]] = []
 
-        def created(info: JobInfo) -> None:
+        def accepted(message: pb.Job) -> None:
             nonlocal job_id
-            job_id = info.id
+            job_id = message.id
 
         async def check_delivered() -> None:
             queued = not job_id or (await client.get_job(job_id)).state is JobState.QUEUED
@@ -252,13 +255,12 @@ class Child:
             delivery_timeout, lambda: checks.append(asyncio.ensure_future(check_delivered()))
         )
         try:
-            # One attempt: a service that dies fails the question (ask's own retries decide what next).
-            job = await client.run_job(self.kind, payload, content_type="application/json", max_attempts=1,
-                                       on_created=created, on_log=pump.put)  # fmt: skip
+            final = await client._run_job_message(self.kind, payload, accepted, lambda e: pump.put(log_from_pb(e)),
+                                                  _QUESTION_OPTIONS)  # fmt: skip
             settled = True
             timer.cancel()
             await pump.drain()
-            return await self._answer(client, job, handler)
+            return await self._answer(client, final, handler)
         except asyncio.CancelledError:
             interrupt.raise_reason()
             raise
@@ -281,16 +283,19 @@ class Child:
         return {"kind": "log_record", "log_record": {"msg": message, "levelname": record.level,
                                                      "name": record.logger or "asyncwf.services.child"}}  # fmt: skip
 
-    async def _answer(self, client: Any, job: JobInfo, handler: ChildEventHandler) -> dict[str, Any]:
-        if job.state is JobState.SUCCEEDED:
-            answer = json.loads(await client.job_result(job))
+    async def _answer(self, client: Any, final: pb.Job, handler: ChildEventHandler) -> dict[str, Any]:
+        state = JobState(final.state)
+        if state is JobState.SUCCEEDED:
+            data = await client.job_result(final.id) if final.result.stored else final.result.inline
+            answer = json.loads(data.decode())
             await handler.handle({"kind": "result", **answer})
             assert handler.result is not None
             return handler.result
-        if job.state is JobState.FAILED and job.error is not None:
-            raise_child_exception({"exception_type": job.error.code, "exception_message": job.error.message,
-                                   "exception_traceback": [job.error.details]}, self.id)  # fmt: skip
-        raise ChildError(self.id, job.state.name, f"the question ended {job.state.name.lower()}")
+        if state is JobState.FAILED and final.HasField("error"):
+            error = final.error
+            raise_child_exception({"exception_type": error.code, "exception_message": error.message,
+                                   "exception_traceback": [error.details]}, self.id)  # fmt: skip
+        raise ChildError(self.id, state.name, f"the question ended {state.name.lower()}")
 
     async def ask_multiple(self, *questions: Mapping[str, Any], concurrency: int = DEFAULT_CONCURRENCY,
                            ) -> list[dict[str, Any]]:  # fmt: skip
