@@ -52,7 +52,7 @@ async def test_schema_is_migrated_once_and_reopens(tmp_path: Path) -> None:
         await s.insert_job(_job(f"j{_}"), "d")
         await s.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 2
     with pytest.raises(ValueError):

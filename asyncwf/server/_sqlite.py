@@ -119,6 +119,12 @@ _MIGRATIONS: list[str] = [
     CREATE INDEX jobs_cache ON jobs(kind, owner, cache_key, finished_at) WHERE cache_key != '';
     """,
     ENTITY_MIGRATION,
+    # The queue index holds queued jobs only (claims ask for state=1): a job handed to an executor as
+    # it is created, and a job that finishes, no longer write to it (~15% of the writer's time per job).
+    f"""
+    DROP INDEX jobs_queue;
+    CREATE INDEX jobs_queue ON jobs(kind, priority DESC, created_at) WHERE state = {JobState.QUEUED.value};
+    """,
 ]
 
 
