@@ -565,3 +565,20 @@ class _Seen:
 
     def put_nowait(self, event: Any) -> None:
         self.events.append(event)
+
+
+async def test_a_finished_snapshot_built_from_the_known_one_matches_the_stored_row(backend: LocalBackend) -> None:
+    # One backend owns the store: completing reads back only the version and the progress and builds the
+    # rest from the running snapshot it published. Whatever the way, the snapshot is the stored job.
+    assert backend.backend is not None
+    engine = backend.backend.engine
+    job, _ = await engine.create(CreateSpec(kind="test.manual", payload=b"in", labels={"a": "b"}))
+    [leased] = await engine.claim(["test.manual"], 1, "executor-1", 30)
+    engine.report_progress(job.id, 1, 2, "half")
+    await engine.create(CreateSpec(kind="test.other"))  # a write: the progress is stored with it
+    assert engine._known(job.id) is not None  # the snapshot it builds from
+    done = await engine.complete(job.id, "executor-1", leased.attempt, b"out", "text/plain")
+    stored = await engine.get(job.id)
+    assert done.progress.steps_done == 1 and done.progress.message == "half"
+    assert done == stored.replace(payload=b"") and stored.payload == b"in"
+    assert done.version == leased.version + 1 and done.result_inline == b"out"

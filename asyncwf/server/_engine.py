@@ -820,6 +820,7 @@ class JobEngine:
             expect_states=(JobState.RUNNING,),
             expect_attempt=attempt,
             expect_owner=executor_id,
+            known=self._known(job_id),
         )
         if job is None:
             if stored:
@@ -839,7 +840,8 @@ class JobEngine:
             if lease is None or job_id in self._log_writes or len(data) > self.config.inline_result_bytes:
                 continue  # (settled, logs still being written, or a result for the blob store: one by one)
             changes = _succeeded(lease, bytes(data), False, len(data), content_type, now)
-            together.append((index, JobUpdate(job_id, changes, (JobState.RUNNING,), attempt, executor_id)))
+            update = JobUpdate(job_id, changes, (JobState.RUNNING,), attempt, executor_id, self._known(job_id))
+            together.append((index, update))
         updated = await self.store.update_jobs([update for _, update in together]) if together else []
         for (index, _), outcome in zip(together, updated, strict=True):
             if isinstance(outcome, JobInfo):
@@ -893,6 +895,11 @@ class JobEngine:
         if job.done:
             return job
         raise Conflict(f"the lease on job {job_id!r} (attempt {attempt}) is no longer held by {executor_id!r}")
+
+    def _known(self, job_id: str) -> JobInfo | None:
+        """The job's latest snapshot, when this backend alone changes the store (then every change
+        but progress was published here); a finishing update then reads back less."""
+        return self._active.get(job_id) if self._cluster is None else None
 
     def _expiry(self, job: JobInfo, now: dt.datetime) -> dt.datetime:
         return now + dt.timedelta(seconds=job.result_ttl_seconds or self.config.result_ttl_seconds)

@@ -321,7 +321,9 @@ class PostgresStore(PostgresEntities):
         expect_states: Collection[JobState],
         expect_attempt: int | None = None,
         expect_owner: str | None = None,
+        known: JobInfo | None = None,
     ) -> JobInfo | None:
+        # (``known`` is not used: replicas share this store, so only its own row is sure.)
         columns = changes_to_columns(changes)
         if "progress" in changes:
             self._progress.pop(job_id, None)

@@ -101,6 +101,21 @@ def returned_columns(changes: Mapping[str, Any], empty_blob: str, prefix: str = 
     return _returned(state is not None and JobState(state).terminal, empty_blob, prefix)
 
 
+#: What a finishing update reads back when the caller knows the job (see :func:`known_after`).
+KNOWN_RETURNING = "version, progress_done, progress_total, progress_percent, progress_eta, progress_message"
+
+
+def known_after(known: JobInfo, changes: Mapping[str, Any], row: Sequence[Any]) -> JobInfo:
+    """The snapshot after a finishing update, from the caller's ``known`` snapshot, the ``changes`` and
+    the row read back (:data:`KNOWN_RETURNING`): the version and the progress, the one thing stored
+    without a new snapshot. As for every finishing snapshot, the payload is left out."""
+    progress = tuple(row[1:6])
+    return known.replace(
+        **changes, version=row[0], payload=b"",
+        progress=_NO_PROGRESS if progress == _NO_PROGRESS_COLUMNS else Progress(*progress),
+    )  # fmt: skip
+
+
 @functools.cache
 def _returned(finishing: bool, empty_blob: str, prefix: str) -> str:
     return ", ".join(empty_blob if finishing and c == "payload" else f"{prefix}{c}" for c in COLUMNS)

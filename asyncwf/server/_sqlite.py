@@ -24,12 +24,14 @@ from asyncwf._model import JobInfo, JobState, LogRecord, Progress
 from asyncwf.exceptions import AlreadyExists, Conflict, InternalError
 from asyncwf.server._rows import (
     DOC_COLUMNS,
+    KNOWN_RETURNING,
     SELECT,
     cached_query,
     changes_to_columns,
     document_values,
     dt_from,
     job_columns,
+    known_after,
     progress_columns,
     returned_columns,
     row_to_document,
@@ -469,10 +471,11 @@ class SQLiteStore(SQLiteEntities):
         expect_states: Collection[JobState],
         expect_attempt: int | None = None,
         expect_owner: str | None = None,
+        known: JobInfo | None = None,
     ) -> JobInfo | None:
         self._check_writable()
-        return await self._writes.submit(self._update_op(JobUpdate(job_id, changes, expect_states, expect_attempt,
-                                                                   expect_owner)))  # fmt: skip
+        update = JobUpdate(job_id, changes, expect_states, expect_attempt, expect_owner, known)
+        return await self._writes.submit(self._update_op(update))
 
     async def update_jobs(self, updates: Sequence[JobUpdate]) -> list[JobInfo | Exception | None]:
         self._check_writable()
@@ -486,14 +489,21 @@ class SQLiteStore(SQLiteEntities):
             args.append(update.expect_attempt)
         if update.expect_owner is not None:
             args.append(update.expect_owner)
+        known = update.known
+        finishing = "state" in changes and JobState(changes["state"]).terminal
+        if not finishing or "progress" in changes:
+            known = None
+        returning = returned_columns(changes, "X''") if known is None else KNOWN_RETURNING
         sql = _update_sql(tuple(columns), len(update.expect_states), update.expect_attempt is not None,
-                          update.expect_owner is not None, returned_columns(changes, "X''"))  # fmt: skip
+                          update.expect_owner is not None, returning)  # fmt: skip
         if "progress" in changes:
             self._progress.pop(update.job_id, None)
 
         def op(conn: sqlite3.Connection) -> JobInfo | None:
             row = conn.execute(sql, args).fetchone()
-            return None if row is None else row_to_job(row)
+            if row is None:
+                return None
+            return row_to_job(row) if known is None else known_after(known, changes, row)
 
         return op
 

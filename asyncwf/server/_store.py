@@ -81,6 +81,8 @@ class JobUpdate:
     expect_states: Collection[JobState]
     expect_attempt: int | None = None
     expect_owner: str | None = None
+    #: The job as the caller knows it (see :meth:`Store.update_job`).
+    known: JobInfo | None = None
 
 
 async def one_by_one(fn: Callable[[Any], Awaitable[T]], items: Sequence[Any]) -> list[T | Exception]:
@@ -187,12 +189,16 @@ class Store(EntityStore, Protocol):
         expect_states: Collection[JobState],
         expect_attempt: int | None = None,
         expect_owner: str | None = None,
+        known: JobInfo | None = None,
     ) -> JobInfo | None:
         """Apply ``changes`` if the job matches the expectations; bump its version.
 
         Returns the new snapshot, or ``None`` when the job is missing or does not match.
         When ``changes`` finish the job, the snapshot's payload is left out (``b""``):
         nothing reads it there, and reading a large one back costs more than the update.
+        ``known`` is the job's latest snapshot, when the caller is sure to have it (one
+        backend owns the store): a store may then read back only what changes without a
+        snapshot (the version and the progress) and build the new snapshot from it.
         """
 
     async def update_jobs(self, updates: Sequence[JobUpdate]) -> list[JobInfo | Exception | None]:
