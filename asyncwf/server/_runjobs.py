@@ -91,11 +91,11 @@ class _Watch:
                 self.session.finish(self, pb.RunJobResult(tag=request.tag, job=job_to_pb(event, include_payload=False)))
             elif request.notify_accepted and not self.accepted:
                 self.accepted = True
-                self.session.results.put_nowait(pb.RunJobResult(tag=request.tag, accepted=True, job=accepted_pb(event)))
+                self.session.put(pb.RunJobResult(tag=request.tag, accepted=True, job=accepted_pb(event)))
         elif isinstance(event, LogRecord):
             if request.include_logs and event.seq > self.log_seq:
                 self.log_seq = event.seq
-                self.session.results.put_nowait(pb.RunJobResult(tag=request.tag, logs=[log_to_pb(event)]))
+                self.session.put(pb.RunJobResult(tag=request.tag, logs=[log_to_pb(event)]))
         elif event is SHUTDOWN:
             self.done = True
             error = Unavailable("the backend is shutting down; watch again to resume")
@@ -110,38 +110,44 @@ class RunJobsSession:
         self.identity = identity
         #: Called to learn whether the backend is shutting down (new requests are then refused).
         self._draining = draining
-        #: Results ready to send; None once the client has sent its last request.
-        self.results: asyncio.Queue[pb.RunJobResult | None] = asyncio.Queue()
+        #: Results ready to send (None once the client has sent its last request), and set when there are.
+        self._ready: list[pb.RunJobResult | None] = []
+        self._has_ready = asyncio.Event()
+        #: Finished watches to unsubscribe (when the sender next wakes: not while the engine may be
+        #: going through the job's watchers).
+        self._finished: list[_Watch] = []
         self._outstanding = 0
         self._tasks: set[asyncio.Task[None]] = set()
         #: Watches subscribed to their job and not finished.
         self._watches: set[_Watch] = set()
 
+    def put(self, result: pb.RunJobResult | None) -> None:
+        self._ready.append(result)
+        self._has_ready.set()
+
     def finish(self, watch: _Watch | None, result: pb.RunJobResult) -> None:
         """A request's last result (its final snapshot or its error)."""
         self._outstanding -= 1
-        self.results.put_nowait(result)
+        self.put(result)
         if watch is not None:
             self._watches.discard(watch)
-            # Not now: the engine may be going through the job's watchers.
-            asyncio.get_running_loop().call_soon(self.engine.unsubscribe, watch.job_id, watch)
+            self._finished.append(watch)
 
     async def serve(self, stream: Stream[pb.RunJobsRequest, pb.RunJobsResponse]) -> None:
         receiver = asyncio.create_task(self._receive(stream))
         receiving = True
         try:
             while receiving or self._outstanding:
-                item = await self.results.get()
-                batch: list[pb.RunJobResult] = []
-                while True:
-                    if item is None:
-                        receiving = False
-                        receiver.result()  # re-raise a broken request stream
-                    else:
-                        batch.append(item)
-                    if self.results.empty():
-                        break
-                    item = self.results.get_nowait()
+                await self._has_ready.wait()
+                self._has_ready.clear()
+                ready, self._ready = self._ready, []
+                finished, self._finished = self._finished, []
+                for watch in finished:
+                    self.engine.unsubscribe(watch.job_id, watch)
+                batch = [item for item in ready if item is not None]
+                if len(batch) < len(ready):
+                    receiving = False
+                    receiver.result()  # re-raise a broken request stream
                 if batch:
                     await stream.send_message(pb.RunJobsResponse(results=batch))
         finally:
@@ -152,6 +158,9 @@ class RunJobsSession:
                 watch.done = True
                 self.engine.unsubscribe(watch.job_id, watch)
             self._watches.clear()
+            for watch in self._finished:
+                self.engine.unsubscribe(watch.job_id, watch)
+            self._finished.clear()
 
     async def _receive(self, stream: Stream[pb.RunJobsRequest, pb.RunJobsResponse]) -> None:
         try:
@@ -165,7 +174,7 @@ class RunJobsSession:
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
         finally:
-            self.results.put_nowait(None)
+            self.put(None)
 
     async def _start(self, requests: list[pb.RunJobRequest]) -> None:
         """Create the requests' jobs with their watches subscribed; the watches do the rest."""
