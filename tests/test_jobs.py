@@ -149,32 +149,49 @@ async def test_remote_executor_runs_jobs_and_streams_progress(backend: LocalBack
         assert events[-1].lease_owner.startswith("remote:")  # type: ignore[union-attr]
 
 
+class _Claims:
+    """Counts the claims remote executors make (each is a write to the store)."""
+
+    def __init__(self, backend: LocalBackend) -> None:
+        assert backend.backend is not None
+        engine = backend.backend.engine
+        self.count = 0
+        claim = engine.claim
+
+        async def counted(*args: Any, **kwargs: Any) -> list[JobInfo]:
+            self.count += str(args[2]).startswith("remote:")
+            return await claim(*args, **kwargs)
+
+        engine.claim = counted  # type: ignore[method-assign]
+
+
 async def test_a_remote_executor_claims_only_when_work_was_queued(backend: LocalBackend) -> None:
     # Jobs reach a remote executor's free slots as they are created; its lease stream asks the store
     # for queued jobs only after the engine signalled new work (not after every answer).
-    assert backend.backend is not None
-    engine = backend.backend.engine
-    claims = 0
-    claim = engine.claim
-
-    async def counted(*args: Any, **kwargs: Any) -> list[JobInfo]:
-        nonlocal claims
-        claims += str(args[2]).startswith("remote:")
-        return await claim(*args, **kwargs)
-
-    engine.claim = counted  # type: ignore[method-assign]
+    claims = _Claims(backend)
     async with backend.client() as client, RemoteExecutor(client, {"test.echo": lambda ctx: ctx.payload}, capacity=16):
         await client.run_job("test.echo", b"warm-up")  # the executor's lease stream is open
-        claims = 0
+        claims.count = 0
         for _ in range(5):  # within the executor's capacity: every job is handed over as it is created
-            await asyncio.sleep(0.1)  # the executor has given its slots back (it does so every 20 ms)
             jobs = await asyncio.gather(*(client.run_job("test.echo", b"%d" % i) for i in range(10)))
             assert [j.result_inline for j in jobs] == [b"%d" % i for i in range(10)]
-        assert claims == 0  # not one per answer
+        assert claims.count == 0  # not one per answer
         # Beyond its capacity, jobs wait queued and are claimed as slots come free.
         async with asyncio.timeout(10):
             assert len(await asyncio.gather(*(client.run_job("test.echo", b"x") for _ in range(60)))) == 60
-        assert claims > 0
+        assert claims.count > 0
+
+
+async def test_a_slot_comes_back_with_its_jobs_result(backend: LocalBackend) -> None:
+    # A job's small result and its slot travel together: one job after another through a single slot,
+    # each is handed over as it is created, never left queued for a claim.
+    claims = _Claims(backend)
+    async with backend.client() as client, RemoteExecutor(client, {"test.echo": lambda ctx: ctx.payload}, capacity=1):
+        await client.run_job("test.echo", b"warm-up")
+        claims.count = 0
+        for i in range(30):
+            assert (await client.run_job("test.echo", b"%d" % i)).result_inline == b"%d" % i
+        assert claims.count == 0
 
 
 async def test_remote_logs_written_while_a_heartbeat_is_in_flight_still_arrive(backend: LocalBackend) -> None:

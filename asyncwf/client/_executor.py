@@ -52,6 +52,8 @@ class _Running:
     finished: bool = False
     #: The heartbeat loop: started when the first heartbeat is due or something waits to be sent.
     heartbeat: asyncio.Task[None] | None = None
+    #: Its slot was given back (with its completion: the function has returned).
+    credited: bool = False
 
 
 class _Reporter:
@@ -300,7 +302,7 @@ class RemoteExecutor:
                 await self.client._unary("FailJob", request, timeout=None, idempotent=True)
             else:
                 await self._last_heartbeat(running)
-                await self._complete(job, output.data, output.content_type)
+                await self._complete(running, output.data, output.content_type)
         except RPCError as exc:
             log.warning("executor %s could not settle job %s: %s", self.executor_id, job.id, exc)
         finally:
@@ -309,7 +311,8 @@ class RemoteExecutor:
             if running.heartbeat is not None:
                 running.heartbeat.cancel()
             self._running.pop(job.id, None)
-            self._give_credit()
+            if not running.credited:
+                self._give_credit()
 
     async def _last_heartbeat(self, running: _Running) -> None:
         """Let the heartbeat loop send what is pending and stop, so logs land before the result."""
@@ -357,8 +360,12 @@ class RemoteExecutor:
         reply = await self.client._unary("Heartbeat", request, timeout=None, idempotent=True)
         return bool(reply.cancelled)
 
-    async def _complete(self, job: JobInfo, data: bytes, content_type: str) -> None:
-        """Settle a finished job: small results over the lease stream (batched), others by CompleteJob."""
+    async def _complete(self, running: _Running, data: bytes, content_type: str) -> None:
+        """Settle a finished job: small results over the lease stream (batched), others by CompleteJob.
+
+        A small result goes with the job's slot, given back at once (its function has returned): the
+        backend can hand the slot a new job as it settles this one, not a message later."""
+        job = running.job
         if len(data) <= SMALL_RESULT and self._stream is not None:
             settled = asyncio.get_running_loop().create_future()
             self._settling[job.id] = settled
@@ -366,7 +373,8 @@ class RemoteExecutor:
                 job_id=job.id, executor_id=self.executor_id, attempt=job.attempt, content_type=content_type,
                 data=data,
             ))  # fmt: skip
-            self._flush_soon()
+            running.credited = True
+            self._give_credit()
             try:
                 await settled
                 return
