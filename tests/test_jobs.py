@@ -599,3 +599,38 @@ async def test_a_finished_snapshot_built_from_the_known_one_matches_the_stored_r
     assert done.progress.steps_done == 1 and done.progress.message == "half"
     assert done == stored.replace(payload=b"") and stored.payload == b"in"
     assert done.version == leased.version + 1 and done.result_inline == b"out"
+
+
+async def test_a_remote_executor_keeps_its_slots_across_a_restart(server_process) -> None:  # type: ignore[no-untyped-def]
+    server = server_process()
+    running = 0
+    peak = 0
+    arrived = 0
+    all_arrived = asyncio.Event()
+
+    async def job(ctx: JobContext) -> bytes:
+        nonlocal running, peak, arrived
+        running += 1
+        peak = max(peak, running)
+        try:
+            if ctx.payload == b"together":  # wait until three have started: all three slots are there
+                arrived += 1
+                if arrived == 3:
+                    all_arrived.set()
+                async with asyncio.timeout(10):
+                    await all_arrived.wait()
+            return ctx.payload
+        finally:
+            running -= 1
+
+    retry = RetryPolicy(max_attempts=100, max_backoff=0.2)
+    async with server.client(retry=retry) as client, RemoteExecutor(client, {"test.slots": job}, capacity=3):
+        for restart in (True, False):
+            jobs = await asyncio.gather(*(client.run_job("test.slots", b"%d" % i) for i in range(30)))
+            assert [j.result_inline for j in jobs] == [b"%d" % i for i in range(30)]
+            if restart:
+                server.kill(15)
+                server.start(server.port)
+        together = await asyncio.gather(*(client.run_job("test.slots", b"together") for _ in range(3)))
+        assert [j.state for j in together] == [JobState.SUCCEEDED] * 3, [j.error for j in together]
+        assert peak <= 3

@@ -180,7 +180,10 @@ class RemoteExecutor:
             ):
                 self._stream = stream
                 try:
-                    free = self.capacity - len(self._running)
+                    # A new stream starts from the slots free now: whatever the old one had not sent is void,
+                    # and a job whose slot went back with its result holds none.
+                    self._credits = 0
+                    free = self.capacity - sum(not running.credited for running in self._running.values())
                     await self._send(
                         pb.AcquireRequest(
                             executor_id=self.executor_id,
