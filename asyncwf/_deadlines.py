@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+import weakref
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-__all__ = ["Deadlines"]
+__all__ = ["Deadlines", "callbacks"]
 
 K = TypeVar("K", bound=Hashable)
 
@@ -81,3 +82,24 @@ class Deadlines(Generic[K]):
             if self._slot_of.get(key) == slot:
                 del self._slot_of[key]
                 self._expire(key)
+
+
+#: Each event loop's deadlines of callbacks (timers belong to one loop).
+_CALLBACKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines[Callable[[], object]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _call(callback: Callable[[], object]) -> None:
+    callback()
+
+
+def callbacks() -> Deadlines[Callable[[], object]]:
+    """The running loop's deadlines whose keys are callbacks, each called once its deadline passes:
+    ``callbacks().set(fn, seconds)`` is a coarse ``call_later`` that is cheap to cancel
+    (``callbacks().discard(fn)``)."""
+    loop = asyncio.get_running_loop()
+    deadlines = _CALLBACKS.get(loop)
+    if deadlines is None:
+        deadlines = _CALLBACKS[loop] = Deadlines(_call)
+    return deadlines

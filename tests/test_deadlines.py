@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from asyncwf._deadlines import Deadlines
+from asyncwf._deadlines import Deadlines, callbacks
 
 
 async def test_keys_fire_once_their_deadline_passes_and_not_before() -> None:
@@ -57,3 +57,32 @@ async def test_clear_stops_every_timer_and_a_bad_tick_is_refused() -> None:
     assert fired == [] and len(deadlines) == 0
     with pytest.raises(ValueError):
         Deadlines(fired.append, tick=0)
+
+
+def test_each_loop_has_its_own_callback_deadlines() -> None:
+    # Timers belong to one loop: a loop that ends with deadlines pending leaves nothing to the next.
+    fired: list[str] = []
+
+    async def one(name: str, wait: float) -> None:
+        callbacks().set(lambda: fired.append(name), 0.02)
+        await asyncio.sleep(wait)
+
+    asyncio.run(one("first loop, ended early", 0.0))
+    asyncio.run(one("second loop", 0.1))
+    assert fired == ["second loop"]
+
+
+async def test_callback_deadlines_can_be_dropped() -> None:
+    fired: list[str] = []
+
+    def kept() -> None:
+        fired.append("kept")
+
+    def dropped() -> None:
+        fired.append("dropped")
+
+    callbacks().set(kept, 0.02)
+    callbacks().set(dropped, 0.02)
+    callbacks().discard(dropped)
+    await asyncio.sleep(0.1)
+    assert fired == ["kept"]

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any
 
 from asyncwf._concurrency import gather_bounded
+from asyncwf._deadlines import callbacks
 from asyncwf._ids import new_uuid
 from asyncwf._model import JobState, LogRecord, log_from_pb
 from asyncwf.data import Manifest
@@ -190,12 +191,9 @@ class Child:
                                         handle_monitor_message=handle_monitor_message,
                                         record=[] if record_messages_to else None)  # fmt: skip
             try:
-                async with asyncio.timeout(timeout):
-                    return await self._ask_once(payload, handler, delivery_timeout)
-            except TimeoutError as exc:
-                if isinstance(exc, AsyncwfTimeout):
-                    raise
-                raise AsyncwfTimeout(f"no answer from {self.id} within {timeout} s") from exc
+                return await self._ask_once(payload, handler, delivery_timeout, timeout)
+            except AsyncwfTimeout:
+                raise
             except Exception as exc:
                 attempt += 1
                 if attempt > max_retries or isinstance(exc, tuple(prevent_retries_when)):
@@ -227,11 +225,14 @@ class Child:
         except (TypeError, ValueError) as exc:
             raise InvalidInputException(f"the question is not JSON-serialisable: {exc}") from exc
 
-    async def _ask_once(self, payload: bytes, handler: ChildEventHandler, delivery_timeout: float) -> dict[str, Any]:
+    async def _ask_once(self, payload: bytes, handler: ChildEventHandler, delivery_timeout: float,
+                        timeout: float | None) -> dict[str, Any]:  # fmt: skip
         """One question over the client's shared RunJobs stream, its log entries (events) with it.
 
-        Awaited in the asking task itself (no task of its own): a handler that raises, or a
-        question no service took in time, stops it through :class:`_Interrupt`.
+        Awaited in the asking task itself (no task of its own): a handler that raises, a question
+        no service took in time, or no answer within ``timeout``, stops it through
+        :class:`_Interrupt`. Both times are kept by the loop's coarse deadlines (a timer per 25 ms
+        for every question, not two per question).
         """
         client = self._api()
         job_id = ""
@@ -251,14 +252,21 @@ class Child:
                 reason = f"no service {self.id!r} took the question within {delivery_timeout} s"
                 interrupt(ChildError(self.id, "NotDelivered", reason))
 
-        timer = asyncio.get_running_loop().call_later(
-            delivery_timeout, lambda: checks.append(asyncio.ensure_future(check_delivered()))
-        )
+        def undelivered() -> None:
+            checks.append(asyncio.ensure_future(check_delivered()))
+
+        def timed_out() -> None:
+            interrupt(AsyncwfTimeout(f"no answer from {self.id} within {timeout} s"))
+
+        deadlines = callbacks()
+        deadlines.set(undelivered, delivery_timeout)
+        if timeout is not None:
+            deadlines.set(timed_out, timeout)
         try:
             final = await client._run_job_message(self.kind, payload, accepted, lambda e: pump.put(log_from_pb(e)),
                                                   _QUESTION_OPTIONS)  # fmt: skip
             settled = True
-            timer.cancel()
+            deadlines.discard(undelivered)
             await pump.drain()
             return await self._answer(client, final, handler)
         except asyncio.CancelledError:
@@ -266,7 +274,8 @@ class Child:
             raise
         finally:
             interrupt.disarm()
-            timer.cancel()
+            deadlines.discard(undelivered)
+            deadlines.discard(timed_out)
             for check in checks:
                 check.cancel()
             if pump.task is not None:
