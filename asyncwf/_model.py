@@ -243,17 +243,19 @@ def job_to_pb(job: JobInfo, *, include_payload: bool = True) -> pb.Job:
         result.content_type = job.result_content_type
     if job.progress != _NO_PROGRESS:  # absent means none yet (most jobs never report any)
         msg.progress.CopyFrom(progress_to_pb(job.progress))
-    last: tuple[dt.datetime, Timestamp] | None = None
+    done: list[tuple[dt.datetime, Timestamp]] = []
     for field in _TIME_FIELDS:
         value = getattr(job, field)
         if value is None:
             continue
         stamp = getattr(msg, field)
-        if last is not None and value is last[0]:  # fields often hold one moment (created, updated, started)
-            stamp.seconds, stamp.nanos = last[1].seconds, last[1].nanos
-            continue
-        ts_into(stamp, value)
-        last = (value, stamp)
+        for moment, converted in done:  # fields often hold one moment (created and started; updated and finished)
+            if value is moment:
+                stamp.seconds, stamp.nanos = converted.seconds, converted.nanos
+                break
+        else:
+            ts_into(stamp, value)
+            done.append((value, stamp))
     if job.error is not None:
         msg.error.CopyFrom(pb.JobError(code=job.error.code, message=job.error.message, details=job.error.details))
     return msg
