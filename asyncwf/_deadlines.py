@@ -33,6 +33,9 @@ class Deadlines(Generic[K]):
         self._slot_of: dict[K, int] = {}
         self._slots: dict[int, set[K]] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
+        #: The loop of the first deadline (timers belong to one loop; asking for it costs a system call
+        #: on Python 3.11).
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -42,7 +45,9 @@ class Deadlines(Generic[K]):
 
     def set(self, key: K, seconds: float) -> None:
         """(Re)set ``key``'s deadline to ``seconds`` from now."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = self._loop = asyncio.get_running_loop()
         slot = math.ceil((loop.time() + seconds) / self._tick)
         old = self._slot_of.get(key)
         if old == slot:
@@ -74,6 +79,7 @@ class Deadlines(Generic[K]):
         self._timers.clear()
         self._slots.clear()
         self._slot_of.clear()
+        self._loop = None
 
     def _fire(self, slot: int) -> None:
         del self._timers[slot]
