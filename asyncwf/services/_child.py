@@ -18,8 +18,8 @@ from typing import Any
 
 from asyncwf._concurrency import gather_bounded
 from asyncwf._deadlines import callbacks
-from asyncwf._ids import new_uuid
-from asyncwf._model import JobState, LogRecord, log_from_pb
+from asyncwf._ids import new_id, new_uuid
+from asyncwf._model import JobInfo, JobState, LogRecord, log_from_pb
 from asyncwf.data import Manifest
 from asyncwf.exceptions import ChildError, ConfigurationError, InvalidInputException
 from asyncwf.exceptions import TimeoutError as AsyncwfTimeout
@@ -235,19 +235,23 @@ class Child:
         for every question, not two per question).
         """
         client = self._api()
-        job_id = ""
         settled = False
         interrupt = _Interrupt()
         pump = _EventPump(handler, self._event_of)
         pump.stop = lambda: interrupt(pump.error)
         checks: list[asyncio.Future[None]] = []
+        # The question's job is known by its idempotency key: the backend need not say its id (an
+        # ``accepted`` message per question) for the rare question that is checked or cancelled.
+        options = {**_QUESTION_OPTIONS, "idempotency_key": new_id()}
 
-        def accepted(message: pb.Job) -> None:
-            nonlocal job_id
-            job_id = message.id
+        async def current() -> JobInfo:
+            """The question's job: a create with its key returns it (or makes it, if the question has
+            not reached the backend yet)."""
+            job: JobInfo = await client.create_job(self.kind, payload, **options)
+            return job
 
         async def check_delivered() -> None:
-            queued = not job_id or (await client.get_job(job_id)).state is JobState.QUEUED
+            queued = (await current()).state is JobState.QUEUED
             if queued and not settled:
                 reason = f"no service {self.id!r} took the question within {delivery_timeout} s"
                 interrupt(ChildError(self.id, "NotDelivered", reason))
@@ -263,8 +267,8 @@ class Child:
         if timeout is not None:
             deadlines.set(timed_out, timeout)
         try:
-            final = await client._run_job_message(self.kind, payload, accepted, lambda e: pump.put(log_from_pb(e)),
-                                                  _QUESTION_OPTIONS)  # fmt: skip
+            final = await client._run_job_message(self.kind, payload, None, lambda e: pump.put(log_from_pb(e)),
+                                                  options)  # fmt: skip
             settled = True
             deadlines.discard(undelivered)
             await pump.drain()
@@ -281,9 +285,15 @@ class Child:
             if pump.task is not None:
                 pump.cancel()
                 await asyncio.gather(*pump.tasks(), *checks, return_exceptions=True)
-            if job_id and not settled:
+            if not settled:
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(client.cancel_job(job_id, "the asker stopped waiting"))
+                    await asyncio.shield(self._cancel(client, current))
+
+    @staticmethod
+    async def _cancel(client: Any, current: Callable[[], Awaitable[JobInfo]]) -> None:
+        job = await current()
+        if not job.done:
+            await client.cancel_job(job.id, "the asker stopped waiting")
 
     def _event_of(self, record: LogRecord) -> dict[str, Any]:
         message = record.message
