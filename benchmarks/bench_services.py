@@ -128,8 +128,7 @@ async def _three_processes(count: int) -> float:
 
 async def _engine_floor(count: int) -> float:
     """The same path without the services layer: ``run_job`` of an echo kind through a remote executor in
-    its own process, with what Child.ask asks for (the early ``accepted``, the job's logs, one attempt) and
-    the same concurrency."""
+    its own process, with what Child.ask asks for (the job's logs, one attempt) and the same concurrency."""
     from asyncwf import Client
 
     with asyncwf_server() as info:
@@ -140,8 +139,7 @@ async def _engine_floor(count: int) -> float:
 
             async def one(i: int) -> None:
                 async with limit:
-                    await client.run_job("bench.echo", b'{"x": %d}' % i, max_attempts=1,
-                                         on_created=lambda job: None, on_log=lambda record: None)  # fmt: skip
+                    await client.run_job("bench.echo", b'{"x": %d}' % i, max_attempts=1, on_log=lambda record: None)
 
             times = []
             for _ in range(ROUNDS):
