@@ -32,6 +32,8 @@ __all__ = ["EVENT_PREFIX", "Child", "ask_all", "service_kind"]
 EVENT_PREFIX = "\x1eevent:"
 #: The job options of a question: one attempt (a service that dies fails it; ask's retries decide what next).
 _QUESTION_OPTIONS: Any = {"content_type": "application/json", "max_attempts": 1}
+#: How long a question that is given up is tried to be cancelled in the backend.
+CANCEL_SECONDS = 10.0
 #: How many questions ask_multiple runs at once by default.
 DEFAULT_CONCURRENCY = 64
 
@@ -291,9 +293,12 @@ class Child:
 
     @staticmethod
     async def _cancel(client: Any, current: Callable[[], Awaitable[JobInfo]]) -> None:
-        job = await current()
-        if not job.done:
-            await client.cancel_job(job.id, "the asker stopped waiting")
+        """Cancel the question's job, trying for at most :data:`CANCEL_SECONDS` (a backend that cannot
+        be reached keeps no one waiting: the job, if it exists, runs and its answer is dropped)."""
+        async with asyncio.timeout(CANCEL_SECONDS):
+            job = await current()
+            if not job.done:
+                await client.cancel_job(job.id, "the asker stopped waiting")
 
     def _event_of(self, record: LogRecord) -> dict[str, Any]:
         message = record.message

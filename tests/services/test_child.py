@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -18,8 +19,8 @@ from typing import Any
 import anyio
 import pytest
 
-from asyncwf import Client, JobState
-from asyncwf.exceptions import ChildError, InvalidInputException
+from asyncwf import Client, JobState, RetryPolicy
+from asyncwf.exceptions import ChildError, InvalidInputException, Unavailable
 from asyncwf.services import Analysis, Child, Runner, ServedApp
 
 TWINE = {
@@ -192,3 +193,13 @@ async def test_parent_and_child_in_separate_processes(server_process: Any, tmp_p
         await anyio.to_thread.run_sync(service.wait)
         if service.stdout is not None:
             service.stdout.close()
+
+
+async def test_a_backend_that_cannot_be_reached_is_a_typed_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with Client("127.0.0.1", port, retry=RetryPolicy(max_attempts=2, max_backoff=0.05)) as client:
+        with pytest.raises(Unavailable, match="connection to the backend failed"):
+            async with asyncio.timeout(30):  # (giving the question up, it is not waited for long either)
+                await Child("org/nowhere:1.0", client=client).ask(input_values={"n": 1})
