@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asyncwf._concurrency import gather_bounded
 from asyncwf._deadlines import callbacks
@@ -26,12 +26,15 @@ from asyncwf.exceptions import TimeoutError as AsyncwfTimeout
 from asyncwf.services._events import ChildEventHandler, normalise, raise_child_exception, save_record
 from asyncwf.v1 import jobs_pb2 as pb
 
+if TYPE_CHECKING:
+    from asyncwf.client._client import JobOptions
+
 __all__ = ["EVENT_PREFIX", "Child", "ask_all", "service_kind"]
 
 #: Log entries of a question's job that carry an event (the rest are plain logs).
 EVENT_PREFIX = "\x1eevent:"
 #: The job options of a question: one attempt (a service that dies fails it; ask's retries decide what next).
-_QUESTION_OPTIONS: Any = {"content_type": "application/json", "max_attempts": 1}
+_QUESTION_OPTIONS: JobOptions = {"content_type": "application/json", "max_attempts": 1}
 #: How long a question that is given up is tried to be cancelled in the backend.
 CANCEL_SECONDS = 10.0
 #: How many questions ask_multiple runs at once by default.
@@ -244,7 +247,7 @@ class Child:
         checks: list[asyncio.Future[None]] = []
         # The question's job is known by its idempotency key: the backend need not say its id (an
         # ``accepted`` message per question) for the rare question that is checked or cancelled.
-        options = {**_QUESTION_OPTIONS, "idempotency_key": new_id()}
+        options: JobOptions = {**_QUESTION_OPTIONS, "idempotency_key": new_id()}
 
         async def current() -> JobInfo:
             """The question's job: a create with its key returns it (or makes it, if the question has
