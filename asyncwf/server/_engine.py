@@ -17,8 +17,8 @@ import logging
 import math
 import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterator, Sequence
+from typing import Any
 
 from asyncwf._context import JobOutput
 from asyncwf._deadlines import Deadlines
@@ -27,62 +27,24 @@ from asyncwf._model import JobEvent, JobFailure, JobInfo, JobState, LogRecord, P
 from asyncwf.exceptions import Conflict, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from asyncwf.server._blobs import BlobStore
 from asyncwf.server._cluster import ClusterLink, is_cluster_store
+from asyncwf.server._engine_types import (
+    LOCAL_OWNER_PREFIX,
+    SHUTDOWN,
+    CreateSpec,
+    DirectExecutor,
+    EngineConfig,
+    InProcessExecutor,
+    Watcher,
+)
 from asyncwf.server._rows import request_digest
 from asyncwf.server._store import JobFilter, JobUpdate, NewJob, Store
 
-__all__ = ["CreateSpec", "EngineConfig", "JobEngine"]
+__all__ = ["LOCAL_OWNER_PREFIX", "SHUTDOWN", "CreateSpec", "EngineConfig", "JobEngine", "Watcher"]
 
 log = logging.getLogger("asyncwf.server")
 UTC = dt.UTC
 _KIND = re.compile(r"^[A-Za-z0-9_.:/@+-]{1,200}$")
 _ACTIVE = (JobState.QUEUED, JobState.RUNNING)
-#: Put to every watcher when the engine stops.
-SHUTDOWN = object()
-
-
-class Watcher(Protocol):
-    """What receives a job's events: an asyncio.Queue, or anything with ``put_nowait``."""
-
-    def put_nowait(self, event: Any, /) -> None: ...
-
-
-#: Lease owners of the backend's own in-process executor start with this.
-LOCAL_OWNER_PREFIX = "local:"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class EngineConfig:
-    """Tunables of the job engine."""
-
-    #: Seconds a remote executor's lease lasts without a heartbeat.
-    lease_seconds: float = 30.0
-    #: Attempts a job gets when the request does not say.
-    default_max_attempts: int = 3
-    #: Seconds a finished job keeps its result before it becomes EXPIRED.
-    result_ttl_seconds: float = 10 * 24 * 3600.0
-    #: Seconds an EXPIRED job's record is kept before it is deleted.
-    purge_after_seconds: float = 30 * 24 * 3600.0
-    #: Results up to this size are stored inline, larger ones as blobs.
-    inline_result_bytes: int = 64 * 1024
-    #: Largest accepted payload.
-    max_payload_bytes: int = 4 * 1024 * 1024
-    max_labels: int = 64
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class CreateSpec:
-    """A validated request to create a job."""
-
-    kind: str
-    payload: bytes = b""
-    content_type: str = ""
-    idempotency_key: str = ""
-    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    max_attempts: int = 0
-    timeout_seconds: float = 0.0
-    result_ttl_seconds: float = 0.0
-    priority: int = 0
-    cache_key: str = ""
 
 
 @dataclasses.dataclass(slots=True)
@@ -113,31 +75,6 @@ class _Prepared:
 
 #: A placeholder for outcomes still to come.
 _NOT_YET: Any = object()
-
-
-class DirectExecutor(Protocol):
-    """An executor that can take a job the moment it is created: the in-process one, or a remote
-    executor's open lease stream with free slots."""
-
-    executor_id: str
-    #: Lease length for jobs given to it; None for no expiry (in-process).
-    lease_seconds: float | None
-
-    def try_reserve(self, kind: str) -> bool:
-        """Reserve a slot for a job of ``kind``; False when it cannot run one now."""
-
-    def release(self) -> None:
-        """Give back a reserved slot that was not used."""
-
-    def accept(self, job: JobInfo) -> None:
-        """Start a job that was inserted already leased to this executor."""
-
-
-class InProcessExecutor(DirectExecutor, Protocol):
-    """The in-process executor: it may also answer a job as it is created."""
-
-    def answer_inline(self, kind: str, job_id: str, payload: bytes) -> JobOutput | None:
-        """The output of a job answered as it is created (see ``KindRegistry.register``), or None."""
 
 
 def _now() -> dt.datetime:
