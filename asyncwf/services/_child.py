@@ -287,8 +287,8 @@ class Child:
             deadlines.discard(timed_out)
             for check in checks:
                 check.cancel()
-            if pump.task is not None:
-                pump.cancel()
+            pump.cancel()
+            if pump.task is not None or checks:
                 await asyncio.gather(*pump.tasks(), *checks, return_exceptions=True)
             if not settled:
                 with contextlib.suppress(Exception):
