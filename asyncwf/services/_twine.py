@@ -8,6 +8,7 @@ so validation failed offline).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -16,11 +17,15 @@ from typing import Any
 
 import anyio
 import jsonschema
-import jsonschema_rs
 import referencing.exceptions
 from jsonschema import Draft202012Validator
 
 from asyncwf.exceptions import InvalidInputException, TwineValidationError
+
+try:  # (a dependency; should a platform lack its wheel, jsonschema alone validates)
+    import jsonschema_rs
+except ImportError:  # pragma: no cover
+    jsonschema_rs = None  # type: ignore[assignment]
 
 __all__ = ["MANIFEST_STRANDS", "STRANDS", "VALUES_STRANDS", "Twine"]
 
@@ -40,11 +45,10 @@ class _Validator:
 
     def __init__(self, schema: Any) -> None:
         self.full = Draft202012Validator(schema)
-        self.fast: jsonschema_rs.Validator | None
-        try:
-            self.fast = jsonschema_rs.Draft202012Validator(schema, validate_formats=False, offline=True)
-        except (ValueError, TypeError):
-            self.fast = None
+        self.fast: Any = None
+        if jsonschema_rs is not None:
+            with contextlib.suppress(ValueError, TypeError):
+                self.fast = jsonschema_rs.Draft202012Validator(schema, validate_formats=False, offline=True)
 
     def first_error(self, data: Any) -> Any:
         """None when ``data`` is valid; else jsonschema's best match among its errors."""

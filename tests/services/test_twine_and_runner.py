@@ -58,6 +58,15 @@ def test_twines_validate_what_only_one_of_the_two_validators_reads() -> None:
     assert info.value.strand == "input_values_schema"
 
 
+def test_twines_validate_without_jsonschema_rs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("asyncwf.services._twine.jsonschema_rs", None)
+    twine = Twine(TWINE)
+    assert twine.validate("input_values", {"n": 3}) == {"n": 3}
+    with pytest.raises(TwineValidationError) as info:
+        twine.validate("input_values", {"n": -1})
+    assert (info.value.strand, info.value.path) == ("input_values", "/n")
+
+
 async def square(analysis: Analysis) -> None:
     logging.getLogger("app").info("squaring %s", analysis.input_values["n"])
     analysis.send_monitor_message({"progress": 0.5})
