@@ -174,8 +174,9 @@ JobEvent = JobInfo | ProgressUpdate | LogRecord
 def ts_to_pb(value: dt.datetime | None) -> Timestamp | None:
     if value is None:
         return None
-    seconds, micros = divmod(round(value.timestamp() * 1_000_000), 1_000_000)
-    return Timestamp(seconds=seconds, nanos=micros * 1000)
+    stamp = Timestamp()
+    ts_into(stamp, value)
+    return stamp
 
 
 def ts_into(stamp: Timestamp, value: dt.datetime) -> None:

@@ -269,6 +269,12 @@ _BY_STATUS: dict[RPCStatus, type[RPCError]] = {
 CONFLICT_PREFIX = "conflict: "
 
 
+def wire_message(exc: RPCError) -> str:
+    """The message the server sends with ``exc``'s status: a conflict is marked, so that
+    :func:`error_for_status` on the client's side makes a :class:`Conflict` of it again."""
+    return (CONFLICT_PREFIX if isinstance(exc, Conflict) else "") + exc.message
+
+
 def error_for_status(status: int, message: str = "", details: str = "") -> RPCError:
     """Build the exception that matches a gRPC status code."""
     try:

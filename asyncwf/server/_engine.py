@@ -37,7 +37,7 @@ from asyncwf.server._engine_types import (
     Watcher,
 )
 from asyncwf.server._rows import request_digest
-from asyncwf.server._store import JobFilter, JobUpdate, NewJob, Store
+from asyncwf.server._store import JobFilter, JobUpdate, NewJob, Store, one_by_one
 
 __all__ = ["LOCAL_OWNER_PREFIX", "SHUTDOWN", "CreateSpec", "EngineConfig", "JobEngine", "Watcher"]
 
@@ -786,12 +786,8 @@ class JobEngine:
             if outcome is not None:
                 outcomes[index] = outcome
         rest = [index for index, outcome in enumerate(outcomes) if outcome is _NOT_YET]
-        one_by_one = await asyncio.gather(*(self.complete(*completions[i]) for i in rest), return_exceptions=True)
-        for index, result in zip(rest, one_by_one, strict=True):
-            if isinstance(result, JobInfo | Exception):
-                outcomes[index] = result
-            else:
-                raise result  # (cancelled)
+        for index, result in zip(rest, await one_by_one(lambda i: self.complete(*completions[i]), rest), strict=True):
+            outcomes[index] = result
         return outcomes
 
     async def fail(

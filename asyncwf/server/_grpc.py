@@ -31,7 +31,7 @@ from asyncwf._model import (
     progress_from_pb,
     ts_into,
 )
-from asyncwf.exceptions import CONFLICT_PREFIX, Conflict, InternalError, InvalidArgument, RPCError, Unauthenticated
+from asyncwf.exceptions import InternalError, InvalidArgument, RPCError, Unauthenticated, wire_message
 from asyncwf.server._engine import JobEngine
 from asyncwf.server._runjobs import GROUP, RunJobsSession, create_spec
 from asyncwf.server._store import JobFilter
@@ -131,8 +131,7 @@ def _grpc_errors(fn: F) -> F:
         try:
             await fn(self, stream)
         except RPCError as exc:
-            message = (CONFLICT_PREFIX if isinstance(exc, Conflict) else "") + exc.message
-            raise GRPCError(Status(exc.status.value), message) from exc
+            raise GRPCError(Status(exc.status.value), wire_message(exc)) from exc
         except (ValueError, TypeError) as exc:
             raise GRPCError(Status.INVALID_ARGUMENT, str(exc)) from exc
         finally:
@@ -195,7 +194,7 @@ class _AcquireSession:
 def _lease_pb(job: JobInfo) -> pb.Lease:
     lease = pb.Lease(job=job_to_pb(job))
     if job.lease_expires_at is not None:
-        ts_into(lease.expires_at, job.lease_expires_at)
+        lease.expires_at.CopyFrom(lease.job.lease_expires_at)  # (converted once, by job_to_pb)
     return lease
 
 
@@ -367,8 +366,7 @@ class JobService(jobs_grpc.JobServiceBase):
                     if not isinstance(outcome, RPCError):
                         log.error("settling job %s failed", request.job_id, exc_info=outcome)
                         outcome = InternalError("the completion could not be stored")
-                    prefix = CONFLICT_PREFIX if isinstance(outcome, Conflict) else ""
-                    reply.error_status, reply.error_message = outcome.status.name, prefix + outcome.message
+                    reply.error_status, reply.error_message = outcome.status.name, wire_message(outcome)
                 events.put("settled", reply)
 
         async def read_credits() -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "entity_body",
     "entity_query",
     "entity_record",
+    "finishes",
     "job_columns",
     "labels_json",
     "progress_columns",
@@ -93,12 +94,17 @@ def cached_query(kind: str, owner: str, cache_key: str, now: dt.datetime) -> tup
     return sql, (kind, owner, cache_key, JobState.SUCCEEDED.value, now.timestamp())
 
 
+def finishes(changes: Mapping[str, Any]) -> bool:
+    """Whether ``changes`` move a job to a terminal state."""
+    state = changes.get("state")
+    return state is not None and JobState(state).terminal
+
+
 def returned_columns(changes: Mapping[str, Any], empty_blob: str, prefix: str = "") -> str:
     """What ``update_job`` reads back: every column, or, when ``changes`` finish the job, every column
     but the payload (``empty_blob`` in its place). Nothing reads a finished job's payload from its
     snapshot, and reading back a large one costs more than the update itself."""
-    state = changes.get("state")
-    return _returned(state is not None and JobState(state).terminal, empty_blob, prefix)
+    return _returned(finishes(changes), empty_blob, prefix)
 
 
 #: What a finishing update reads back when the caller knows the job (see :func:`known_after`).

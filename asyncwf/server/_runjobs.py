@@ -19,7 +19,7 @@ from grpclib.server import Stream
 
 from asyncwf._ids import new_id
 from asyncwf._model import JobInfo, LogRecord, job_to_pb, log_to_pb, ts_into
-from asyncwf.exceptions import CONFLICT_PREFIX, Conflict, RPCError, Unavailable
+from asyncwf.exceptions import RPCError, Unavailable, wire_message
 from asyncwf.server._engine import SHUTDOWN, CreateSpec, JobEngine
 from asyncwf.v1 import jobs_pb2 as pb
 
@@ -56,8 +56,7 @@ def accepted_pb(job: JobInfo) -> pb.Job:
 
 def _error_result(tag: int, exc: Exception) -> pb.RunJobResult:
     if isinstance(exc, RPCError):
-        message = (CONFLICT_PREFIX if isinstance(exc, Conflict) else "") + exc.message
-        return pb.RunJobResult(tag=tag, error_status=exc.status.value, error_message=message)
+        return pb.RunJobResult(tag=tag, error_status=exc.status.value, error_message=wire_message(exc))
     if isinstance(exc, ValueError | TypeError):
         return pb.RunJobResult(tag=tag, error_status=Status.INVALID_ARGUMENT.value, error_message=str(exc))
     return pb.RunJobResult(tag=tag, error_status=Status.INTERNAL.value, error_message="the job could not be created")

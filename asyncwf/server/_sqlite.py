@@ -30,6 +30,7 @@ from asyncwf.server._rows import (
     changes_to_columns,
     document_values,
     dt_from,
+    finishes,
     job_columns,
     known_after,
     progress_columns,
@@ -489,10 +490,7 @@ class SQLiteStore(SQLiteEntities):
             args.append(update.expect_attempt)
         if update.expect_owner is not None:
             args.append(update.expect_owner)
-        known = update.known
-        finishing = "state" in changes and JobState(changes["state"]).terminal
-        if not finishing or "progress" in changes:
-            known = None
+        known = update.known if finishes(changes) and "progress" not in changes else None
         returning = returned_columns(changes, "X''") if known is None else KNOWN_RETURNING
         sql = _update_sql(tuple(columns), len(update.expect_states), update.expect_attempt is not None,
                           update.expect_owner is not None, returning)  # fmt: skip
