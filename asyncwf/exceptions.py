@@ -35,6 +35,7 @@
     │   ├── JobCancelled
     │   └── JobExpired
     ├── ConfigurationError (also ValueError) -- bad arguments caught before any I/O
+    ├── EventLoopError (also RuntimeError) -- an object used from an event loop it does not belong to
     ├── ChildError                       -- a child service raised (``child``, ``exception_type``, ``remote_traceback``)
     ├── DataError                        -- datafiles, datasets, manifests (asyncwf.data)
     │   ├── InvalidInputException (also ValueError)   -- seed name
@@ -68,6 +69,7 @@ __all__ = [
     "Aborted",
     "AlreadyExists",
     "AsyncwfError",
+    "BlockingCallWarning",
     "BrokenSequenceException",
     "Cancelled",
     "ChildError",
@@ -77,6 +79,7 @@ __all__ = [
     "DataError",
     "DataLoss",
     "DeadlineExceeded",
+    "EventLoopError",
     "FailedPrecondition",
     "FileNotFound",
     "IntegrityError",
@@ -149,6 +152,18 @@ class AsyncwfError(Exception):
 
 class ConfigurationError(AsyncwfError, ValueError):
     """Arguments or settings that are wrong before any I/O happens."""
+
+
+class EventLoopError(AsyncwfError, RuntimeError):
+    """An object bound to one event loop (a ``Client``, its channels and run stream) was used from another.
+
+    Make a client inside the loop that uses it, or use the default client
+    (``Client.get_default_client()``), which is one per event loop.
+    """
+
+
+class BlockingCallWarning(RuntimeWarning):
+    """A call of ``asyncwf.blocking`` blocked a thread that runs an event loop (a notebook, a coroutine)."""
 
 
 class TimeoutError(AsyncwfError, builtins.TimeoutError):

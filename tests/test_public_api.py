@@ -81,7 +81,9 @@ def test_top_level_names_are_pinned() -> None:
 def test_exception_tree() -> None:
     for name in exc.__all__:
         obj = getattr(exc, name)
-        if isinstance(obj, type) and issubclass(obj, BaseException):
+        if isinstance(obj, type) and issubclass(obj, Warning):
+            assert obj is exc.BlockingCallWarning, name
+        elif isinstance(obj, type) and issubclass(obj, BaseException):
             assert issubclass(obj, exc.AsyncwfError), name
     assert issubclass(exc.TimeoutError, TimeoutError)
     assert issubclass(exc.DeadlineExceeded, TimeoutError)

@@ -2,7 +2,16 @@
 
 Each calling thread gets its own persistent :mod:`contextvars` context, so a
 blocking caller behaves like one long-lived task: ``set_default_client`` in
-one blocking call is seen by the next call from the same thread.
+one blocking call is seen by the next call from the same thread, and each
+thread has a default client of its own.
+
+A blocking call always blocks, also from a thread that runs an event loop of
+its own (a notebook cell, a sync function called from a coroutine): the work
+runs on the portal's loop, never on the caller's, and the first such call in a
+loop warns (:class:`~asyncwf.exceptions.BlockingCallWarning`) that the loop was
+blocked and for how long. From the portal's own thread (code the blocking API
+calls back, such as a sync job function run inline) there is no other loop
+to wait on, so that is refused with :class:`~asyncwf.exceptions.EventLoopError`.
 """
 
 from __future__ import annotations
@@ -12,10 +21,16 @@ import atexit
 import contextlib
 import contextvars
 import threading
+import time
+import warnings
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from asyncwf.client._defaults import ThreadScope, thread_scope
+from asyncwf.exceptions import BlockingCallWarning, EventLoopError
 
 __all__ = ["call_async", "call_sync", "shutdown"]
 
@@ -32,7 +47,9 @@ def _portal() -> BlockingPortal:
     with _lock:
         if "portal" not in _state:
             stack = contextlib.ExitStack()
-            _state["portal"] = stack.enter_context(start_blocking_portal(name="asyncwf-blocking"))
+            portal = stack.enter_context(start_blocking_portal(name="asyncwf-blocking"))
+            _state["loop"] = portal.call(asyncio.get_running_loop)
+            _state["portal"] = portal
             _state["stack"] = stack
             atexit.register(shutdown)
         return _state["portal"]  # type: ignore[no-any-return]
@@ -43,15 +60,50 @@ def shutdown() -> None:
     with _lock:
         stack = _state.pop("stack", None)
         _state.pop("portal", None)
+        _state.pop("loop", None)
     if stack is not None:
         stack.close()
 
 
 def _context() -> contextvars.Context:
+    loop = _state.get("loop")
     ctx = getattr(_local, "context", None)
-    if ctx is None:
-        ctx = _local.context = contextvars.Context()
+    if ctx is None or _local.loop is not loop:  # new, or made for a portal that has since shut down
+        ctx = contextvars.Context()
+        if loop is not None:
+            ctx.run(thread_scope.set, ThreadScope(loop))
+        _local.context, _local.loop = ctx, loop
     return ctx
+
+
+#: Loops already warned that a blocking call blocked them (once per loop).
+_warned: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def _call(portal: BlockingPortal, fn: Callable[..., Any], *args: Any) -> Any:
+    """``portal.call`` that tells the caller's own event loop, if any, that it was blocked."""
+    try:
+        caller_loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return portal.call(fn, *args)
+    if caller_loop is _state.get("loop"):
+        raise EventLoopError(
+            "an asyncwf.blocking call from the blocking portal's own thread would wait on itself; "
+            "use the async API there"
+        )
+    started = time.perf_counter()
+    try:
+        return portal.call(fn, *args)
+    finally:
+        if caller_loop not in _warned:
+            _warned.add(caller_loop)
+            warnings.warn(
+                f"an asyncwf.blocking call blocked this thread's running event loop for "
+                f"{time.perf_counter() - started:.3f} s (warned once per loop); in async code use the async "
+                "API (await ...)",
+                BlockingCallWarning,
+                stacklevel=4,
+            )
 
 
 class _Exit:
@@ -76,7 +128,8 @@ async def _in_context(ctx: contextvars.Context, fn: Callable[..., Awaitable[T]],
 def call_async(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
     """Await ``fn(*args, **kwargs)`` on the shared loop and return its result (``SystemExit`` is re-raised
     in the calling thread: ``XFWorkerJob.error`` exits a blocking script as it exits an async one)."""
-    result: T | _Exit = _portal().call(_in_context, _context(), fn, args, kwargs)
+    portal = _portal()
+    result: T | _Exit = _call(portal, _in_context, _context(), fn, args, kwargs)
     if isinstance(result, _Exit):
         raise result.exc
     return result
@@ -84,6 +137,7 @@ def call_async(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
 
 def call_sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call a plain function on the shared loop's thread (for objects bound to that loop)."""
+    portal = _portal()
     ctx = _context()
-    result: T = _portal().call(lambda: ctx.run(fn, *args, **kwargs))
+    result: T = _call(portal, lambda: ctx.run(fn, *args, **kwargs))
     return result

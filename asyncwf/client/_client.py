@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import datetime as dt
 import os
 import ssl
@@ -29,12 +28,14 @@ from asyncwf._model import (
     ts_to_pb,
 )
 from asyncwf.client._auth import Auth
+from asyncwf.client._defaults import default_client, release_at_shutdown, set_explicit_default
 from asyncwf.client._errors import mapped_errors
 from asyncwf.client._mux import RunMux
 from asyncwf.client._pool import ChannelPool
 from asyncwf.client._retry import RetryPolicy
 from asyncwf.exceptions import (
     ConfigurationError,
+    EventLoopError,
     InvalidArgument,
     JobCancelled,
     JobExpired,
@@ -52,8 +53,6 @@ __all__ = ["Client", "JobOptions", "raise_for_job"]
 T = TypeVar("T")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
-_default_client: contextvars.ContextVar[Client | None] = contextvars.ContextVar("asyncwf_default_client", default=None)
-_process_default: list[Client] = []
 
 
 def _parse_target(target: str) -> tuple[str, int]:
@@ -123,7 +122,10 @@ class Client:
         self._owns_channel = channel is None
         self._kwargs = grpc_client_kwargs
         self._mux: RunMux | None = None
-        self._pool = ChannelPool(self._new_channel, max_connections=1 if channel is not None else max_connections)
+        self._max_connections = 1 if channel is not None else max_connections
+        self._pool = ChannelPool(self._new_channel, max_connections=self._max_connections)
+        #: The event loop this client's connections and run stream belong to (the first that used it).
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- seed attributes ---------------------------------------------------
 
@@ -195,20 +197,21 @@ class Client:
 
     @classmethod
     def get_default_client(cls) -> Client:
-        """The default client of this context (task), else of the process; created on first use."""
-        client = _default_client.get()
-        if client is not None:
-            return client
-        if not _process_default:
-            _process_default.append(cls())
-        return _process_default[0]
+        """The default client: the one set for this context (task), else the running event loop's own.
+
+        Each event loop gets a default of its own, made on first use and closed when the loop shuts down,
+        so sequential ``asyncio.run`` calls and pytest-asyncio's loop per test never share connections.
+        Each thread calling :mod:`asyncwf.blocking` gets its own too. Outside any loop, one default is
+        shared; it belongs to the first loop that uses it, and starts afresh once that loop has closed.
+        """
+        return default_client(cls)
 
     @classmethod
     def set_default_client(cls, client: Client) -> None:
         """Make ``client`` the default of the current context (and of tasks it starts later)."""
         if not isinstance(client, Client):
             raise ConfigurationError("set_default_client takes a Client")
-        _default_client.set(client)
+        set_explicit_default(client)
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -238,9 +241,31 @@ class Client:
 
     # --- plumbing ----------------------------------------------------------
 
+    def _bind(self) -> None:
+        """Tie the client to the running loop on first use; refuse any other loop while that one lives."""
+        loop = asyncio.get_running_loop()
+        bound = self._loop
+        if bound is loop:
+            return
+        if bound is not None and not bound.is_closed():
+            raise EventLoopError(
+                f"{self!r} belongs to another event loop (the first that used it); make a Client in the loop "
+                "that uses it, or use Client.get_default_client(), which is one per event loop"
+            )
+        if bound is not None:
+            # Its loop is closed: what it held there (connections, the run stream) died with it.
+            self._mux = None
+            with contextlib.suppress(RuntimeError):
+                self._pool.close()
+            self._pool = ChannelPool(self._new_channel, max_connections=self._max_connections)
+        self._loop = loop
+        release_at_shutdown(loop, self)
+
     @contextlib.asynccontextmanager
     async def _jobs(self, service: Callable[[Channel], Any] = jobs_grpc.JobServiceStub) -> AsyncIterator[Any]:
         """A stub of ``service`` (JobService by default) on the least-loaded connection, for one call."""
+        if self._loop is not asyncio.get_running_loop():
+            self._bind()
         async with self._pool.channel() as channel:
             yield service(channel)
 
@@ -312,6 +337,7 @@ class Client:
 
     async def health(self, timeout: float | None = None) -> str:
         """Check the health of the gRPC server: ``SERVING``, ``NOT_SERVING`` or ``UNKNOWN``."""
+        self._bind()
         stub = health_grpc.HealthStub(self.channel)
         with mapped_errors():
             reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout or self.DEFAULT_TIMEOUT)
@@ -406,6 +432,8 @@ class Client:
         """:meth:`run_job` with the wire messages themselves, for callers here that read a field or two
         (turning a final snapshot into a JobInfo costs ~16 us)."""
         request = _create_request(kind, payload, options)
+        if self._loop is not asyncio.get_running_loop():
+            self._bind()
         if self._mux is None:
             self._mux = RunMux(self)
         return await self._mux.run(request, on_accepted, on_log)
