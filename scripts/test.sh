@@ -16,6 +16,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/n
 
 echo "== protobuf drift check"
 .venv/bin/python scripts/gen_protos.py --check
+echo "== blocking twins drift check"
+.venv/bin/python scripts/gen_blocking.py --check
 echo "== ruff"
 .venv/bin/ruff check asyncwf tests benchmarks scripts
 .venv/bin/ruff format --check asyncwf tests benchmarks scripts

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import subprocess
+import sys
 import threading
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +16,8 @@ import asyncwf
 import asyncwf.blocking as wf
 from asyncwf.blocking._wrap import BlockingProxy
 from asyncwf.exceptions import JobFailed, NotFound
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _async_members(cls: type) -> list[str]:
@@ -24,34 +31,86 @@ def _async_members(cls: type) -> list[str]:
     return names
 
 
-PUBLIC = [(name, getattr(asyncwf, name)) for name in asyncwf.__all__]
+MIRRORS = [
+    ("asyncwf", "asyncwf.blocking"),
+    ("asyncwf.workflows", "asyncwf.blocking.workflows"),
+    ("asyncwf.data", "asyncwf.blocking.data"),
+    ("asyncwf.services", "asyncwf.blocking.services"),
+    ("asyncwf.worker", "asyncwf.blocking.worker"),
+]
 
 
-def test_every_async_name_has_a_sync_twin() -> None:
+def _same_parameters(original: Any, twin: Any, skip_first: bool = False) -> bool:
+    """Same parameter names, kinds and defaults (``FACTORY`` stands for a dataclass field's factory)."""
+    ours = list(inspect.signature(original).parameters.values())
+    theirs = list(inspect.signature(twin).parameters.values())
+    if skip_first:
+        theirs = theirs[1:]
+    return [(p.name, p.kind, p.default is p.empty) for p in ours] == [
+        (p.name, p.kind, p.default is p.empty) for p in theirs
+    ]
+
+
+@pytest.mark.parametrize(("source", "target"), MIRRORS)
+def test_every_async_name_has_a_sync_twin_with_its_signature(source: str, target: str) -> None:
+    original_module, twin_module = importlib.import_module(source), importlib.import_module(target)
     missing = []
-    for name, obj in PUBLIC:
-        twin = getattr(wf, name, None)
+    for name in original_module.__all__:
+        obj, twin = getattr(original_module, name), getattr(twin_module, name, None)
         if twin is None:
             missing.append(name)
-        elif inspect.iscoroutinefunction(obj) or inspect.isasyncgenfunction(obj):
+        elif (
+            inspect.iscoroutinefunction(obj)
+            or inspect.isasyncgenfunction(obj)
+            or inspect.isasyncgenfunction(getattr(obj, "__wrapped__", None))  # an @asynccontextmanager
+        ):
             if inspect.iscoroutinefunction(twin) or inspect.isasyncgenfunction(twin):
-                missing.append(name)
-        elif inspect.isclass(obj):
+                missing.append(f"{name} (async)")
+            elif not _same_parameters(obj, twin):
+                missing.append(f"{name} (signature)")
+        elif inspect.isclass(obj) and _async_members(obj):
+            assert issubclass(twin, BlockingProxy) and twin._Async is obj, name
             for member in _async_members(obj):
-                if member == "__aenter__":
-                    if not hasattr(twin, "__enter__"):
-                        missing.append(f"{name}.__enter__")
-                    continue
-                if member == "__aexit__":
+                if member in {"__aenter__", "__aexit__"}:
+                    if not hasattr(twin, member.replace("__a", "__")):
+                        missing.append(f"{name}.{member}")
                     continue
                 twin_member = inspect.getattr_static(twin, member, None)
                 raw = twin_member.__func__ if isinstance(twin_member, classmethod | staticmethod) else twin_member
                 if raw is None or inspect.iscoroutinefunction(raw) or inspect.isasyncgenfunction(raw):
                     missing.append(f"{name}.{member}")
-                elif not getattr(raw, "__blocking_twin__", False):
-                    missing.append(f"{name}.{member} (not generated)")
+                elif not _same_parameters(getattr(obj, member), getattr(twin, member)):
+                    missing.append(f"{name}.{member} (signature)")
+        elif twin is not obj:
+            missing.append(f"{name} (not the same object)")
     assert not missing, f"no blocking twin for: {missing}"
-    assert sorted(wf.__all__) == sorted([*asyncwf.__all__, "LocalBackend", "shutdown"])
+    expected = set(original_module.__all__)
+    if target == "asyncwf.blocking":  # also the compute API's names, as ``import descarteslabs.workflows as wf``
+        expected |= {*importlib.import_module("asyncwf.workflows").__all__, "LocalBackend", "shutdown"}
+    assert set(twin_module.__all__) == expected
+
+
+def test_the_blocking_package_has_the_compute_names() -> None:
+    import asyncwf.workflows
+
+    assert wf.Any is asyncwf.workflows.Any and wf.sqrt is asyncwf.workflows.sqrt and wf.range is asyncwf.workflows.range
+    assert wf.Image is asyncwf.workflows.Image and wf.TimeoutError is asyncwf.workflows.TimeoutError
+    assert wf.XYZ._Async is asyncwf.workflows.XYZ and wf.GeoContext is asyncwf.workflows.GeoContext
+
+
+def test_the_twins_are_generated_and_up_to_date() -> None:
+    done = subprocess.run(
+        [sys.executable, "scripts/gen_blocking.py", "--check"], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_blocking_objects_take_plain_attribute_assignment(tmp_path: Path) -> None:
+    from asyncwf.blocking.data import Manifest
+
+    manifest = Manifest()
+    manifest.name = "renamed"
+    assert manifest.name == "renamed" and manifest._async.name == "renamed"
 
 
 def test_the_blocking_api_works_end_to_end() -> None:

@@ -27,6 +27,8 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import anyio.from_thread
+from anyio import NoEventLoopError
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from asyncwf.client._defaults import ThreadScope, thread_scope
@@ -126,17 +128,30 @@ async def _in_context(ctx: contextvars.Context, fn: Callable[..., Awaitable[T]],
 
 
 def call_async(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-    """Await ``fn(*args, **kwargs)`` on the shared loop and return its result (``SystemExit`` is re-raised
-    in the calling thread: ``XFWorkerJob.error`` exits a blocking script as it exits an async one)."""
-    portal = _portal()
-    result: T | _Exit = _call(portal, _in_context, _context(), fn, args, kwargs)
+    """Await ``fn(*args, **kwargs)`` and return its result (``SystemExit`` is re-raised in the calling
+    thread: ``XFWorkerJob.error`` exits a blocking script as it exits an async one).
+
+    From an AnyIO worker thread (a sync app, callback or job function that async code runs in a thread)
+    it runs on that thread's event loop, where the objects it was handed live, in the context the thread
+    was started with; from any other thread, on the shared portal's loop."""
+    try:
+        result: T | _Exit = anyio.from_thread.run(_in_context, contextvars.copy_context(), fn, args, kwargs)
+    except NoEventLoopError:
+        portal = _portal()
+        result = _call(portal, _in_context, _context(), fn, args, kwargs)
     if isinstance(result, _Exit):
         raise result.exc
     return result
 
 
 def call_sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call a plain function on the shared loop's thread (for objects bound to that loop)."""
+    """Call a plain function on the loop's thread (for objects bound to that loop), as :func:`call_async`
+    chooses the loop."""
+    try:
+        ctx = contextvars.copy_context()
+        return anyio.from_thread.run_sync(lambda: ctx.run(fn, *args, **kwargs))
+    except NoEventLoopError:
+        pass
     portal = _portal()
     ctx = _context()
     result: T = _call(portal, lambda: ctx.run(fn, *args, **kwargs))

@@ -1,91 +1,174 @@
-"""Generate synchronous twins of async functions, async generators and classes.
+"""What the generated twins (``_twins.py``) run on: forwarding to the async original through the portal.
 
-One implementation serves both APIs: a twin forwards every call to the async
-original through the shared portal. Coroutines become plain functions, async
-generators become iterators, async context managers become context managers,
-and objects of wrapped classes come back wrapped.
+A twin holds its async original in ``_async``. Its methods are written out by
+``scripts/gen_blocking.py``; each calls one of the helpers here, which run the
+original's coroutine on the portal (or on the loop of the AnyIO worker thread
+the caller is in), turn async generators into iterators and async context
+managers into ``with`` blocks, and give back twins for async objects.
+Attributes that are plain data are read and assigned on the original.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
+import contextlib
+import importlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 from asyncwf.blocking._portal import call_async, call_sync
 
-__all__ = ["BlockingProxy", "context_twin", "twin", "twin_class", "unwrap", "wrap"]
+__all__ = [
+    "FACTORY",
+    "BlockingProxy",
+    "await_",
+    "construct",
+    "construct_fields",
+    "get",
+    "iterate",
+    "run_sync",
+    "sync_context",
+    "unwrap",
+    "wrap",
+]
 
-_TWINS: dict[type, type[BlockingProxy]] = {}
+A = TypeVar("A")
+_TWINS: dict[type, type[BlockingProxy[Any]]] = {}
+#: The default of a dataclass field made by a factory (the field is left to the original's factory).
+FACTORY: Any = type("_Factory", (), {"__repr__": lambda self: "<factory default>"})()
 
 
-class BlockingProxy:
-    """Base of generated twins; ``_async`` is the wrapped async object."""
+class BlockingProxy(Generic[A]):
+    """Base of the generated twins: ``_async`` is the wrapped async object (``_Async`` its class)."""
 
     __slots__ = ("_async",)
-    __wrapped_class__: type = object
+    _async: A
+    _Async: ClassVar[type]
+    #: Made by awaiting the class (a Datafile, a Dataset ...): the constructor returns it loaded.
+    _loaded: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_Async" in cls.__dict__:
+            _TWINS[cls._Async] = cls
 
     @classmethod
-    def _from_async(cls, obj: Any) -> BlockingProxy:
+    def _from_async(cls, obj: Any) -> Any:
         inst = object.__new__(cls)
         object.__setattr__(inst, "_async", obj)
         return inst
 
     def __getattr__(self, name: str) -> Any:
-        value = call_sync(getattr, object.__getattribute__(self, "_async"), name)
-        return _wrap_member(value)
+        # Data attributes of the original (the generated class declares their types).
+        return wrap(getattr(object.__getattribute__(self, "_async"), name))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(object.__getattribute__(self, "_async"), name, unwrap(value))
 
     def __repr__(self) -> str:
-        return f"<blocking {self._async!r}>"
+        return f"<blocking {object.__getattribute__(self, '_async')!r}>"
 
     def __eq__(self, other: object) -> bool:
-        return bool(self._async == unwrap(other))
+        return bool(object.__getattribute__(self, "_async") == unwrap(other))
 
     def __hash__(self) -> int:
-        return hash(self._async)
+        return hash(object.__getattribute__(self, "_async"))
+
+
+class _Adapter:
+    """A blocking view of an async object asyncwf hands out that has no generated twin (an open file)."""
+
+    __slots__ = ("_async",)
+
+    def __init__(self, obj: Any) -> None:
+        object.__setattr__(self, "_async", obj)
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(object.__getattribute__(self, "_async"), name)
+        if callable(value):
+            return lambda *args, **kwargs: _result(call_sync(value, *unwrap(args), **unwrap(kwargs)))
+        return wrap(value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(object.__getattribute__(self, "_async"), name, unwrap(value))
+
+    def __enter__(self) -> Any:
+        return wrap(call_async(object.__getattribute__(self, "_async").__aenter__))
+
+    def __exit__(self, *exc: object) -> Any:
+        return call_async(object.__getattribute__(self, "_async").__aexit__, *exc)
+
+    def __iter__(self) -> Iterator[Any]:
+        return _items(object.__getattribute__(self, "_async").__aiter__())
+
+    def __repr__(self) -> str:
+        return f"<blocking {object.__getattribute__(self, '_async')!r}>"
+
+
+def _result(value: Any) -> Any:
+    """A value a call returned, with an awaitable awaited (an adapted object's coroutine methods)."""
+    if hasattr(value, "__await__"):
+        return wrap(call_async(_awaited, value))
+    return wrap(value)
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _needs_adapter(value: Any) -> bool:
+    return hasattr(value, "__aenter__") or hasattr(value, "__aiter__") or hasattr(value, "aclose")
+
+
+_HOMES = ("_client", "_data", "_services", "_worker", "_workflows")
+_loaded_homes: list[bool] = []
+
+
+def _twin_of(kind: type) -> type[BlockingProxy[Any]] | None:
+    for klass in kind.__mro__:
+        twin = _TWINS.get(klass)
+        if twin is not None:
+            return twin
+    if not _loaded_homes and kind.__module__.startswith("asyncwf."):
+        # An async object handed to sync code before its twin's module was imported (a sync app's Analysis).
+        _loaded_homes.append(True)
+        for home in _HOMES:
+            importlib.import_module(f"asyncwf.blocking.{home}")
+        return _twin_of(kind)
+    return None
 
 
 def wrap(value: Any) -> Any:
-    """Wrap an async-API object (or a list/tuple of them) in its twin."""
-    if isinstance(value, BlockingProxy):
+    """The blocking form of a value an async original returned."""
+    if isinstance(value, BlockingProxy | _Adapter):
         return value
-    for klass in type(value).__mro__:
-        twin_cls = _TWINS.get(klass)
-        if twin_cls is not None:
-            return twin_cls._from_async(value)
-    if _is_async_object(type(value)):
-        # An object with async methods asyncwf returned (an open file, a context manager ...): twin it too.
-        return twin_class(type(value))._from_async(value)
-    if type(value) is list:
+    kind = type(value)
+    twin = _twin_of(kind)
+    if twin is not None:
+        return twin._from_async(value)
+    if kind is list:
         return [wrap(v) for v in value]
-    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+    if kind is tuple:
         return tuple(wrap(v) for v in value)
     if isinstance(value, list | set | frozenset):
         # Containers of async objects (a FilterSet of Datafiles ...) keep their type, with twins inside.
         items = [wrap(v) for v in value]
         if any(a is not b for a, b in zip(items, value, strict=True)):
-            return type(value)(items)
-    if isinstance(value, dict) and type(value) is not dict:
-        pairs = {k: wrap(v) for k, v in value.items()}
-        if any(pairs[k] is not v for k, v in value.items()):
-            return type(value)(pairs)
+            return kind(items)
+        return value
+    if isinstance(value, dict):
+        if kind is not dict:
+            pairs = {k: wrap(v) for k, v in value.items()}
+            if any(pairs[k] is not v for k, v in value.items()):
+                return kind(pairs)
+        return value
+    if kind.__module__ != "builtins" and not isinstance(value, type) and _needs_adapter(value):
+        return _Adapter(value)
     return value
-
-
-_ASYNC_TYPES: dict[type, bool] = {}
-
-
-def _is_async_object(cls: type) -> bool:
-    found = _ASYNC_TYPES.get(cls)
-    if found is None:
-        found = _ASYNC_TYPES[cls] = not issubclass(cls, type) and cls.__module__ != "builtins" and needs_twin(cls)
-    return found
 
 
 def unwrap(value: Any) -> Any:
     """The async object behind a twin (recursively through lists, tuples and dicts)."""
-    if isinstance(value, BlockingProxy):
+    if isinstance(value, BlockingProxy | _Adapter):
         return object.__getattribute__(value, "_async")
     if isinstance(value, list):
         return [unwrap(v) for v in value]
@@ -96,7 +179,27 @@ def unwrap(value: Any) -> Any:
     return value
 
 
-def _iterate(agen: Any) -> Iterator[Any]:
+def await_(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Await ``fn(*args, **kwargs)`` and return its result, blocking."""
+    return wrap(call_async(fn, *unwrap(args), **unwrap(kwargs)))
+
+
+def run_sync(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a plain method of a loop-bound original on its loop's thread."""
+    return _result(call_sync(fn, *unwrap(args), **unwrap(kwargs)))
+
+
+def get(obj: BlockingProxy[Any], name: str) -> Any:
+    """A property of the original."""
+    return wrap(getattr(object.__getattribute__(obj, "_async"), name))
+
+
+def iterate(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
+    """The items of the async generator ``fn(*args, **kwargs)``, as an iterator."""
+    return _items(fn(*unwrap(args), **unwrap(kwargs)))
+
+
+def _items(agen: Any) -> Iterator[Any]:
     try:
         while True:
             try:
@@ -105,153 +208,38 @@ def _iterate(agen: Any) -> Iterator[Any]:
                 return
             yield wrap(item)
     finally:
-        call_async(agen.aclose)
+        closing = getattr(agen, "aclose", None)
+        if closing is not None:
+            call_async(closing)
 
 
-def _wrap_member(value: Any) -> Any:
-    if inspect.iscoroutinefunction(value) or inspect.isasyncgenfunction(value):
-        return twin(value)
-    if inspect.ismethod(value) or inspect.isfunction(value):
-        return _sync_passthrough(value)
-    return wrap(value)
-
-
-def twin(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The blocking twin of a coroutine function or async generator function."""
-    if inspect.isasyncgenfunction(fn):
-
-        @functools.wraps(fn)
-        def iterate(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            return _iterate(fn(*unwrap(args), **unwrap(kwargs)))
-
-        iterate.__blocking_twin__ = True  # type: ignore[attr-defined]
-        return iterate
-
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return wrap(call_async(fn, *unwrap(args), **unwrap(kwargs)))
-
-    call.__blocking_twin__ = True  # type: ignore[attr-defined]
-    return call
-
-
-def context_twin(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The blocking twin of a function returning an async context manager: returns a ``with`` one."""
-    return _sync_passthrough(fn)
-
-
-def _sync_passthrough(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return wrap(call_sync(fn, *unwrap(args), **unwrap(kwargs)))
-
-    return call
-
-
-def _method(name: str, member: Any) -> Any:
-    """A twin method forwarding ``name`` to the async object."""
-    raw = member.__func__ if isinstance(member, classmethod | staticmethod) else member
-    is_async_gen = inspect.isasyncgenfunction(raw)
-    is_coro = inspect.iscoroutinefunction(raw)
-
-    if isinstance(member, classmethod | staticmethod):
-
-        def static_call(cls_or_none: Any, *args: Any, **kwargs: Any) -> Any:
-            target = getattr(cls_or_none.__wrapped_class__, name)
-            if is_async_gen:
-                return _iterate(target(*unwrap(args), **unwrap(kwargs)))
-            if is_coro:
-                return wrap(call_async(target, *unwrap(args), **unwrap(kwargs)))
-            return wrap(call_sync(target, *unwrap(args), **unwrap(kwargs)))
-
-        functools.update_wrapper(static_call, raw)
-        if is_async_gen or is_coro:
-            static_call.__blocking_twin__ = True  # type: ignore[attr-defined]
-        return classmethod(static_call)
-
-    def method(self: BlockingProxy, *args: Any, **kwargs: Any) -> Any:
-        bound = getattr(object.__getattribute__(self, "_async"), name)
-        if is_async_gen:
-            return _iterate(bound(*unwrap(args), **unwrap(kwargs)))
-        if is_coro:
-            return wrap(call_async(bound, *unwrap(args), **unwrap(kwargs)))
-        return wrap(call_sync(bound, *unwrap(args), **unwrap(kwargs)))
-
-    functools.update_wrapper(method, raw)
-    if is_async_gen or is_coro:
-        method.__blocking_twin__ = True  # type: ignore[attr-defined]
-    return method
-
-
-def _property(name: str, prop: property) -> property:
-    def get(self: BlockingProxy) -> Any:
-        return wrap(call_sync(getattr, object.__getattribute__(self, "_async"), name))
-
-    def set_(self: BlockingProxy, value: Any) -> None:
-        call_sync(setattr, object.__getattribute__(self, "_async"), name, unwrap(value))
-
-    return property(get, set_ if prop.fset is not None else None, doc=prop.__doc__)
-
-
-def _iter_members(self: BlockingProxy) -> Iterator[Any]:
-    members: list[Any] = call_sync(list, object.__getattribute__(self, "_async"))
-    return iter([wrap(member) for member in members])
+@contextlib.contextmanager
+def sync_context(manager: Any) -> Iterator[Any]:
+    """An async context manager, as a ``with`` one."""
+    value = call_async(manager.__aenter__)
+    try:
+        yield wrap(value)
+    except BaseException as exc:
+        if not call_async(manager.__aexit__, type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        call_async(manager.__aexit__, None, None, None)
 
 
 async def _construct_loaded(cls: type, args: Any, kwargs: Any) -> Any:
     return await cls(*args, **kwargs)
 
 
-def needs_twin(cls: type) -> bool:
-    """True when a class has async methods, async generators or is an async context manager."""
-    for _, member in inspect.getmembers_static(cls):
-        raw = member.__func__ if isinstance(member, classmethod | staticmethod) else member
-        if inspect.iscoroutinefunction(raw) or inspect.isasyncgenfunction(raw):
-            return True
-    return False
-
-
-def twin_class(cls: type) -> type[BlockingProxy]:
-    """The blocking twin of an async class (created once)."""
-    if cls in _TWINS:
-        return _TWINS[cls]
-    namespace: dict[str, Any] = {
-        "__doc__": cls.__doc__,
-        "__module__": "asyncwf.blocking",
-        "__qualname__": cls.__name__,
-        "__wrapped_class__": cls,
-        "__slots__": (),
-    }
-    for name, member in inspect.getmembers_static(cls):
-        if name.startswith("_") and name not in {"__aenter__", "__aexit__", "__aiter__", "__iter__", "__len__",
-                                                 "__contains__"}:  # fmt: skip
-            continue
-        if isinstance(member, property):
-            namespace[name] = _property(name, member)
-        elif callable(member) or isinstance(member, classmethod | staticmethod):
-            namespace[name] = _method(name, member)
-        else:
-            namespace[name] = member
-    if "__aenter__" in namespace:
-        namespace["__enter__"] = lambda self: wrap(call_async(self._async.__aenter__))
-        namespace["__exit__"] = lambda self, *exc: call_async(self._async.__aexit__, *exc)
-    if "__aiter__" in namespace:
-        namespace["__iter__"] = lambda self: _iterate(self._async.__aiter__())
-    elif "__iter__" in namespace:
-        namespace["__iter__"] = _iter_members
-
-    if hasattr(cls, "__await__"):
-        # Objects loaded by awaiting them (a Datafile, a Dataset ...) come back loaded.
-        def __init__(self: BlockingProxy, *args: Any, **kwargs: Any) -> None:
-            object.__setattr__(self, "_async", call_async(_construct_loaded, cls, unwrap(args), unwrap(kwargs)))
-
+def construct(twin: BlockingProxy[Any], *args: Any, **kwargs: Any) -> None:
+    """Make the original of a twin being constructed (awaited when its class is loaded by awaiting)."""
+    cls = type(twin)._Async
+    if type(twin)._loaded:
+        obj = call_async(_construct_loaded, cls, unwrap(args), unwrap(kwargs))
     else:
+        obj = call_sync(cls, *unwrap(args), **unwrap(kwargs))
+    object.__setattr__(twin, "_async", obj)
 
-        def __init__(self: BlockingProxy, *args: Any, **kwargs: Any) -> None:
-            object.__setattr__(self, "_async", call_sync(cls, *unwrap(args), **unwrap(kwargs)))
 
-    __init__.__doc__ = inspect.getdoc(cls)
-    namespace["__init__"] = __init__
-    twin_cls = type(cls.__name__, (BlockingProxy,), namespace)
-    _TWINS[cls] = twin_cls
-    return twin_cls
+def construct_fields(twin: BlockingProxy[Any], fields: dict[str, Any]) -> None:
+    """:func:`construct` for a dataclass: fields left at a factory default are left to the original."""
+    construct(twin, **{k: v for k, v in fields.items() if v is not FACTORY and k != "self"})

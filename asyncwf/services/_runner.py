@@ -226,7 +226,11 @@ class Runner:
             if _is_async(app):
                 await app(analysis)
             else:
-                await anyio.to_thread.run_sync(app, analysis)
+                # A sync app gets the blocking Analysis (its datasets and datafiles blocking too); what it
+                # calls runs on this loop, where the analysis lives.
+                from asyncwf.blocking._wrap import wrap
+
+                await anyio.to_thread.run_sync(app, wrap(analysis))
             if not analysis.finalised:
                 await analysis.finalise()
         except BaseException as exc:

@@ -82,3 +82,20 @@ def test_the_services_api_runs_blocking() -> None:
         analysis.output_values = analysis.input_values * 2
 
     assert Runner(app, twine={}).run(input_values=21).output_values == 42
+
+
+@pytest.mark.allow_blocking
+def test_the_blocking_configuration_has_the_file_s_values(tmp_path: Path) -> None:
+    from asyncwf.blocking.services import AppConfiguration, ServiceConfiguration, load_service_and_app_configuration
+
+    (tmp_path / "octue.yaml").write_text(
+        "services:\n  - name: squarer\n    app_configuration_path: app.json\n    concurrency: 4\n"
+    )
+    (tmp_path / "app.json").write_text('{"configuration_values": {"scale": 2}}')
+    service, app = load_service_and_app_configuration(str(tmp_path / "octue.yaml"))
+    assert isinstance(service, ServiceConfiguration) and isinstance(app, AppConfiguration)
+    assert (service.name, service.concurrency, app.configuration_values) == ("squarer", 4, {"scale": 2})
+    service.concurrency = 8  # plain assignment, seen by the async original
+    assert service.concurrency == 8 and service._async.concurrency == 8
+    built = ServiceConfiguration(name="direct", concurrency=3)  # a dataclass: keyword fields, factory defaults
+    assert (built.concurrency, built.extra, built.service_id) == (3, {}, "direct")

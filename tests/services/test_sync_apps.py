@@ -1,0 +1,73 @@
+"""Sync apps get sync objects: a plain-function Octue app opens, reads and writes datafiles and finalises with an
+upload, run by the blocking Runner and served (asked through Child.ask)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import asyncwf.blocking.services as bsvc
+from asyncwf.blocking.data import Datafile, Dataset, Manifest
+from asyncwf.services import Child, Runner, ServedApp
+from asyncwf.testing import LocalBackend
+
+from ..data.test_gcs import _service_account
+
+TWINE = {
+    "input_values_schema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+    "output_manifest": {"datasets": {"results": {"purpose": "what the app wrote"}}},
+    "output_values_schema": {"type": "object"},
+}
+
+
+def make_app(workdir: Path, bucket: str) -> Any:
+    def app(analysis: Any) -> None:
+        """A plain function, as Octue apps are: every call on the analysis and its data blocks."""
+        assert isinstance(analysis, bsvc.Analysis)
+        out = workdir / analysis.id
+        out.mkdir()
+        datafile = Datafile(str(out / "words.txt"), labels="words")
+        with datafile.open("w") as f:
+            f.write(analysis.input_values["text"])
+        with datafile.open() as f:
+            words = f.read().split()
+        dataset = Dataset(str(out))
+        assert [d.name for d in dataset.files] == ["words.txt"]
+        analysis.output_values = {"count": len(words)}
+        analysis.output_manifest = Manifest({"results": dataset})
+        analysis.finalise(upload_output_datasets_to=f"gs://{bucket}/outputs/{analysis.id}")
+
+    return app
+
+
+@pytest.fixture
+def credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key, _ = _service_account(tmp_path)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+
+
+@pytest.mark.allow_blocking
+def test_a_sync_app_under_the_blocking_runner(gcs_bucket: str, tmp_path: Path, credentials: None) -> None:
+    runner = bsvc.Runner(make_app(tmp_path, gcs_bucket), twine=TWINE)
+    analysis = runner.run(input_values={"text": "a b c"}, analysis_id="sync-1")
+    assert isinstance(analysis, bsvc.Analysis)
+    assert analysis.finalised and analysis.output_values == {"count": 3}
+    uploaded = Dataset(f"gs://{gcs_bucket}/outputs/sync-1/results")
+    assert [f.name for f in uploaded.files] == ["words.txt"]
+    with uploaded.files.one().open() as f:
+        assert f.read() == "a b c"
+
+
+@pytest.mark.allow_blocking
+async def test_a_sync_app_served_and_asked(gcs_bucket: str, tmp_path: Path, credentials: None) -> None:
+    async with (
+        LocalBackend() as backend,
+        backend.client() as client,
+        ServedApp(Runner(make_app(tmp_path, gcs_bucket), twine=TWINE), "org/words:1.0", client, concurrency=2),
+    ):
+        answer = await Child("org/words:1.0", client=client).ask(input_values={"text": "one two"})
+    assert answer["output_values"] == {"count": 2}
+    assert os.listdir(tmp_path)  # the app ran, and wrote its dataset before uploading it
