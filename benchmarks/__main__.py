@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import asdict
 
 from benchmarks import (
+    bench_blocking,
     bench_compute,
     bench_data,
     bench_jobs,
@@ -37,6 +38,7 @@ BENCHMARKS = {
     "worker": bench_worker.run,
     "scaleout": bench_scaleout.run,
     "tiles": bench_tiles.run,
+    "blocking": bench_blocking.run,
 }
 
 

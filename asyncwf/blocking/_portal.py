@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import contextvars
 import threading
@@ -82,20 +83,60 @@ def _context() -> contextvars.Context:
 _warned: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
 
-def _call(portal: BlockingPortal, fn: Callable[..., Any], *args: Any) -> Any:
-    """``portal.call`` that tells the caller's own event loop, if any, that it was blocked."""
+def _on_portal(loop: asyncio.AbstractEventLoop, ctx: contextvars.Context, fn: Callable[..., Any], args: Any,
+               kwargs: Any, *, is_async: bool) -> Any:  # fmt: skip
+    """Run ``fn`` on the portal's loop in ``ctx`` and wait for it: one task (or one callback), no more."""
+    done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    started: list[asyncio.Task[Any]] = []
+
+    def settle(task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            done.set_exception(asyncio.CancelledError())
+        elif task.exception() is not None:
+            done.set_exception(task.exception())  # type: ignore[arg-type]
+        else:
+            done.set_result(task.result())
+
+    def start() -> None:
+        if not done.set_running_or_notify_cancel():
+            return
+        try:
+            if not is_async:
+                done.set_result(ctx.run(fn, *args, **kwargs))
+                return
+            task = loop.create_task(_await(fn(*args, **kwargs)), context=ctx)
+        except BaseException as exc:
+            done.set_exception(exc)
+            return
+        started.append(task)
+        task.add_done_callback(settle)
+
+    loop.call_soon_threadsafe(start)
+    try:
+        return done.result()
+    except BaseException:
+        if not done.done():  # the caller gave up (KeyboardInterrupt): stop the work too
+            done.cancel()
+            loop.call_soon_threadsafe(lambda: [task.cancel() for task in started])
+        raise
+
+
+def _call(portal: BlockingPortal, fn: Callable[..., Any], args: Any, kwargs: Any, *, is_async: bool) -> Any:
+    """Run ``fn`` on the portal's loop; tell the caller's own event loop, if any, that it was blocked."""
+    loop = _state["loop"]
+    ctx = _context()
     try:
         caller_loop = asyncio.get_running_loop()
     except RuntimeError:
-        return portal.call(fn, *args)
-    if caller_loop is _state.get("loop"):
+        return _on_portal(loop, ctx, fn, args, kwargs, is_async=is_async)
+    if caller_loop is loop:
         raise EventLoopError(
             "an asyncwf.blocking call from the blocking portal's own thread would wait on itself; "
             "use the async API there"
         )
     started = time.perf_counter()
     try:
-        return portal.call(fn, *args)
+        return _on_portal(loop, ctx, fn, args, kwargs, is_async=is_async)
     finally:
         if caller_loop not in _warned:
             _warned.add(caller_loop)
@@ -137,8 +178,7 @@ def call_async(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
     try:
         result: T | _Exit = anyio.from_thread.run(_in_context, contextvars.copy_context(), fn, args, kwargs)
     except NoEventLoopError:
-        portal = _portal()
-        result = _call(portal, _in_context, _context(), fn, args, kwargs)
+        result = _call(_portal(), fn, args, kwargs, is_async=True)
     if isinstance(result, _Exit):
         raise result.exc
     return result
@@ -152,7 +192,5 @@ def call_sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return anyio.from_thread.run_sync(lambda: ctx.run(fn, *args, **kwargs))
     except NoEventLoopError:
         pass
-    portal = _portal()
-    ctx = _context()
-    result: T = _call(portal, lambda: ctx.run(fn, *args, **kwargs))
+    result: T = _call(_portal(), fn, args, kwargs, is_async=False)
     return result

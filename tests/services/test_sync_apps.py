@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import asyncwf.blocking.services as bsvc
-from asyncwf.blocking.data import Datafile, Dataset, Manifest
+from asyncwf.blocking.data import Datafile, Dataset, Manifest, close_cloud_storage
 from asyncwf.services import Child, Runner, ServedApp
 from asyncwf.testing import LocalBackend
 
@@ -50,7 +50,8 @@ def credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.allow_blocking
-def test_a_sync_app_under_the_blocking_runner(gcs_bucket: str, tmp_path: Path, credentials: None) -> None:
+def test_a_sync_app_under_the_blocking_runner(credentials: None, gcs_bucket: str, tmp_path: Path) -> None:
+    close_cloud_storage()  # the portal's loop may hold a storage client made before these credentials
     runner = bsvc.Runner(make_app(tmp_path, gcs_bucket), twine=TWINE)
     analysis = runner.run(input_values={"text": "a b c"}, analysis_id="sync-1")
     assert isinstance(analysis, bsvc.Analysis)
@@ -62,7 +63,7 @@ def test_a_sync_app_under_the_blocking_runner(gcs_bucket: str, tmp_path: Path, c
 
 
 @pytest.mark.allow_blocking
-async def test_a_sync_app_served_and_asked(gcs_bucket: str, tmp_path: Path, credentials: None) -> None:
+async def test_a_sync_app_served_and_asked(credentials: None, gcs_bucket: str, tmp_path: Path) -> None:
     async with (
         LocalBackend() as backend,
         backend.client() as client,
