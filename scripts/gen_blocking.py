@@ -567,6 +567,8 @@ class Generator:
                 continue
             if obj in self.twins:
                 where[public] = f"asyncwf.blocking.{_home(obj)}"
+            elif inspect.ismodule(obj) and public in MODULES:
+                where[public] = "asyncwf.blocking"  # a blocking module of its own (``asyncwf.blocking.workflows``)
             else:
                 where[public] = next(
                     m for m, only in MODULES[target] if public in (only or importlib.import_module(m).__all__)
@@ -603,7 +605,8 @@ class Generator:
             "    module = _WHERE.get(name)",
             "    if module is None:",
             "        raise AttributeError(f\"module 'asyncwf.blocking' has no attribute {name!r}\")",
-            "    value = getattr(importlib.import_module(module), name)",
+            "    value = getattr(importlib.import_module(module), name) if module != __name__ else \\",
+            "        importlib.import_module(f'{__name__}.{name}')",
             "    globals()[name] = value",
             "    return value",
             "",

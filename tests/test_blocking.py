@@ -81,6 +81,9 @@ def test_every_async_name_has_a_sync_twin_with_its_signature(source: str, target
                     missing.append(f"{name}.{member}")
                 elif not _same_parameters(getattr(obj, member), getattr(twin, member)):
                     missing.append(f"{name}.{member} (signature)")
+        elif inspect.ismodule(obj) and f"asyncwf.blocking.{name}" in {t for _, t in MIRRORS}:
+            if twin is not importlib.import_module(f"asyncwf.blocking.{name}"):  # its blocking module
+                missing.append(f"{name} (not the blocking module)")
         elif twin is not obj:
             missing.append(f"{name} (not the same object)")
     assert not missing, f"no blocking twin for: {missing}"

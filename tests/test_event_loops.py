@@ -168,10 +168,10 @@ async def test_a_blocking_call_inside_a_running_loop_blocks_and_warns_once(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BlockingCallWarning)
-        # This thread's blocking default may have been made by an earlier test, for another backend.
-        bwf.Client.set_default_client(default_points_at.client())
-        assert bwfw.compute(bwfw.Int(20) + 1) == 21
-        assert bwfw.compute(bwfw.Int(1) + 1) == 2
+        # An explicit client: this thread's blocking default may have been made by an earlier test.
+        with default_points_at.client() as client:
+            assert bwfw.compute(bwfw.Int(20) + 1, client=client) == 21
+            assert bwfw.compute(bwfw.Int(1) + 1, client=client) == 2
     said = [str(w.message) for w in caught if issubclass(w.category, BlockingCallWarning)]
     assert len(said) == 1, said  # once per loop
     assert re.search(r"blocked this thread's running event loop for \d+\.\d+ s", said[0])

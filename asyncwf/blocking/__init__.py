@@ -99,7 +99,7 @@ if TYPE_CHECKING:
     from asyncwf import (
         proxify as proxify,
     )
-    from asyncwf import (
+    from asyncwf.blocking import (
         workflows as workflows,
     )
     from asyncwf.blocking._client import (
@@ -413,7 +413,7 @@ _WHERE = {
     "tan": "asyncwf.workflows",
     "use": "asyncwf.blocking._workflows",
     "where": "asyncwf.workflows",
-    "workflows": "asyncwf",
+    "workflows": "asyncwf.blocking",
 }
 
 
@@ -421,7 +421,11 @@ def __getattr__(name: str) -> object:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'asyncwf.blocking' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = (
+        getattr(importlib.import_module(module), name)
+        if module != __name__
+        else importlib.import_module(f"{__name__}.{name}")
+    )
     globals()[name] = value
     return value
 

@@ -121,8 +121,9 @@ def _on_portal(loop: asyncio.AbstractEventLoop, ctx: contextvars.Context, fn: Ca
         raise
 
 
-def _call(portal: BlockingPortal, fn: Callable[..., Any], args: Any, kwargs: Any, *, is_async: bool) -> Any:
+def _call(fn: Callable[..., Any], args: Any, kwargs: Any, *, is_async: bool) -> Any:
     """Run ``fn`` on the portal's loop; tell the caller's own event loop, if any, that it was blocked."""
+    _portal()
     loop = _state["loop"]
     ctx = _context()
     try:
@@ -178,7 +179,7 @@ def call_async(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
     try:
         result: T | _Exit = anyio.from_thread.run(_in_context, contextvars.copy_context(), fn, args, kwargs)
     except NoEventLoopError:
-        result = _call(_portal(), fn, args, kwargs, is_async=True)
+        result = _call(fn, args, kwargs, is_async=True)
     if isinstance(result, _Exit):
         raise result.exc
     return result
@@ -192,5 +193,5 @@ def call_sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return anyio.from_thread.run_sync(lambda: ctx.run(fn, *args, **kwargs))
     except NoEventLoopError:
         pass
-    result: T = _call(_portal(), fn, args, kwargs, is_async=False)
+    result: T = _call(fn, args, kwargs, is_async=False)
     return result

@@ -59,7 +59,7 @@ class BlockingProxy(Generic[A]):
 
     def __getattr__(self, name: str) -> Any:
         # Data attributes of the original (the generated class declares their types).
-        return wrap(getattr(object.__getattribute__(self, "_async"), name))
+        return get(self, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(object.__getattribute__(self, "_async"), name, unwrap(value))

@@ -28,7 +28,7 @@ from asyncwf._model import (
     ts_to_pb,
 )
 from asyncwf.client._auth import Auth
-from asyncwf.client._defaults import default_client, release_at_shutdown, set_explicit_default
+from asyncwf.client._defaults import default_client, explicit_default, release_at_shutdown
 from asyncwf.client._errors import mapped_errors
 from asyncwf.client._mux import RunMux
 from asyncwf.client._pool import ChannelPool
@@ -122,8 +122,7 @@ class Client:
         self._owns_channel = channel is None
         self._kwargs = grpc_client_kwargs
         self._mux: RunMux | None = None
-        self._max_connections = 1 if channel is not None else max_connections
-        self._pool = ChannelPool(self._new_channel, max_connections=self._max_connections)
+        self._pool = ChannelPool(self._new_channel, max_connections=1 if channel is not None else max_connections)
         #: The event loop this client's connections and run stream belong to (the first that used it).
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -211,7 +210,7 @@ class Client:
         """Make ``client`` the default of the current context (and of tasks it starts later)."""
         if not isinstance(client, Client):
             raise ConfigurationError("set_default_client takes a Client")
-        set_explicit_default(client)
+        explicit_default.set(client)
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -257,15 +256,13 @@ class Client:
             self._mux = None
             with contextlib.suppress(RuntimeError):
                 self._pool.close()
-            self._pool = ChannelPool(self._new_channel, max_connections=self._max_connections)
         self._loop = loop
         release_at_shutdown(loop, self)
 
     @contextlib.asynccontextmanager
     async def _jobs(self, service: Callable[[Channel], Any] = jobs_grpc.JobServiceStub) -> AsyncIterator[Any]:
         """A stub of ``service`` (JobService by default) on the least-loaded connection, for one call."""
-        if self._loop is not asyncio.get_running_loop():
-            self._bind()
+        self._bind()
         async with self._pool.channel() as channel:
             yield service(channel)
 
@@ -432,8 +429,7 @@ class Client:
         """:meth:`run_job` with the wire messages themselves, for callers here that read a field or two
         (turning a final snapshot into a JobInfo costs ~16 us)."""
         request = _create_request(kind, payload, options)
-        if self._loop is not asyncio.get_running_loop():
-            self._bind()
+        self._bind()
         if self._mux is None:
             self._mux = RunMux(self)
         return await self._mux.run(request, on_accepted, on_log)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from asyncwf.client._client import Client
 
-__all__ = ["ThreadScope", "default_client", "explicit_default", "release_at_shutdown", "set_explicit_default"]
+__all__ = ["ThreadScope", "default_client", "explicit_default", "release_at_shutdown"]
 
 explicit_default: contextvars.ContextVar[Client | None] = contextvars.ContextVar("asyncwf_default_client", default=None)
 
@@ -64,10 +64,6 @@ class _Owned:
 _lock = threading.Lock()
 _by_loop: dict[asyncio.AbstractEventLoop, _Owned] = {}
 _loopless: list[Client] = []
-
-
-def set_explicit_default(client: Client) -> None:
-    explicit_default.set(client)
 
 
 def default_client(factory: Callable[[], Client]) -> Client:
@@ -155,7 +151,17 @@ def _close_soon(loop: asyncio.AbstractEventLoop, box: list[Client]) -> None:
     if not box or loop.is_closed():
         return
     client = box[0]
+
+    def start() -> None:
+        task = loop.create_task(client.aclose())
+        _closing.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(_closing.discard)
+
     try:
-        loop.call_soon_threadsafe(lambda: loop.create_task(client.aclose()))
+        loop.call_soon_threadsafe(start)
     except RuntimeError:  # the loop closed meanwhile
         client.close()
+
+
+#: Closings of ended threads' clients still running.
+_closing: set[asyncio.Task[None]] = set()

@@ -68,6 +68,8 @@ class ChannelPool:
                 slot.inflight -= 1
 
     def close(self) -> None:
-        for slot in self._slots:
+        """Close every connection; the pool can be used again afterwards (in this loop or another)."""
+        slots, self._slots = self._slots, []
+        self._capacity = None  # a semaphore belongs to the loop that first waited on it
+        for slot in slots:
             slot.channel.close()
-        self._slots.clear()
