@@ -16,6 +16,7 @@ import asyncwf
 import asyncwf.blocking as wf
 from asyncwf.blocking._wrap import BlockingProxy
 from asyncwf.exceptions import JobFailed, NotFound
+from asyncwf.workflows import Proxytype
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,6 +82,15 @@ def test_every_async_name_has_a_sync_twin_with_its_signature(source: str, target
                     missing.append(f"{name}.{member}")
                 elif not _same_parameters(getattr(obj, member), getattr(twin, member)):
                     missing.append(f"{name}.{member} (signature)")
+        elif isinstance(obj, type) and issubclass(obj, Proxytype):  # a blocking proxy type: a subclass
+            if not (issubclass(twin, obj) and twin._blocking and twin.__name__ == obj.__name__):
+                missing.append(f"{name} (not a blocking proxy type)")
+        elif isinstance(obj, Proxytype):  # a constant (pi)
+            if not (twin._blocking and twin.graft == obj.graft and isinstance(twin, type(obj))):
+                missing.append(f"{name} (not the blocking constant)")
+        elif inspect.isfunction(obj) and obj.__module__.startswith("asyncwf.workflows.types."):
+            if not _same_parameters(obj, twin) or twin.__module__ != "asyncwf.blocking._proxytypes":
+                missing.append(f"{name} (not a function giving blocking proxies)")
         elif inspect.ismodule(obj) and f"asyncwf.blocking.{name}" in {t for _, t in MIRRORS}:
             if twin is not importlib.import_module(f"asyncwf.blocking.{name}"):  # its blocking module
                 missing.append(f"{name} (not the blocking module)")
@@ -94,10 +104,12 @@ def test_every_async_name_has_a_sync_twin_with_its_signature(source: str, target
 
 
 def test_the_blocking_package_has_the_compute_names() -> None:
+    import asyncwf.blocking.workflows as bwf
     import asyncwf.workflows
 
-    assert wf.Any is asyncwf.workflows.Any and wf.sqrt is asyncwf.workflows.sqrt and wf.range is asyncwf.workflows.range
-    assert wf.Image is asyncwf.workflows.Image and wf.TimeoutError is asyncwf.workflows.TimeoutError
+    assert wf.Any is bwf.Any and issubclass(wf.Any, asyncwf.workflows.Any) and wf.Any.__name__ == "Any"
+    assert wf.sqrt is bwf.sqrt and wf.range is bwf.range and wf.Image is bwf.Image
+    assert wf.TimeoutError is asyncwf.workflows.TimeoutError
     assert wf.XYZ._Async is asyncwf.workflows.XYZ and wf.GeoContext is asyncwf.workflows.GeoContext
 
 

@@ -19,24 +19,6 @@ from asyncwf.blocking._portal import shutdown as shutdown
 
 if TYPE_CHECKING:
     from asyncwf import (
-        Bool as Bool,
-    )
-    from asyncwf import (
-        Datetime as Datetime,
-    )
-    from asyncwf import (
-        Dict as Dict,
-    )
-    from asyncwf import (
-        Float as Float,
-    )
-    from asyncwf import (
-        Function as Function,
-    )
-    from asyncwf import (
-        Int as Int,
-    )
-    from asyncwf import (
         JobContext as JobContext,
     )
     from asyncwf import (
@@ -58,16 +40,7 @@ if TYPE_CHECKING:
         KindRegistry as KindRegistry,
     )
     from asyncwf import (
-        List as List,
-    )
-    from asyncwf import (
         LogRecord as LogRecord,
-    )
-    from asyncwf import (
-        NoneType as NoneType,
-    )
-    from asyncwf import (
-        Number as Number,
     )
     from asyncwf import (
         Progress as Progress,
@@ -79,25 +52,7 @@ if TYPE_CHECKING:
         RetryPolicy as RetryPolicy,
     )
     from asyncwf import (
-        Str as Str,
-    )
-    from asyncwf import (
-        Timedelta as Timedelta,
-    )
-    from asyncwf import (
-        Tuple as Tuple,
-    )
-    from asyncwf import (
         exceptions as exceptions,
-    )
-    from asyncwf import (
-        ifelse as ifelse,
-    )
-    from asyncwf import (
-        parameter as parameter,
-    )
-    from asyncwf import (
-        proxify as proxify,
     )
     from asyncwf.blocking import (
         workflows as workflows,
@@ -110,6 +65,18 @@ if TYPE_CHECKING:
     )
     from asyncwf.blocking._client import (
         RemoteExecutor as RemoteExecutor,
+    )
+    from asyncwf.blocking._proxytypes import (
+        e as e,
+    )
+    from asyncwf.blocking._proxytypes import (
+        inf as inf,
+    )
+    from asyncwf.blocking._proxytypes import (
+        nan as nan,
+    )
+    from asyncwf.blocking._proxytypes import (
+        pi as pi,
     )
     from asyncwf.blocking._testing import (
         LocalBackend as LocalBackend,
@@ -147,17 +114,101 @@ if TYPE_CHECKING:
     from asyncwf.blocking._workflows import (
         use as use,
     )
-    from asyncwf.workflows import (
+    from asyncwf.blocking.workflows import (
         Any as Any,
+    )
+    from asyncwf.blocking.workflows import (
+        Bool as Bool,
+    )
+    from asyncwf.blocking.workflows import (
+        Datetime as Datetime,
+    )
+    from asyncwf.blocking.workflows import (
+        Dict as Dict,
+    )
+    from asyncwf.blocking.workflows import (
+        Float as Float,
+    )
+    from asyncwf.blocking.workflows import (
+        Function as Function,
+    )
+    from asyncwf.blocking.workflows import (
+        Image as Image,
+    )
+    from asyncwf.blocking.workflows import (
+        ImageCollection as ImageCollection,
+    )
+    from asyncwf.blocking.workflows import (
+        Int as Int,
+    )
+    from asyncwf.blocking.workflows import (
+        List as List,
+    )
+    from asyncwf.blocking.workflows import (
+        NoneType as NoneType,
+    )
+    from asyncwf.blocking.workflows import (
+        Number as Number,
+    )
+    from asyncwf.blocking.workflows import (
+        Proxytype as Proxytype,
+    )
+    from asyncwf.blocking.workflows import (
+        Str as Str,
+    )
+    from asyncwf.blocking.workflows import (
+        Timedelta as Timedelta,
+    )
+    from asyncwf.blocking.workflows import (
+        Tuple as Tuple,
+    )
+    from asyncwf.blocking.workflows import (
+        ceil as ceil,
+    )
+    from asyncwf.blocking.workflows import (
+        cos as cos,
+    )
+    from asyncwf.blocking.workflows import (
+        exp as exp,
+    )
+    from asyncwf.blocking.workflows import (
+        floor as floor,
+    )
+    from asyncwf.blocking.workflows import (
+        ifelse as ifelse,
+    )
+    from asyncwf.blocking.workflows import (
+        log as log,
+    )
+    from asyncwf.blocking.workflows import (
+        log2 as log2,
+    )
+    from asyncwf.blocking.workflows import (
+        log10 as log10,
+    )
+    from asyncwf.blocking.workflows import (
+        parameter as parameter,
+    )
+    from asyncwf.blocking.workflows import (
+        proxify as proxify,
+    )
+    from asyncwf.blocking.workflows import (
+        range as range,
+    )
+    from asyncwf.blocking.workflows import (
+        sin as sin,
+    )
+    from asyncwf.blocking.workflows import (
+        sqrt as sqrt,
+    )
+    from asyncwf.blocking.workflows import (
+        tan as tan,
+    )
+    from asyncwf.blocking.workflows import (
+        where as where,
     )
     from asyncwf.workflows import (
         GeoContext as GeoContext,
-    )
-    from asyncwf.workflows import (
-        Image as Image,
-    )
-    from asyncwf.workflows import (
-        ImageCollection as ImageCollection,
     )
     from asyncwf.workflows import (
         ImageResult as ImageResult,
@@ -187,9 +238,6 @@ if TYPE_CHECKING:
         JobTerminated as JobTerminated,
     )
     from asyncwf.workflows import (
-        Proxytype as Proxytype,
-    )
-    from asyncwf.workflows import (
         ProxyTypeError as ProxyTypeError,
     )
     from asyncwf.workflows import (
@@ -199,58 +247,10 @@ if TYPE_CHECKING:
         __channel__ as __channel__,
     )
     from asyncwf.workflows import (
-        ceil as ceil,
-    )
-    from asyncwf.workflows import (
-        cos as cos,
-    )
-    from asyncwf.workflows import (
-        e as e,
-    )
-    from asyncwf.workflows import (
-        exp as exp,
-    )
-    from asyncwf.workflows import (
-        floor as floor,
-    )
-    from asyncwf.workflows import (
-        inf as inf,
-    )
-    from asyncwf.workflows import (
         isolate_keys as isolate_keys,
     )
     from asyncwf.workflows import (
-        log as log,
-    )
-    from asyncwf.workflows import (
-        log2 as log2,
-    )
-    from asyncwf.workflows import (
-        log10 as log10,
-    )
-    from asyncwf.workflows import (
-        nan as nan,
-    )
-    from asyncwf.workflows import (
         parametrize as parametrize,
-    )
-    from asyncwf.workflows import (
-        pi as pi,
-    )
-    from asyncwf.workflows import (
-        range as range,
-    )
-    from asyncwf.workflows import (
-        sin as sin,
-    )
-    from asyncwf.workflows import (
-        sqrt as sqrt,
-    )
-    from asyncwf.workflows import (
-        tan as tan,
-    )
-    from asyncwf.workflows import (
-        where as where,
     )
 
 __all__ = [
@@ -336,19 +336,19 @@ __all__ = [
 ]
 
 _WHERE = {
-    "Any": "asyncwf.workflows",
+    "Any": "asyncwf.blocking.workflows",
     "Auth": "asyncwf.blocking._client",
-    "Bool": "asyncwf",
+    "Bool": "asyncwf.blocking.workflows",
     "Client": "asyncwf.blocking._client",
-    "Datetime": "asyncwf",
-    "Dict": "asyncwf",
-    "Float": "asyncwf",
-    "Function": "asyncwf",
+    "Datetime": "asyncwf.blocking.workflows",
+    "Dict": "asyncwf.blocking.workflows",
+    "Float": "asyncwf.blocking.workflows",
+    "Function": "asyncwf.blocking.workflows",
     "GeoContext": "asyncwf.workflows",
-    "Image": "asyncwf.workflows",
-    "ImageCollection": "asyncwf.workflows",
+    "Image": "asyncwf.blocking.workflows",
+    "ImageCollection": "asyncwf.blocking.workflows",
     "ImageResult": "asyncwf.workflows",
-    "Int": "asyncwf",
+    "Int": "asyncwf.blocking.workflows",
     "Job": "asyncwf.blocking._workflows",
     "JobAuth": "asyncwf.workflows",
     "JobComputeError": "asyncwf.workflows",
@@ -365,54 +365,54 @@ _WHERE = {
     "JobState": "asyncwf",
     "JobTerminated": "asyncwf.workflows",
     "KindRegistry": "asyncwf",
-    "List": "asyncwf",
+    "List": "asyncwf.blocking.workflows",
     "LocalBackend": "asyncwf.blocking._testing",
     "LogRecord": "asyncwf",
-    "NoneType": "asyncwf",
-    "Number": "asyncwf",
+    "NoneType": "asyncwf.blocking.workflows",
+    "Number": "asyncwf.blocking.workflows",
     "Progress": "asyncwf",
     "ProgressUpdate": "asyncwf",
     "ProxyTypeError": "asyncwf.workflows",
-    "Proxytype": "asyncwf.workflows",
+    "Proxytype": "asyncwf.blocking.workflows",
     "RemoteExecutor": "asyncwf.blocking._client",
     "RetryPolicy": "asyncwf",
-    "Str": "asyncwf",
-    "Timedelta": "asyncwf",
+    "Str": "asyncwf.blocking.workflows",
+    "Timedelta": "asyncwf.blocking.workflows",
     "TimeoutError": "asyncwf.workflows",
-    "Tuple": "asyncwf",
+    "Tuple": "asyncwf.blocking.workflows",
     "Workflow": "asyncwf.blocking._workflows",
     "XYZ": "asyncwf.blocking._workflows",
     "XYZErrorListener": "asyncwf.blocking._workflows",
     "__channel__": "asyncwf.workflows",
     "add_image": "asyncwf.blocking._workflows",
-    "ceil": "asyncwf.workflows",
+    "ceil": "asyncwf.blocking.workflows",
     "compute": "asyncwf.blocking._workflows",
-    "cos": "asyncwf.workflows",
-    "e": "asyncwf.workflows",
+    "cos": "asyncwf.blocking.workflows",
+    "e": "asyncwf.blocking._proxytypes",
     "exceptions": "asyncwf",
-    "exp": "asyncwf.workflows",
-    "floor": "asyncwf.workflows",
+    "exp": "asyncwf.blocking.workflows",
+    "floor": "asyncwf.blocking.workflows",
     "get_image": "asyncwf.blocking._workflows",
-    "ifelse": "asyncwf",
-    "inf": "asyncwf.workflows",
+    "ifelse": "asyncwf.blocking.workflows",
+    "inf": "asyncwf.blocking._proxytypes",
     "isolate_keys": "asyncwf.workflows",
     "list_images": "asyncwf.blocking._workflows",
-    "log": "asyncwf.workflows",
-    "log10": "asyncwf.workflows",
-    "log2": "asyncwf.workflows",
-    "nan": "asyncwf.workflows",
-    "parameter": "asyncwf",
+    "log": "asyncwf.blocking.workflows",
+    "log10": "asyncwf.blocking.workflows",
+    "log2": "asyncwf.blocking.workflows",
+    "nan": "asyncwf.blocking._proxytypes",
+    "parameter": "asyncwf.blocking.workflows",
     "parametrize": "asyncwf.workflows",
-    "pi": "asyncwf.workflows",
-    "proxify": "asyncwf",
+    "pi": "asyncwf.blocking._proxytypes",
+    "proxify": "asyncwf.blocking.workflows",
     "publish": "asyncwf.blocking._workflows",
-    "range": "asyncwf.workflows",
+    "range": "asyncwf.blocking.workflows",
     "retrieve": "asyncwf.blocking._workflows",
-    "sin": "asyncwf.workflows",
-    "sqrt": "asyncwf.workflows",
-    "tan": "asyncwf.workflows",
+    "sin": "asyncwf.blocking.workflows",
+    "sqrt": "asyncwf.blocking.workflows",
+    "tan": "asyncwf.blocking.workflows",
     "use": "asyncwf.blocking._workflows",
-    "where": "asyncwf.workflows",
+    "where": "asyncwf.blocking.workflows",
     "workflows": "asyncwf.blocking",
 }
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from asyncwf.blocking._wrap import (
     BlockingProxy,
@@ -29,14 +29,17 @@ from asyncwf.workflows._xyz import XYZErrorListener as _async_XYZErrorListener
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Callable, Iterator, Mapping, Sequence
-    from typing import Any
+    from typing import Any, Literal
 
     from asyncwf._model import JobInfo
     from asyncwf.blocking._client import Client
+    from asyncwf.blocking._family import Proxytype
     from asyncwf.exceptions import JobComputeError
     from asyncwf.v1 import workflows_pb2 as pb
     from asyncwf.v1 import workflows_pb2 as wpb
-    from asyncwf.workflows.types._core import Proxytype
+    from asyncwf.workflows._toplevel import V
+    from asyncwf.workflows.types._core import Proxytype as Proxytype_2
+    from asyncwf.workflows.types._typing import Computes
 
 __all__ = [
     "Job",
@@ -225,7 +228,7 @@ class Workflow(BlockingProxy[_async_Workflow]):
     _Async = _async_Workflow
 
     def __init__(
-        self, proxy_object: Proxytype | None, proto_message: pb.Workflow, client: Client | None = None
+        self, proxy_object: Proxytype_2 | None, proto_message: pb.Workflow, client: Client | None = None
     ) -> None:
         construct(self, proxy_object, proto_message, client)
 
@@ -335,7 +338,7 @@ class XYZ(BlockingProxy[_async_XYZ]):
 
     def __init__(
         self,
-        proxy_object: Proxytype | None,
+        proxy_object: Proxytype_2 | None,
         proto_message: wpb.Workflow,
         client: Client | None = None,
         url_template: str = "",
@@ -535,6 +538,54 @@ def add_image(
     return result
 
 
+@overload
+def compute(
+    obj: Computes[V],
+    timeout: float | None = None,
+    block: Literal[True] = True,
+    progress_bar: bool | None = None,
+    channel: str | None = None,
+    client: Client | None = None,
+    *,
+    cache: bool = True,
+    **params: Any,
+) -> V: ...
+@overload
+def compute(
+    obj: Any,
+    timeout: float | None = None,
+    *,
+    block: Literal[False],
+    progress_bar: bool | None = None,
+    channel: str | None = None,
+    client: Client | None = None,
+    cache: bool = True,
+    **params: Any,
+) -> Job: ...
+@overload
+def compute(
+    obj: Any,
+    timeout: float | None,
+    block: Literal[False],
+    progress_bar: bool | None = None,
+    channel: str | None = None,
+    client: Client | None = None,
+    *,
+    cache: bool = True,
+    **params: Any,
+) -> Job: ...
+@overload
+def compute(
+    obj: Any,
+    timeout: float | None = None,
+    block: bool = True,
+    progress_bar: bool | None = None,
+    channel: str | None = None,
+    client: Client | None = None,
+    *,
+    cache: bool = True,
+    **params: Any,
+) -> Any: ...
 def compute(
     obj: Any,
     timeout: float | None = None,
@@ -554,6 +605,9 @@ def compute(
     ``block=True`` a ``timeout`` or a cancelled caller also cancels the job. A result
     already computed for the same graft, parameters and channel (and not
     expired) is reused unless ``cache=False``.
+
+    The result's type follows the object's: an ``Int`` gives an ``int``, an
+    ``Image`` an :class:`ImageResult`, a list of objects a tuple of results.
     """
     result: Any = await_(_async_compute, obj, timeout, block, progress_bar, channel, client, cache=cache, **params)
     return result

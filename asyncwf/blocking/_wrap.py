@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -142,6 +143,9 @@ def wrap(value: Any) -> Any:
     if isinstance(value, BlockingProxy | _Adapter):
         return value
     kind = type(value)
+    core = sys.modules.get("asyncwf.workflows.types._core")  # no proxy exists before it is imported
+    if core is not None and isinstance(value, core.Proxytype):
+        return value if value._blocking else core.blocking_class(kind)._from_node(value._node)
     twin = _twin_of(kind)
     if twin is not None:
         return twin._from_async(value)
@@ -155,11 +159,10 @@ def wrap(value: Any) -> Any:
         if any(a is not b for a, b in zip(items, value, strict=True)):
             return kind(items)
         return value
-    if isinstance(value, dict):
-        if kind is not dict:
-            pairs = {k: wrap(v) for k, v in value.items()}
-            if any(pairs[k] is not v for k, v in value.items()):
-                return kind(pairs)
+    if isinstance(value, dict):  # an answer holding a Manifest, a FilterDict of Datasets ...
+        pairs = {k: wrap(v) for k, v in value.items()}
+        if any(pairs[k] is not v for k, v in value.items()):
+            return kind(pairs)
         return value
     if kind.__module__ != "builtins" and not isinstance(value, type) and _needs_adapter(value):
         return _Adapter(value)

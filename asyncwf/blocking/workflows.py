@@ -8,6 +8,114 @@ thread, as the original's did on a thread of its own.
 
 from __future__ import annotations
 
+from asyncwf.blocking._client import (
+    Client as Client,
+)
+from asyncwf.blocking._family import (
+    Proxytype as Proxytype,
+)
+from asyncwf.blocking._proxytypes import (
+    Any_ as Any,
+)
+from asyncwf.blocking._proxytypes import (
+    Bool as Bool,
+)
+from asyncwf.blocking._proxytypes import (
+    Datetime as Datetime,
+)
+from asyncwf.blocking._proxytypes import (
+    Dict as Dict,
+)
+from asyncwf.blocking._proxytypes import (
+    Float as Float,
+)
+from asyncwf.blocking._proxytypes import (
+    Function as Function,
+)
+from asyncwf.blocking._proxytypes import (
+    Image as Image,
+)
+from asyncwf.blocking._proxytypes import (
+    ImageCollection as ImageCollection,
+)
+from asyncwf.blocking._proxytypes import (
+    Int as Int,
+)
+from asyncwf.blocking._proxytypes import (
+    List as List,
+)
+from asyncwf.blocking._proxytypes import (
+    NoneType as NoneType,
+)
+from asyncwf.blocking._proxytypes import (
+    Number as Number,
+)
+from asyncwf.blocking._proxytypes import (
+    Str as Str,
+)
+from asyncwf.blocking._proxytypes import (
+    Timedelta as Timedelta,
+)
+from asyncwf.blocking._proxytypes import (
+    Tuple as Tuple,
+)
+from asyncwf.blocking._proxytypes import (
+    ceil as ceil,
+)
+from asyncwf.blocking._proxytypes import (
+    cos as cos,
+)
+from asyncwf.blocking._proxytypes import (
+    e as e,
+)
+from asyncwf.blocking._proxytypes import (
+    exp as exp,
+)
+from asyncwf.blocking._proxytypes import (
+    floor as floor,
+)
+from asyncwf.blocking._proxytypes import (
+    ifelse as ifelse,
+)
+from asyncwf.blocking._proxytypes import (
+    inf as inf,
+)
+from asyncwf.blocking._proxytypes import (
+    log as log,
+)
+from asyncwf.blocking._proxytypes import (
+    log2 as log2,
+)
+from asyncwf.blocking._proxytypes import (
+    log10 as log10,
+)
+from asyncwf.blocking._proxytypes import (
+    nan as nan,
+)
+from asyncwf.blocking._proxytypes import (
+    parameter as parameter,
+)
+from asyncwf.blocking._proxytypes import (
+    pi as pi,
+)
+from asyncwf.blocking._proxytypes import (
+    proxify as proxify,
+)
+from asyncwf.blocking._proxytypes import (
+    range as range,
+)
+from asyncwf.blocking._proxytypes import (
+    sin as sin,
+)
+from asyncwf.blocking._proxytypes import (
+    sqrt as sqrt,
+)
+from asyncwf.blocking._proxytypes import (
+    tan as tan,
+)
+from asyncwf.blocking._proxytypes import (
+    where as where,
+)
 from asyncwf.blocking._workflows import (
     XYZ as XYZ,
 )
@@ -42,37 +150,10 @@ from asyncwf.blocking._workflows import (
     use as use,
 )
 from asyncwf.workflows import (
-    Any as Any,
-)
-from asyncwf.workflows import (
-    Bool as Bool,
-)
-from asyncwf.workflows import (
-    Datetime as Datetime,
-)
-from asyncwf.workflows import (
-    Dict as Dict,
-)
-from asyncwf.workflows import (
-    Float as Float,
-)
-from asyncwf.workflows import (
-    Function as Function,
-)
-from asyncwf.workflows import (
     GeoContext as GeoContext,
 )
 from asyncwf.workflows import (
-    Image as Image,
-)
-from asyncwf.workflows import (
-    ImageCollection as ImageCollection,
-)
-from asyncwf.workflows import (
     ImageResult as ImageResult,
-)
-from asyncwf.workflows import (
-    Int as Int,
 )
 from asyncwf.workflows import (
     JobAuth as JobAuth,
@@ -99,102 +180,25 @@ from asyncwf.workflows import (
     JobTerminated as JobTerminated,
 )
 from asyncwf.workflows import (
-    List as List,
-)
-from asyncwf.workflows import (
-    NoneType as NoneType,
-)
-from asyncwf.workflows import (
-    Number as Number,
-)
-from asyncwf.workflows import (
-    Proxytype as Proxytype,
-)
-from asyncwf.workflows import (
     ProxyTypeError as ProxyTypeError,
-)
-from asyncwf.workflows import (
-    Str as Str,
-)
-from asyncwf.workflows import (
-    Timedelta as Timedelta,
 )
 from asyncwf.workflows import (
     TimeoutError as TimeoutError,
 )
 from asyncwf.workflows import (
-    Tuple as Tuple,
-)
-from asyncwf.workflows import (
     __channel__ as __channel__,
-)
-from asyncwf.workflows import (
-    ceil as ceil,
-)
-from asyncwf.workflows import (
-    cos as cos,
-)
-from asyncwf.workflows import (
-    e as e,
-)
-from asyncwf.workflows import (
-    exp as exp,
-)
-from asyncwf.workflows import (
-    floor as floor,
-)
-from asyncwf.workflows import (
-    ifelse as ifelse,
-)
-from asyncwf.workflows import (
-    inf as inf,
 )
 from asyncwf.workflows import (
     isolate_keys as isolate_keys,
 )
 from asyncwf.workflows import (
-    log as log,
-)
-from asyncwf.workflows import (
-    log2 as log2,
-)
-from asyncwf.workflows import (
-    log10 as log10,
-)
-from asyncwf.workflows import (
-    nan as nan,
-)
-from asyncwf.workflows import (
-    parameter as parameter,
-)
-from asyncwf.workflows import (
     parametrize as parametrize,
-)
-from asyncwf.workflows import (
-    pi as pi,
-)
-from asyncwf.workflows import (
-    proxify as proxify,
-)
-from asyncwf.workflows import (
-    range as range,
-)
-from asyncwf.workflows import (
-    sin as sin,
-)
-from asyncwf.workflows import (
-    sqrt as sqrt,
-)
-from asyncwf.workflows import (
-    tan as tan,
-)
-from asyncwf.workflows import (
-    where as where,
 )
 
 __all__ = [
     "Any",
     "Bool",
+    "Client",
     "Datetime",
     "Dict",
     "Float",

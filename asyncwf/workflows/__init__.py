@@ -9,6 +9,7 @@
     assert await (Int(1) + 2).compute() == 3
 """
 
+from asyncwf.client import Client
 from asyncwf.exceptions import (
     JobAuth,
     JobComputeError,
@@ -71,6 +72,7 @@ from asyncwf.workflows.types import (
 __all__ = [
     "Any",
     "Bool",
+    "Client",
     "Datetime",
     "Dict",
     "Float",

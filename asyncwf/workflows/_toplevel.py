@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from asyncwf.client import Client
 from asyncwf.workflows._job import Job
@@ -10,7 +10,12 @@ from asyncwf.workflows._progress import in_notebook
 from asyncwf.workflows.types._core import Proxytype
 from asyncwf.workflows.types._proxify import proxify
 
+if TYPE_CHECKING:
+    from asyncwf.workflows.types._typing import Computes
+
 __all__ = ["compute"]
+
+V = TypeVar("V")
 
 
 def _as_proxy(obj: Any) -> Proxytype:
@@ -20,6 +25,54 @@ def _as_proxy(obj: Any) -> Proxytype:
     return obj if isinstance(obj, Proxytype) else proxify(obj)
 
 
+@overload
+async def compute(
+    obj: Computes[V],
+    timeout: float | None = None,
+    block: Literal[True] = True,
+    progress_bar: bool | None = None,
+    channel: str | None = None,
+    client: Client | None = None,
+    *,
+    cache: bool = True,
+    **params: Any,
+) -> V: ...
+@overload
+async def compute(
+    obj: Any,
+    timeout: float | None = None,
+    *,
+    block: Literal[False],
+    progress_bar: bool | None = None,
+    channel: str | None = None,
+    client: Client | None = None,
+    cache: bool = True,
+    **params: Any,
+) -> Job: ...
+@overload
+async def compute(
+    obj: Any,
+    timeout: float | None,
+    block: Literal[False],
+    progress_bar: bool | None = None,
+    channel: str | None = None,
+    client: Client | None = None,
+    *,
+    cache: bool = True,
+    **params: Any,
+) -> Job: ...
+@overload
+async def compute(
+    obj: Any,
+    timeout: float | None = None,
+    block: bool = True,
+    progress_bar: bool | None = None,
+    channel: str | None = None,
+    client: Client | None = None,
+    *,
+    cache: bool = True,
+    **params: Any,
+) -> Any: ...
 async def compute(
     obj: Any,
     timeout: float | None = None,
@@ -39,6 +92,9 @@ async def compute(
     ``block=True`` a ``timeout`` or a cancelled caller also cancels the job. A result
     already computed for the same graft, parameters and channel (and not
     expired) is reused unless ``cache=False``.
+
+    The result's type follows the object's: an ``Int`` gives an ``int``, an
+    ``Image`` an :class:`ImageResult`, a list of objects a tuple of results.
     """
     geoctx = params.pop("geoctx", None)
     job = Job.build(_as_proxy(obj), params, channel=channel, client=client, cache=cache, geoctx=geoctx)

@@ -28,7 +28,9 @@ _COMPUTABLE = (Any_, Bool, Int, Float, Number, Str, NoneType, Datetime, Timedelt
 
 def to_typespec(cls: type) -> Any:
     """``Int`` → ``"Int"``; ``List[Int]`` → ``{"type": "List", "params": ["Int"]}``."""
-    base = cls._generic_base or cls  # type: ignore[attr-defined]
+    base: Any = getattr(cls, "_generic_base", None) or cls
+    if base._blocking:  # a blocking proxy type has its async original's typespec
+        base = base._Async
     name = _NAMES.get(base)
     if name is None:
         raise ProxyTypeError(f"{cls.__name__} has no typespec")

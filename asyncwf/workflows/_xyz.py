@@ -28,18 +28,23 @@ __all__ = ["XYZ", "XYZErrorListener"]
 _SERVICE = xyz_grpc.XYZServiceStub
 
 
-async def _tile_errors(
-    client: Client, xyz_id: str, session_id: str, start_datetime: dt.datetime | None
-) -> AsyncIterator[Any]:
-    """The ``GetXYZSessionErrors`` stream of a layer's session (see :meth:`XYZ.iter_tile_errors`)."""
+def _errors_request(xyz_id: str, session_id: str, start_datetime: dt.datetime | None) -> pb.GetXYZSessionErrorsRequest:
+    """The request for a session's errors; a naive ``start_datetime`` is local time (as ``datetime.now()``)."""
     if not isinstance(session_id, str) or not session_id:
         raise InvalidArgument("a session id is required")
     start_ms = 0
     if start_datetime is not None:
-        if not isinstance(start_datetime, dt.datetime) or start_datetime.tzinfo is None:
-            raise InvalidArgument("start_datetime must be a timezone-aware datetime")
-        start_ms = int(start_datetime.timestamp() * 1000)
-    request = pb.GetXYZSessionErrorsRequest(xyz_id=xyz_id, session_id=session_id, start_timestamp_ms=start_ms)
+        if not isinstance(start_datetime, dt.datetime):
+            raise InvalidArgument(f"start_datetime is a datetime, not {type(start_datetime).__name__}")
+        start_ms = max(0, int(start_datetime.timestamp() * 1000))
+    return pb.GetXYZSessionErrorsRequest(xyz_id=xyz_id, session_id=session_id, start_timestamp_ms=start_ms)
+
+
+async def _tile_errors(
+    client: Client, xyz_id: str, session_id: str, start_datetime: dt.datetime | None
+) -> AsyncIterator[Any]:
+    """The ``GetXYZSessionErrors`` stream of a layer's session (see :meth:`XYZ.iter_tile_errors`)."""
+    request = _errors_request(xyz_id, session_id, start_datetime)
     async for error in client._stream("GetXYZSessionErrors", request, timeout=None, service=_SERVICE):
         yield error
 
@@ -163,6 +168,7 @@ class XYZErrorListener:
         """Start listening (in a task of the running loop) for errors of ``session_id``."""
         if self.running():
             raise RuntimeError("this listener is already listening; stop() it first")
+        _errors_request(self.xyz_id, session_id, start_datetime)  # bad arguments raise here, not in the task
         stream = _tile_errors(self._client or Client.get_default_client(), self.xyz_id, session_id, start_datetime)
         self.error = None
         self._task = asyncio.get_running_loop().create_task(self._run(stream), name=f"xyz-errors-{self.xyz_id}")

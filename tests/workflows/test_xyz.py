@@ -150,7 +150,11 @@ async def test_tile_errors_stream_live(layers: tuple[LocalBackend, Client]) -> N
     assert [e.code for e in received] == ["INVALID", "INVALID"] and all(e.session_id == "s1" for e in received)
     assert "colormap" in received[1].message and received[0].timestamp.seconds > 0
     with pytest.raises(InvalidArgument):
-        _ = [e async for e in layer.iter_tile_errors("s1", dt.datetime(2026, 1, 1))]
+        _ = [e async for e in layer.iter_tile_errors("s1", "2026-01-01")]  # type: ignore[arg-type]
+    # A naive datetime is local time, as datetime.now() gives it (the seed's own example): the kept errors.
+    kept = layer.iter_tile_errors("s1", dt.datetime.now() - dt.timedelta(minutes=5))
+    assert [(await anext(kept)).code, (await anext(kept)).code] == ["INVALID", "INVALID"]
+    await kept.aclose()  # type: ignore[attr-defined]
 
 
 async def test_error_listener(layers: tuple[LocalBackend, Client]) -> None:
@@ -175,6 +179,11 @@ async def test_error_listener(layers: tuple[LocalBackend, Client]) -> None:
     await asyncio.wait_for(got_two.wait(), 10)
     assert seen == ["sync:INVALID", "async:INVALID"] * 2
     assert await listener.stop(timeout=5) is True and not listener.running()
+
+    with pytest.raises(InvalidArgument):  # bad arguments fail listen() itself, not a task later
+        layer.error_listener().listen("s2", "yesterday")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument):
+        layer.error_listener().listen("")
 
     failing = layer.error_listener()
 

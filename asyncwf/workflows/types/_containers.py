@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, Self, TypeVar, overload
 
 from asyncwf.workflows._graft import Apply, Node
-from asyncwf.workflows.types._core import GenericProxytype, Proxytype, ProxyTypeError
+from asyncwf.workflows.types._core import GenericProxytype, Proxytype, ProxyTypeError, of
 from asyncwf.workflows.types._primitives import Bool, Int, NoneType, Str
 
 __all__ = ["Dict", "List", "Tuple"]
+
+#: The item type of a List, the key and value types of a Dict (covariant: proxies are immutable, so a
+#: ``List[Int]`` is a ``List[Number]``), and what a function returns.
+T = TypeVar("T", bound=Proxytype, covariant=True)
+K = TypeVar("K", bound=Proxytype, covariant=True)
+V = TypeVar("V", bound=Proxytype, covariant=True)
+R = TypeVar("R", bound=Proxytype)
 
 
 def _check_type(param: Any) -> None:
@@ -38,10 +45,11 @@ def _function(fn: Any, *arg_types: type) -> Any:
     return Function.from_callable(fn, *arg_types)
 
 
-class List(GenericProxytype):
+class List(GenericProxytype, Generic[T]):
     """A proxy list whose items are all of type ``T``: ``List[Int]([1, 2, 3])``."""
 
     __slots__ = ()
+    _computed: list[Any]
 
     @classmethod
     def _check_params(cls, params: tuple[Any, ...]) -> None:
@@ -67,14 +75,18 @@ class List(GenericProxytype):
             return cls._from_node(Apply("wf.list", [item._promote(x)._node for x in obj]))
         raise ProxyTypeError(f"cannot promote {type(obj).__name__} to {cls.__name__}")
 
-    def __getitem__(self, index: Any) -> Any:
+    @overload
+    def __getitem__(self, index: Int | int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> Self: ...
+    def __getitem__(self, index: Int | int | slice) -> T | Self:
         result = type(self) if isinstance(index, slice) else self._item_type()
-        return result._from_apply("wf.getitem", self, _index(index))
+        return result._from_apply("wf.getitem", self, _index(index))  # type: ignore[return-value]
 
-    def __add__(self, other: Any) -> Any:
+    def __add__(self, other: List[T] | list[Any]) -> Self:
         return type(self)._from_apply("wf.add", self, type(self)._promote(other))
 
-    def __mul__(self, times: Any) -> Any:
+    def __mul__(self, times: Int | int) -> Self:
         return type(self)._from_apply("wf.mul", self, Int._promote(times))
 
     def length(self) -> Int:
@@ -83,25 +95,25 @@ class List(GenericProxytype):
     def contains(self, item: Any) -> Bool:
         return Bool._from_apply("wf.contains", self, self._item_type()._promote(item))
 
-    def map(self, fn: Callable[[Any], Any]) -> Any:
-        """Apply ``fn`` to every item; the result type is what ``fn`` returns."""
+    def map(self, fn: Callable[[T], R]) -> List[R]:
+        """Apply ``fn`` to every item; the result type is what ``fn`` returns (a proxy type)."""
         function = _function(fn, self._item_type())
-        return List[function._result_type()]._from_apply("wf.map", function, self)
+        return of(List, function._result_type())._from_apply("wf.map", function, self)  # type: ignore[no-any-return]
 
-    def filter(self, fn: Callable[[Any], Any]) -> Any:
+    def filter(self, fn: Callable[[T], Bool | bool]) -> Self:
         function = _function(fn, self._item_type())
         if not issubclass(function._result_type(), Bool):
             raise ProxyTypeError(f"filter needs a function returning Bool, not {function._result_type().__name__}")
         return type(self)._from_apply("wf.filter", function, self)
 
-    def reduce(self, fn: Callable[[Any, Any], Any], initial: Any = None) -> Any:
+    def reduce(self, fn: Callable[[Any, T], Any], initial: Any = None) -> Any:
         item = self._item_type()
         acc_type = item if initial is None else _type_of(initial)
         function = _function(fn, acc_type, item)
         args: tuple[Any, ...] = (function, self) if initial is None else (function, self, acc_type._promote(initial))
         return function._result_type()._from_apply("wf.reduce", *args)
 
-    def sorted(self, key: Callable[[Any], Any] | None = None, reverse: bool = False) -> Any:
+    def sorted(self, key: Callable[[T], Any] | None = None, reverse: bool = False) -> Self:
         kwargs: dict[str, Any] = {"reverse": Bool._promote(reverse)}
         if key is not None:
             kwargs["key"] = _function(key, self._item_type())
@@ -115,6 +127,7 @@ class Tuple(GenericProxytype):
     """A proxy tuple with a type per position: ``Tuple[Int, Str]((1, "a"))``."""
 
     __slots__ = ()
+    _computed: tuple[Any, ...]
 
     @classmethod
     def _check_params(cls, params: tuple[Any, ...]) -> None:
@@ -150,10 +163,11 @@ class Tuple(GenericProxytype):
         return Proxytype.__hash__(self)
 
 
-class Dict(GenericProxytype):
+class Dict(GenericProxytype, Generic[K, V]):
     """A proxy dict: ``Dict[Str, Int]({"a": 1})``."""
 
     __slots__ = ()
+    _computed: dict[Any, Any]
 
     @classmethod
     def _check_params(cls, params: tuple[Any, ...]) -> None:
@@ -186,26 +200,27 @@ class Dict(GenericProxytype):
             return cls._from_node(Apply("wf.dict.from_pairs", [Apply("wf.list", pairs)]))
         raise ProxyTypeError(f"cannot promote {type(obj).__name__} to {cls.__name__}")
 
-    def __getitem__(self, key: Any) -> Any:
+    def __getitem__(self, key: Any) -> V:
         key_type, value_type = self._kv()
-        return value_type._from_apply("wf.getitem", self, key_type._promote(key))
+        return value_type._from_apply("wf.getitem", self, key_type._promote(key))  # type: ignore[return-value]
 
-    def get(self, key: Any, default: Any) -> Any:
+    def get(self, key: Any, default: Any) -> V:
         key_type, value_type = self._kv()
-        return value_type._from_apply("wf.Dict.get", self, key_type._promote(key), value_type._promote(default))
+        value = value_type._from_apply("wf.Dict.get", self, key_type._promote(key), value_type._promote(default))
+        return value  # type: ignore[return-value]
 
     def contains(self, key: Any) -> Bool:
         return Bool._from_apply("wf.contains", self, self._kv()[0]._promote(key))
 
-    def keys(self) -> Any:
-        return List[self._kv()[0]]._from_apply("wf.Dict.keys", self)
+    def keys(self) -> List[K]:
+        return of(List, self._kv()[0])._from_apply("wf.Dict.keys", self)  # type: ignore[no-any-return]
 
-    def values(self) -> Any:
-        return List[self._kv()[1]]._from_apply("wf.Dict.values", self)
+    def values(self) -> List[V]:
+        return of(List, self._kv()[1])._from_apply("wf.Dict.values", self)  # type: ignore[no-any-return]
 
-    def items(self) -> Any:
+    def items(self) -> List[Any]:
         key_type, value_type = self._kv()
-        return List[Tuple[key_type, value_type]]._from_apply("wf.Dict.items", self)
+        return of(List, of(Tuple, key_type, value_type))._from_apply("wf.Dict.items", self)  # type: ignore[no-any-return]
 
     def length(self) -> Int:
         return Int._from_apply("wf.length", self)

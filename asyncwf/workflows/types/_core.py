@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar, cast
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast, overload
 
 from asyncwf.exceptions import AsyncwfError
 from asyncwf.workflows._graft import Apply, Graft, KeyRef, LoadedGraft, Node, to_graft
 
-__all__ = ["GenericProxytype", "Proxytype", "ProxyTypeError", "node_of"]
+if TYPE_CHECKING:
+    from asyncwf.client import Client
+    from asyncwf.workflows._job import Job
+    from asyncwf.workflows._workflow import Workflow
+    from asyncwf.workflows.types._typing import Computes
+
+__all__ = ["GenericProxytype", "Proxytype", "ProxyTypeError", "blocking_class", "node_of", "of"]
 
 P = TypeVar("P", bound="Proxytype")
+V = TypeVar("V")
 
 
 class ProxyTypeError(AsyncwfError, TypeError):
@@ -88,6 +94,10 @@ class Proxytype(metaclass=_GenericMeta):
     _node: Node
     _type_params: ClassVar[tuple[Any, ...]] = ()
     _generic_base: ClassVar[type | None] = None
+    #: True on the blocking proxies of ``asyncwf.blocking.workflows`` (whose ``compute()`` blocks).
+    _blocking: ClassVar[bool] = False
+    #: For type checkers: the Python type this proxy computes to.
+    _computed: Any
 
     @classmethod
     def _check_params(cls, params: tuple[Any, ...]) -> None:
@@ -108,8 +118,12 @@ class Proxytype(metaclass=_GenericMeta):
 
     @classmethod
     def _from_apply(cls: type[P], fn: str | Proxytype, *args: Any, **kwargs: Any) -> P:
+        """The result of applying ``fn``: a blocking proxy when an operand is one (it stays blocking)."""
         fn_node = fn if isinstance(fn, str) else fn._node
-        return cls._from_node(Apply(fn_node, [node_of(a) for a in args], {k: node_of(v) for k, v in kwargs.items()}))
+        node = Apply(fn_node, [node_of(a) for a in args], {k: node_of(v) for k, v in kwargs.items()})
+        if not cls._blocking and (_any_blocking(args) or _any_blocking(kwargs.values())):
+            return blocking_class(cls)._from_node(node)
+        return cls._from_node(node)
 
     @classmethod
     def _promote(cls: type[P], obj: Any) -> P:
@@ -145,43 +159,110 @@ class Proxytype(metaclass=_GenericMeta):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._node.key}>"
 
-    def compute(self, *args: Any, **kwargs: Any) -> Any:
-        """Compute this object: ``asyncwf.workflows.compute(self, ...)``.
+    @overload
+    def compute(
+        self: Computes[V],
+        geoctx: Any = None,
+        timeout: float | None = None,
+        block: Literal[True] = True,
+        progress_bar: bool | None = None,
+        channel: str | None = None,
+        client: Client | None = None,
+        **params: Any,
+    ) -> Coroutine[Any, Any, V]: ...
+    @overload
+    def compute(
+        self,
+        geoctx: Any = None,
+        timeout: float | None = None,
+        *,
+        block: Literal[False],
+        progress_bar: bool | None = None,
+        channel: str | None = None,
+        client: Client | None = None,
+        **params: Any,
+    ) -> Coroutine[Any, Any, Job]: ...
+    @overload
+    def compute(
+        self,
+        geoctx: Any,
+        timeout: float | None,
+        block: Literal[False],
+        progress_bar: bool | None = None,
+        channel: str | None = None,
+        client: Client | None = None,
+        **params: Any,
+    ) -> Coroutine[Any, Any, Job]: ...
+    def compute(
+        self,
+        geoctx: Any = None,
+        timeout: float | None = None,
+        block: bool = True,
+        progress_bar: bool | None = None,
+        channel: str | None = None,
+        client: Client | None = None,
+        **params: Any,
+    ) -> Coroutine[Any, Any, Any]:
+        """Compute this object: ``await obj.compute(geoctx)`` is ``await wf.compute(obj, geoctx=geoctx)``.
 
-        In async code (a running event loop) this returns the coroutine: ``await
-        obj.compute()``. Called where no loop runs (plain scripts, ``asyncwf.blocking``
-        users) it blocks and returns the result, as in the seed: ``Int(1).compute() == 1``.
+        ``geoctx`` comes first, as on the original's proxy objects (``img.compute(geoctx)``);
+        the other arguments are :func:`asyncwf.workflows.compute`'s. The blocking proxies of
+        ``asyncwf.blocking.workflows`` block and return the result instead.
         """
         from asyncwf.workflows._toplevel import compute
 
-        return _here(compute, self, *args, **kwargs)
+        if geoctx is not None:
+            params["geoctx"] = geoctx
+        return compute(self, timeout, block, progress_bar, channel, client, **params)  # type: ignore[call-overload, no-any-return]
 
-    def publish(self, name: str = "", description: str = "", client: Any = None) -> Any:
-        """Publish this object as a Workflow: ``asyncwf.workflows.publish(self, ...)``.
-
-        Like :meth:`compute`: a coroutine in async code, blocking where no loop runs.
-        """
+    def publish(
+        self, name: str = "", description: str = "", client: Client | None = None
+    ) -> Coroutine[Any, Any, Workflow]:
+        """Publish this object as a Workflow: ``await obj.publish(name)`` is ``await wf.publish(obj, name)``."""
         from asyncwf.workflows._workflow import publish
 
-        return _here(publish, self, name, description, client)
+        return publish(self, name, description, client)
 
 
-def _here(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``fn(*args)`` as a coroutine inside a running loop, else run to completion on the shared loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        from asyncwf.blocking._portal import call_async
-        from asyncwf.blocking._wrap import unwrap, wrap
+def _any_blocking(values: Any) -> bool:
+    for value in values:  # noqa: SIM110  (a loop: no generator per operation on the graft-building path)
+        if isinstance(value, Proxytype) and value._blocking:
+            return True
+    return False
 
-        return wrap(call_async(fn, *unwrap(args), **unwrap(kwargs)))
-    return fn(*args, **kwargs)
+
+#: async proxy class -> its blocking twin (filled as ``asyncwf.blocking`` defines them).
+BLOCKING_TWINS: dict[type, type] = {}
+
+
+def blocking_class(cls: type[P]) -> type[P]:
+    """The blocking proxy class of ``cls`` (itself when it is one): same graft, ``compute()`` blocks."""
+    if cls._blocking:
+        return cls
+    twin = BLOCKING_TWINS.get(cls)
+    if twin is not None:
+        return cast(type[P], twin)
+    if not BLOCKING_TWINS:
+        import asyncwf.blocking._proxytypes  # noqa: F401  (defines the twins)
+    params = cls.__dict__.get("_type_params")
+    if params and cls._generic_base is not None:
+        twin = cast(Any, blocking_class(cls._generic_base))[params]
+    else:
+        base = next(k for k in cls.__mro__ if k in BLOCKING_TWINS)  # the nearest class with a twin
+        twin = BLOCKING_TWINS[base]
+    BLOCKING_TWINS[cls] = twin
+    return cast(type[P], twin)
 
 
 class GenericProxytype(Proxytype):
     """Base of types with type parameters (``List[Int]``)."""
 
     __slots__ = ()
+
+
+def of(generic: Any, *params: Any) -> Any:
+    """``generic[params]`` for type parameters known only at run time (``of(List, item_type)``)."""
+    return generic[params if len(params) != 1 else params[0]]
 
 
 def node_of(value: Any) -> Node:

@@ -20,6 +20,7 @@ class Datetime(Primitive):
     """A proxy datetime (UTC when no timezone is given)."""
 
     __slots__ = ()
+    _computed: dt.datetime
 
     def __init__(
         self,
@@ -80,6 +81,7 @@ class Timedelta(Primitive):
     """A proxy duration: ``Timedelta(days=1, hours=2)``."""
 
     __slots__ = ()
+    _computed: dt.timedelta
     _FIELDS = ("days", "seconds", "microseconds", "milliseconds", "minutes", "hours", "weeks")
 
     def __init__(self, **parts: Any) -> None:

@@ -5,14 +5,19 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from asyncwf.workflows._graft import Function as FunctionNode
 from asyncwf.workflows._graft import KeyRef, is_key
 from asyncwf.workflows.types._core import GenericProxytype, Proxytype, ProxyTypeError
 from asyncwf.workflows.types._primitives import Bool, Float, Int, Number, Str
 
+if TYPE_CHECKING:
+    from asyncwf.workflows.types._containers import List
+
 __all__ = ["Function", "ifelse", "parameter", "range"]
+
+P = TypeVar("P", bound=Proxytype)
 
 
 class Function(GenericProxytype):
@@ -22,6 +27,7 @@ class Function(GenericProxytype):
     """
 
     __slots__ = ()
+    _computed: Any
 
     @classmethod
     def _check_params(cls, params: tuple[Any, ...]) -> None:
@@ -126,15 +132,15 @@ def ifelse(condition: Any, true_value: Any, false_value: Any) -> Any:
     return result._from_apply("wf.ifelse", cond, then, otherwise)
 
 
-def range(start: Any, stop: Any = None, step: Any = None) -> Any:
+def range(start: Any, stop: Any = None, step: Any = None) -> List[Int]:
     """A List[Int] like Python's ``range``."""
     from asyncwf.workflows.types._containers import List
 
     args = [Int._promote(a) for a in (start, stop, step) if a is not None]
-    return List[Int]._from_apply("wf.range", *args)
+    return List[Int]._from_apply("wf.range", *args)  # type: ignore[no-any-return]
 
 
-def parameter(name: str, type_: type[Proxytype]) -> Any:
+def parameter(name: str, type_: type[P]) -> P:
     """A named placeholder of type ``type_``, given a value when computed (``compute(obj, x=5)``)."""
     if not isinstance(name, str) or not is_key(name) or name.isdigit() or name.startswith("_"):
         raise ProxyTypeError(f"invalid parameter name {name!r}: use letters, digits and '_' (not all digits)")

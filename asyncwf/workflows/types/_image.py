@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asyncwf.workflows.types._containers import Dict, List, _function
-from asyncwf.workflows.types._core import Proxytype, ProxyTypeError
+from asyncwf.workflows.types._core import Proxytype, ProxyTypeError, of
 from asyncwf.workflows.types._datetimes import Datetime
 from asyncwf.workflows.types._primitives import Any_, Float, Int, Number, Str
+
+if TYPE_CHECKING:
+    from asyncwf.workflows._image_result import ImageResult
 
 __all__ = ["Image", "ImageCollection", "where"]
 
@@ -67,6 +70,7 @@ class Image(Proxytype):
     """A raster: bands of pixels on the GeoContext it is computed in. ``Image.from_id("landsat:2020-06")``."""
 
     __slots__ = ()
+    _computed: ImageResult
 
     @classmethod
     def from_id(cls, image_id: Any, resampling: str = "nearest") -> Image:
@@ -143,7 +147,7 @@ class Image(Proxytype):
         if operation not in _REDUCTIONS:
             raise ProxyTypeError(f"reduction is one of {', '.join(_REDUCTIONS)}, not {operation!r}")
         value = Int if operation == "count" else Float
-        return Dict[Str, value]._from_apply("wf.Image.reduce_pixels", self, Str._promote(operation))
+        return of(Dict, Str, value)._from_apply("wf.Image.reduce_pixels", self, Str._promote(operation))
 
     def mean(self) -> Any:
         return self.reduction("mean")
@@ -185,6 +189,7 @@ class ImageCollection(Proxytype):
     """Images of one product, oldest first: ``ImageCollection.from_id("landsat", start, end)``."""
 
     __slots__ = ()
+    _computed: list[ImageResult]
 
     @classmethod
     def from_id(cls, product_id: Any, start_datetime: Any = None, end_datetime: Any = None,
@@ -210,7 +215,7 @@ class ImageCollection(Proxytype):
         """``fn`` on every image: an ImageCollection if it returns Images, else a List."""
         function = _function(fn, Image)
         result = function._result_type()
-        target = ImageCollection if issubclass(result, Image) else List[result]
+        target = ImageCollection if issubclass(result, Image) else of(List, result)
         return target._from_apply("wf.map", function, self)
 
     def filter(self, fn: Callable[[Image], Any]) -> ImageCollection:

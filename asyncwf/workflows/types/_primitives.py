@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from asyncwf.workflows._graft import Apply, int_literal, literal
 from asyncwf.workflows.types._core import Proxytype, ProxyTypeError
+
+if TYPE_CHECKING:
+    from asyncwf.workflows.types._containers import List
+    from asyncwf.workflows.types._typing import BoolOp, FloatOp, IntOp, NumberOp
 
 __all__ = ["Any_", "Bool", "Float", "Int", "NoneType", "Number", "Primitive", "Str"]
 
@@ -107,6 +111,7 @@ class Any_(Proxytype):
     """Any type: anything promotes to it; the backend checks types when it runs."""
 
     __slots__ = ()
+    _computed: Any
 
     @classmethod
     def _promote(cls, obj: Any) -> Any_:
@@ -123,6 +128,7 @@ Any_.__name__ = Any_.__qualname__ = "Any"
 class NoneType(Primitive):
     __slots__ = ()
     _pytype = (type(None),)
+    _computed: None
 
 
 class Bool(Primitive):
@@ -130,6 +136,7 @@ class Bool(Primitive):
 
     __slots__ = ()
     _pytype = (bool,)
+    _computed: bool
 
     def _logic(self, other: Any, name: str) -> Bool:
         return Bool._from_apply(f"wf.numpy.logical_{name}", self, Bool._promote(other))
@@ -155,6 +162,7 @@ class Number(Primitive):
     """Int or Float. Int and Float never promote into each other; a Float anywhere makes a Float."""
 
     __slots__ = ()
+    _computed: float
 
     @classmethod
     def _promote(cls, obj: Any) -> Any:
@@ -185,6 +193,25 @@ class Number(Primitive):
         out = result or self._result(right)
         return out._from_apply(fn, right, self) if reverse else out._from_apply(fn, self, right)
 
+    __add__: ClassVar[NumberOp[Number]]
+    __radd__: ClassVar[NumberOp[Number]]
+    __sub__: ClassVar[NumberOp[Number]]
+    __rsub__: ClassVar[NumberOp[Number]]
+    __mul__: ClassVar[NumberOp[Number]]
+    __rmul__: ClassVar[NumberOp[Number]]
+    __truediv__: ClassVar[FloatOp[Float]]
+    __rtruediv__: ClassVar[FloatOp[Float]]
+    __floordiv__: ClassVar[NumberOp[Number]]
+    __rfloordiv__: ClassVar[NumberOp[Number]]
+    __mod__: ClassVar[NumberOp[Number]]
+    __rmod__: ClassVar[NumberOp[Number]]
+    __pow__: ClassVar[NumberOp[Number]]
+    __rpow__: ClassVar[NumberOp[Number]]
+    __lt__: ClassVar[BoolOp[Bool]]
+    __le__: ClassVar[BoolOp[Bool]]
+    __gt__: ClassVar[BoolOp[Bool]]
+    __ge__: ClassVar[BoolOp[Bool]]
+
     __add__, __radd__ = _operator_pair("wf.numpy.add", "+")
     __sub__, __rsub__ = _operator_pair("wf.numpy.subtract", "-")
     __mul__, __rmul__ = _operator_pair("wf.numpy.multiply", "*")
@@ -193,13 +220,13 @@ class Number(Primitive):
     __mod__, __rmod__ = _operator_pair("wf.numpy.remainder", "%")
     __pow__, __rpow__ = _operator_pair("wf.numpy.power", "**")
 
-    def __neg__(self) -> Number:
+    def __neg__(self) -> Self:
         return type(self)._from_apply("wf.numpy.negative", self)
 
-    def __pos__(self) -> Number:
+    def __pos__(self) -> Self:
         return type(self)._from_apply("wf.pos", self)
 
-    def __abs__(self) -> Number:
+    def __abs__(self) -> Self:
         return type(self)._from_apply("wf.numpy.absolute", self)
 
     __lt__, __le__, __gt__, __ge__ = _orderings()
@@ -212,6 +239,19 @@ class Int(Number):
 
     __slots__ = ()
     _pytype = (int,)
+    _computed: int
+    __add__: ClassVar[IntOp[Int, Float, Number]]
+    __radd__: ClassVar[IntOp[Int, Float, Number]]
+    __sub__: ClassVar[IntOp[Int, Float, Number]]
+    __rsub__: ClassVar[IntOp[Int, Float, Number]]
+    __mul__: ClassVar[IntOp[Int, Float, Number]]
+    __rmul__: ClassVar[IntOp[Int, Float, Number]]
+    __floordiv__: ClassVar[IntOp[Int, Float, Number]]
+    __rfloordiv__: ClassVar[IntOp[Int, Float, Number]]
+    __mod__: ClassVar[IntOp[Int, Float, Number]]
+    __rmod__: ClassVar[IntOp[Int, Float, Number]]
+    __pow__: ClassVar[IntOp[Int, Float, Number]]
+    __rpow__: ClassVar[IntOp[Int, Float, Number]]
 
     @classmethod
     def _accepts(cls, obj: Any) -> bool:
@@ -251,16 +291,31 @@ class Int(Number):
         return Int._from_apply("wf.invert", self)
 
     @classmethod
-    def cast(cls, value: Any) -> Int:
+    def cast(cls, value: Any) -> Self:
         """Convert a Float, Bool or Str to Int (in the backend)."""
-        return Int._from_apply("wf.Int.cast", _castable(value))
+        return cls._from_apply("wf.Int.cast", _castable(value))
 
     __hash__ = Number.__hash__
 
 
 class Float(Number):
+    """A proxy float: arithmetic with any number gives a Float."""
+
     __slots__ = ()
     _pytype = (float, int)
+    _computed: float
+    __add__: ClassVar[FloatOp[Float]]
+    __radd__: ClassVar[FloatOp[Float]]
+    __sub__: ClassVar[FloatOp[Float]]
+    __rsub__: ClassVar[FloatOp[Float]]
+    __mul__: ClassVar[FloatOp[Float]]
+    __rmul__: ClassVar[FloatOp[Float]]
+    __floordiv__: ClassVar[FloatOp[Float]]
+    __rfloordiv__: ClassVar[FloatOp[Float]]
+    __mod__: ClassVar[FloatOp[Float]]
+    __rmod__: ClassVar[FloatOp[Float]]
+    __pow__: ClassVar[FloatOp[Float]]
+    __rpow__: ClassVar[FloatOp[Float]]
 
     @classmethod
     def _accepts(cls, obj: Any) -> bool:
@@ -271,9 +326,9 @@ class Float(Number):
         return float(obj)
 
     @classmethod
-    def cast(cls, value: Any) -> Float:
+    def cast(cls, value: Any) -> Self:
         """Convert an Int, Bool or Str to Float (in the backend)."""
-        return Float._from_apply("wf.Float.cast", _castable(value))
+        return cls._from_apply("wf.Float.cast", _castable(value))
 
     __hash__ = Number.__hash__
 
@@ -291,14 +346,15 @@ class Str(Primitive):
 
     __slots__ = ()
     _pytype = (str,)
+    _computed: str
 
-    def __add__(self, other: Any) -> Str:
+    def __add__(self, other: Str | str) -> Str:
         return Str._from_apply("wf.add", self, Str._promote(other))
 
-    def __radd__(self, other: Any) -> Str:
+    def __radd__(self, other: Str | str) -> Str:
         return Str._from_apply("wf.add", Str._promote(other), self)
 
-    def __mul__(self, other: Any) -> Str:
+    def __mul__(self, other: Int | int) -> Str:
         return Str._from_apply("wf.mul", self, Int._promote(other))
 
     __rmul__ = __mul__
@@ -346,11 +402,11 @@ class Str(Primitive):
     def count(self, sub: Any) -> Int:
         return self._method("count", Int, Str._promote(sub))  # type: ignore[no-any-return]
 
-    def split(self, sep: Any = None) -> Any:
+    def split(self, sep: Any = None) -> List[Str]:
         from asyncwf.workflows.types._containers import List
 
         args = () if sep is None else (Str._promote(sep),)
-        return self._method("split", List[Str], *args)
+        return self._method("split", List[Str], *args)  # type: ignore[no-any-return]
 
     def join(self, items: Any) -> Str:
         from asyncwf.workflows.types._containers import List

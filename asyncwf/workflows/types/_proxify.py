@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
-from asyncwf.workflows.types._core import Proxytype, ProxyTypeError
+from asyncwf.workflows.types._core import Proxytype, ProxyTypeError, of
 
 __all__ = ["proxify"]
 
@@ -45,7 +45,7 @@ def _proxify(obj: Any) -> Any:
         types = {type(x) for x in items}
         if isinstance(obj, list) and len(types) == 1:
             item_type = types.pop()
-            return c.List[item_type]._promote(items)  # type: ignore[no-any-return]
+            return of(c.List, item_type)._promote(items)
         if isinstance(obj, list) and not obj:
             raise ProxyTypeError("cannot tell the item type of an empty list; use List[T]([])")
         return c.Tuple[tuple(type(x) for x in items)]._promote(items)  # type: ignore[no-any-return]
@@ -57,7 +57,7 @@ def _proxify(obj: Any) -> Any:
         key_types, value_types = {type(k) for k in keys}, {type(v) for v in values}
         if len(key_types) != 1 or len(value_types) != 1:
             raise ProxyTypeError("dict keys and values must each have one type; use Dict[K, Any]")
-        return c.Dict[key_types.pop(), value_types.pop()]._promote(obj)  # type: ignore[no-any-return]
+        return of(c.Dict, key_types.pop(), value_types.pop())._promote(obj)
     if callable(obj):
         import inspect
 
