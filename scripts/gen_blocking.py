@@ -321,7 +321,7 @@ class Generator(ProxyTwins):
         n_posonly = max(0, len(a.posonlyargs) - (1 if skip_first else 0))
         for i, (arg, default) in enumerate(zip(positional, defaults, strict=True)):
             parts.append(self._param(arg, default, module))
-            call.append(arg.arg)
+            call.append(_forwarded(arg.arg))
             if n_posonly and i == n_posonly - 1:
                 parts.append("/")
         if a.vararg:
@@ -331,7 +331,7 @@ class Generator(ProxyTwins):
             parts.append("*")
         for arg, kwdefault in zip(a.kwonlyargs, a.kw_defaults, strict=True):
             parts.append(self._param(arg, kwdefault, module))
-            call.append(f"{arg.arg}={arg.arg}")
+            call.append(f"{arg.arg}={_forwarded(arg.arg)}")
         if a.kwarg:
             parts.append("**" + self._param(a.kwarg, None, module))
             call.append("**" + a.kwarg.arg)
@@ -622,6 +622,7 @@ class Generator(ProxyTwins):
             "    get,",
             "    iterate,",
             "    run_sync,",
+            "    sync_callback,",
             "    sync_context,",
             "    unwrap,",
             ")",
@@ -694,6 +695,15 @@ class Generator(ProxyTwins):
             "    return sorted({*globals(), *__all__})",
         ]
         return "\n".join(lines) + "\n"
+
+
+#: Parameters that take a callback the async original calls with its own objects, from its loop.
+CALLBACKS = {"handle_monitor_message", "callback"}
+
+
+def _forwarded(name: str) -> str:
+    """How a twin passes its parameter on: a callback as :func:`asyncwf.blocking._wrap.sync_callback`."""
+    return f"sync_callback({name})" if name in CALLBACKS else name
 
 
 def _home(obj: Any) -> str:

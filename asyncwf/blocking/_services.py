@@ -15,6 +15,7 @@ from asyncwf.blocking._wrap import (
     get,
     iterate,
     run_sync,
+    sync_callback,
 )
 from asyncwf.services._analysis import Analysis as _async_Analysis
 from asyncwf.services._child import DEFAULT_CONCURRENCY
@@ -91,7 +92,7 @@ class Analysis(BlockingProxy[_async_Analysis]):
         construct(
             self,
             twine,
-            handle_monitor_message,
+            sync_callback(handle_monitor_message),
             configuration_values=configuration_values,
             configuration_manifest=configuration_manifest,
             input_values=input_values,
@@ -233,7 +234,7 @@ class Child(BlockingProxy[_async_Child]):
             input_manifest,
             subscribe_to_logs,
             allow_local_files,
-            handle_monitor_message,
+            sync_callback(handle_monitor_message),
             record_messages_to,
             allow_save_diagnostics_data_on_crash,
             question_uuid,
@@ -300,7 +301,7 @@ class ChildEmulator(BlockingProxy[_async_ChildEmulator]):
             input_manifest,
             subscribe_to_logs,
             allow_local_files,
-            handle_monitor_message,
+            sync_callback(handle_monitor_message),
             record_messages_to,
             allow_save_diagnostics_data_on_crash,
             question_uuid,
@@ -400,7 +401,7 @@ class Runner(BlockingProxy[_async_Runner]):
             input_manifest,
             analysis_log_level,
             analysis_log_handler,
-            handle_monitor_message,
+            sync_callback(handle_monitor_message),
             allow_save_diagnostics_data_on_crash,
             sent_messages,
         )

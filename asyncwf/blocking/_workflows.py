@@ -12,6 +12,7 @@ from asyncwf.blocking._wrap import (
     get,
     iterate,
     run_sync,
+    sync_callback,
     unwrap,
 )
 from asyncwf.workflows._catalog import add_image as _async_add_image
@@ -494,7 +495,7 @@ class XYZErrorListener(BlockingProxy[_async_XYZErrorListener]):
         construct(self, xyz_id, client)
 
     def add_callback(self, callback: Callable[[Any], Any]) -> None:
-        run_sync(self._async.add_callback, callback)
+        run_sync(self._async.add_callback, sync_callback(callback))
 
     def listen(self, session_id: str, start_datetime: dt.datetime | None = None) -> None:
         """Start listening (in a task of the running loop) for errors of ``session_id``."""

@@ -10,11 +10,17 @@ Attributes that are plain data are read and assigned on the original.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import importlib
+import inspect
 import sys
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Generic, TypeVar
+
+import anyio.to_thread
 
 from asyncwf.blocking._portal import call_async, call_sync
 
@@ -27,6 +33,7 @@ __all__ = [
     "get",
     "iterate",
     "run_sync",
+    "sync_callback",
     "sync_context",
     "unwrap",
     "wrap",
@@ -180,6 +187,33 @@ def unwrap(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: unwrap(v) for k, v in value.items()}
     return value
+
+
+_callbacks: weakref.WeakKeyDictionary[Callable[..., Any], Callable[..., Any]] = weakref.WeakKeyDictionary()
+
+
+def sync_callback(fn: Any) -> Any:
+    """A plain-function callback given to the blocking API, as its async original calls it.
+
+    It runs in a worker thread of the calling loop (AnyIO's, so the blocking API
+    called from it reaches that loop instead of freezing it), one call at a
+    time in the order of the calls, and gets blocking objects. The same function gives the same adapter
+    (``remove_callback`` finds it). Coroutine functions pass as they are.
+    """
+    if fn is None or not callable(fn) or inspect.iscoroutinefunction(fn):
+        return fn
+    adapter = _callbacks.get(fn)
+    if adapter is None:
+        locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+        async def adapter(*args: Any) -> Any:
+            # In the order the messages came (a lock hands over first come, first served).
+            lock = locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+            async with lock:
+                return await anyio.to_thread.run_sync(functools.partial(fn, *(wrap(a) for a in args)))
+
+        _callbacks[fn] = adapter
+    return adapter
 
 
 def await_(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
