@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import importlib
 import inspect
 import sys
@@ -210,10 +209,15 @@ def sync_callback(fn: Any) -> Any:
             # In the order the messages came (a lock hands over first come, first served).
             lock = locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
             async with lock:
-                return await anyio.to_thread.run_sync(functools.partial(fn, *(wrap(a) for a in args)))
+                return await anyio.to_thread.run_sync(_call_wrapped, fn, args)
 
         _callbacks[fn] = adapter
     return adapter
+
+
+def _call_wrapped(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """``fn`` with blocking forms of ``args``, made in the worker thread (they may import twin modules)."""
+    return fn(*(wrap(a) for a in args))
 
 
 def await_(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

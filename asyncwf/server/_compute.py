@@ -18,7 +18,7 @@ from asyncwf.workflows._channel import CHANNEL, COMPUTE_KIND
 from asyncwf.workflows._geocontext import GeoContext
 from asyncwf.workflows._interpreter import GraftError, Interpreter, Limits
 from asyncwf.workflows._raster_eval import RASTER_CONTEXT, RasterContext
-from asyncwf.workflows._typespec import DECIMAL_INT_BITS, encode_value
+from asyncwf.workflows._typespec import DECIMAL_INT_BITS, ResultTooLarge, encode_value
 
 __all__ = ["CHANNEL", "COMPUTE_KIND", "ComputeKind", "Evaluator", "compute_job", "register_compute"]
 
@@ -65,7 +65,9 @@ def _evaluate(request: dict[str, Any], limits: Limits, ctx: JobContext | None) -
     if type(value) is int and value.bit_length() <= DECIMAL_INT_BITS:
         return JobOutput(str(value).encode(), "application/json")  # the common case, without the JSON encoder
     try:
-        encoded = encode_value(value)
+        encoded = encode_value(value, limits.max_items, limits.max_depth)
+    except ResultTooLarge as exc:  # inline: evaluated again in a worker thread, with the full limits
+        raise GraftError("OOM", f"{exc} (more than {limits.max_items} items, or {limits.max_depth} levels)") from exc
     except TypeError as exc:
         raise JobFailureError("TYPING", str(exc)) from exc
     return JobOutput(fast_json.dumps(encoded), "application/json")

@@ -209,15 +209,37 @@ def _str_method(name: str) -> Callable[..., Any]:
     def fn(s: Any, *args: Any) -> Any:
         if not isinstance(s, str):
             raise GraftError("TYPING", f"Str.{name} needs a Str, not {type(s).__name__}")
-        return _sized(getattr(s, name)(*args))
+        size = _str_result_size(name, s, args)
+        if size > _max_items():  # checked before the string is made
+            raise GraftError("OOM", f"Str.{name} would make {size} characters; the limit is {_max_items()}")
+        try:
+            return _sized(getattr(s, name)(*args))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise GraftError("INVALID", f"Str.{name}: {exc}") from exc
 
     return fn
 
 
+def _str_result_size(name: str, s: str, args: tuple[Any, ...]) -> int:
+    """The length of ``s.<name>(*args)``, or an upper bound, worked out without making it."""
+    if name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        old, new = args[0], args[1]
+        limit = args[2] if len(args) > 2 and isinstance(args[2], int) and args[2] >= 0 else None
+        found = s.count(old) if old else len(s) + 1
+        found = found if limit is None else min(found, limit)
+        return len(s) + found * (len(new) - len(old))
+    if name in ("zfill", "center", "ljust", "rjust") and args and isinstance(args[0], int):
+        return max(len(s), args[0])
+    return 3 * len(s)  # the other methods at most triple a string's length (case mapping: 'ß'.upper())
+
+
 def _join(sep: str, items: Any) -> Any:
-    if not all(isinstance(i, str) for i in items):
-        raise GraftError("TYPING", "Str.join needs a list of Str")
-    return _sized(sep.join(items))
+    if not isinstance(sep, str) or not all(isinstance(i, str) for i in items):
+        raise GraftError("TYPING", "Str.join needs a Str and a list of Str")
+    size = sum(map(len, items)) + len(sep) * max(len(items) - 1, 0)
+    if size > _max_items():
+        raise GraftError("OOM", f"Str.join would make {size} characters; the limit is {_max_items()}")
+    return sep.join(items)
 
 
 def _datetime_from_string(text: str) -> dt.datetime:

@@ -14,7 +14,7 @@ from asyncwf.workflows.types._function import Function
 from asyncwf.workflows.types._image import Image, ImageCollection
 from asyncwf.workflows.types._primitives import Any_, Bool, Float, Int, NoneType, Number, Str
 
-__all__ = ["decode_value", "encode_value", "from_typespec", "to_typespec", "unmarshal"]
+__all__ = ["ResultTooLarge", "decode_value", "encode_value", "from_typespec", "to_typespec", "unmarshal"]
 
 _NAMED: dict[str, type] = {
     "Any": Any_, "Bool": Bool, "Int": Int, "Float": Float, "Number": Number, "Str": Str, "NoneType": NoneType,
@@ -77,20 +77,56 @@ def check_computable(cls: type) -> None:
 DECIMAL_INT_BITS = 14_000
 
 
-def encode_value(value: Any) -> Any:
-    """A JSON-able form of a computed value (tuples, dicts with any keys, datetimes, inf/nan, huge ints)."""
+class ResultTooLarge(ValueError):
+    """A computed value has more items, or deeper nesting, than its encoding may hold."""
+
+
+def encode_value(value: Any, max_items: int | None = None, max_depth: int = 512) -> Any:
+    """A JSON-able form of a computed value (tuples, dicts with any keys, datetimes, inf/nan, huge ints).
+
+    With ``max_items``, the size of the encoding is worked out first, without
+    making it: a value shared by several containers is written (and counted)
+    once for each, so a small graft of shared lists can stand for an encoding
+    of billions of items. More than ``max_items``, or nesting deeper than
+    ``max_depth``, raises :class:`ResultTooLarge` before anything is made.
+    """
+    if max_items is not None:
+        size = _encoded_size(value, {}, max_depth)
+        if size > max_items:
+            raise ResultTooLarge(f"the result has too many items to encode ({size})")
+    return _encode(value, max_depth)
+
+
+def _encoded_size(value: Any, seen: dict[int, int], depth: int) -> int:
+    """How many items encoding ``value`` writes; each distinct container is visited once (``seen``)."""
+    if not isinstance(value, list | tuple | dict):
+        return 1
+    known = seen.get(id(value))
+    if known is not None:
+        return known
+    if depth <= 0:
+        raise ResultTooLarge("the result is nested too deeply to encode")
+    items = value.items() if isinstance(value, dict) else ((v,) for v in value)
+    size = 1 + sum(_encoded_size(part, seen, depth - 1) for item in items for part in item)
+    seen[id(value)] = size
+    return size
+
+
+def _encode(value: Any, depth: int) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > DECIMAL_INT_BITS:
         return {"$int": hex(value)}  # Python will not print it in decimal (sys.get_int_max_str_digits)
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else {"$float": repr(value)}
+    if depth <= 0 and isinstance(value, list | tuple | dict):
+        raise ResultTooLarge("the result is nested too deeply to encode")
     if isinstance(value, list):
-        return [encode_value(v) for v in value]
+        return [_encode(v, depth - 1) for v in value]
     if isinstance(value, tuple):
-        return {"$tuple": [encode_value(v) for v in value]}
+        return {"$tuple": [_encode(v, depth - 1) for v in value]}
     if isinstance(value, dict):
-        return {"$dict": [[encode_value(k), encode_value(v)] for k, v in value.items()]}
+        return {"$dict": [[_encode(k, depth - 1), _encode(v, depth - 1)] for k, v in value.items()]}
     if isinstance(value, dt.datetime):
         return {"$datetime": value.isoformat()}
     if isinstance(value, dt.timedelta):

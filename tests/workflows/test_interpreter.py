@@ -31,6 +31,27 @@ from .conftest import evaluate, local_compute
         ({"1": "x", "2": 100000000, "3": ["mul", "1", "2"], "returns": "3"}, "OOM", "repetition"),
         ({"1": 10, "2": 10000000, "3": ["pow", "1", "2"], "returns": "3"}, "OOM", "too large"),
         ({"1": 1, "2": ["getattr", "1", "3"], "3": "__class__", "returns": "2"}, "TYPING", "no attribute"),
+        # string builtins refuse before they allocate (each would make 400 MB)
+        (
+            {"s": "a" * 20000, "e": "", "n": "b" * 20000, "r": ["wf.Str.replace", "s", "e", "n"], "returns": "r"},
+            "OOM",
+            "Str.replace would make 400040000",
+        ),
+        ({"s": "a", "w": 10**9, "r": ["wf.Str.zfill", "s", "w"], "returns": "r"}, "OOM", "Str.zfill would make"),
+        ({"s": "a", "w": 10**9, "r": ["wf.Str.center", "s", "w"], "returns": "r"}, "OOM", "Str.center"),
+        (
+            {
+                "s": "ab",
+                "l": ["wf.list", *["s"] * 5],
+                "x": "x" * 5_000_000,
+                "r": ["wf.Str.join", "x", "l"],
+                "returns": "r",
+            },
+            "OOM",
+            "Str.join would make",
+        ),
+        ({"s": "ab", "e": "", "r": ["wf.Str.split", "s", "e"], "returns": "r"}, "INVALID", "empty separator"),
+        ({"s": "ab", "w": "x", "r": ["wf.Str.zfill", "s", "w"], "returns": "r"}, "INVALID", "Str.zfill"),
     ],
 )
 def test_bad_grafts_fail_with_a_code(graft: dict, code: str, message: str) -> None:
