@@ -34,6 +34,17 @@ def _tokens(values: Sequence[str]) -> dict[str, str]:
     return tokens
 
 
+def _grants(values: Sequence[str]) -> dict[str, list[str]]:
+    """``--executor NAME=PATTERN`` (repeatable): the job kinds identity NAME may serve."""
+    grants: dict[str, list[str]] = {}
+    for value in values:
+        name, sep, pattern = value.partition("=")
+        if not sep or not name or not pattern:
+            raise ConfigurationError(f"--executor takes NAME=KIND-PATTERN (like bob=images.*), not {value!r}")
+        grants.setdefault(name, []).append(pattern)
+    return grants
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asyncwf", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +67,35 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--dask", default=os.environ.get("ASYNCWF_DASK"),
                        help="tcp://host:8786: evaluate large grafts on that dask.distributed cluster")  # fmt: skip
     serve.add_argument("--token", action="append", default=[], help="SECRET or NAME=SECRET; repeat for more")
+    serve.add_argument(
+        "--executor",
+        action="append",
+        default=[],
+        metavar="NAME=PATTERN",
+        help="identity NAME may serve job kinds matching PATTERN (like bob=images.*); repeat for more",
+    )
+    serve.add_argument(
+        "--admin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="identity NAME may register rasters; repeat for more",
+    )
+    serve.add_argument(
+        "--raster-root",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="rasters may be registered from files under DIR; repeat for more",
+    )
+    serve.add_argument(
+        "--raster-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="rasters may be read over HTTP(S) from HOST; repeat for more (none by default)",
+    )
     serve.add_argument("--tls-cert", type=Path)
     serve.add_argument("--tls-key", type=Path)
     serve.add_argument("--lease-seconds", type=float, default=30.0)
@@ -194,6 +234,10 @@ async def _serve(args: argparse.Namespace) -> None:
         port=args.port,
         http_port=None if args.http_port < 0 else args.http_port,
         tokens=_tokens(args.token),
+        executors=_grants(args.executor),
+        admins=tuple(args.admin),
+        raster_roots=tuple(args.raster_root),
+        raster_hosts=tuple(args.raster_host),
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         engine=EngineConfig(lease_seconds=args.lease_seconds),

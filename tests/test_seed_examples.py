@@ -26,7 +26,8 @@ from asyncwf.exceptions import BlockingCallWarning
 warnings.simplefilter("error")
 warnings.simplefilter("ignore", BlockingCallWarning)  # said once per loop: expected in the loop case
 tmp = Path(tempfile.mkdtemp())
-backend = aw.LocalBackend(tokens={"seed-token": "alice", "other-token": "bob"}, data_dir=tmp / "data")
+backend = aw.LocalBackend(tokens={"seed-token": "alice", "other-token": "bob"}, data_dir=tmp / "data",
+                          admins=["alice"], raster_roots=(tmp,))
 backend.__enter__()
 os.environ["ASYNCWF_PORT"] = str(backend.port)
 os.environ["ASYNCWF_TOKEN"] = "seed-token"

@@ -386,5 +386,9 @@ class RemoteExecutor(BlockingProxy[_async_RemoteExecutor]):
         return result
 
     def stop(self, grace: float = 0.0) -> None:
-        """Stop leasing; give running jobs ``grace`` seconds, then cancel them (their leases lapse)."""
+        """Stop leasing; give running jobs ``grace`` seconds, then cancel them (their leases lapse).
+
+        Raises the error that stopped the executor by itself, if one did (the backend refused it:
+        ``PermissionDenied`` for kinds its identity may not serve, ``Unauthenticated``).
+        """
         await_(self._async.stop, grace)

@@ -141,8 +141,15 @@ class RemoteExecutor:
         await self.stop()
 
     async def stop(self, grace: float = 0.0) -> None:
-        """Stop leasing; give running jobs ``grace`` seconds, then cancel them (their leases lapse)."""
+        """Stop leasing; give running jobs ``grace`` seconds, then cancel them (their leases lapse).
+
+        Raises the error that stopped the executor by itself, if one did (the backend refused it:
+        ``PermissionDenied`` for kinds its identity may not serve, ``Unauthenticated``).
+        """
+        failed: BaseException | None = None
         if self._task is not None:
+            if self._task.done() and not self._task.cancelled():
+                failed = self._task.exception()
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
@@ -152,6 +159,8 @@ class RemoteExecutor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if failed is not None:
+            raise failed
 
     @property
     def running_jobs(self) -> int:
@@ -169,6 +178,9 @@ class RemoteExecutor:
                 delay = self.client.retry.backoff(min(attempt, 8))
                 log.info("executor %s lost the backend (%s); reconnecting in %.2fs", self.executor_id, exc, delay)
                 await asyncio.sleep(delay)
+            except RPCError as exc:
+                log.error("executor %s stopped: %s", self.executor_id, exc)
+                raise
 
     # --- the lease stream --------------------------------------------------
 

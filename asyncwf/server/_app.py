@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import ssl
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -23,17 +23,18 @@ from grpclib.health.service import Health
 from grpclib.server import Server
 
 from asyncwf.exceptions import ConfigurationError
+from asyncwf.server._authz import TokenAuth
 from asyncwf.server._blobs import BlobStore, GCSBlobStore, LocalBlobStore
 from asyncwf.server._compute import COMPUTE_KIND, register_compute
 from asyncwf.server._dask import DaskEvaluator
 from asyncwf.server._engine import EngineConfig, JobEngine
 from asyncwf.server._executor import KindRegistry, LocalExecutor
 from asyncwf.server._files import SIGNER, FileService, FileSigner, serve_file
-from asyncwf.server._grpc import JobService, LimitedProtoCodec, TokenAuth
+from asyncwf.server._grpc import JobService, LimitedProtoCodec
 from asyncwf.server._http import build_http_app
 from asyncwf.server._kinds import builtin_kinds
 from asyncwf.server._postgres import PostgresStore
-from asyncwf.server._rasters import RasterCatalog, RasterService
+from asyncwf.server._rasters import RasterCatalog, RasterService, RasterSources
 from asyncwf.server._sqlite import SQLiteStore
 from asyncwf.server._store import Store
 from asyncwf.server._tiles import TileErrors
@@ -64,8 +65,16 @@ class BackendConfig:
     port: int = 0
     #: HTTP port; 0 picks a free one, ``None`` disables HTTP.
     http_port: int | None = 0
-    #: Bearer token -> identity. Empty means no authentication.
+    #: Bearer token -> identity. Empty means no authentication (see :mod:`asyncwf.server._authz`).
     tokens: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: Identity -> the job kinds (shell-style patterns) it may serve as a remote executor.
+    executors: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
+    #: Identities that may register rasters.
+    admins: tuple[str, ...] = ()
+    #: Directories rasters may be registered from; with auth on and none given, none may be.
+    raster_roots: tuple[Path, ...] = ()
+    #: Hosts rasters may be read from over HTTP(S) (GDAL's /vsicurl/); none by default.
+    raster_hosts: tuple[str, ...] = ()
     #: PEM certificate chain and key files; both or neither.
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -148,7 +157,7 @@ class Backend:
             LocalBlobStore(data_dir / "blobs") if config.blobs is None else GCSBlobStore(config.blobs)
         )
         self.engine = JobEngine(self.store, self.blobs, config.engine)
-        self.auth = TokenAuth(config.tokens)
+        self.auth = TokenAuth(config.tokens, config.executors, config.admins)
         self.service = JobService(self.engine, self.auth)
         self.workflows = WorkflowService(self.store, self.auth)
         self.files = FileService(None, self.auth)
@@ -156,7 +165,8 @@ class Backend:
         self.serving_status = ServiceStatus()
         self.health = Health({self.service: [self.serving_status]})
         self.dask = DaskEvaluator(config.dask) if config.dask is not None else None
-        self.rasters = RasterCatalog(self.store)
+        sources = RasterSources(config.raster_roots, config.raster_hosts, confined=bool(config.tokens))
+        self.rasters = RasterCatalog(self.store, sources)
         self.raster_service = RasterService(self.rasters, self.auth)
         self.tile_errors = TileErrors()
         self.xyz = XYZService(self.store, self.auth, self.tile_errors)
@@ -166,6 +176,8 @@ class Backend:
         self.executor = LocalExecutor(self.engine, kinds, concurrency=config.executor_concurrency)
         self._grpc: _Server | None = None
         self._http: web.AppRunner | None = None
+        #: The HTTP application (its routes), once serving.
+        self.http_app: web.Application | None = None
         self._stack = contextlib.AsyncExitStack()
         self._draining = False
         self.port = 0
@@ -209,6 +221,7 @@ class Backend:
                 tokens = FileTokens(signer.key, Path(self.config.data_dir) / "xf-files")
                 add_routes(app, tokens)
                 add_tile_routes(app, self.xyz, self.rasters)
+                self.http_app = app
                 runner = web.AppRunner(app, access_log=None, handle_signals=False)
                 await runner.setup()
                 self._stack.push_async_callback(runner.cleanup)

@@ -26,8 +26,9 @@ from aiohttp import web
 from grpclib.server import Stream
 
 from asyncwf._model import ts_to_pb
-from asyncwf.exceptions import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from asyncwf.server._grpc import CallTracker, TokenAuth, _grpc_errors, _request
+from asyncwf.exceptions import ConfigurationError, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from asyncwf.server._authz import TokenAuth
+from asyncwf.server._grpc import CallTracker, _grpc_errors, _request
 from asyncwf.v1 import files_grpc
 from asyncwf.v1 import files_pb2 as pb
 
@@ -37,16 +38,45 @@ MAX_SECONDS = 7 * 24 * 3600
 KEY_FILE = "files.key"
 
 
+#: The shortest signing key accepted (HMAC-SHA256 wants 32 bytes).
+MIN_KEY_BYTES = 32
+
+
 def _load_key(data_dir: Path) -> bytes:
+    """The backend's signing key, made on first start: written whole or not at all (temp file, fsync,
+    rename), so an interrupted start never leaves an empty key behind. A short key is refused."""
     path = data_dir / KEY_FILE
     try:
-        return path.read_bytes()
+        key = path.read_bytes()
     except FileNotFoundError:
-        key = secrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(key)
-        return key
+        key = secrets.token_bytes(MIN_KEY_BYTES)
+        tmp = path.with_name(f".{KEY_FILE}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(key)
+                f.flush()
+                os.fsync(f.fileno())
+            os.link(tmp, path)  # never replaces a key another replica made meanwhile
+        except FileExistsError:
+            key = path.read_bytes()
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(data_dir)
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigurationError(
+            f"{path} holds a {len(key)}-byte signing key; it needs at least {MIN_KEY_BYTES} random bytes "
+            "(delete it to have a new one made, which invalidates the signed URLs issued so far)"
+        )
+    return key
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _inside(path: str, roots: Sequence[str]) -> str | None:

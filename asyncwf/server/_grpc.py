@@ -10,15 +10,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-import hmac
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError
 from grpclib.const import Status
 from grpclib.encoding.proto import ProtoCodec
-from grpclib.events import RecvRequest
 from grpclib.exceptions import GRPCError
 from grpclib.server import Stream
 
@@ -31,18 +29,18 @@ from asyncwf._model import (
     progress_from_pb,
     ts_into,
 )
-from asyncwf.exceptions import InternalError, InvalidArgument, RPCError, Unauthenticated, wire_message
+from asyncwf.exceptions import InternalError, InvalidArgument, RPCError, wire_message
+from asyncwf.server._authz import TokenAuth
 from asyncwf.server._engine import JobEngine
 from asyncwf.server._runjobs import GROUP, RunJobsSession, create_spec
 from asyncwf.server._store import JobFilter
 from asyncwf.v1 import jobs_grpc
 from asyncwf.v1 import jobs_pb2 as pb
 
-__all__ = ["CallTracker", "JobService", "LimitedProtoCodec", "TokenAuth"]
+__all__ = ["CallTracker", "JobService", "LimitedProtoCodec"]
 
 log = logging.getLogger("asyncwf.server")
 F = TypeVar("F", bound=Callable[..., Awaitable[None]])
-_OPEN_METHODS = ("/grpc.health.v1.Health/",)
 
 
 class LimitedProtoCodec(ProtoCodec):
@@ -60,40 +58,6 @@ class LimitedProtoCodec(ProtoCodec):
             return super().decode(data, message_type)
         except DecodeError as exc:
             raise GRPCError(Status.INVALID_ARGUMENT, f"malformed {message_type.__name__}: {exc}") from exc
-
-
-class TokenAuth:
-    """Bearer tokens mapped to identities. With no tokens, every caller is let in."""
-
-    def __init__(self, tokens: Mapping[str, str] | None = None) -> None:
-        self._tokens = dict(tokens or {})
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self._tokens)
-
-    def identify(self, metadata: Mapping[str, Any]) -> str | None:
-        """The caller's identity, ``None`` when auth is off; raises :class:`Unauthenticated`."""
-        if not self._tokens:
-            return None
-        header = metadata.get("authorization", "")
-        if isinstance(header, bytes):
-            header = header.decode(errors="replace")
-        scheme, _, token = str(header).partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise Unauthenticated("missing bearer token")
-        for known, identity in self._tokens.items():
-            if hmac.compare_digest(known.encode(), token.encode()):
-                return identity
-        raise Unauthenticated("invalid token")
-
-    async def on_request(self, event: RecvRequest) -> None:
-        """grpclib listener: reject unauthenticated calls before any handler runs."""
-        if not event.method_name.startswith(_OPEN_METHODS):
-            try:
-                self.identify(event.metadata)
-            except Unauthenticated as exc:
-                raise GRPCError(Status.UNAUTHENTICATED, exc.message) from exc
 
 
 class CallTracker:
@@ -338,9 +302,11 @@ class JobService(jobs_grpc.JobServiceBase):
     @_grpc_errors
     async def Acquire(self, stream: Stream[pb.AcquireRequest, pb.AcquireResponse]) -> None:
         first = await _request(stream)
-        self._identity(stream)
+        identity = self._identity(stream)
         if not first.executor_id or not first.kinds:
             raise InvalidArgument("the first AcquireRequest must name executor_id and kinds")
+        self.auth.check_kinds(identity, first.kinds)
+        executor_id = self.auth.lease_holder(identity, first.executor_id)
         if first.lease_seconds < 0:
             raise InvalidArgument("lease_seconds must not be negative")
         lease_seconds = first.lease_seconds or self.engine.config.lease_seconds
@@ -350,15 +316,15 @@ class JobService(jobs_grpc.JobServiceBase):
         events = _Mailbox()
         events.put("credits", first.credits)
         self._acquirers.add(events)
-        self.engine.register_executor(first.executor_id, lambda job_id: events.put("cancel", job_id))
-        session = _AcquireSession(first.executor_id, lease_seconds, frozenset(kinds), events)
+        self.engine.register_executor(executor_id, lambda job_id: events.put("cancel", job_id))
+        session = _AcquireSession(executor_id, lease_seconds, frozenset(kinds), events)
         self.engine.add_remote_executor(session)
 
         settling: set[asyncio.Task[None]] = set()
 
         async def settle(requests: list[pb.CompleteJobRequest]) -> None:
             outcomes = await self.engine.complete_many(
-                [(r.job_id, first.executor_id, r.attempt, r.data, r.content_type) for r in requests]
+                [(r.job_id, executor_id, r.attempt, r.data, r.content_type) for r in requests]
             )
             for request, outcome in zip(requests, outcomes, strict=True):
                 reply = pb.Settled(job_id=request.job_id)
@@ -408,7 +374,7 @@ class JobService(jobs_grpc.JobServiceBase):
                 work = self.engine.work_event
                 # The slots are taken for the claim, so that direct dispatch cannot use them meanwhile.
                 wanted, session.credits = session.credits, 0
-                jobs = await self.engine.claim(kinds, wanted, first.executor_id, lease_seconds)
+                jobs = await self.engine.claim(kinds, wanted, executor_id, lease_seconds)
                 session.credits += wanted - len(jobs)
                 drained = work if session.credits else None
                 for job in jobs:
@@ -418,17 +384,15 @@ class JobService(jobs_grpc.JobServiceBase):
             reader.cancel()
             self.engine.remove_remote_executor(session)
             self._acquirers.discard(events)
-            self.engine.unregister_executor(first.executor_id)
+            self.engine.unregister_executor(executor_id)
 
     @_grpc_errors
     async def Heartbeat(self, stream: Stream[pb.HeartbeatRequest, pb.HeartbeatResponse]) -> None:
         req = await _request(stream)
-        self._identity(stream)
+        holder = self.auth.lease_holder(self._identity(stream), req.executor_id)
         if req.lease_seconds < 0:
             raise InvalidArgument("lease_seconds must not be negative")
-        expires, cancelled = await self.engine.heartbeat(
-            req.job_id, req.executor_id, req.attempt, req.lease_seconds or None
-        )
+        expires, cancelled = await self.engine.heartbeat(req.job_id, holder, req.attempt, req.lease_seconds or None)
         if not cancelled:
             if req.HasField("progress"):
                 p = progress_from_pb(req.progress)
@@ -444,20 +408,20 @@ class JobService(jobs_grpc.JobServiceBase):
     @_grpc_errors
     async def CompleteJob(self, stream: Stream[pb.CompleteJobRequest, pb.Job]) -> None:
         first = await _request(stream)
-        self._identity(stream)
+        holder = self.auth.lease_holder(self._identity(stream), first.executor_id)
 
         async def chunks() -> Any:
             yield first.data
             async for more in stream:
                 yield more.data
 
-        job = await self.engine.complete(first.job_id, first.executor_id, first.attempt, chunks(), first.content_type)
+        job = await self.engine.complete(first.job_id, holder, first.attempt, chunks(), first.content_type)
         await stream.send_message(job_to_pb(job, include_payload=False))
 
     @_grpc_errors
     async def FailJob(self, stream: Stream[pb.FailJobRequest, pb.Job]) -> None:
         req = await _request(stream)
-        self._identity(stream)
+        holder = self.auth.lease_holder(self._identity(stream), req.executor_id)
         error = JobFailure(req.error.code or "EXECUTOR_ERROR", req.error.message, req.error.details)
-        job = await self.engine.fail(req.job_id, req.executor_id, req.attempt, error, retry=req.retry)
+        job = await self.engine.fail(req.job_id, holder, req.attempt, error, retry=req.retry)
         await stream.send_message(job_to_pb(job, include_payload=False))

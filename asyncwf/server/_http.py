@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from asyncwf.exceptions import InvalidArgument, NotFound, PermissionDenied, RPCError, Unauthenticated
+from asyncwf.server._authz import TokenAuth, http_guard
 from asyncwf.server._engine import JobEngine
-from asyncwf.server._grpc import TokenAuth
 
 __all__ = ["build_http_app"]
 
@@ -57,7 +57,7 @@ def _http_error(exc: RPCError) -> web.HTTPException:
 
 
 def build_http_app(engine: JobEngine, auth: TokenAuth, *, max_body_bytes: int) -> web.Application:
-    app = web.Application(client_max_size=max_body_bytes)
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[http_guard(auth)])
     app[ENGINE] = engine
     app[AUTH] = auth
     app.router.add_get("/healthz", healthz)

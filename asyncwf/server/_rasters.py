@@ -10,18 +10,23 @@ evaluations receive a snapshot of the catalogue (see
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import os
 import re
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
 from grpclib.server import Stream
 
-from asyncwf.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from asyncwf.server._grpc import CallTracker, TokenAuth, _grpc_errors, _request
+from asyncwf.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from asyncwf.server._authz import TokenAuth
+from asyncwf.server._grpc import CallTracker, _grpc_errors, _request
 from asyncwf.server._store import Document, Store
 from asyncwf.v1 import rasters_grpc
 from asyncwf.v1 import rasters_pb2 as pb
@@ -33,8 +38,44 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,199}$")
 _SNAPSHOT_SECONDS = 2.0
 
 
-def _describe(path: str) -> dict[str, Any]:
-    """Read a raster's metadata (blocking: runs in a worker thread)."""
+@dataclasses.dataclass(frozen=True)
+class RasterSources:
+    """Where rasters may be registered from.
+
+    Local files under ``roots`` (anywhere, when there are no roots and ``confined`` is
+    False: auth off, one user); HTTP(S) URLs (read through GDAL's ``/vsicurl/``) only
+    from ``hosts``; nothing else (no other GDAL virtual file systems).
+    """
+
+    roots: tuple[Path, ...] = ()
+    hosts: tuple[str, ...] = ()
+    confined: bool = False
+
+    def resolve(self, path: str) -> str:
+        """The path to store for ``path``, or :class:`PermissionDenied` (blocking: a worker thread)."""
+        url = path[len("/vsicurl/") :] if path.startswith("/vsicurl/") else path if "://" in path else None
+        if url is not None:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise PermissionDenied(f"rasters are local files or http(s) URLs, not {path!r}")
+            if parts.hostname.lower() not in {h.lower() for h in self.hosts}:
+                raise PermissionDenied(f"rasters are not read from {parts.hostname} (allow it with --raster-host)")
+            return f"/vsicurl/{url}"
+        if path.startswith("/vsi"):
+            raise PermissionDenied("rasters are local files or http(s) URLs, not GDAL virtual file systems")
+        real = Path(os.path.realpath(path))
+        if not self.roots:
+            if self.confined:
+                raise PermissionDenied("no raster roots are configured (--raster-root): nothing may be registered")
+            return str(real)
+        if not any(real.is_relative_to(os.path.realpath(root)) for root in self.roots):
+            raise PermissionDenied(f"{path} is not under a raster root")
+        return str(real)
+
+
+def _describe(path: str, sources: RasterSources) -> dict[str, Any]:
+    """Check where a raster is and read its metadata (blocking: runs in a worker thread)."""
+    path = sources.resolve(path)
     try:
         import rasterio
         from rasterio.errors import RasterioError
@@ -43,13 +84,15 @@ def _describe(path: str) -> dict[str, Any]:
 
     try:
         with rasterio.open(path) as src:
+            if src.driver not in ("GTiff", "COG"):  # a VRT could name any file or URL
+                raise InvalidArgument(f"{path} is a {src.driver} file; rasters are GeoTIFFs")
             if src.crs is None:
                 raise InvalidArgument(f"{path} has no coordinate reference system")
             epsg = src.crs.to_epsg()
             return {
                 "count": src.count, "dtype": src.dtypes[0], "nodata": src.nodata,
                 "crs": f"EPSG:{epsg}" if epsg else src.crs.to_wkt(), "bounds": list(src.bounds),
-                "shape": [src.height, src.width], "descriptions": list(src.descriptions),
+                "shape": [src.height, src.width], "descriptions": list(src.descriptions), "path": path,
             }  # fmt: skip
     except (RasterioError, OSError) as exc:
         raise InvalidArgument(f"cannot read a raster at {path}: {exc}") from exc
@@ -58,8 +101,9 @@ def _describe(path: str) -> dict[str, Any]:
 class RasterCatalog:
     """Images by id, stored as documents."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, sources: RasterSources | None = None) -> None:
         self.store = store
+        self.sources = sources or RasterSources()
         self._snapshot: dict[str, dict[str, Any]] | None = None
         self._taken = 0.0
 
@@ -74,11 +118,11 @@ class RasterCatalog:
             raise InvalidArgument("the acquisition time must be timezone-aware")
         if not isinstance(path, str) or not path:
             raise InvalidArgument("give the raster's path")
-        info = await anyio.to_thread.run_sync(_describe, path)
+        info = await anyio.to_thread.run_sync(_describe, path, self.sources)
         names = list(band_names) or [d or f"b{i}" for i, d in enumerate(info["descriptions"], start=1)]
         if len(names) != info["count"] or len(set(names)) != len(names):
             raise InvalidArgument(f"the raster has {info['count']} bands: give as many distinct band names")
-        record = {"id": image_id, "path": path, "product_id": product_id, "acquired": acquired.isoformat(),
+        record = {"id": image_id, "path": info["path"], "product_id": product_id, "acquired": acquired.isoformat(),
                   "bands": names, "dtype": info["dtype"], "nodata": info["nodata"], "crs": info["crs"],
                   "bounds": info["bounds"], "shape": info["shape"], "properties": dict(properties or {})}  # fmt: skip
         now = dt.datetime.now(dt.UTC)

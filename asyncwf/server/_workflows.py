@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from grpclib.server import Stream
@@ -11,7 +12,8 @@ from grpclib.server import Stream
 from asyncwf._ids import new_id
 from asyncwf._model import ts_to_pb
 from asyncwf.exceptions import Conflict, InvalidArgument, NotFound, PermissionDenied
-from asyncwf.server._grpc import CallTracker, TokenAuth, _grpc_errors, _request
+from asyncwf.server._authz import TokenAuth
+from asyncwf.server._grpc import CallTracker, _grpc_errors, _request
 from asyncwf.server._store import Document, Store
 from asyncwf.v1 import workflows_grpc
 from asyncwf.v1 import workflows_pb2 as pb
@@ -31,6 +33,14 @@ def can_read(doc: Document, identity: str | None) -> bool:
 
 def can_write(doc: Document, identity: str | None) -> bool:
     return identity is None or identity in (*doc.owners, *doc.writers)
+
+
+def _consented(owners: Sequence[str], already: Sequence[str], identity: str | None, what: str) -> None:
+    """Only the caller makes itself an owner: naming another identity as an owner needs its consent."""
+    named = sorted(set(owners) - set(already) - {identity})
+    if identity is not None and named:
+        raise PermissionDenied(f"a {what} names no owner but the caller ({', '.join(named)} did not consent); "
+                               "share it with them as readers or writers")  # fmt: skip
 
 
 def _body(message: pb.Workflow) -> dict[str, Any]:
@@ -91,6 +101,7 @@ class WorkflowService(workflows_grpc.WorkflowServiceBase):
         """Store a new document from ``message``; the caller becomes an owner."""
         now = dt.datetime.now(dt.UTC)
         owners = _identities([*([identity] if identity else []), *message.owners])
+        _consented(owners, (), identity, self.collection)
         doc = Document(
             collection=self.collection, id=new_id(), name=message.name, body=_body(message), owners=owners,
             readers=_identities(message.readers), writers=_identities(message.writers), created_at=now,
@@ -104,6 +115,7 @@ class WorkflowService(workflows_grpc.WorkflowServiceBase):
         if not can_write(current, identity):
             raise PermissionDenied(f"{self.collection} {current.id!r} is read-only for you")
         owners = _identities(message.owners) or current.owners
+        _consented(owners, current.owners, identity, self.collection)
         readers, writers = _identities(message.readers), _identities(message.writers)
         acl_changed = (owners, readers, writers) != (current.owners, current.readers, current.writers)
         if acl_changed and identity is not None and identity not in current.owners:

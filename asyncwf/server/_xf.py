@@ -28,9 +28,10 @@ from grpclib.server import Stream
 
 from asyncwf._model import ts_to_pb
 from asyncwf._xfpaths import AREAS, USERDATA, check_relative_path, check_virtualpath, engine_kind
-from asyncwf.exceptions import FailedPrecondition, InvalidArgument, NotFound
+from asyncwf.exceptions import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from asyncwf.server._authz import TokenAuth
 from asyncwf.server._engine import CreateSpec, JobEngine
-from asyncwf.server._grpc import CallTracker, TokenAuth, _grpc_errors, _request
+from asyncwf.server._grpc import CallTracker, _grpc_errors, _request
 from asyncwf.server._store import ENTITY_INDEX, Store
 from asyncwf.server._xf_files import FileTokens
 from asyncwf.v1 import xf_grpc
@@ -233,6 +234,8 @@ class XFService(xf_grpc.XFServiceBase):
         if kind == "task":
             task = await self._require("task", serial)
             guard = ("workflow", task["workflow_serial"], workflow_version)
+        elif kind == "job":
+            await self._check_job_access(await self._require("job", serial), identity)
         old, new = await self.store.update_entity(
             kind, serial, lambda _old: changes, expected_version=expected, bump=bump, guard=guard
         )
@@ -252,9 +255,17 @@ class XFService(xf_grpc.XFServiceBase):
             self.engine.report_progress(engine_id, done, 10_000, f"{float(progress):.1f}%")
         return new
 
+    async def _check_job_access(self, job: Mapping[str, Any], identity: str | None) -> None:
+        """An XF job follows its engine job: its owner, or the executor holding its lease, may change it."""
+        if identity is None or not job.get("engine_job_id"):
+            return
+        engine_job = await self.engine.get(job["engine_job_id"])
+        if identity != engine_job.owner and not engine_job.lease_owner.startswith(f"{identity}/"):
+            raise PermissionDenied(f"XF job {job['serial']} belongs to another identity")
+
     # --- file tokens -------------------------------------------------------
 
-    async def issue_token(self, request: pb.FileTokenRequest) -> pb.FileToken:
+    async def issue_token(self, request: pb.FileTokenRequest, identity: str | None = None) -> pb.FileToken:
         if self.tokens is None:
             raise FailedPrecondition("this backend has no HTTP endpoint for files")
         seconds = request.expires_in_seconds or DEFAULT_TOKEN_SECONDS
@@ -271,7 +282,9 @@ class XFService(xf_grpc.XFServiceBase):
             kind = AREAS.get(request.area)
             if kind is None:
                 raise InvalidArgument(f"no file area {request.area!r}; areas: {', '.join([*AREAS, USERDATA])}")
-            await self._require(kind, request.serial)
+            record = await self._require(kind, request.serial)
+            if kind == "job":
+                await self._check_job_access(record, identity)
             files = [check_relative_path(name) for name in request.filenames]
             claims = {"a": request.area, "s": request.serial, "f": files, "w": request.write}
         token, expires = self.tokens.issue(claims, seconds)
@@ -324,8 +337,8 @@ class XFService(xf_grpc.XFServiceBase):
 
     @_grpc_errors
     async def IssueFileToken(self, stream: Stream[pb.FileTokenRequest, pb.FileToken]) -> None:
-        self._identity(stream)
-        await stream.send_message(await self.issue_token(await _request(stream)))
+        identity = self._identity(stream)
+        await stream.send_message(await self.issue_token(await _request(stream), identity))
 
 
 def _utc(timestamp: float) -> dt.datetime:

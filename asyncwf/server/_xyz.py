@@ -22,7 +22,8 @@ from grpclib.server import Stream
 from asyncwf._model import ts_to_pb
 from asyncwf._xfpaths import check_relative_path
 from asyncwf.exceptions import InvalidArgument, NotFound, PermissionDenied, RPCError, Unauthenticated
-from asyncwf.server._grpc import CallTracker, TokenAuth, _grpc_errors, _request
+from asyncwf.server._authz import TokenAuth
+from asyncwf.server._grpc import CallTracker, _grpc_errors, _request
 from asyncwf.server._rasters import RasterCatalog
 from asyncwf.server._store import Document, Store
 from asyncwf.server._tiles import TileError, TileErrors, TileRequest, render_tile

@@ -11,7 +11,9 @@ import anyio
 import pytest
 
 from asyncwf.exceptions import AlreadyExists, Conflict, InvalidArgument, NotFound, PermissionDenied
+from asyncwf.testing import LocalBackend
 from asyncwf.worker import (
+    Connection,
     create_activity_log_event,
     create_parameter,
     create_xf_job,
@@ -43,7 +45,7 @@ from asyncwf.worker import (
     update_xf_workflow,
 )
 from asyncwf.worker._transfer import area_url, download, locate, upload, userdata_url
-from tests.worker.conftest import XF
+from tests.worker.conftest import XF, make_xf
 
 
 async def test_entities_queries(xf: XF) -> None:
@@ -325,3 +327,21 @@ def test_the_blocking_module_functions() -> None:
         with pytest.raises(Conflict):
             bw.update_xf_project(conn, project, name="stale")
         assert [p["name"] for p in bw.get_xf_projects(conn)] == [renamed["name"]]
+
+
+async def test_xf_jobs_follow_their_engine_jobs_owner() -> None:
+    tokens = {"t-alice": "alice", "t-bob": "bob"}
+    async with LocalBackend(tokens=tokens) as backend, backend.client(token="t-alice") as alice_client, \
+            backend.client(token="t-bob") as bob_client, Connection(alice_client) as alice, \
+            Connection(bob_client) as bob:  # fmt: skip
+        xf = await make_xf(backend, alice)
+        job = await create_xf_job(alice, {"task_serial": xf.tasks["blocking"]["serial"], "state": "Queued"})
+        assert job["engine_job_id"]
+        with pytest.raises(PermissionDenied, match="another identity"):
+            await update_xf_job(bob, job, state="Cancelled")
+        with pytest.raises(PermissionDenied, match="another identity"):
+            await get_xf_job_result_token(bob, job["serial"], "stolen.txt")
+        assert (await alice_client.get_job(job["engine_job_id"])).state.name != "CANCELLED"
+        cancelled = await update_xf_job(alice, job, state="Cancelled")
+        assert cancelled["state"] == "Cancelled"
+        assert (await get_xf_job_result_token(alice, job["serial"], "mine.txt")).token

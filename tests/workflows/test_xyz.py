@@ -201,7 +201,8 @@ async def test_error_listener(layers: tuple[LocalBackend, Client]) -> None:
 
 
 async def test_tokens_are_honoured(tmp_path: Path) -> None:
-    async with LocalBackend(tokens={"secret": "alice"}) as backend, backend.client() as client:
+    async with LocalBackend(tokens={"secret": "alice"}, admins=["alice"], raster_roots=(tmp_path,)) as backend, \
+            backend.client() as client:  # fmt: skip
         _write(tmp_path / "one.tif", np.full((1, 256, 256), 50.0))
         await wf.add_image(str(tmp_path / "one.tif"), "one", "p", dt.datetime(2026, 1, 1, tzinfo=UTC), client=client)
         layer = await _saved(client, Image.from_id("one"))
