@@ -10,8 +10,13 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
 
 from asyncwf import Client, JobState
+from asyncwf.exceptions import ConfigurationError
+from asyncwf.testing import LocalBackend
 from asyncwf.workflows._channel import CHANNEL, COMPUTE_KIND
 
 #: How late the loop may wake a sleeper while hostile work runs (the issue's bound on health checks).
@@ -84,3 +89,16 @@ async def test_a_ten_megabyte_result_keeps_the_loop_responsive(client: Client) -
         result = await client.job_result(info)
     assert len(result) > 10_000_000 and json.loads(result)[0] == "x" * 1000
     assert lag.worst < MAX_LAG, f"the loop stalled {lag.worst:.3f} s"
+
+
+async def test_a_short_signing_key_is_refused_and_a_new_one_is_whole(tmp_path: Path) -> None:
+    (tmp_path / "files.key").write_bytes(b"")
+    with pytest.raises(ConfigurationError, match="0-byte signing key"):
+        async with LocalBackend(data_dir=tmp_path):
+            pass
+    (tmp_path / "files.key").unlink()
+    async with LocalBackend(data_dir=tmp_path):
+        pass
+    assert len((tmp_path / "files.key").read_bytes()) == 32
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert (tmp_path / "files.key").stat().st_mode & 0o777 == 0o600
