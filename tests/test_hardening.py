@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 
-from asyncwf import Client, JobState
+from asyncwf import Client, JobContext, JobState, RemoteExecutor
 from asyncwf.exceptions import ConfigurationError
 from asyncwf.testing import LocalBackend
 from asyncwf.workflows._channel import CHANNEL, COMPUTE_KIND
@@ -92,13 +95,103 @@ async def test_a_ten_megabyte_result_keeps_the_loop_responsive(client: Client) -
 
 
 async def test_a_short_signing_key_is_refused_and_a_new_one_is_whole(tmp_path: Path) -> None:
-    (tmp_path / "files.key").write_bytes(b"")
+    key = anyio.Path(tmp_path / "files.key")
+    await key.write_bytes(b"")
     with pytest.raises(ConfigurationError, match="0-byte signing key"):
         async with LocalBackend(data_dir=tmp_path):
             pass
-    (tmp_path / "files.key").unlink()
+    await key.unlink()
     async with LocalBackend(data_dir=tmp_path):
         pass
-    assert len((tmp_path / "files.key").read_bytes()) == 32
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
-    assert (tmp_path / "files.key").stat().st_mode & 0o777 == 0o600
+    assert len(await key.read_bytes()) == 32 and (await key.stat()).st_mode & 0o777 == 0o600
+    assert not [p async for p in anyio.Path(tmp_path).iterdir() if p.name.endswith(".tmp")]
+
+
+class _FullDisk:
+    """A blob store whose writes fail as on a full disk (for the first ``failures`` writes)."""
+
+    def __init__(self, real: Any, failures: int) -> None:
+        self.real, self.failures = real, failures
+
+    async def put(self, key: str, data: Any) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return int(await self.real.put(key, data))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize(("failures", "state"), [(2, "SUCCEEDED"), (100, "FAILED")])
+async def test_an_in_process_job_whose_result_cannot_be_stored_never_stays_running(failures: int, state: str) -> None:
+    big = b"x" * 200_000  # stored as a blob, not inline
+    async with LocalBackend(kinds={"test.big": lambda ctx: big}) as backend, backend.client() as client:
+        assert backend.backend is not None
+        engine = backend.backend.engine
+        engine.blobs = _FullDisk(engine.blobs, failures)
+        info = await asyncio.wait_for(client.run_job("test.big", b""), 60)
+        assert info.state.name == state
+        if state == "SUCCEEDED":
+            assert await client.job_result(info) == big
+        else:
+            assert info.error is not None and info.error.code == "RESULT_NOT_STORED"
+
+
+class _Proxy:
+    """A TCP proxy to the backend that can cut every connection and refuse new ones for a while."""
+
+    def __init__(self, port: int) -> None:
+        self.target, self.down = port, False
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.down:
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        self.writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, ConnectionError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def cut(self) -> None:
+        self.down = True
+        for writer in self.writers:
+            writer.close()
+        self.writers.clear()
+
+
+async def test_a_remote_result_survives_five_seconds_without_the_backend() -> None:
+    started, finish = asyncio.Event(), asyncio.Event()
+
+    async def work(ctx: JobContext) -> bytes:
+        started.set()
+        await finish.wait()
+        return b"done once"
+
+    async with LocalBackend() as backend, backend.client() as owner:
+        proxy = _Proxy(backend.port)
+        port = await proxy.start()
+        async with Client("127.0.0.1", port) as through, RemoteExecutor(through, {"test.work": work},
+                                                                        lease_seconds=20):  # fmt: skip
+            job = await owner.create_job("test.work", b"")
+            await asyncio.wait_for(started.wait(), 10)
+            proxy.cut()
+            finish.set()  # the function returns while the backend is out of reach
+            await asyncio.sleep(5)
+            proxy.down = False
+            settled = await owner.wait_job(job.id, timeout=30)
+        proxy.server.close()
+        assert settled.state.name == "SUCCEEDED" and settled.attempt == 1, settled
+        assert await owner.job_result(settled) == b"done once"

@@ -7,8 +7,9 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -54,6 +55,14 @@ class _Running:
     heartbeat: asyncio.Task[None] | None = None
     #: Its slot was given back (with its completion: the function has returned).
     credited: bool = False
+    #: When the lease ends (``time.monotonic()``), as the backend last said; settling is tried until then.
+    lease_deadline: float = 0.0
+
+    def extend(self, expires_at: dt.datetime | None) -> None:
+        """Note the lease's expiry the backend gave (with the lease, or in a heartbeat's answer)."""
+        if expires_at is not None:
+            left = (expires_at - dt.datetime.now(dt.UTC)).total_seconds()
+            self.lease_deadline = max(self.lease_deadline, time.monotonic() + left)
 
 
 class _Reporter:
@@ -261,6 +270,7 @@ class RemoteExecutor:
 
     def _start(self, job: JobInfo) -> None:
         running = _Running(job)
+        running.extend(job.lease_expires_at)
         self._running[job.id] = running
         running.task = asyncio.create_task(self._run(running), name=f"asyncwf-job-{job.id}")
 
@@ -314,7 +324,9 @@ class RemoteExecutor:
                     attempt=job.attempt,
                     error=_error_pb(failure_from_exception(exc)),
                 )
-                await self.client._unary("FailJob", request, timeout=None, idempotent=True)
+                await self._until_lease_ends(
+                    running, lambda: self.client._unary("FailJob", request, timeout=None, idempotent=True)
+                )
             else:
                 await self._last_heartbeat(running)
                 await self._complete(running, output.data, output.content_type)
@@ -373,6 +385,8 @@ class RemoteExecutor:
         logs, running.logs = running.logs, []
         request.logs.extend(log_to_pb(r) for r in logs)
         reply = await self.client._unary("Heartbeat", request, timeout=None, idempotent=True)
+        if reply.HasField("lease_expires_at"):
+            running.extend(reply.lease_expires_at.ToDatetime(dt.UTC))
         return bool(reply.cancelled)
 
     async def _complete(self, running: _Running, data: bytes, content_type: str) -> None:
@@ -397,7 +411,25 @@ class RemoteExecutor:
                 pass  # the stream dropped before the answer: settle it the other way (idempotent per attempt)
             finally:
                 self._settling.pop(job.id, None)
-        await self._complete_by_call(job, data, content_type)
+        await self._until_lease_ends(running, lambda: self._complete_by_call(job, data, content_type))
+
+    async def _until_lease_ends(self, running: _Running, settle: Callable[[], Awaitable[Any]]) -> None:
+        """Settle a finished job, trying again while the backend is unreachable, until the lease ends
+        (after that the backend may give the job to another executor, and this answer is moot)."""
+        attempt = 0
+        while True:
+            try:
+                await settle()
+                return
+            except RPCError as exc:
+                attempt += 1
+                left = running.lease_deadline - time.monotonic()
+                if not isinstance(exc, self.client.retry.retry_on) or left <= 0:
+                    raise
+                delay = min(self.client.retry.backoff(min(attempt, 8)), left)
+                log.info("job %s: settling failed (%s); trying again in %.2fs, %.1fs of its lease left",
+                         running.job.id, exc, delay, left)  # fmt: skip
+                await asyncio.sleep(delay)
 
     def _settled(self, message: pb.Settled) -> None:
         future = self._settling.get(message.job_id)

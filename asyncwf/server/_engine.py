@@ -647,6 +647,11 @@ class JobEngine:
             return None
         return lease
 
+    async def give_up_lease(self, job_id: str, executor_id: str, attempt: int, code: str) -> None:
+        """An executor that cannot settle a job gives its lease back: the job runs again, or fails with
+        ``code`` on its last attempt (as when a lease expires)."""
+        await self._lease_lost(job_id, attempt, executor_id, code)
+
     async def _lease_lost(self, job_id: str, attempt: int, owner: str, code: str) -> None:
         lease = self._check_lease(job_id, owner, attempt)
         if lease is None:

@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import anyio
@@ -60,6 +61,10 @@ class _EngineReporter:
 
     def _log(self, job_id: str, entry: tuple[str, str, str, dt.datetime]) -> None:
         self._engine.append_logs_soon(job_id, [entry])
+
+
+#: How often an in-process job's outcome is tried before its lease is given back.
+SETTLE_TRIES = 5
 
 
 class LocalExecutor:
@@ -176,9 +181,29 @@ class LocalExecutor:
             ctx.cancelled.set()
             raise
         except Exception as exc:
-            await self.engine.fail(job.id, self.executor_id, job.attempt, failure_from_exception(exc))
+            failure = failure_from_exception(exc)
+            await self._settle(job, lambda: self.engine.fail(job.id, self.executor_id, job.attempt, failure))
         else:
-            await self.engine.complete(job.id, self.executor_id, job.attempt, output.data, output.content_type)
+            await self._settle(job, lambda: self.engine.complete(job.id, self.executor_id, job.attempt,
+                                                                 output.data, output.content_type))  # fmt: skip
         finally:
             self._running.pop(job.id, None)
             self._slot_free.set()
+
+    async def _settle(self, job: JobInfo, settle: Callable[[], Awaitable[JobInfo]]) -> None:
+        """Store a job's outcome, trying again while the store or blob store fails; at last give the
+        lease back (the job runs again, or fails ``RESULT_NOT_STORED`` on its last attempt): a job never
+        stays RUNNING because its outcome could not be written."""
+        for attempt in range(1, SETTLE_TRIES + 1):
+            try:
+                await settle()
+                return
+            except Exception as exc:
+                log.warning("job %s: storing its outcome failed (try %d of %d): %s", job.id, attempt,
+                            SETTLE_TRIES, exc)  # fmt: skip
+                if attempt < SETTLE_TRIES:
+                    await asyncio.sleep(min(2.0, 0.05 * 2**attempt))
+        try:
+            await self.engine.give_up_lease(job.id, self.executor_id, job.attempt, "RESULT_NOT_STORED")
+        except Exception:
+            log.exception("job %s: its lease could not be given back; it is recovered at the next start", job.id)
