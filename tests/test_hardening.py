@@ -18,7 +18,7 @@ import anyio
 import pytest
 
 from asyncwf import Client, JobContext, JobState, RemoteExecutor
-from asyncwf.exceptions import ConfigurationError
+from asyncwf.exceptions import ConfigurationError, ResourceExhausted
 from asyncwf.testing import LocalBackend
 from asyncwf.workflows._channel import CHANNEL, COMPUTE_KIND
 
@@ -195,3 +195,67 @@ async def test_a_remote_result_survives_five_seconds_without_the_backend() -> No
         proxy.server.close()
         assert settled.state.name == "SUCCEEDED" and settled.attempt == 1, settled
         assert await owner.job_result(settled) == b"done once"
+
+
+async def test_a_full_disk_is_a_typed_error_and_leaves_no_job_in_limbo(tmp_path: Path) -> None:
+    release = asyncio.Event()
+
+    async def slow(ctx: JobContext) -> bytes:
+        await release.wait()
+        return ctx.payload * 300
+
+    async with LocalBackend(data_dir=tmp_path, kinds={"test.slow": slow}) as backend, backend.client() as client:
+        assert backend.backend is not None
+        store: Any = backend.backend.store
+        accepted = [await client.create_job("test.slow", bytes(100 + i)) for i in range(10)]
+        pages = await store._write(lambda conn: conn.execute("PRAGMA page_count").fetchone()[0])
+        await store._write(lambda conn: conn.execute(f"PRAGMA max_page_count={pages}"))  # the file may not grow
+        outcomes = await asyncio.gather(
+            *(client.create_job("test.slow", bytes(200 + i)) for i in range(40)), return_exceptions=True
+        )
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        assert errors and all(isinstance(e, ResourceExhausted) and "disk is full" in e.message for e in errors)
+        release.set()  # the accepted jobs finish while their results cannot be stored
+        await asyncio.sleep(1.0)
+        await store._write(lambda conn: conn.execute("PRAGMA max_page_count=1073741823"))  # space again
+        created = [o for o in outcomes if not isinstance(o, BaseException)]
+        for job in [*accepted, *created]:  # every job the backend accepted ends; none stays queued or running
+            done = await client.wait_job(job.id, timeout=30)
+            assert done.state.name in ("SUCCEEDED", "FAILED"), done
+        assert await client.health() == "SERVING"
+
+
+@pytest.mark.parametrize("case", ["not a database", "newer schema", "a file"])
+async def test_a_data_dir_that_cannot_serve_is_refused_in_one_line(tmp_path: Path, case: str) -> None:
+    data = anyio.Path(tmp_path / "data")
+    if case == "a file":
+        await data.write_text("x")
+    else:
+        await data.mkdir()
+        if case == "not a database":
+            await (data / "asyncwf.sqlite3").write_text("garbage " * 100)
+        else:
+            await anyio.to_thread.run_sync(_newer_schema, Path(data / "asyncwf.sqlite3"))
+    with pytest.raises(ConfigurationError) as refused:
+        async with LocalBackend(data_dir=Path(data)):
+            pass
+    assert "\n" not in str(refused.value)
+
+
+def _newer_schema(path: Path) -> None:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA user_version=99")
+        conn.commit()
+
+
+async def test_hostile_fields_get_typed_errors(client: Client) -> None:
+    from asyncwf.exceptions import InvalidArgument
+
+    for bad in ("text/plain\r\nX-Injected: 1", "a\x00b", "caf\u00e9"):
+        with pytest.raises(InvalidArgument, match="content type"):
+            await client.create_job("test.echo", b"x", content_type=bad)
+    deep = b"[" * 5000 + b"]" * 5000
+    info = await client.run_job(COMPUTE_KIND, b'{"graft": {"x": ' + deep + b', "returns": "x"}}')
+    assert info.error is not None and info.error.code == "INVALID" and "nests deeper" in info.error.message

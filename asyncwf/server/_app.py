@@ -86,6 +86,8 @@ class BackendConfig:
     executor_concurrency: int = 1024
     #: Largest gRPC message or HTTP body accepted.
     max_message_bytes: int = 8 * 1024 * 1024
+    #: Largest XF file a worker may upload.
+    max_upload_bytes: int = 4 << 30
     #: Seconds in-flight calls and jobs get to finish on shutdown.
     shutdown_grace: float = 10.0
     sqlite_synchronous: str = "NORMAL"
@@ -194,7 +196,10 @@ class Backend:
     async def start(self) -> None:
         """Open the store, recover jobs, start executor, gRPC and HTTP. Cleans up if any step fails."""
         try:
-            await anyio.Path(self.config.data_dir).mkdir(parents=True, exist_ok=True)
+            try:
+                await anyio.Path(self.config.data_dir).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigurationError(f"cannot use {self.config.data_dir} as the data dir: {exc}") from exc
             await self.store.open()
             self._stack.push_async_callback(self.store.close)
             await self.engine.start()
@@ -218,7 +223,8 @@ class Backend:
                 app = build_http_app(self.engine, self.auth, max_body_bytes=self.config.max_message_bytes)
                 app[SIGNER] = signer
                 app.router.add_get("/v1/files", serve_file)
-                tokens = FileTokens(signer.key, Path(self.config.data_dir) / "xf-files")
+                tokens = FileTokens(signer.key, Path(self.config.data_dir) / "xf-files",
+                                    max_upload_bytes=self.config.max_upload_bytes)  # fmt: skip
                 add_routes(app, tokens)
                 add_tile_routes(app, self.xyz, self.rasters)
                 self.http_app = app

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import time
 from typing import Any, Protocol
 
@@ -27,9 +26,9 @@ DEFAULT_TIMEOUT = 300.0
 
 def _request(payload: bytes) -> dict[str, Any]:
     try:
-        request = json.loads(payload)
-    except ValueError as exc:
-        raise JobFailureError("INVALID", f"the compute request is not JSON: {exc}") from exc
+        request = fast_json.loads(payload, "the compute request")
+    except InvalidArgument as exc:
+        raise JobFailureError("INVALID", exc.message) from exc
     if not isinstance(request, dict) or not isinstance(request.get("graft"), dict):
         raise JobFailureError("INVALID", "the compute request needs a 'graft' object")
     channel = request.get("channel", CHANNEL)

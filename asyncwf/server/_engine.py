@@ -47,6 +47,10 @@ _KIND = re.compile(r"^[A-Za-z0-9_.:/@+-]{1,200}$")
 _ACTIVE = (JobState.QUEUED, JobState.RUNNING)
 
 
+#: How soon a lost lease whose job could not be requeued (the store refused) is tried again.
+LOST_LEASE_RETRY_SECONDS = 2.0
+
+
 @dataclasses.dataclass(slots=True)
 class _Lease:
     attempt: int
@@ -83,6 +87,12 @@ def _now() -> dt.datetime:
 
 #: A small result to settle: ``(job id, executor id, attempt, data, content type)``.
 Completion = tuple[str, str, int, bytes, str]
+
+
+def check_content_type(content_type: str) -> None:
+    """A content type travels in HTTP headers: printable ASCII only, at most 256 characters."""
+    if len(content_type) > 256 or not all(" " <= c <= "~" for c in content_type):
+        raise InvalidArgument(f"a content type is up to 256 printable ASCII characters, not {content_type[:64]!r}")
 
 
 def _succeeded(
@@ -332,6 +342,7 @@ class JobEngine:
             raise InvalidArgument(f"at most {cfg.max_labels} labels, keys up to 128 and values up to 1024 characters")
         if len(spec.idempotency_key) > 256 or len(spec.content_type) > 256 or len(spec.cache_key) > 256:
             raise InvalidArgument("idempotency key, cache key and content type are limited to 256 characters")
+        check_content_type(spec.content_type)
         if not 0 <= spec.max_attempts <= 100:
             raise InvalidArgument("max_attempts must be between 1 and 100")
         for name in ("timeout_seconds", "result_ttl_seconds"):
@@ -657,7 +668,13 @@ class JobEngine:
         if lease is None:
             return
         self._drop_lease(job_id)
-        await self._requeue_or_fail(job_id, attempt, owner, lease.max_attempts, lease.ttl, code)
+        try:
+            await self._requeue_or_fail(job_id, attempt, owner, lease.max_attempts, lease.ttl, code)
+        except Exception:
+            # The store refused (a full disk ...): keep the lease, lapsing soon, so this is tried again.
+            log.warning("job %s: could not requeue or fail it (%s); trying again", job_id, code, exc_info=True)
+            self._leases[job_id] = dataclasses.replace(lease, lapses=True)
+            self._lease_deadlines.set(job_id, LOST_LEASE_RETRY_SECONDS)
 
     async def _requeue_or_fail(
         self, job_id: str, attempt: int, owner: str, max_attempts: int, ttl: float, code: str
@@ -751,6 +768,7 @@ class JobEngine:
         content_type: str = "",
     ) -> JobInfo:
         """Settle a job as SUCCEEDED with its result. Completing twice is harmless."""
+        check_content_type(content_type)
         lease = self._check_lease(job_id, executor_id, attempt)
         if lease is None:
             return await self._settled(job_id, executor_id, attempt)
@@ -781,6 +799,8 @@ class JobEngine:
             lease = self._check_lease(job_id, executor_id, attempt)
             if lease is None or job_id in self._log_writes or len(data) > self.config.inline_result_bytes:
                 continue  # (settled, logs still being written, or a result for the blob store: one by one)
+            if len(content_type) > 256 or not content_type.isascii() or not content_type.isprintable():
+                continue  # (refused one by one, with its own error)
             changes = _succeeded(lease, bytes(data), False, len(data), content_type, now)
             update = JobUpdate(job_id, changes, (JobState.RUNNING,), attempt, executor_id, self._known(job_id))
             together.append((index, update))

@@ -155,6 +155,16 @@ class _AcquireSession:
         self._events.put("lease", job)
 
 
+#: The longest lease an executor may ask for (a day): a lease is how long a lost executor goes unnoticed.
+MAX_LEASE_SECONDS = 86_400.0
+
+
+def _check_lease_seconds(seconds: float) -> None:
+    """0 (the backend's default) or a finite number of seconds up to a day."""
+    if not 0 <= seconds <= MAX_LEASE_SECONDS:  # (also refuses NaN)
+        raise InvalidArgument(f"lease_seconds is between 0 and {MAX_LEASE_SECONDS:.0f}, not {seconds}")
+
+
 def _lease_pb(job: JobInfo) -> pb.Lease:
     lease = pb.Lease(job=job_to_pb(job))
     if job.lease_expires_at is not None:
@@ -307,8 +317,7 @@ class JobService(jobs_grpc.JobServiceBase):
             raise InvalidArgument("the first AcquireRequest must name executor_id and kinds")
         self.auth.check_kinds(identity, first.kinds)
         executor_id = self.auth.lease_holder(identity, first.executor_id)
-        if first.lease_seconds < 0:
-            raise InvalidArgument("lease_seconds must not be negative")
+        _check_lease_seconds(first.lease_seconds)
         lease_seconds = first.lease_seconds or self.engine.config.lease_seconds
         kinds = list(first.kinds)
         # ("credits", n) from the executor, ("cancel", job id) from the engine, ("lease", job) when the engine
@@ -390,8 +399,7 @@ class JobService(jobs_grpc.JobServiceBase):
     async def Heartbeat(self, stream: Stream[pb.HeartbeatRequest, pb.HeartbeatResponse]) -> None:
         req = await _request(stream)
         holder = self.auth.lease_holder(self._identity(stream), req.executor_id)
-        if req.lease_seconds < 0:
-            raise InvalidArgument("lease_seconds must not be negative")
+        _check_lease_seconds(req.lease_seconds)
         expires, cancelled = await self.engine.heartbeat(req.job_id, holder, req.attempt, req.lease_seconds or None)
         if not cancelled:
             if req.HasField("progress"):

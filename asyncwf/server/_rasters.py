@@ -24,6 +24,7 @@ from typing import Any
 import anyio
 from grpclib.server import Stream
 
+from asyncwf import _json as fast_json
 from asyncwf.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from asyncwf.server._authz import TokenAuth
 from asyncwf.server._grpc import CallTracker, _grpc_errors, _request
@@ -172,10 +173,7 @@ class RasterService(rasters_grpc.RasterServiceBase):
         request = await _request(stream)
         if not request.HasField("acquired"):
             raise InvalidArgument("an image needs its acquisition time")
-        try:
-            properties = json.loads(request.properties_json or b"{}")
-        except ValueError as exc:
-            raise InvalidArgument(f"properties must be a JSON object: {exc}") from exc
+        properties = fast_json.loads(request.properties_json or b"{}", "properties")
         if not isinstance(properties, dict):
             raise InvalidArgument("properties must be a JSON object")
         acquired = request.acquired.ToDatetime(dt.UTC)

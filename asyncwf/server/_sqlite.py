@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from asyncwf._model import JobInfo, JobState, LogRecord, Progress
-from asyncwf.exceptions import AlreadyExists, Conflict, InternalError
+from asyncwf.exceptions import (
+    AlreadyExists,
+    ConfigurationError,
+    Conflict,
+    InternalError,
+    ResourceExhausted,
+    RPCError,
+)
 from asyncwf.server._rows import (
     DOC_COLUMNS,
     KNOWN_RETURNING,
@@ -135,12 +142,14 @@ def _isolated(conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], Any])
     """Run one write of a group in a savepoint: its result, or its failure (its changes undone)."""
     conn.execute("SAVEPOINT op")
     try:
-        return op(conn)
+        result = op(conn)
     except Exception as exc:
+        if _disk_full(exc) or not conn.in_transaction:
+            raise  # the whole group fails (SQLite may have rolled it all back already)
         conn.execute("ROLLBACK TO op")
-        return _Failure(exc)
-    finally:
-        conn.execute("RELEASE op")
+        result = _Failure(exc)
+    conn.execute("RELEASE op")
+    return result
 
 
 @functools.cache
@@ -232,7 +241,8 @@ class _Batcher:
                 try:
                     results = await loop.run_in_executor(self._thread, self._apply, [op for op, _, _ in batch])
                 except Exception as exc:  # the whole batch failed
-                    results = [_Failure(InternalError(f"store operation failed: {exc}"))] * len(batch)
+                    typed = exc if isinstance(exc, RPCError) else InternalError(f"store operation failed: {exc}")
+                    results = [_Failure(typed)] * len(batch)
                 for (_, waiter, index), result in zip(batch, results, strict=True):
                     if index >= 0:
                         waiter.settle(index, result.exc if isinstance(result, _Failure) else result)
@@ -282,6 +292,18 @@ def _insert_op(new: NewJob) -> Callable[[sqlite3.Connection], tuple[JobInfo, boo
     return op
 
 
+def _disk_full(exc: BaseException | None) -> bool:
+    """Whether SQLite failed for want of space (SQLITE_FULL)."""
+    return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
+def _typed(result: Any) -> Any:
+    """A write's result, with a full disk as the typed :class:`ResourceExhausted`."""
+    if isinstance(result, _Failure) and _disk_full(result.exc):
+        return _Failure(ResourceExhausted("the backend's disk is full: nothing was written"))
+    return result
+
+
 class SQLiteStore(SQLiteEntities):
     """The embedded store: one SQLite file in WAL mode with group commit.
 
@@ -319,11 +341,20 @@ class SQLiteStore(SQLiteEntities):
         return conn
 
     def _open_writer(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connect()
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-            conn.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+        """Open (or make) the database and bring its schema up to date; a data dir that cannot serve
+        (unreadable, not a database, full, from a newer asyncwf) is a :class:`ConfigurationError`."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._connect()
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(_MIGRATIONS):
+                conn.close()
+                raise ConfigurationError(f"{self.path} has schema version {version}, made by a newer asyncwf "
+                                         f"(this one knows up to {len(_MIGRATIONS)}): upgrade asyncwf")  # fmt: skip
+            for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+                conn.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigurationError(f"cannot open the store {self.path}: {exc}") from exc
         self._wconn = conn
 
     def _open_reader(self) -> None:
@@ -386,7 +417,9 @@ class SQLiteStore(SQLiteEntities):
             try:
                 # Optimistically, without a savepoint per write: writes rarely fail.
                 results: list[Any] = [op(conn) for op in ops]
-            except Exception:
+            except Exception as exc:
+                if _disk_full(exc):
+                    raise
                 # One did: start again, each write in its own savepoint, so it fails alone.
                 # (Writes are functions of the database and their arguments: safe to run again.)
                 conn.execute("ROLLBACK")
@@ -399,10 +432,13 @@ class SQLiteStore(SQLiteEntities):
                     [(*progress_columns(p).values(), job_id) for job_id, p in progress.items()],
                 )
             conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as exc:
+            if conn.in_transaction:  # (SQLite has already rolled back after some errors: a full disk)
+                conn.execute("ROLLBACK")
+            if _disk_full(exc):
+                raise ResourceExhausted("the backend's disk is full: nothing was written") from exc
             raise
-        return results
+        return [_typed(result) for result in results]
 
     # --- Store interface ---------------------------------------------------
 

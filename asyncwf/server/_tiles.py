@@ -7,10 +7,10 @@ import asyncio
 import collections
 import dataclasses
 import io
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from asyncwf import _json as fast_json
 from asyncwf.exceptions import InvalidArgument
 from asyncwf.workflows._geocontext import GeoContext
 from asyncwf.workflows._interpreter import GraftError, Interpreter, Limits
@@ -57,17 +57,14 @@ class TileRequest:
         for name, text in query.items():
             if name in ("session_id", "colormap", "checkerboard", "scales", "access_token"):
                 continue
-            try:
-                parameters[name] = json.loads(text)
-            except ValueError as exc:
-                raise InvalidArgument(f"parameter {name!r} is not JSON: {exc}") from exc
+            parameters[name] = fast_json.loads(text, f"parameter {name!r}")
         return cls(zi, xi, yi, session_id, colormap, scales, checkerboard in ("true", "1"), parameters)
 
 
 def _scales(text: str) -> list[tuple[float, float]] | None:
     """The scales of a tile request (the rules of ``XYZ.url``); a None bound means the default 0 or 1."""
     try:
-        pairs = validate_scales(json.loads(text), drop_unset=False)
+        pairs = validate_scales(fast_json.loads(text, "scales"), drop_unset=False)
     except (TypeError, ValueError) as exc:  # json's errors are ValueErrors too
         raise InvalidArgument(f"bad scales: {exc}") from exc
     checked = []

@@ -9,6 +9,7 @@ from typing import Any
 
 from grpclib.server import Stream
 
+from asyncwf import _json as fast_json
 from asyncwf._ids import new_id
 from asyncwf._model import ts_to_pb
 from asyncwf.exceptions import Conflict, InvalidArgument, NotFound, PermissionDenied
@@ -46,11 +47,8 @@ def _consented(owners: Sequence[str], already: Sequence[str], identity: str | No
 def _body(message: pb.Workflow) -> dict[str, Any]:
     if len(message.name) > 256 or len(message.description) > 16384:
         raise InvalidArgument("name is limited to 256 and description to 16384 characters")
-    try:
-        graft = json.loads(message.serialized_graft)
-        typespec = json.loads(message.serialized_typespec)
-    except ValueError as exc:
-        raise InvalidArgument(f"serialized_graft and serialized_typespec must be JSON: {exc}") from exc
+    graft = fast_json.loads(message.serialized_graft, "serialized_graft")
+    typespec = fast_json.loads(message.serialized_typespec, "serialized_typespec")
     validate_graft(graft)
     from_typespec(typespec)
     if not message.channel:

@@ -26,6 +26,7 @@ from typing import Any
 
 from grpclib.server import Stream
 
+from asyncwf import _json as fast_json
 from asyncwf._model import ts_to_pb
 from asyncwf._xfpaths import AREAS, USERDATA, check_relative_path, check_virtualpath, engine_kind
 from asyncwf.exceptions import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
@@ -98,10 +99,7 @@ def _kind(kind: str) -> str:
 
 
 def _decode(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(data or b"{}")
-    except ValueError as exc:
-        raise InvalidArgument(f"{what} must be a JSON object: {exc}") from exc
+    value = fast_json.loads(data or b"{}", what)
     if not isinstance(value, dict):
         raise InvalidArgument(f"{what} must be a JSON object")
     return value

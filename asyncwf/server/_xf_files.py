@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import functools
 import hashlib
 import hmac
@@ -55,10 +56,12 @@ def _b64(data: bytes) -> str:
 class FileTokens:
     """Issues and checks file tokens, and maps areas onto the directory ``root``."""
 
-    def __init__(self, key: bytes, root: Path, base_url: str = "") -> None:
+    def __init__(self, key: bytes, root: Path, base_url: str = "", max_upload_bytes: int = 4 << 30) -> None:
         self._key = key
         self.root = root
         self.base_url = base_url.rstrip("/")
+        #: The largest file a PUT may upload.
+        self.max_upload_bytes = max_upload_bytes
 
     def _mac(self, body: str) -> str:
         return hmac.new(self._key, b"xf-file-token\n" + body.encode(), hashlib.sha256).hexdigest()
@@ -127,7 +130,7 @@ def _target(request: web.Request, write: bool) -> tuple[Path, bool]:
             if area not in AREAS:
                 raise web.HTTPNotFound(text=f"no file area {area!r}")
             serial_text = request.match_info["serial"]
-            if not serial_text.isdigit():
+            if not (serial_text.isascii() and serial_text.isdigit()):
                 raise InvalidArgument(f"a serial is a positive integer, not {serial_text!r}")
             authorize = functools.partial(_authorize_area, claims, area, int(serial_text), name)
             path = tokens.path(area, int(serial_text), name)
@@ -186,17 +189,31 @@ async def _head(request: web.Request) -> web.StreamResponse:
 
 async def _put(request: web.Request) -> web.Response:
     path, _ = _target(request, write=True)
+    limit = request.app[TOKENS].max_upload_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(limit, request.content_length)
     part = path.with_name(f".{path.name}.part-{secrets.token_hex(6)}")
-    await anyio.Path(path.parent).mkdir(parents=True, exist_ok=True)
+    try:
+        await anyio.Path(path.parent).mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise web.HTTPConflict(text=f"{path.parent.name} is a file, not a folder") from exc
     size = 0
     try:
         async with await anyio.open_file(part, "wb") as f:
             async for chunk in request.content.iter_chunked(_CHUNK):
-                await f.write(chunk)
                 size += len(chunk)
+                if size > limit:
+                    raise web.HTTPRequestEntityTooLarge(limit, size)
+                await f.write(chunk)
         if request.content_length is not None and size != request.content_length:
             raise web.HTTPBadRequest(text=f"the body ended after {size} of {request.content_length} bytes")
         await anyio.to_thread.run_sync(os.replace, part, path)
+    except IsADirectoryError as exc:
+        raise web.HTTPConflict(text=f"{path.name} is a folder, not a file") from exc
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise web.HTTPInsufficientStorage(text="the backend's disk is full") from exc
+        raise
     finally:
         await anyio.Path(part).unlink(missing_ok=True)
     return web.json_response({"size": size}, status=201)
