@@ -11,7 +11,7 @@ import os
 import sys
 
 from asyncwf import Client, JobContext, RemoteExecutor
-from asyncwf.server._kinds import sleep
+from asyncwf.server.engine._kinds import sleep
 
 
 async def _sleep(ctx: JobContext) -> str:

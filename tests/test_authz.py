@@ -23,7 +23,7 @@ from grpclib.exceptions import GRPCError
 import asyncwf.workflows as wf
 from asyncwf import JobContext, RemoteExecutor
 from asyncwf.exceptions import PermissionDenied
-from asyncwf.server._authz import GRPC, HTTP, Need
+from asyncwf.server.api._authz import GRPC, HTTP, Need
 from asyncwf.testing import LocalBackend
 from asyncwf.v1 import files_pb2, jobs_pb2, rasters_pb2, workflows_pb2, xf_pb2, xyz_pb2
 from asyncwf.v1 import workflows_pb2 as wpb
@@ -230,7 +230,7 @@ async def test_owners_are_named_only_by_themselves(secured: LocalBackend) -> Non
 
 def test_grant_configuration_names_known_identities() -> None:
     from asyncwf.exceptions import ConfigurationError
-    from asyncwf.server._authz import TokenAuth
+    from asyncwf.server.api._authz import TokenAuth
 
     with pytest.raises(ConfigurationError, match="dave"):
         TokenAuth({"t": "alice"}, executors={"dave": ["*"]})

@@ -23,7 +23,7 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asyncwf.server._authz import HTTP
+from asyncwf.server.api._authz import HTTP
 from asyncwf.testing import LocalBackend
 from asyncwf.v1 import files_pb2, jobs_pb2, rasters_pb2, workflows_pb2, xf_pb2, xyz_pb2
 

@@ -11,7 +11,7 @@ import pytest
 from asyncwf import Client, JobContext, JobInfo, JobState, LogRecord, ProgressUpdate, RemoteExecutor, RetryPolicy
 from asyncwf.client import raise_for_job
 from asyncwf.exceptions import Conflict, InvalidArgument, JobCancelled, JobFailed, NotFound
-from asyncwf.server._engine import CreateSpec
+from asyncwf.server.engine._engine import CreateSpec
 from asyncwf.testing import LocalBackend
 from asyncwf.v1 import jobs_pb2 as pb
 

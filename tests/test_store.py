@@ -14,7 +14,7 @@ import pytest
 from asyncwf import JobInfo, JobState, LogRecord, Progress
 from asyncwf.exceptions import Conflict
 from asyncwf.server import JobFilter, PostgresStore, SQLiteStore, Store
-from asyncwf.server._store import JobUpdate, NewJob
+from asyncwf.server.store._store import JobUpdate, NewJob
 
 UTC = dt.UTC
 
@@ -201,7 +201,7 @@ async def test_expiry_cache_and_deletion(store: Store) -> None:
 
 async def test_documents(store: Store) -> None:
     from asyncwf.exceptions import AlreadyExists
-    from asyncwf.server._store import Document
+    from asyncwf.server.store._store import Document
 
     now = dt.datetime(2026, 1, 1, tzinfo=UTC)
     doc = Document("workflow", "w1", "name", {"a": 1}, ("me",), ("*",), (), now, now, 1)

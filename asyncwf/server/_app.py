@@ -23,25 +23,25 @@ from grpclib.health.service import Health
 from grpclib.server import Server
 
 from asyncwf.exceptions import ConfigurationError
-from asyncwf.server._authz import TokenAuth
-from asyncwf.server._blobs import BlobStore, GCSBlobStore, LocalBlobStore
-from asyncwf.server._compute import COMPUTE_KIND, register_compute
-from asyncwf.server._dask import DaskEvaluator
-from asyncwf.server._engine import EngineConfig, JobEngine
-from asyncwf.server._executor import KindRegistry, LocalExecutor
-from asyncwf.server._files import SIGNER, FileService, FileSigner, serve_file
-from asyncwf.server._grpc import JobService, LimitedProtoCodec
-from asyncwf.server._http import build_http_app
-from asyncwf.server._kinds import builtin_kinds
-from asyncwf.server._postgres import PostgresStore
-from asyncwf.server._rasters import RasterCatalog, RasterService, RasterSources
-from asyncwf.server._sqlite import SQLiteStore
-from asyncwf.server._store import Store
-from asyncwf.server._tiles import TileErrors
-from asyncwf.server._workflows import WorkflowService
-from asyncwf.server._xf import XFService
-from asyncwf.server._xf_files import FileTokens, add_routes
-from asyncwf.server._xyz import XYZService, add_tile_routes
+from asyncwf.server.api._authz import TokenAuth
+from asyncwf.server.api._files import SIGNER, FileService, FileSigner, serve_file
+from asyncwf.server.api._http import build_http_app
+from asyncwf.server.api._jobs import JobService, LimitedProtoCodec
+from asyncwf.server.api._workflows import WorkflowService
+from asyncwf.server.api._xf import XFService
+from asyncwf.server.api._xf_files import FileTokens, add_routes
+from asyncwf.server.api._xyz import XYZService, add_tile_routes
+from asyncwf.server.engine._compute import COMPUTE_KIND, register_compute
+from asyncwf.server.engine._dask import DaskEvaluator
+from asyncwf.server.engine._engine import EngineConfig, JobEngine
+from asyncwf.server.engine._executor import KindRegistry, LocalExecutor
+from asyncwf.server.engine._kinds import builtin_kinds
+from asyncwf.server.raster._catalog import RasterCatalog, RasterService, RasterSources
+from asyncwf.server.raster._tiles import TileErrors
+from asyncwf.server.store._blobs import BlobStore, GCSBlobStore, LocalBlobStore
+from asyncwf.server.store._postgres import PostgresStore
+from asyncwf.server.store._sqlite import SQLiteStore
+from asyncwf.server.store._store import Store
 
 __all__ = ["Backend", "BackendConfig"]
 
@@ -65,7 +65,7 @@ class BackendConfig:
     port: int = 0
     #: HTTP port; 0 picks a free one, ``None`` disables HTTP.
     http_port: int | None = 0
-    #: Bearer token -> identity. Empty means no authentication (see :mod:`asyncwf.server._authz`).
+    #: Bearer token -> identity. Empty means no authentication (see :mod:`asyncwf.server.api._authz`).
     tokens: Mapping[str, str] = dataclasses.field(default_factory=dict)
     #: Identity -> the job kinds (shell-style patterns) it may serve as a remote executor.
     executors: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)

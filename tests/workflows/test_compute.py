@@ -235,7 +235,7 @@ async def test_small_grafts_are_answered_as_their_job_is_created(default_client:
 
 async def test_a_graft_too_big_to_answer_inline_goes_straight_to_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     from asyncwf import JobContext, JobInfo
-    from asyncwf.server import _compute
+    from asyncwf.server.engine import _compute
 
     kind = _compute.ComputeKind()
     big = wf.range(30_000).map(lambda i: i * 2).reduce(lambda a, b: a + b, 0)

@@ -26,9 +26,9 @@ from grpclib.server import Stream
 
 from asyncwf import _json as fast_json
 from asyncwf.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from asyncwf.server._authz import TokenAuth
-from asyncwf.server._grpc import CallTracker, _grpc_errors, _request
-from asyncwf.server._store import Document, Store
+from asyncwf.server.api._authz import TokenAuth
+from asyncwf.server.api._jobs import CallTracker, _grpc_errors, _request
+from asyncwf.server.store._store import Document, Store
 from asyncwf.v1 import rasters_grpc
 from asyncwf.v1 import rasters_pb2 as pb
 

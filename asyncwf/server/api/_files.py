@@ -27,8 +27,8 @@ from grpclib.server import Stream
 
 from asyncwf._model import ts_to_pb
 from asyncwf.exceptions import ConfigurationError, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from asyncwf.server._authz import TokenAuth
-from asyncwf.server._grpc import CallTracker, _grpc_errors, _request
+from asyncwf.server.api._authz import TokenAuth
+from asyncwf.server.api._jobs import CallTracker, _grpc_errors, _request
 from asyncwf.v1 import files_grpc
 from asyncwf.v1 import files_pb2 as pb
 

@@ -30,11 +30,11 @@ from asyncwf import _json as fast_json
 from asyncwf._model import ts_to_pb
 from asyncwf._xfpaths import AREAS, USERDATA, check_relative_path, check_virtualpath, engine_kind
 from asyncwf.exceptions import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from asyncwf.server._authz import TokenAuth
-from asyncwf.server._engine import CreateSpec, JobEngine
-from asyncwf.server._grpc import CallTracker, _grpc_errors, _request
-from asyncwf.server._store import ENTITY_INDEX, Store
-from asyncwf.server._xf_files import FileTokens
+from asyncwf.server.api._authz import TokenAuth
+from asyncwf.server.api._jobs import CallTracker, _grpc_errors, _request
+from asyncwf.server.api._xf_files import FileTokens
+from asyncwf.server.engine._engine import CreateSpec, JobEngine
+from asyncwf.server.store._store import ENTITY_INDEX, Store
 from asyncwf.v1 import xf_grpc
 from asyncwf.v1 import xf_pb2 as pb
 

@@ -30,10 +30,10 @@ from asyncwf._model import (
     ts_into,
 )
 from asyncwf.exceptions import InternalError, InvalidArgument, RPCError, wire_message
-from asyncwf.server._authz import TokenAuth
-from asyncwf.server._engine import JobEngine
-from asyncwf.server._runjobs import GROUP, RunJobsSession, create_spec
-from asyncwf.server._store import JobFilter
+from asyncwf.server.api._authz import TokenAuth
+from asyncwf.server.api._runjobs import GROUP, RunJobsSession, create_spec
+from asyncwf.server.engine._engine import JobEngine
+from asyncwf.server.store._store import JobFilter
 from asyncwf.v1 import jobs_grpc
 from asyncwf.v1 import jobs_pb2 as pb
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from asyncwf._model import JobInfo, JobState
 
 if TYPE_CHECKING:
-    from asyncwf.server._engine import JobEngine
+    from asyncwf.server.engine._engine import JobEngine
 
 __all__ = ["ClusterLink", "ClusterStore"]
 

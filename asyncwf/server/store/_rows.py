@@ -16,7 +16,7 @@ from typing import Any
 from asyncwf import _json as fast_json
 from asyncwf._model import JobFailure, JobInfo, JobState, Progress
 from asyncwf.exceptions import Conflict, InternalError
-from asyncwf.server._store import Document
+from asyncwf.server.store._store import Document
 
 __all__ = [
     "COLUMNS",

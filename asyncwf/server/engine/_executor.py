@@ -28,7 +28,7 @@ from asyncwf._context import (
     run_job_function,
 )
 from asyncwf._model import JobInfo
-from asyncwf.server._engine import LOCAL_OWNER_PREFIX, JobEngine
+from asyncwf.server.engine._engine import LOCAL_OWNER_PREFIX, JobEngine
 
 __all__ = ["Executor", "KindRegistry", "LocalExecutor"]
 

@@ -22,12 +22,12 @@ from grpclib.server import Stream
 from asyncwf._model import ts_to_pb
 from asyncwf._xfpaths import check_relative_path
 from asyncwf.exceptions import InvalidArgument, NotFound, PermissionDenied, RPCError, Unauthenticated
-from asyncwf.server._authz import TokenAuth
-from asyncwf.server._grpc import CallTracker, _grpc_errors, _request
-from asyncwf.server._rasters import RasterCatalog
-from asyncwf.server._store import Document, Store
-from asyncwf.server._tiles import TileError, TileErrors, TileRequest, render_tile
-from asyncwf.server._workflows import WorkflowService, to_pb
+from asyncwf.server.api._authz import TokenAuth
+from asyncwf.server.api._jobs import CallTracker, _grpc_errors, _request
+from asyncwf.server.api._workflows import WorkflowService, to_pb
+from asyncwf.server.raster._catalog import RasterCatalog
+from asyncwf.server.raster._tiles import TileError, TileErrors, TileRequest, render_tile
+from asyncwf.server.store._store import Document, Store
 from asyncwf.v1 import xyz_grpc
 from asyncwf.v1 import xyz_pb2 as pb
 from asyncwf.workflows._interpreter import GraftError
@@ -156,7 +156,7 @@ async def error_events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).parent.parent / "static"  # asyncwf/server/static
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png", ".html": "text/html"}
 
 

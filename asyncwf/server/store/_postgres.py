@@ -19,9 +19,9 @@ import anyio
 
 from asyncwf._model import JobInfo, JobState, LogRecord, Progress
 from asyncwf.exceptions import AlreadyExists, ConfigurationError, Conflict, InternalError, Unavailable
-from asyncwf.server._postgres_batch import WriteBatcher, mapped_store_errors, numbered
-from asyncwf.server._postgres_xf import POSTGRES_ENTITY_MIGRATION, PostgresEntities
-from asyncwf.server._rows import (
+from asyncwf.server.store._postgres_batch import WriteBatcher, mapped_store_errors, numbered
+from asyncwf.server.store._postgres_xf import POSTGRES_ENTITY_MIGRATION, PostgresEntities
+from asyncwf.server.store._rows import (
     DOC_COLUMNS,
     SELECT,
     cached_query,
@@ -35,7 +35,7 @@ from asyncwf.server._rows import (
     row_to_job,
     ts,
 )
-from asyncwf.server._store import Document, JobFilter, JobUpdate, NewJob, one_by_one
+from asyncwf.server.store._store import Document, JobFilter, JobUpdate, NewJob, one_by_one
 
 __all__ = ["PostgresStore"]
 
@@ -74,7 +74,7 @@ _MIGRATIONS: list[str] = [
     CREATE INDEX documents_name ON documents(collection, name);
     """,
     POSTGRES_ENTITY_MIGRATION,
-    # Every committed change of a job's version is announced to every replica (see asyncwf.server._cluster).
+    # Every committed change of a job's version is announced to every replica (see asyncwf.server.engine._cluster).
     """
     CREATE FUNCTION asyncwf_job_changed() RETURNS trigger AS $$
     BEGIN
@@ -207,7 +207,7 @@ class PostgresStore(PostgresEntities):
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
         return await self.pool.fetchrow(numbered(sql), *args)
 
-    # --- several replicas (asyncwf.server._cluster) --------------------------
+    # --- several replicas (asyncwf.server.engine._cluster) --------------------------
 
     async def listen(self, callback: Callable[[str, str, int, int], None]) -> None:
         """Call ``callback(what, job_id, a, b)`` for what any replica committed: ``("job", id, version, state)``,

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from asyncwf._ids import new_uuid
 from asyncwf.exceptions import AlreadyExists, NotFound
-from asyncwf.server._rows import ENTITY_COLUMNS, entity_body, entity_query, entity_record, stale
-from asyncwf.server._store import ENTITY_INDEX, Guard, entity_index
+from asyncwf.server.store._rows import ENTITY_COLUMNS, entity_body, entity_query, entity_record, stale
+from asyncwf.server.store._store import ENTITY_INDEX, Guard, entity_index
 
 __all__ = ["ENTITY_MIGRATION", "SQLiteEntities"]
 
@@ -58,7 +58,7 @@ def _check_guard(conn: sqlite3.Connection, guard: Guard | None, now: float) -> N
 
 
 class SQLiteEntities:
-    """The entity half of the SQLite store (see :class:`~asyncwf.server._store.EntityStore`)."""
+    """The entity half of the SQLite store (see :class:`~asyncwf.server.store._store.EntityStore`)."""
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         raise NotImplementedError

@@ -14,9 +14,9 @@ from typing import Any
 
 from asyncwf._ids import new_uuid
 from asyncwf.exceptions import AlreadyExists, NotFound
-from asyncwf.server._postgres_batch import mapped_store_errors, numbered
-from asyncwf.server._rows import ENTITY_COLUMNS, entity_body, entity_query, entity_record, stale
-from asyncwf.server._store import ENTITY_INDEX, Guard, entity_index
+from asyncwf.server.store._postgres_batch import mapped_store_errors, numbered
+from asyncwf.server.store._rows import ENTITY_COLUMNS, entity_body, entity_query, entity_record, stale
+from asyncwf.server.store._store import ENTITY_INDEX, Guard, entity_index
 
 __all__ = ["POSTGRES_ENTITY_MIGRATION", "PostgresEntities"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from asyncwf.exceptions import InvalidArgument, NotFound, PermissionDenied, RPCError, Unauthenticated
-from asyncwf.server._authz import TokenAuth, http_guard
-from asyncwf.server._engine import JobEngine
+from asyncwf.server.api._authz import TokenAuth, http_guard
+from asyncwf.server.engine._engine import JobEngine
 
 __all__ = ["build_http_app"]
 

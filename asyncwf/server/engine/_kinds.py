@@ -6,7 +6,7 @@
 - ``asyncwf.fail``: raises ``RuntimeError`` with the payload as its message.
 - ``asyncwf.primes``: JSON ``{"below": n}``; counts primes below ``n`` in a
   worker thread (CPU-bound), reporting progress; returns the count as text.
-- ``wf.compute``: evaluates a graft (see :mod:`asyncwf.server._compute`).
+- ``wf.compute``: evaluates a graft (see :mod:`asyncwf.server.engine._compute`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import math
 from typing import Any
 
 from asyncwf._context import JobContext, JobOutput
-from asyncwf.server._compute import Evaluator, register_compute
-from asyncwf.server._executor import KindRegistry
+from asyncwf.server.engine._compute import Evaluator, register_compute
+from asyncwf.server.engine._executor import KindRegistry
 
 __all__ = ["builtin_kinds"]
 

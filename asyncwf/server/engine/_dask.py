@@ -23,7 +23,7 @@ __all__ = ["DaskEvaluator", "evaluate_remotely"]
 
 def evaluate_remotely(payload: bytes, timeout: float, rasters: Any = None) -> tuple[str, bytes | str, str]:
     """Runs in a dask worker: ``("ok", result bytes, content type)`` or ``("error", code, message)``."""
-    from asyncwf.server._compute import _evaluate, _request
+    from asyncwf.server.engine._compute import _evaluate, _request
     from asyncwf.workflows._interpreter import Limits
     from asyncwf.workflows._raster_eval import RASTER_CONTEXT
 

@@ -83,7 +83,7 @@ HTTP: dict[str, Need] = {
 
 
 class TokenAuth:
-    """Bearer tokens mapped to identities, with the grants of :mod:`asyncwf.server._authz`.
+    """Bearer tokens mapped to identities, with the grants of :mod:`asyncwf.server.api._authz`.
 
     Args:
         tokens: Bearer token -> identity. None or empty turns auth off.

@@ -20,7 +20,7 @@ from grpclib.server import Stream
 from asyncwf._ids import new_id
 from asyncwf._model import JobInfo, LogRecord, job_to_pb, log_to_pb, ts_into
 from asyncwf.exceptions import RPCError, Unavailable, wire_message
-from asyncwf.server._engine import SHUTDOWN, CreateSpec, JobEngine
+from asyncwf.server.engine._engine import SHUTDOWN, CreateSpec, JobEngine
 from asyncwf.v1 import jobs_pb2 as pb
 
 __all__ = ["RunJobsSession", "accepted_pb", "create_spec"]

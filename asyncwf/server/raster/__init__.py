@@ -1,0 +1,1 @@
+"""The raster catalogue and the rendering of map tiles."""
