@@ -259,3 +259,29 @@ async def test_hostile_fields_get_typed_errors(client: Client) -> None:
     deep = b"[" * 5000 + b"]" * 5000
     info = await client.run_job(COMPUTE_KIND, b'{"graft": {"x": ' + deep + b', "returns": "x"}}')
     assert info.error is not None and info.error.code == "INVALID" and "nests deeper" in info.error.message
+
+
+async def test_a_late_result_is_taken_until_the_job_is_leased_again(client: Client, backend: LocalBackend) -> None:
+    from asyncwf.exceptions import Conflict
+
+    assert backend.backend is not None
+    engine = backend.backend.engine
+    first = await client.create_job("test.nobody", b"")
+    second = await client.create_job("test.nobody", b"")
+    claimed = await engine.claim(["test.nobody"], 2, "ex1", 0.2)
+    assert {j.id for j in claimed} == {first.id, second.id}
+    await asyncio.wait_for(asyncio.gather(_requeued(client, first.id), _requeued(client, second.id)), 10)
+    done = await engine.complete(first.id, "ex1", 1, b"late but welcome")
+    assert done.state.name == "SUCCEEDED" and await client.job_result(done) == b"late but welcome"
+    [again] = await engine.claim(["test.nobody"], 1, "ex2", 30)
+    assert again.id == second.id and again.attempt == 2
+    with pytest.raises(Conflict):  # leased again: the old holder's answer is moot
+        await engine.complete(second.id, "ex1", 1, b"too late")
+    assert (await client.get_job(second.id)).state.name == "RUNNING"
+
+
+async def _requeued(client: Client, job_id: str) -> None:
+    """Until the job's lease has lapsed and it is queued again (nobody holds it)."""
+    async for event in client.watch_job(job_id):
+        if getattr(event, "state", None) is JobState.QUEUED and event.attempt == 1:  # type: ignore[union-attr]
+            return

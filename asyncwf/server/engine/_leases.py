@@ -120,7 +120,7 @@ class LeaseKeeping(EngineState):
                 "expires_at": now + dt.timedelta(seconds=ttl),
             }
         else:
-            changes = {"state": JobState.QUEUED, "lease_owner": ""}
+            changes = {"state": JobState.QUEUED}  # (it keeps its last holder: see _late_lease)
             log.info("job %s: %s on attempt %d, requeued", job_id, code, attempt)
         changes.update(updated_at=now, lease_expires_at=None)
         new = await self.store.update_job(
@@ -199,18 +199,20 @@ class LeaseKeeping(EngineState):
     ) -> JobInfo:
         """Settle a job as SUCCEEDED with its result. Completing twice is harmless."""
         check_content_type(content_type)
-        lease = self._check_lease(job_id, executor_id, attempt)
+        lease, state = self._check_lease(job_id, executor_id, attempt), JobState.RUNNING
         if lease is None:
-            return await self._settled(job_id, executor_id, attempt)
+            lease, state = await self._late_lease(job_id, executor_id, attempt), JobState.QUEUED
+            if lease is None:
+                return await self._settled(job_id, executor_id, attempt)
         await self._flush_logs(job_id)
         inline, stored, size = await self._store_result(job_id, data)
         job = await self.store.update_job(
             job_id,
             _succeeded(lease, inline, stored, size, content_type, _now()),
-            expect_states=(JobState.RUNNING,),
+            expect_states=(state,),
             expect_attempt=attempt,
             expect_owner=executor_id,
-            known=self._known(job_id),
+            known=self._known(job_id) if state is JobState.RUNNING else None,
         )
         if job is None:
             if stored:
@@ -276,6 +278,16 @@ class LeaseKeeping(EngineState):
             return job
         self._finish(job)
         return job
+
+    async def _late_lease(self, job_id: str, executor_id: str, attempt: int) -> _Lease | None:
+        """The lease of a job requeued when its lease lapsed, while no one has taken it since: its holder's
+        late result is still welcome (a requeued job keeps its last holder until it is leased again)."""
+        job = await self._get(job_id, None)
+        if job.state is not JobState.QUEUED or job.attempt != attempt or job.lease_owner != executor_id:
+            return None
+        started = job.started_at.timestamp() if job.started_at else time.time()
+        ttl = job.result_ttl_seconds or self.config.result_ttl_seconds
+        return _Lease(job.attempt, executor_id, job.max_attempts, started, ttl)
 
     async def _settled(self, job_id: str, executor_id: str, attempt: int) -> JobInfo:
         """Answer a settle call whose lease is gone: harmless if the job already ended."""
