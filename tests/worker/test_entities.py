@@ -345,3 +345,9 @@ async def test_xf_jobs_follow_their_engine_jobs_owner() -> None:
         cancelled = await update_xf_job(alice, job, state="Cancelled")
         assert cancelled["state"] == "Cancelled"
         assert (await get_xf_job_result_token(alice, job["serial"], "mine.txt")).token
+        done_job = await create_xf_job(alice, {"task_serial": xf.tasks["blocking"]["serial"], "state": "Done"})
+        assert done_job["owner"] == "alice" and not done_job["engine_job_id"]
+        with pytest.raises(PermissionDenied, match="another identity"):  # bob cannot requeue (take) alice's job
+            await update_xf_job(bob, done_job, state="Queued")
+        with pytest.raises(InvalidArgument, match="set by the backend"):
+            await create_xf_job(bob, {"task_serial": xf.tasks["blocking"]["serial"], "owner": "alice"})

@@ -56,7 +56,8 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "job": {"task_serial": (int,), "task_type_serial": (int,), "workflow_serial": (int,), "state": (str,),
             "inputs": (dict,), "outputs": (dict,), "metadata": (dict,), "sort_order": (str,),
             "source_job_serial": (int, type(None)), "worker": (str,), "started": (*_NUMBER, type(None)),
-            "finished": (*_NUMBER, type(None)), "attempt": (int,), "engine_job_id": (str,)},
+            "finished": (*_NUMBER, type(None)), "attempt": (int,), "engine_job_id": (str,),
+            "owner": (str,)},
     "task_type": {"name": (str,), "version": (str,), "interface": (dict,), "metadata": (dict,)},
     "dependency_package": {"name": (str,), "version": (str,), "metadata": (dict,)},
     "worker": {"name": (str,), "host": (str,), "task_types": (list,), "metadata": (dict,), "last_seen": _NUMBER},
@@ -73,7 +74,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "task": {"name": "", "spawn_key": "", "inputs": [], "metadata": {}, "initial_state": {}},
     "job": {"state": "Queued", "inputs": {}, "outputs": {}, "metadata": {}, "sort_order": "",
             "source_job_serial": None, "worker": "", "started": None, "finished": None, "attempt": 0,
-            "engine_job_id": ""},
+            "engine_job_id": "", "owner": ""},
     "task_type": {"interface": {"inputs": [], "outputs": []}, "metadata": {}},
     "dependency_package": {"metadata": {}}, "worker": {"host": "", "task_types": [], "metadata": {}, "last_seen": 0},
     "activity": {"level": "INFO", "type": "Message", "source": "XamFlowTaskType", "payload": {}, "job_serial": 0,
@@ -81,9 +82,9 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "config": {"value": None},
 }  # fmt: skip
 #: Fields the backend sets when it creates the entity.
-_SET_BY_BACKEND = {"job": ("workflow_serial", "engine_job_id", "attempt"), "activity": ("workflow_serial",)}
+_SET_BY_BACKEND = {"job": ("workflow_serial", "engine_job_id", "attempt", "owner"), "activity": ("workflow_serial",)}
 #: Fields no update changes.
-_DERIVED = {"job": ("workflow_serial", "task_type_serial", "task_serial", "engine_job_id"),
+_DERIVED = {"job": ("workflow_serial", "task_type_serial", "task_serial", "engine_job_id", "owner"),
             "task": ("workflow_serial",), "activity": ("job_serial", "workflow_serial")}  # fmt: skip
 _REFERENCES = {"project_serial": "project", "workflow_serial": "workflow", "task_serial": "task",
                "task_type_serial": "task_type", "source_job_serial": "job", "job_serial": "job"}  # fmt: skip
@@ -166,6 +167,7 @@ class XFService(xf_grpc.XFServiceBase):
             task = referenced["task_serial"]
             record["workflow_serial"] = task["workflow_serial"]
             record["engine_job_id"] = ""
+            record["owner"] = identity or ""
             if "task_type_serial" not in referenced:
                 record["task_type_serial"] = task["task_type_serial"]
                 referenced["task_type_serial"] = await self._require("task_type", task["task_type_serial"])
@@ -254,8 +256,13 @@ class XFService(xf_grpc.XFServiceBase):
         return new
 
     async def _check_job_access(self, job: Mapping[str, Any], identity: str | None) -> None:
-        """An XF job follows its engine job: its owner, or the executor holding its lease, may change it."""
-        if identity is None or not job.get("engine_job_id"):
+        """An XF job follows its engine job: its owner, or the executor holding its lease, may change it
+        (before it has one, the identity that created it)."""
+        if identity is None:
+            return
+        if not job.get("engine_job_id"):
+            if job.get("owner") and job["owner"] != identity:
+                raise PermissionDenied(f"XF job {job['serial']} belongs to another identity")
             return
         engine_job = await self.engine.get(job["engine_job_id"])
         if identity != engine_job.owner and not engine_job.lease_owner.startswith(f"{identity}/"):
