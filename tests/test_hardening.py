@@ -285,3 +285,12 @@ async def _requeued(client: Client, job_id: str) -> None:
     async for event in client.watch_job(job_id):
         if getattr(event, "state", None) is JobState.QUEUED and event.attempt == 1:  # type: ignore[union-attr]
             return
+
+
+def test_postgresql_running_out_of_disk_is_a_typed_error() -> None:
+    import asyncpg
+
+    from asyncwf.server.store._postgres_batch import store_error
+
+    mapped = store_error(asyncpg.exceptions.DiskFullError("could not extend file: No space left on device"))
+    assert isinstance(mapped, ResourceExhausted) and "No space left" in mapped.message

@@ -22,7 +22,7 @@ import inspect
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
-from asyncwf.exceptions import InternalError, InvalidArgument, Unavailable
+from asyncwf.exceptions import InternalError, InvalidArgument, ResourceExhausted, Unavailable
 
 __all__ = ["PG_TYPES", "WriteBatcher", "mapped_store_errors", "numbered", "store_error"]
 
@@ -42,6 +42,8 @@ def store_error(exc: BaseException) -> BaseException:
 
     if isinstance(exc, asyncpg.DataError):
         return InvalidArgument(f"the store refused a value: {exc}")
+    if isinstance(exc, asyncpg.exceptions.InsufficientResourcesError):  # disk full, out of memory (class 53)
+        return ResourceExhausted(f"the store is out of resources: {exc}")
     if isinstance(exc, OSError | asyncpg.InterfaceError | asyncpg.PostgresConnectionError):
         return Unavailable(f"the store is unreachable: {exc}")
     if isinstance(exc, asyncpg.PostgresError):
