@@ -36,8 +36,10 @@ def is_proxy_class(obj: Any) -> bool:
 
 
 def is_proxy_function(obj: Any) -> bool:
-    """A plain function of the proxy types' modules (it builds proxies)."""
-    return inspect.isfunction(obj) and obj.__module__.startswith("asyncwf.workflows.types.")
+    """A plain function that builds proxies (one of the proxy types' modules, or one returning a Proxytype)."""
+    if not inspect.isfunction(obj) or inspect.iscoroutinefunction(obj):
+        return False
+    return obj.__module__.startswith("asyncwf.workflows.types.") or obj.__annotations__.get("return") == "Proxytype"
 
 
 def is_proxy_constant(obj: Any) -> bool:

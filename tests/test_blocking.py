@@ -88,7 +88,8 @@ def test_every_async_name_has_a_sync_twin_with_its_signature(source: str, target
         elif isinstance(obj, Proxytype):  # a constant (pi)
             if not (twin._blocking and twin.graft == obj.graft and isinstance(twin, type(obj))):
                 missing.append(f"{name} (not the blocking constant)")
-        elif inspect.isfunction(obj) and obj.__module__.startswith("asyncwf.workflows.types."):
+        elif inspect.isfunction(obj) and (obj.__module__.startswith("asyncwf.workflows.types.")
+                                           or obj.__annotations__.get("return") == "Proxytype"):  # fmt: skip
             if not _same_parameters(obj, twin) or twin.__module__ != "asyncwf.blocking._proxytypes":
                 missing.append(f"{name} (not a function giving blocking proxies)")
         elif inspect.ismodule(obj) and f"asyncwf.blocking.{name}" in {t for _, t in MIRRORS}:

@@ -100,6 +100,9 @@ if TYPE_CHECKING:
         compute as compute,
     )
     from asyncwf.blocking._workflows import (
+        compute_graft as compute_graft,
+    )
+    from asyncwf.blocking._workflows import (
         get_image as get_image,
     )
     from asyncwf.blocking._workflows import (
@@ -173,6 +176,9 @@ if TYPE_CHECKING:
     )
     from asyncwf.blocking.workflows import (
         floor as floor,
+    )
+    from asyncwf.blocking.workflows import (
+        graft_object as graft_object,
     )
     from asyncwf.blocking.workflows import (
         ifelse as ifelse,
@@ -305,12 +311,14 @@ __all__ = [
     "add_image",
     "ceil",
     "compute",
+    "compute_graft",
     "cos",
     "e",
     "exceptions",
     "exp",
     "floor",
     "get_image",
+    "graft_object",
     "ifelse",
     "inf",
     "isolate_keys",
@@ -387,12 +395,14 @@ _WHERE = {
     "add_image": "asyncwf.blocking._workflows",
     "ceil": "asyncwf.blocking.workflows",
     "compute": "asyncwf.blocking._workflows",
+    "compute_graft": "asyncwf.blocking._workflows",
     "cos": "asyncwf.blocking.workflows",
     "e": "asyncwf.blocking._proxytypes",
     "exceptions": "asyncwf",
     "exp": "asyncwf.blocking.workflows",
     "floor": "asyncwf.blocking.workflows",
     "get_image": "asyncwf.blocking._workflows",
+    "graft_object": "asyncwf.blocking.workflows",
     "ifelse": "asyncwf.blocking.workflows",
     "inf": "asyncwf.blocking._proxytypes",
     "isolate_keys": "asyncwf.workflows",

@@ -18,6 +18,7 @@ from asyncwf.blocking._wrap import (
 from asyncwf.workflows._catalog import add_image as _async_add_image
 from asyncwf.workflows._catalog import get_image as _async_get_image
 from asyncwf.workflows._catalog import list_images as _async_list_images
+from asyncwf.workflows._foreign import compute_graft as _async_compute_graft
 from asyncwf.workflows._job import Job as _async_Job
 from asyncwf.workflows._toplevel import compute as _async_compute
 from asyncwf.workflows._workflow import Workflow as _async_Workflow
@@ -49,6 +50,7 @@ __all__ = [
     "XYZErrorListener",
     "add_image",
     "compute",
+    "compute_graft",
     "get_image",
     "list_images",
     "publish",
@@ -611,6 +613,40 @@ def compute(
     ``Image`` an :class:`ImageResult`, a list of objects a tuple of results.
     """
     result: Any = await_(_async_compute, obj, timeout, block, progress_bar, channel, client, cache=cache, **params)
+    return result
+
+
+def compute_graft(
+    graft: Any,
+    typespec: Any,
+    arguments: Mapping[str, Any] | None = None,
+    *,
+    geoctx: Any = None,
+    timeout: float | None = None,
+    block: bool = True,
+    progress_bar: bool | None = None,
+    channel: str | None = None,
+    client: Client | None = None,
+) -> Any:
+    """Compute a serialized graft made elsewhere and return its result, unmarshalled by its typespec.
+
+    ``graft`` and ``typespec`` are dicts or their JSON text, in asyncwf's spelling or the Descartes Labs
+    client's (the ``Typespec`` protobuf as JSON); ``arguments`` bind a function graft's parameters (see
+    :func:`graft_object`; a DL ``CreateJob``'s ``arguments`` map holds JSON text: ``json.loads`` each value).
+    The other parameters are :func:`compute`'s.
+    """
+    result: Any = await_(
+        _async_compute_graft,
+        graft,
+        typespec,
+        arguments,
+        geoctx=geoctx,
+        timeout=timeout,
+        block=block,
+        progress_bar=progress_bar,
+        channel=channel,
+        client=client,
+    )
     return result
 
 

@@ -75,6 +75,9 @@ from asyncwf.blocking._proxytypes import (
     floor as floor,
 )
 from asyncwf.blocking._proxytypes import (
+    graft_object as graft_object,
+)
+from asyncwf.blocking._proxytypes import (
     ifelse as ifelse,
 )
 from asyncwf.blocking._proxytypes import (
@@ -133,6 +136,9 @@ from asyncwf.blocking._workflows import (
 )
 from asyncwf.blocking._workflows import (
     compute as compute,
+)
+from asyncwf.blocking._workflows import (
+    compute_graft as compute_graft,
 )
 from asyncwf.blocking._workflows import (
     get_image as get_image,
@@ -233,11 +239,13 @@ __all__ = [
     "add_image",
     "ceil",
     "compute",
+    "compute_graft",
     "cos",
     "e",
     "exp",
     "floor",
     "get_image",
+    "graft_object",
     "ifelse",
     "inf",
     "isolate_keys",

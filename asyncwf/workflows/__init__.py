@@ -23,6 +23,7 @@ from asyncwf.exceptions import (
 )
 from asyncwf.workflows._catalog import add_image, get_image, list_images
 from asyncwf.workflows._channel import CHANNEL as __channel__
+from asyncwf.workflows._foreign import compute_graft, graft_object
 from asyncwf.workflows._geocontext import GeoContext
 from asyncwf.workflows._graft import isolate_keys, parametrize
 from asyncwf.workflows._image_result import ImageResult
@@ -107,10 +108,12 @@ __all__ = [
     "add_image",
     "ceil",
     "compute",
+    "compute_graft",
     "cos",
     "e",
     "exp",
     "floor",
+    "graft_object",
     "get_image",
     "ifelse",
     "inf",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import operator
+import re
+import string
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,8 @@ def _max_bits() -> int:
 
 
 BUILTINS: dict[str, Builtin] = {}
+#: An argument not given (None is a value).
+_NO_VALUE: Any = type("_NoValue", (), {"__repr__": lambda self: "<no value>"})()
 _DEFAULT = Limits()
 
 
@@ -103,21 +107,15 @@ def _arith(name: str, op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any
     return fn
 
 
-def _getitem(container: Any, index: Any) -> Any:
-    if isinstance(container, dict):
-        if index not in container:
-            raise GraftError("INVALID", f"key {index!r} is not in the dict")
-        return container[index]
-    if isinstance(index, slice) or (isinstance(index, int) and not isinstance(index, bool)):
-        return container[index]
-    raise GraftError("TYPING", f"cannot index {type(container).__name__} with {type(index).__name__}")
-
-
 def _slice(start: Any = None, stop: Any = None, step: Any = None) -> slice:
     return slice(start, stop, step)
 
 
-def _range(*args: Any) -> list[int]:
+def _range(*args: Any, **named: Any) -> list[int]:
+    """``wf.range(start, stop, step)``; the client names ``step`` (and may name ``start``/``stop``)."""
+    args = (*args, *(named.pop(n) for n in ("start", "stop", "step")[len(args) :] if n in named))
+    if named:
+        raise GraftError("INVALID", f"range takes no argument {', '.join(sorted(named))}")
     if not all(isinstance(a, int) and not isinstance(a, bool) for a in args) or not 1 <= len(args) <= 3:
         raise GraftError("TYPING", "range takes 1 to 3 integers")
     r = range(*args)
@@ -126,22 +124,27 @@ def _range(*args: Any) -> list[int]:
     return list(r)
 
 
-def _dict_create(**items: Any) -> dict[str, Any]:
-    return dict(items)
+def _dict_create(*pairs: Any, **named: Any) -> Any:
+    """``wf.dict.create``: named arguments for Str keys, or positional ``k1, v1, k2, v2, ...``."""
+    if len(pairs) % 2:
+        raise GraftError("INVALID", "wf.dict.create takes keys and values in pairs")
+    created: dict[Any, Any] = dict(zip(pairs[::2], pairs[1::2], strict=True))
+    created.update(named)
+    return _sized(created)
 
 
 def _dict_from_pairs(pairs: Any) -> Any:
     return _sized(dict(pairs))
 
 
-def _map(interp: Interpreter, fn: Any, seq: Any) -> Any:
+def _map(interp: Interpreter, seq: Any, fn: Any) -> Any:
     if isinstance(seq, dict):
         return dict(interp.call(fn, (k, v)) for k, v in seq.items())
     result = [interp.call(fn, (x,)) for x in seq]
     return tuple(result) if isinstance(seq, tuple) else result
 
 
-def _filter(interp: Interpreter, fn: Any, seq: Any) -> Any:
+def _filter(interp: Interpreter, seq: Any, fn: Any) -> Any:
     if isinstance(seq, dict):
         return {k: v for k, v in seq.items() if _truth(interp.call(fn, (k, v)))}
     result = [x for x in seq if _truth(interp.call(fn, (x,)))]
@@ -154,9 +157,9 @@ def _truth(value: Any) -> bool:
     return value
 
 
-def _reduce(interp: Interpreter, fn: Any, seq: Any, initial: Any = None) -> Any:
+def _reduce(interp: Interpreter, seq: Any, fn: Any, initial: Any = _NO_VALUE) -> Any:
     items = list(seq)
-    if initial is None:
+    if initial is _NO_VALUE:
         if not items:
             raise GraftError("INVALID", "reduce of an empty sequence with no initial value")
         acc, items = items[0], items[1:]
@@ -170,9 +173,10 @@ def _reduce(interp: Interpreter, fn: Any, seq: Any, initial: Any = None) -> Any:
 def _sorted(interp: Interpreter, seq: Any, key: Any = None, reverse: bool = False) -> list[Any]:
     if key is None:
         return sorted(seq, reverse=reverse)
-    keyed = [(interp.call(key, (x,)), i, x) for i, x in enumerate(seq)]
-    keyed.sort(key=lambda t: (t[0], t[1]), reverse=reverse)
-    return [x for _, _, x in keyed]
+    items = list(seq)
+    keys = [interp.call(key, (x,)) for x in items]
+    order = sorted(range(len(items)), key=keys.__getitem__, reverse=reverse)  # stable, also reversed, as Python's
+    return [items[i] for i in order]
 
 
 def _ifelse(interp: Interpreter, condition: Any, then: Any, otherwise: Any) -> Any:
@@ -192,8 +196,30 @@ def _contains(container: Any, item: Any) -> bool:
     return item in container
 
 
-def _get(mapping: Any, key: Any, default: Any = None) -> Any:
-    return mapping.get(key, default)
+def _get(container: Any, key: Any, default: Any = _NO_VALUE) -> Any:
+    """``wf.get``: an item of a list, tuple or string by index or slice, or a dict's value (or ``default``)."""
+    if isinstance(container, dict):
+        if key in container:
+            return container[key]
+        if default is _NO_VALUE:
+            raise GraftError("INVALID", f"key {key!r} is not in the dict")
+        return default
+    if isinstance(key, slice) or (isinstance(key, int) and not isinstance(key, bool)):
+        try:
+            return container[key]
+        except IndexError as exc:
+            raise GraftError("INVALID", f"index {key} is out of range for a length-{len(container)} sequence") from exc
+        except TypeError as exc:
+            raise GraftError("TYPING", f"cannot index a {type(container).__name__}") from exc
+    raise GraftError("TYPING", f"cannot index {type(container).__name__} with {type(key).__name__}")
+
+
+def _zip(*seqs: Any) -> Any:
+    return _sized(list(zip(*seqs, strict=False)))
+
+
+def _reversed(seq: Any) -> Any:
+    return seq[::-1] if isinstance(seq, list | tuple | str) else _sized(list(reversed(seq)))
 
 
 def _cast(target: type) -> Callable[[Any], Any]:
@@ -205,19 +231,65 @@ def _cast(target: type) -> Callable[[Any], Any]:
     return fn
 
 
+#: The parameters of the str methods that Python takes by position only (the client names them).
+_STR_PARAMS = {
+    "strip": ("chars",), "lstrip": ("chars",), "rstrip": ("chars",), "replace": ("old", "new", "count"),
+    "zfill": ("width",), "center": ("width", "fillchar"), "ljust": ("width", "fillchar"),
+    "rjust": ("width", "fillchar"), "startswith": ("prefix", "start", "end"), "endswith": ("suffix", "start", "end"),
+    "find": ("sub", "start", "end"), "rfind": ("sub", "start", "end"), "index": ("sub", "start", "end"),
+    "rindex": ("sub", "start", "end"), "count": ("sub", "start", "end"), "partition": ("sep",),
+    "rpartition": ("sep",),
+}  # fmt: skip
+
+
+def _positional(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Named arguments of a str method that Python takes only by position, in their places."""
+    params = _STR_PARAMS.get(name)
+    if not params or not kwargs:
+        return args, kwargs
+    unknown = sorted(set(kwargs) - set(params[len(args) :]))
+    if unknown:
+        raise GraftError("INVALID", f"Str.{name} takes no argument {', '.join(unknown)}")
+    given = list(args)
+    for param in params[len(args) :]:
+        if param not in kwargs:
+            break
+        given.append(kwargs.pop(param))
+    if kwargs:
+        raise GraftError("INVALID", f"Str.{name}: {', '.join(sorted(kwargs))} given without the arguments before")
+    return tuple(given), {}
+
+
 def _str_method(name: str) -> Callable[..., Any]:
-    def fn(s: Any, *args: Any) -> Any:
+    def fn(s: Any, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(s, str):
             raise GraftError("TYPING", f"Str.{name} needs a Str, not {type(s).__name__}")
-        size = _str_result_size(name, s, args)
+        args, kwargs = _positional(name, args, kwargs)
+        size = _str_result_size(name, s, (*args, *kwargs.values()))
         if size > _max_items():  # checked before the string is made
             raise GraftError("OOM", f"Str.{name} would make {size} characters; the limit is {_max_items()}")
         try:
-            return _sized(getattr(s, name)(*args))
+            return _sized(getattr(s, name)(*args, **kwargs))
         except (TypeError, ValueError, OverflowError) as exc:
             raise GraftError("INVALID", f"Str.{name}: {exc}") from exc
 
     return fn
+
+
+def _str_format(template: Any, *args: Any, **kwargs: Any) -> Any:
+    """``wf.Str.format``: fields by position or name only (no attribute or item access), widths bounded."""
+    if not isinstance(template, str):
+        raise GraftError("TYPING", f"Str.format needs a Str, not {type(template).__name__}")
+    try:
+        for _, field, spec, _ in string.Formatter().parse(template):
+            if field and not (field.isdigit() or field.isidentifier()):
+                raise GraftError("INVALID", f"Str.format fields are positions or names, not {field!r}")
+            width = re.search(r"\d+", spec or "")
+            if width is not None and int(width.group()) > _max_items():
+                raise GraftError("OOM", f"Str.format width {width.group()} exceeds the limit of {_max_items()}")
+        return _sized(template.format(*args, **kwargs))
+    except (ValueError, IndexError, KeyError, TypeError) as exc:
+        raise GraftError("INVALID", f"Str.format: {exc!r}") from exc
 
 
 def _str_result_size(name: str, s: str, args: tuple[Any, ...]) -> int:
@@ -243,8 +315,19 @@ def _join(sep: str, items: Any) -> Any:
 
 
 def _datetime_from_string(text: str) -> dt.datetime:
-    value = dt.datetime.fromisoformat(text)
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except (TypeError, ValueError) as exc:
+        raise GraftError("INVALID", f"not an ISO 8601 datetime: {text!r}") from exc
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _datetime_from_timestamp(seconds: Any) -> dt.datetime:
+    _check_numbers("Datetime.from_timestamp", seconds)
+    try:
+        return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise GraftError("INVALID", f"no datetime at {seconds} seconds since the epoch") from exc
 
 
 def _datetime_create(
@@ -351,20 +434,21 @@ _register(["wf.xor", "bitxor"], _int_op("xor", operator.xor))
 _register(["wf.lshift", "lshift"], _int_op("lshift", operator.lshift))
 _register(["wf.rshift", "rshift"], _int_op("rshift", operator.rshift))
 _register(["wf.invert", "invert"], lambda a: _int_op("invert", lambda x, _: ~x)(a, 0))
-_register(["getitem", "wf.getitem"], _getitem)
+_register(["getitem", "wf.get"], _get)
 _register(["wf.Slice.create", "slice"], _slice)
 _register(["getattr", "wf.getattr"], _getattr)
 _register(["list", "wf.list"], lambda *items: _sized(list(items)))
 _register(["tuple", "wf.tuple"], lambda *items: _sized(tuple(items)))
 _register(["dict.create", "wf.dict.create"], _dict_create)
 _register(["dict.from_pairs", "wf.dict.from_pairs"], _dict_from_pairs)
+_register(["zip", "wf.zip"], _zip)
+_register(["reversed", "wf.reversed"], _reversed)
 _register(["range", "wf.range"], _range)
 _register(["length", "wf.length", "len"], _length)
 _register(["contains", "wf.contains"], _contains)
-_register(["keys", "wf.Dict.keys"], lambda d: list(d.keys()))
-_register(["values", "wf.Dict.values"], lambda d: list(d.values()))
-_register(["items", "wf.Dict.items"], lambda d: [(k, v) for k, v in d.items()])
-_register(["get", "wf.Dict.get"], _get)
+_register(["dict.keys", "wf.dict.keys"], lambda d: list(d.keys()))
+_register(["dict.values", "wf.dict.values"], lambda d: list(d.values()))
+_register(["dict.items", "wf.dict.items"], lambda d: [(k, v) for k, v in d.items()])
 _register(["map", "wf.map"], _map, higher_order=True)
 _register(["filter", "wf.filter"], _filter, higher_order=True)
 _register(["reduce", "wf.reduce"], _reduce, higher_order=True)
@@ -379,18 +463,23 @@ _register(["wf.Float.cast", "Float.cast"], _cast(float))
 _register(["wf.Str.cast", "Str.cast"], _cast(str))
 _register(["wf.Bool.cast", "Bool.cast"], _cast(bool))
 for _method in (
-    "upper", "lower", "strip", "lstrip", "rstrip", "split", "replace", "startswith", "endswith", "find",
-    "count", "capitalize", "title", "isdigit", "isalpha", "zfill", "center", "ljust", "rjust", "partition",
+    "upper", "lower", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "replace", "startswith",
+    "endswith", "find", "rfind", "index", "rindex", "count", "capitalize", "title", "swapcase", "casefold",
+    "isdigit", "isalpha", "isalnum", "isdecimal", "isnumeric", "isspace", "islower", "isupper", "istitle",
+    "zfill", "center", "ljust", "rjust", "partition", "rpartition",
 ):  # fmt: skip
     _register([f"wf.Str.{_method}", f"Str.{_method}"], _str_method(_method))
 _register(["wf.Str.join", "Str.join"], _join)
+_register(["wf.Str.format", "Str.format"], _str_format)
 for _fn in (math.sqrt, math.log, math.log10, math.log2, math.exp, math.sin, math.cos, math.tan, math.asin,
             math.acos, math.atan, math.floor, math.ceil, math.log1p, math.expm1):  # fmt: skip
     _register([_fn.__name__, f"wf.math.{_fn.__name__}", *_np(_fn.__name__)], _math(_fn))
 _register(["atan2", "wf.math.atan2", *_np("arctan2")], lambda y, x: math.atan2(y, x))
-_register(["datetime.from_string", "wf.Datetime.from_string"], _datetime_from_string)
-_register(["datetime.create", "wf.Datetime.create"], _datetime_create)
-_register(["timedelta.create", "wf.Timedelta.create"], _timedelta_create)
+_register(["datetime.from_string", "wf.datetime.from_string"], _datetime_from_string)
+_register(["datetime.from_timestamp", "wf.datetime.from_timestamp"], _datetime_from_timestamp)
+_register(["datetime.from_components", "wf.datetime.from_components"], _datetime_create)
+_register(["timedelta.from_components", "wf.timedelta.from_components"], _timedelta_create)
+_register(["timedelta.total_seconds", "wf.timedelta.total_seconds"], lambda t: _getattr(t, "total_seconds"))
 BUILTINS["wf.e"] = Builtin("wf.e", lambda: math.e)
 
 

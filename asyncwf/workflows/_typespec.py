@@ -47,22 +47,51 @@ def _param_spec(param: Any) -> Any:
 
 
 def from_typespec(spec: Any) -> type:
-    """The proxy type of a typespec; raises InvalidArgument for an unknown or malformed one."""
+    """The proxy type of a typespec; raises InvalidArgument for an unknown or malformed one.
+
+    Both spellings are read: asyncwf's JSON (``"Int"``, ``{"type": "List", "params": ["Int"]}``, a dict
+    parameter as ``[[name, spec], ...]``) and the Descartes Labs client's ``Typespec`` protobuf as JSON
+    (``{"type": "Int"}``, ``{"composite": {"type": "List", "params": [{"type": "Int"}]}}``, a dict parameter as
+    ``{"map": {"items": [{"key": {"primitive": {"string": name}}, "val": spec}]}}``).
+    """
     if isinstance(spec, str):
         cls = _NAMED.get(spec)
         if cls is None:
             raise InvalidArgument(f"unknown type {spec!r}")
         return cls
+    if isinstance(spec, dict) and set(spec) == {"type"} and isinstance(spec["type"], str):
+        return from_typespec(spec["type"])
+    if isinstance(spec, dict) and set(spec) == {"composite"} and isinstance(spec["composite"], dict):
+        return from_typespec({"type": spec["composite"].get("type"), "params": spec["composite"].get("params", [])})
     if isinstance(spec, dict) and isinstance(spec.get("type"), str) and isinstance(spec.get("params"), list):
         base = from_typespec(spec["type"])
-        params = tuple(
-            {k: from_typespec(v) for k, v in p} if isinstance(p, list) else from_typespec(p) for p in spec["params"]
-        )
+        params = tuple(_param(p, spec) for p in spec["params"])
         try:
             return base[params]  # type: ignore[no-any-return,index]
         except ProxyTypeError as exc:
             raise InvalidArgument(f"bad typespec {spec!r}: {exc}") from exc
     raise InvalidArgument(f"malformed typespec {spec!r}")
+
+
+def _param(param: Any, spec: Any) -> Any:
+    """A type parameter: a typespec, or named argument types (asyncwf's pairs or DL's ``map``)."""
+    if isinstance(param, list):
+        if not all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in param):
+            raise InvalidArgument(f"malformed named types in typespec {spec!r}")
+        return {k: from_typespec(v) for k, v in param}
+    if isinstance(param, dict) and set(param) == {"map"}:
+        items = (param["map"] or {}).get("items", []) if isinstance(param["map"], dict) else None
+        if not isinstance(items, list):
+            raise InvalidArgument(f"malformed map in typespec {spec!r}")
+        named = {}
+        for item in items:
+            key = item.get("key", {}).get("primitive", {}) if isinstance(item, dict) else {}
+            name = key.get("string", key.get("string_")) if isinstance(key, dict) else None
+            if not isinstance(name, str):
+                raise InvalidArgument(f"named types in typespec {spec!r} need string keys")
+            named[name] = from_typespec(item.get("val"))
+        return named
+    return from_typespec(param)
 
 
 def check_computable(cls: type) -> None:

@@ -81,7 +81,7 @@ class List(GenericProxytype, Generic[T]):
     def __getitem__(self, index: slice) -> Self: ...
     def __getitem__(self, index: Int | int | slice) -> T | Self:
         result = type(self) if isinstance(index, slice) else self._item_type()
-        return result._from_apply("wf.getitem", self, _index(index))  # type: ignore[return-value]
+        return result._from_apply("wf.get", self, _index(index))  # type: ignore[return-value]
 
     def __add__(self, other: List[T] | list[Any]) -> Self:
         return type(self)._from_apply("wf.add", self, type(self)._promote(other))
@@ -98,20 +98,21 @@ class List(GenericProxytype, Generic[T]):
     def map(self, fn: Callable[[T], R]) -> List[R]:
         """Apply ``fn`` to every item; the result type is what ``fn`` returns (a proxy type)."""
         function = _function(fn, self._item_type())
-        return of(List, function._result_type())._from_apply("wf.map", function, self)  # type: ignore[no-any-return]
+        return of(List, function._result_type())._from_apply("wf.map", self, function)  # type: ignore[no-any-return]
 
     def filter(self, fn: Callable[[T], Bool | bool]) -> Self:
         function = _function(fn, self._item_type())
         if not issubclass(function._result_type(), Bool):
             raise ProxyTypeError(f"filter needs a function returning Bool, not {function._result_type().__name__}")
-        return type(self)._from_apply("wf.filter", function, self)
+        return type(self)._from_apply("wf.filter", self, function)
 
     def reduce(self, fn: Callable[[Any, T], Any], initial: Any = None) -> Any:
         item = self._item_type()
         acc_type = item if initial is None else _type_of(initial)
         function = _function(fn, acc_type, item)
-        args: tuple[Any, ...] = (function, self) if initial is None else (function, self, acc_type._promote(initial))
-        return function._result_type()._from_apply("wf.reduce", *args)
+        if initial is None:
+            return function._result_type()._from_apply("wf.reduce", self, function)
+        return function._result_type()._from_apply("wf.reduce", self, function, initial=acc_type._promote(initial))
 
     def sorted(self, key: Callable[[T], Any] | None = None, reverse: bool = False) -> Self:
         kwargs: dict[str, Any] = {"reverse": Bool._promote(reverse)}
@@ -154,7 +155,7 @@ class Tuple(GenericProxytype):
         types = self._type_params
         if not -len(types) <= index < len(types):
             raise ProxyTypeError(f"index {index} out of range for {type(self).__name__}")
-        return types[index]._from_apply("wf.getitem", self, Int._promote(index))
+        return types[index]._from_apply("wf.get", self, Int._promote(index))
 
     def length(self) -> Int:
         return Int._from_apply("wf.length", self)
@@ -195,32 +196,32 @@ class Dict(GenericProxytype, Generic[K, V]):
                 items = {k: value_type._promote(v)._node for k, v in obj.items()}
                 return cls._from_node(Apply("wf.dict.create", (), items))
             pairs: list[Node] = [
-                Apply("wf.tuple", [key_type._promote(k)._node, value_type._promote(v)._node]) for k, v in obj.items()
+                node for k, v in obj.items() for node in (key_type._promote(k)._node, value_type._promote(v)._node)
             ]
-            return cls._from_node(Apply("wf.dict.from_pairs", [Apply("wf.list", pairs)]))
+            return cls._from_node(Apply("wf.dict.create", pairs))
         raise ProxyTypeError(f"cannot promote {type(obj).__name__} to {cls.__name__}")
 
     def __getitem__(self, key: Any) -> V:
         key_type, value_type = self._kv()
-        return value_type._from_apply("wf.getitem", self, key_type._promote(key))  # type: ignore[return-value]
+        return value_type._from_apply("wf.get", self, key_type._promote(key))  # type: ignore[return-value]
 
     def get(self, key: Any, default: Any) -> V:
         key_type, value_type = self._kv()
-        value = value_type._from_apply("wf.Dict.get", self, key_type._promote(key), value_type._promote(default))
+        value = value_type._from_apply("wf.get", self, key_type._promote(key), value_type._promote(default))
         return value  # type: ignore[return-value]
 
     def contains(self, key: Any) -> Bool:
         return Bool._from_apply("wf.contains", self, self._kv()[0]._promote(key))
 
     def keys(self) -> List[K]:
-        return of(List, self._kv()[0])._from_apply("wf.Dict.keys", self)  # type: ignore[no-any-return]
+        return of(List, self._kv()[0])._from_apply("wf.dict.keys", self)  # type: ignore[no-any-return]
 
     def values(self) -> List[V]:
-        return of(List, self._kv()[1])._from_apply("wf.Dict.values", self)  # type: ignore[no-any-return]
+        return of(List, self._kv()[1])._from_apply("wf.dict.values", self)  # type: ignore[no-any-return]
 
     def items(self) -> List[Any]:
         key_type, value_type = self._kv()
-        return of(List, of(Tuple, key_type, value_type))._from_apply("wf.Dict.items", self)  # type: ignore[no-any-return]
+        return of(List, of(Tuple, key_type, value_type))._from_apply("wf.dict.items", self)  # type: ignore[no-any-return]
 
     def length(self) -> Int:
         return Int._from_apply("wf.length", self)

@@ -12,6 +12,15 @@ from asyncwf.workflows.types._primitives import Float, Int, Number, Primitive, _
 __all__ = ["Datetime", "Timedelta"]
 
 
+_COMPONENTS = ("year", "month", "day", "hour", "minute", "second", "microsecond")
+
+
+def _timedelta_node(parts: dict[str, Any]) -> Apply:
+    """``wf.timedelta.from_components`` with all seven components named (the missing ones 0), as DL writes it."""
+    zero = Int._promote(0)
+    return Apply("wf.timedelta.from_components", (), {k: parts.get(k, zero)._node for k in Timedelta._FIELDS})
+
+
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
@@ -32,26 +41,27 @@ class Datetime(Primitive):
         second: Any = 0,
         microsecond: Any = 0,
     ) -> None:
-        parts = [Int._promote(v) for v in (year, month, day, hour, minute, second, microsecond)]
-        self._node = Apply("wf.Datetime.create", [p._node for p in parts])
+        values = (year, month, day, hour, minute, second, microsecond)
+        parts = {name: Int._promote(v)._node for name, v in zip(_COMPONENTS, values, strict=True)}
+        self._node = Apply("wf.datetime.from_components", (), parts)
 
     @classmethod
     def _promote(cls, obj: Any) -> Datetime:
         if isinstance(obj, cls):
             return obj
         if isinstance(obj, dt.datetime):
-            return cls._from_node(Apply("wf.Datetime.from_string", [Literal(_aware(obj).isoformat())]))
+            return cls._from_node(Apply("wf.datetime.from_string", [Literal(_aware(obj).isoformat())]))
         if isinstance(obj, str):
             try:
                 dt.datetime.fromisoformat(obj)
             except ValueError as exc:
                 raise ProxyTypeError(f"not an ISO 8601 datetime: {obj!r}") from exc
-            return cls._from_node(Apply("wf.Datetime.from_string", [Literal(obj)]))
+            return cls._from_node(Apply("wf.datetime.from_string", [Literal(obj)]))
         raise ProxyTypeError(f"cannot promote {type(obj).__name__} to Datetime")
 
     @classmethod
     def from_string(cls, text: Any) -> Datetime:
-        return cls._from_apply("wf.Datetime.from_string", text)
+        return cls._from_apply("wf.datetime.from_string", text)
 
     def __add__(self, other: Any) -> Datetime:
         return Datetime._from_apply("wf.add", self, Timedelta._promote(other))
@@ -88,15 +98,14 @@ class Timedelta(Primitive):
         unknown = set(parts) - set(self._FIELDS)
         if unknown:
             raise ProxyTypeError(f"unknown Timedelta fields: {', '.join(sorted(unknown))}")
-        self._node = Apply("wf.Timedelta.create", (), {k: Number._promote(v)._node for k, v in parts.items()})
+        self._node = _timedelta_node({k: Number._promote(v) for k, v in parts.items()})
 
     @classmethod
     def _promote(cls, obj: Any) -> Timedelta:
         if isinstance(obj, cls):
             return obj
         if isinstance(obj, dt.timedelta):
-            seconds = Float._promote(obj.total_seconds())
-            return cls._from_node(Apply("wf.Timedelta.create", (), {"seconds": seconds._node}))
+            return cls._from_node(_timedelta_node({"seconds": Float._promote(obj.total_seconds())}))
         raise ProxyTypeError(f"cannot promote {type(obj).__name__} to Timedelta")
 
     def __add__(self, other: Any) -> Any:
@@ -117,7 +126,7 @@ class Timedelta(Primitive):
     __lt__, __le__, __gt__, __ge__ = _orderings()
 
     def total_seconds(self) -> Float:
-        return Float._from_apply("wf.getattr", self, "total_seconds")
+        return Float._from_apply("wf.timedelta.total_seconds", self)
 
     days = property(lambda self: Int._from_apply("wf.getattr", self, "days"))
     seconds = property(lambda self: Int._from_apply("wf.getattr", self, "seconds"))

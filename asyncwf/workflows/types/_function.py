@@ -136,8 +136,9 @@ def range(start: Any, stop: Any = None, step: Any = None) -> List[Int]:
     """A List[Int] like Python's ``range``."""
     from asyncwf.workflows.types._containers import List
 
-    args = [Int._promote(a) for a in (start, stop, step) if a is not None]
-    return List[Int]._from_apply("wf.range", *args)  # type: ignore[no-any-return]
+    args = [Int._promote(a) for a in (start, stop) if a is not None]
+    named = {} if step is None else {"step": Int._promote(step)}  # (named, as the original writes it)
+    return List[Int]._from_apply("wf.range", *args, **named)  # type: ignore[no-any-return]
 
 
 def parameter(name: str, type_: type[P]) -> P:

@@ -107,7 +107,7 @@ class Image(Proxytype):
         """One property as a proxy of type ``cls`` (Float by default): ``img.get_property("cloud") < 0.3``."""
         if not isinstance(name, str) or not isinstance(cls, type) or not issubclass(cls, Proxytype):
             raise ProxyTypeError("get_property takes a name and a proxy type, like get_property('cloud', Float)")
-        return cls._from_apply("wf.getitem", self.properties, Str._promote(name))
+        return cls._from_apply("wf.get", self.properties, Str._promote(name))
 
     # --- arithmetic, comparison, logic ---------------------------------------
 
@@ -209,14 +209,14 @@ class ImageCollection(Proxytype):
         return Int._from_apply("wf.length", self)
 
     def __getitem__(self, index: Any) -> Image:
-        return Image._from_apply("wf.getitem", self, Int._promote(index))
+        return Image._from_apply("wf.get", self, Int._promote(index))
 
     def map(self, fn: Callable[[Image], Any]) -> Any:
         """``fn`` on every image: an ImageCollection if it returns Images, else a List."""
         function = _function(fn, Image)
         result = function._result_type()
         target = ImageCollection if issubclass(result, Image) else of(List, result)
-        return target._from_apply("wf.map", function, self)
+        return target._from_apply("wf.map", self, function)
 
     def filter(self, fn: Callable[[Image], Any]) -> ImageCollection:
         """The images for which ``fn`` (Image -> Bool, e.g. on ``properties``) is true."""
@@ -225,7 +225,7 @@ class ImageCollection(Proxytype):
         function = _function(fn, Image)
         if not issubclass(function._result_type(), Bool):
             raise ProxyTypeError("filter needs a function returning Bool")
-        return ImageCollection._from_apply("wf.filter", function, self)
+        return ImageCollection._from_apply("wf.filter", self, function)
 
     def _composite(self, operation: str) -> Image:
         return Image._from_apply(f"wf.ImageCollection.{operation}", self)

@@ -333,6 +333,10 @@ class Float(Number):
     __hash__ = Number.__hash__
 
 
+def _optional_str(value: Any) -> Any:
+    return NoneType._promote(None) if value is None else Str._promote(value)
+
+
 def _castable(value: Any) -> Proxytype:
     if isinstance(value, Proxytype):
         return value
@@ -364,7 +368,7 @@ class Str(Primitive):
     def __getitem__(self, index: Any) -> Str:
         from asyncwf.workflows.types._containers import _index
 
-        return Str._from_apply("wf.getitem", self, _index(index))
+        return Str._from_apply("wf.get", self, _index(index))
 
     def length(self) -> Int:
         return Int._from_apply("wf.length", self)
@@ -372,8 +376,8 @@ class Str(Primitive):
     def contains(self, sub: Any) -> Bool:
         return Bool._from_apply("wf.contains", self, Str._promote(sub))
 
-    def _method(self, name: str, result: type[Proxytype], *args: Any) -> Any:
-        return result._from_apply(f"wf.Str.{name}", self, *args)
+    def _method(self, name: str, result: type[Proxytype], *args: Any, **kwargs: Any) -> Any:
+        return result._from_apply(f"wf.Str.{name}", self, *args, **kwargs)
 
     def upper(self) -> Str:
         return self._method("upper", Str)  # type: ignore[no-any-return]
@@ -381,14 +385,36 @@ class Str(Primitive):
     def lower(self) -> Str:
         return self._method("lower", Str)  # type: ignore[no-any-return]
 
-    def strip(self) -> Str:
-        return self._method("strip", Str)  # type: ignore[no-any-return]
+    def strip(self, chars: Str | str | None = None) -> Str:
+        return self._method("strip", Str, chars=_optional_str(chars))  # type: ignore[no-any-return]
+
+    def lstrip(self, chars: Str | str | None = None) -> Str:
+        return self._method("lstrip", Str, chars=_optional_str(chars))  # type: ignore[no-any-return]
+
+    def rstrip(self, chars: Str | str | None = None) -> Str:
+        return self._method("rstrip", Str, chars=_optional_str(chars))  # type: ignore[no-any-return]
+
+    def title(self) -> Str:
+        return self._method("title", Str)  # type: ignore[no-any-return]
+
+    def zfill(self, width: Int | int) -> Str:
+        return self._method("zfill", Str, Int._promote(width))  # type: ignore[no-any-return]
+
+    def format(self, *args: Any, **kwargs: Any) -> Str:
+        """``str.format`` in the backend: fields by position or name (``"{0} {name}"``)."""
+        from asyncwf.workflows.types._proxify import proxify
+
+        positional = [proxify(a) for a in args]
+        named = {k: proxify(v) for k, v in kwargs.items()}
+        return self._method("format", Str, *positional, **named)  # type: ignore[no-any-return]
 
     def capitalize(self) -> Str:
         return self._method("capitalize", Str)  # type: ignore[no-any-return]
 
-    def replace(self, old: Any, new: Any) -> Str:
-        return self._method("replace", Str, Str._promote(old), Str._promote(new))  # type: ignore[no-any-return]
+    def replace(self, old: Any, new: Any, count: Int | int = -1) -> Str:
+        return self._method(  # type: ignore[no-any-return]
+            "replace", Str, Str._promote(old), Str._promote(new), count=Int._promote(count)
+        )
 
     def startswith(self, prefix: Any) -> Bool:
         return self._method("startswith", Bool, Str._promote(prefix))  # type: ignore[no-any-return]
@@ -402,11 +428,12 @@ class Str(Primitive):
     def count(self, sub: Any) -> Int:
         return self._method("count", Int, Str._promote(sub))  # type: ignore[no-any-return]
 
-    def split(self, sep: Any = None) -> List[Str]:
+    def split(self, sep: Str | str | None = None, maxsplit: Int | int = -1) -> List[Str]:
         from asyncwf.workflows.types._containers import List
 
-        args = () if sep is None else (Str._promote(sep),)
-        return self._method("split", List[Str], *args)  # type: ignore[no-any-return]
+        return self._method(  # type: ignore[no-any-return]
+            "split", List[Str], sep=_optional_str(sep), maxsplit=Int._promote(maxsplit)
+        )
 
     def join(self, items: Any) -> Str:
         from asyncwf.workflows.types._containers import List
