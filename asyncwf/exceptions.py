@@ -333,8 +333,9 @@ class JobExpired(JobError):
 
 
 class JobComputeError(JobFailed):
-    """A compute job failed (the seed's exception). ``code`` is the error code (e.g. ``"INVALID"``),
-    ``message`` the backend's message, ``id`` the job id. Raised as the subclass of its code."""
+    """A compute job failed (the seed's exception). ``code`` is the error code as the original named it
+    (``"ERROR_OOM"``, ``"ERROR_INVALID"``, ``"ERROR_DEADLINE"`` ...), ``message`` the backend's message, ``id``
+    the job id. Raised as the subclass of its code."""
 
     def __init__(self, job: object = None, *, code: str = "", message: str = "", job_id: str = "") -> None:
         # A workflows Job exposes its engine snapshot as ``info``; a JobInfo is used as is.
@@ -344,6 +345,7 @@ class JobComputeError(JobFailed):
             job_id = str(getattr(source, "id", "") or job_id)
             code = str(getattr(error, "code", "") or code)
             message = str(getattr(error, "message", "") or message)
+        code = dl_error_code(code)
         super().__init__(f'Job("{job_id}") failed with: code={code}, message="{message}"', job_id=job_id, code=code)
         self.message = message
 
@@ -352,8 +354,9 @@ class JobComputeError(JobFailed):
 
     @staticmethod
     def for_code(code: str) -> type[JobComputeError]:
-        """The exception class of an error code (the base class for unknown codes)."""
-        return _COMPUTE_ERRORS.get(code, JobComputeError)
+        """The exception class of an error code, as the backend or the original names it (``"OOM"`` or
+        ``"ERROR_OOM"``); the base class for unknown codes."""
+        return _COMPUTE_ERRORS.get(code.removeprefix("ERROR_"), JobComputeError)
 
 
 def _rebuild_compute_error(cls: type[JobComputeError], code: str, message: str, job_id: str) -> JobComputeError:
@@ -387,6 +390,18 @@ class JobInterrupt(JobComputeError):
 class JobAuth(JobComputeError):
     """The job was not allowed to read something it needed."""
 
+
+def dl_error_code(code: str) -> str:
+    """A backend failure code as the original's ``ErrorCode`` names it: ``"OOM"`` -> ``"ERROR_OOM"``,
+    ``"TIMEOUT"`` -> ``"ERROR_DEADLINE"``; other codes of the backend -> ``"ERROR_UNKNOWN"``."""
+    if code.startswith("ERROR_") or not code:
+        return code
+    return _DL_CODES.get(code, "ERROR_UNKNOWN")
+
+
+_DL_CODES = {"INVALID": "ERROR_INVALID", "TYPING": "ERROR_TYPING", "DEADLINE": "ERROR_DEADLINE",
+             "TIMEOUT": "ERROR_DEADLINE", "OOM": "ERROR_OOM", "TERMINATED": "ERROR_TERMINATED",
+             "INTERRUPT": "ERROR_INTERRUPT", "AUTH": "ERROR_AUTH"}  # fmt: skip
 
 _COMPUTE_ERRORS: dict[str, type[JobComputeError]] = {
     "INVALID": JobInvalid,

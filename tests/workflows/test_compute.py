@@ -56,10 +56,12 @@ async def test_compute_as_a_method_and_blocking_false(default_client: Client) ->
 async def test_failures_are_job_compute_errors_with_codes(default_client: Client) -> None:
     with pytest.raises(wf.JobInvalid, match="ZeroDivisionError") as info:
         await wf.compute(wf.Int(1) // 0)
-    assert info.value.code == "INVALID" and info.value.id
-    assert str(info.value).startswith(f'Job("{info.value.id}") failed with: code=INVALID, message=')
-    with pytest.raises(wf.JobOOM):
+    assert info.value.code == "ERROR_INVALID" and info.value.id  # the original's ErrorCode names
+    assert str(info.value).startswith(f'Job("{info.value.id}") failed with: code=ERROR_INVALID, message=')
+    with pytest.raises(wf.JobOOM) as oom:
         await wf.compute(wf.range(10**9).length())
+    assert oom.value.code == "ERROR_OOM"
+    assert wf.JobComputeError.for_code("OOM") is wf.JobComputeError.for_code("ERROR_OOM") is wf.JobOOM
     x = wf.parameter("x", wf.Str)
     job = await wf.compute(x + "!", x="ok", block=False)
     assert await job.result() == "ok!"

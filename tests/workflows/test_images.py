@@ -106,7 +106,7 @@ async def test_reductions_properties_and_errors(catalog: Client) -> None:
     assert await _compute(catalog, img.bandinfo) == ["red", "green", "nir"]
     with pytest.raises(JobComputeError, match="geocontext") as failed:
         await wf.compute(img, client=catalog)
-    assert failed.value.code == "INVALID"
+    assert failed.value.code == "ERROR_INVALID"
     for bad, message in [(Image.from_id("nope"), "no image"), (img.pick_bands("blue"), "no bands blue")]:
         with pytest.raises(JobComputeError, match=message):
             await _compute(catalog, bad)
