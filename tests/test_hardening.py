@@ -86,7 +86,7 @@ async def test_string_builtins_refuse_before_allocating(client: Client) -> None:
 
 async def test_a_ten_megabyte_result_keeps_the_loop_responsive(client: Client) -> None:
     graft = {"s": "x" * 1000, "n": 10_000, "l": ["wf.range", "n"],
-             "f": {"parameters": ["i"], "returns": "s"}, "r": ["wf.map", "f", "l"], "returns": "r"}  # fmt: skip
+             "f": {"parameters": ["i"], "returns": "s"}, "r": ["wf.map", "l", "f"], "returns": "r"}  # fmt: skip
     async with LoopLag().watching() as lag:
         info = await client.run_job(COMPUTE_KIND, _request(graft))
         result = await client.job_result(info)

@@ -213,6 +213,9 @@ if TYPE_CHECKING:
     from asyncwf.blocking.workflows import (
         where as where,
     )
+    from asyncwf.blocking.workflows import (
+        zip as zip,
+    )
     from asyncwf.workflows import (
         GeoContext as GeoContext,
     )
@@ -341,6 +344,7 @@ __all__ = [
     "use",
     "where",
     "workflows",
+    "zip",
 ]
 
 _WHERE = {
@@ -424,6 +428,7 @@ _WHERE = {
     "use": "asyncwf.blocking._workflows",
     "where": "asyncwf.blocking.workflows",
     "workflows": "asyncwf.blocking",
+    "zip": "asyncwf.blocking.workflows",
 }
 
 

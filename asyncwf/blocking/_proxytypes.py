@@ -11,6 +11,7 @@ from asyncwf.workflows._foreign import graft_object as _async_graft_object
 from asyncwf.workflows.types._containers import Dict as _async_Dict
 from asyncwf.workflows.types._containers import List as _async_List
 from asyncwf.workflows.types._containers import Tuple as _async_Tuple
+from asyncwf.workflows.types._containers import zip_ as _async_zip
 from asyncwf.workflows.types._core import GenericProxytype as _async_GenericProxytype
 from asyncwf.workflows.types._datetimes import Datetime as _async_Datetime
 from asyncwf.workflows.types._datetimes import Timedelta as _async_Timedelta
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
     from asyncwf.workflows.types._typing import BoolOp, FloatOp, IntOp, NumberOp
 
     class Any_(Proxytype, _async_Any_):
-        pass
+        def __getitem__(self, key: Any) -> Any_: ...
 
     class GenericProxytype(Proxytype, _async_GenericProxytype):
         pass
@@ -98,6 +99,8 @@ if TYPE_CHECKING:
     class Datetime(Primitive, _async_Datetime):
         @classmethod
         def from_string(cls, text: Any) -> Datetime: ...
+        @classmethod
+        def from_timestamp(cls, seconds: Any) -> Datetime: ...
         def __add__(self, other: Any) -> Datetime: ...
 
     class Function(GenericProxytype, _async_Function):
@@ -158,6 +161,8 @@ if TYPE_CHECKING:
 
     class Tuple(GenericProxytype, _async_Tuple):
         def length(self) -> Int: ...
+        def __eq__(self, other: Any) -> Bool: ...  # type: ignore[override]
+        def __ne__(self, other: Any) -> Bool: ...  # type: ignore[override]
 
     class Dict(GenericProxytype, _async_Dict[K, V]):
         def contains(self, key: Any) -> Bool: ...
@@ -165,6 +170,8 @@ if TYPE_CHECKING:
         def values(self) -> List[V]: ...
         def items(self) -> List[Any]: ...
         def length(self) -> Int: ...
+        def __eq__(self, other: Any) -> Bool: ...  # type: ignore[override]
+        def __ne__(self, other: Any) -> Bool: ...  # type: ignore[override]
 
     class Float(Number, _async_Float):
         __add__: ClassVar[FloatOp[Float]]
@@ -207,6 +214,8 @@ if TYPE_CHECKING:
     class List(GenericProxytype, _async_List[T]):
         def length(self) -> Int: ...
         def contains(self, item: Any) -> Bool: ...
+        def __eq__(self, other: Any) -> Bool: ...  # type: ignore[override]
+        def __ne__(self, other: Any) -> Bool: ...  # type: ignore[override]
         def map(self, fn: Callable[[T], R]) -> List[R]: ...
 else:
 
@@ -351,6 +360,7 @@ __all__ = [
     "sqrt",
     "tan",
     "where",
+    "zip",
     "e",
     "inf",
     "nan",
@@ -460,6 +470,12 @@ def tan(x: Any) -> Any:
 def where(condition: _async_Image, then: Any, otherwise: Any) -> Image:
     """``then`` where ``condition`` is true, else ``otherwise`` (Images or numbers), pixel by pixel."""
     result: Image = wrap(_async_where(condition, then, otherwise))
+    return result
+
+
+def zip(*seqs: Any) -> List[Any]:
+    """``wf.zip(a, b, ...)``: a List of Tuples of the sequences' items, as long as the shortest."""
+    result: List[Any] = wrap(_async_zip(*seqs))
     return result
 
 

@@ -119,6 +119,9 @@ from asyncwf.blocking._proxytypes import (
 from asyncwf.blocking._proxytypes import (
     where as where,
 )
+from asyncwf.blocking._proxytypes import (
+    zip as zip,
+)
 from asyncwf.blocking._workflows import (
     XYZ as XYZ,
 )
@@ -266,4 +269,5 @@ __all__ = [
     "tan",
     "use",
     "where",
+    "zip",
 ]

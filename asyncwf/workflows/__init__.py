@@ -68,6 +68,7 @@ from asyncwf.workflows.types import (
     sqrt,
     tan,
     where,
+    zip,
 )
 
 __all__ = [
@@ -135,4 +136,5 @@ __all__ = [
     "tan",
     "use",
     "where",
+    "zip",
 ]

@@ -3,6 +3,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from asyncwf import Client
 from asyncwf.workflows._builtins import BUILTINS
 from asyncwf.workflows._interpreter import Interpreter, Limits
 from asyncwf.workflows._typespec import decode_value, encode_value, unmarshal
@@ -19,3 +22,10 @@ def local_compute(obj: Proxytype, **arguments: Any) -> Any:
     """What compute() returns, without a backend: evaluate, encode, decode, unmarshal."""
     value = evaluate(obj.graft, **arguments)
     return unmarshal(type(obj), decode_value(json.loads(json.dumps(encode_value(value)))))
+
+
+@pytest.fixture
+async def default_client(client: Client) -> Client:
+    """``client`` (a LocalBackend's), as the default client of this test."""
+    Client.set_default_client(client)
+    return client

@@ -18,12 +18,6 @@ from asyncwf.exceptions import TimeoutError as AsyncwfTimeout
 from asyncwf.testing import LocalBackend
 
 
-@pytest.fixture
-async def default_client(client: Client) -> Client:
-    Client.set_default_client(client)
-    return client
-
-
 async def test_compute_through_asyncwf_serve(server_process) -> None:  # type: ignore[no-untyped-def]
     server = server_process()
     async with server.client() as client:

@@ -1,6 +1,7 @@
 """Proxy types: lazy values whose operations build grafts."""
 
 from asyncwf.workflows.types._containers import Dict, List, Tuple
+from asyncwf.workflows.types._containers import zip_ as zip
 from asyncwf.workflows.types._core import GenericProxytype, Proxytype, ProxyTypeError
 from asyncwf.workflows.types._datetimes import Datetime, Timedelta
 from asyncwf.workflows.types._function import (
@@ -67,4 +68,5 @@ __all__ = [
     "sqrt",
     "tan",
     "where",
+    "zip",
 ]

@@ -7,9 +7,9 @@ from typing import Any, Generic, Self, TypeVar, overload
 
 from asyncwf.workflows._graft import Apply, Node
 from asyncwf.workflows.types._core import GenericProxytype, Proxytype, ProxyTypeError, of
-from asyncwf.workflows.types._primitives import Bool, Int, NoneType, Str
+from asyncwf.workflows.types._primitives import Any_, Bool, Int, NoneType, Str
 
-__all__ = ["Dict", "List", "Tuple"]
+__all__ = ["Dict", "List", "Tuple", "zip_"]
 
 #: The item type of a List, the key and value types of a Dict (covariant: proxies are immutable, so a
 #: ``List[Int]`` is a ``List[Number]``), and what a function returns.
@@ -95,6 +95,15 @@ class List(GenericProxytype, Generic[T]):
     def contains(self, item: Any) -> Bool:
         return Bool._from_apply("wf.contains", self, self._item_type()._promote(item))
 
+    def __eq__(self, other: Any) -> Bool:  # type: ignore[override]
+        return Bool._from_apply("wf.eq", self, type(self)._promote(other))
+
+    def __ne__(self, other: Any) -> Bool:  # type: ignore[override]
+        return Bool._from_apply("wf.ne", self, type(self)._promote(other))
+
+    def __reversed__(self) -> Self:
+        return type(self)._from_apply("wf.reversed", self)
+
     def map(self, fn: Callable[[T], R]) -> List[R]:
         """Apply ``fn`` to every item; the result type is what ``fn`` returns (a proxy type)."""
         function = _function(fn, self._item_type())
@@ -102,7 +111,7 @@ class List(GenericProxytype, Generic[T]):
 
     def filter(self, fn: Callable[[T], Bool | bool]) -> Self:
         function = _function(fn, self._item_type())
-        if not issubclass(function._result_type(), Bool):
+        if not issubclass(function._result_type(), Bool | Any_):
             raise ProxyTypeError(f"filter needs a function returning Bool, not {function._result_type().__name__}")
         return type(self)._from_apply("wf.filter", self, function)
 
@@ -159,6 +168,19 @@ class Tuple(GenericProxytype):
 
     def length(self) -> Int:
         return Int._from_apply("wf.length", self)
+
+    def __add__(self, other: Any) -> Any:
+        """Tuple + Tuple: a Tuple of both's items."""
+        right = _type_of(other)._promote(other) if not isinstance(other, Proxytype) else other
+        if not isinstance(right, Tuple):
+            raise ProxyTypeError(f"can only add a Tuple to a Tuple, not {type(other).__name__}")
+        return of(Tuple, *self._type_params, *right._type_params)._from_apply("wf.add", self, right)
+
+    def __eq__(self, other: Any) -> Bool:  # type: ignore[override]
+        return Bool._from_apply("wf.eq", self, type(self)._promote(other))
+
+    def __ne__(self, other: Any) -> Bool:  # type: ignore[override]
+        return Bool._from_apply("wf.ne", self, type(self)._promote(other))
 
     def __hash__(self) -> int:
         return Proxytype.__hash__(self)
@@ -226,8 +248,30 @@ class Dict(GenericProxytype, Generic[K, V]):
     def length(self) -> Int:
         return Int._from_apply("wf.length", self)
 
+    def __eq__(self, other: Any) -> Bool:  # type: ignore[override]
+        return Bool._from_apply("wf.eq", self, type(self)._promote(other))
+
+    def __ne__(self, other: Any) -> Bool:  # type: ignore[override]
+        return Bool._from_apply("wf.ne", self, type(self)._promote(other))
+
+    @classmethod
+    def from_pairs(cls, pairs: Any) -> Self:
+        """The Dict of a List of (key, value) Tuples: ``Dict[Str, Int].from_pairs([("a", 1)])``."""
+        key_type, value_type = cls._kv()
+        items = of(List, of(Tuple, key_type, value_type))._promote(pairs)
+        return cls._from_apply("wf.dict.from_pairs", items)
+
     def __hash__(self) -> int:
         return Proxytype.__hash__(self)
+
+
+def zip_(*seqs: Any) -> List[Any]:
+    """``wf.zip(a, b, ...)``: a List of Tuples of the sequences' items, as long as the shortest."""
+    lists: list[Any] = [s if isinstance(s, List) else _type_of(s)._promote(s) for s in seqs]
+    if not lists or not all(isinstance(s, List) for s in lists):
+        raise ProxyTypeError("wf.zip takes Lists")
+    items = of(Tuple, *(s._item_type() for s in lists))
+    return of(List, items)._from_apply("wf.zip", *lists)  # type: ignore[no-any-return]
 
 
 def _type_of(value: Any) -> type[Proxytype]:

@@ -61,7 +61,13 @@ class Datetime(Primitive):
 
     @classmethod
     def from_string(cls, text: Any) -> Datetime:
+        """An ISO 8601 datetime (UTC when it names no timezone)."""
         return cls._from_apply("wf.datetime.from_string", text)
+
+    @classmethod
+    def from_timestamp(cls, seconds: Any) -> Datetime:
+        """The UTC datetime ``seconds`` after the epoch."""
+        return cls._from_apply("wf.datetime.from_timestamp", Number._promote(seconds))
 
     def __add__(self, other: Any) -> Datetime:
         return Datetime._from_apply("wf.add", self, Timedelta._promote(other))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -73,6 +74,8 @@ class Function(GenericProxytype):
             for p in signature.parameters.values()
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
         ]
+        if not arg_types and names:
+            arg_types = _annotated_types(fn, names)
         if len(names) != len(arg_types):
             raise ProxyTypeError(
                 f"{getattr(fn, '__name__', fn)} takes {len(names)} arguments, {len(arg_types)} types given"
@@ -96,6 +99,19 @@ class Function(GenericProxytype):
 
     def __hash__(self) -> int:
         return Proxytype.__hash__(self)
+
+
+def _annotated_types(fn: Callable[..., Any], names: list[str]) -> tuple[type[Proxytype], ...]:
+    """The proxy types a function's parameters are annotated with (``def f(x: wf.Int)``); all must be."""
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable string annotations: read them as written
+        hints = dict(getattr(fn, "__annotations__", {}))
+    found = [hints.get(name) for name in names]
+    missing = [name for name, hint in zip(names, found, strict=True) if not _is_proxy_type(hint)]
+    if missing:
+        raise ProxyTypeError(f"give the argument types, or annotate {', '.join(missing)} with proxy types")
+    return tuple(cast(type[Proxytype], hint) for hint in found)
 
 
 def _is_proxy_type(value: object) -> bool:

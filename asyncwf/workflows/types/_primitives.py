@@ -21,8 +21,12 @@ class Primitive(Proxytype):
     _pytype: tuple[type, ...] = ()
 
     def __init__(self, value: Any) -> None:
-        promoted = type(self)._promote(value)
-        self._node = promoted._node
+        cls = type(self)
+        cast = getattr(cls, "cast", None)
+        if isinstance(value, Primitive | Any_) and not isinstance(value, cls) and cast is not None:
+            self._node = cast(value)._node  # Int(Float(3.7)) is a cast, as in the original
+            return
+        self._node = cls._promote(value)._node
 
     @classmethod
     def _promote(cls, obj: Any) -> Any:
@@ -107,11 +111,62 @@ def _orderings() -> tuple[Any, Any, Any, Any]:
     return make("lt"), make("le"), make("gt"), make("ge")
 
 
+def _any_binary(fn: str) -> tuple[Any, Any]:
+    """``__op__`` and ``__rop__`` of Any: the application the typed operator would build (checked when run)."""
+
+    def forward(self: Any_, other: Any) -> Any_:
+        return Any_._from_apply(fn, self, other)
+
+    def reverse(self: Any_, other: Any) -> Any_:
+        return Any_._from_apply(fn, other, self)
+
+    return forward, reverse
+
+
+def _any_compare(fn: str) -> Any:
+    """A comparison with an Any: a Bool (usable in ``filter`` and ``ifelse``), checked when run."""
+
+    def compare(self: Any_, other: Any) -> Bool:
+        return Bool._from_apply(fn, self, other)
+
+    return compare
+
+
+def _any_unary(fn: str) -> Any:
+    def method(self: Any_) -> Any_:
+        return Any_._from_apply(fn, self)
+
+    return method
+
+
 class Any_(Proxytype):
     """Any type: anything promotes to it; the backend checks types when it runs."""
 
     __slots__ = ()
     _computed: Any
+
+    def __init__(self, value: Any) -> None:
+        self._node = Any_._promote(value)._node
+
+    # An Any has every operator: the backend checks the operands' types when it runs (as the original's did).
+    __add__, __radd__ = _any_binary("wf.add")
+    __sub__, __rsub__ = _any_binary("wf.sub")
+    __mul__, __rmul__ = _any_binary("wf.mul")
+    __truediv__, __rtruediv__ = _any_binary("wf.numpy.true_divide")
+    __floordiv__, __rfloordiv__ = _any_binary("wf.numpy.floor_divide")
+    __mod__, __rmod__ = _any_binary("wf.numpy.remainder")
+    __pow__, __rpow__ = _any_binary("wf.numpy.power")
+    __and__, __rand__ = _any_binary("wf.numpy.logical_and")
+    __or__, __ror__ = _any_binary("wf.numpy.logical_or")
+    __lt__, __gt__ = _any_compare("wf.lt"), _any_compare("wf.gt")
+    __le__, __ge__ = _any_compare("wf.le"), _any_compare("wf.ge")
+    __eq__, __ne__ = _any_compare("wf.eq"), _any_compare("wf.ne")
+    __neg__ = _any_unary("wf.numpy.negative")
+    __invert__ = _any_unary("wf.numpy.logical_not")
+    __hash__ = Proxytype.__hash__
+
+    def __getitem__(self, key: Any) -> Any_:
+        return Any_._from_apply("wf.get", self, key)
 
     @classmethod
     def _promote(cls, obj: Any) -> Any_:
@@ -219,6 +274,30 @@ class Number(Primitive):
     __floordiv__, __rfloordiv__ = _operator_pair("wf.numpy.floor_divide", "//")
     __mod__, __rmod__ = _operator_pair("wf.numpy.remainder", "%")
     __pow__, __rpow__ = _operator_pair("wf.numpy.power", "**")
+
+    def __divmod__(self, other: Number | float) -> Any:
+        """``divmod(a, b)``: a Tuple of the floor quotient and the remainder."""
+        from asyncwf.workflows.types._containers import Tuple
+        from asyncwf.workflows.types._core import of
+
+        right = self._binary_operand(other, "divmod")
+        kind = self._result(right)
+        return of(Tuple, kind, kind)._from_apply("wf.divmod", self, right)
+
+    def __rdivmod__(self, other: Number | float) -> Any:
+        from asyncwf.workflows.types._containers import Tuple
+        from asyncwf.workflows.types._core import of
+
+        left = self._binary_operand(other, "divmod")
+        kind = self._result(left)
+        return of(Tuple, kind, kind)._from_apply("wf.divmod", left, self)
+
+    def _binary_operand(self, other: Any, name: str) -> Number:
+        try:
+            return Number._promote(other)  # type: ignore[no-any-return]
+        except ProxyTypeError as exc:
+            raise ProxyTypeError(f"unsupported operand types for {name}: {type(self).__name__} and "
+                                 f"{type(other).__name__}") from exc  # fmt: skip
 
     def __neg__(self) -> Self:
         return type(self)._from_apply("wf.numpy.negative", self)
