@@ -200,7 +200,10 @@ class Interpreter:
         if self._cancel is not None and self._cancel.is_set():
             raise GraftError("TERMINATED", "the job was cancelled")
         if self._progress is not None:
-            self._progress(min(self._steps, self._total), max(self._steps, self._total))
+            # Steps evaluated of an estimate of the steps (the graft's expressions, grown as loops add more):
+            # one unit for both; the last step is left for the end, which the job's success reports.
+            self._total = max(self._total, self._steps + 1)
+            self._progress(self._steps, self._total)
 
     def _evaluate(self, key: str, scope: _Scope) -> Any:
         """Value of ``key`` as seen from ``scope``."""

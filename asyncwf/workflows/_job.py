@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -12,7 +13,7 @@ from typing import Any
 
 from asyncwf import _json as fast_json
 from asyncwf._ids import new_id
-from asyncwf._model import JobInfo, JobState, ProgressUpdate
+from asyncwf._model import JobInfo, JobState, Progress, ProgressUpdate
 from asyncwf.client import Client
 from asyncwf.exceptions import (
     InvalidArgument,
@@ -308,8 +309,15 @@ class Job:
         return JobComputeError.for_code(self._info.error.code if self._info.error else "")(self)
 
     @property
-    def progress(self) -> Any:
-        return self._info.progress if self._info is not None else None
+    def progress(self) -> Progress | None:
+        """How far the job is (steps done of steps in all, ``percent``); complete once it succeeded."""
+        if self._info is None:
+            return None
+        progress = self._info.progress
+        if self._info.state is JobState.SUCCEEDED:
+            total = max(progress.steps_total, 1)
+            return dataclasses.replace(progress, steps_done=total, steps_total=total, percent=100.0, eta_seconds=0.0)
+        return progress
 
     @property
     def created_datetime(self) -> dt.datetime | None:

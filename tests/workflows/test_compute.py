@@ -199,9 +199,14 @@ def test_blocking_compute_against_asyncwf_serve(server_process) -> None:  # type
 
 async def test_progress_bar_shows_stage_and_steps(default_client: Client, capsys: pytest.CaptureFixture[str]) -> None:
     slow = wf.range(700).map(lambda i: wf.range(i).reduce(lambda a, b: a + b, 0)).length()
-    assert await wf.compute(slow, progress_bar=True, cache=False) == 700
+    job = await wf.compute(slow, block=False, cache=False)
+    assert await job.result(progress_bar=True) == 700
     err = capsys.readouterr().err
     assert "Job " in err and "Stage: SUCCEEDED" in err and "Status: SUCCESS" in err
+    last = err.rsplit("\r", 1)[-1]
+    assert "100%" in last, last  # done and total count the same steps, and the bar ends full
+    assert job.progress is not None and job.progress.percent == 100.0
+    assert job.progress.steps_done == job.progress.steps_total >= 1
 
 
 async def test_huge_integer_results_round_trip(client: Client) -> None:
