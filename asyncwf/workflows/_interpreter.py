@@ -321,10 +321,10 @@ class Interpreter:
                         values[key] = fn.fn(values[last])
                     else:
                         values[key] = fn.fn(*[values[ref] for ref in expr[1:]])
-                except GraftError:
-                    raise
+                except GraftError as exc:
+                    raise _located(exc, fn, key) from None
                 except Exception as exc:
-                    raise _builtin_error(fn, exc) from exc
+                    raise _builtin_error(fn, exc, key) from exc
                 continue
             self._budget = budget
             if named is None and type(fn) is Closure:
@@ -387,7 +387,7 @@ class Interpreter:
             self._tick()
             fn = values[expr[0]]
             if named is None and type(fn) is Builtin and not fn.higher_order:
-                value = _call_plain(fn, [values[ref] for ref in expr[1:]])  # the common case
+                value = _call_plain(fn, [values[ref] for ref in expr[1:]], key)  # the common case
             else:
                 value = self._apply(key, [values[ref] for ref in refs], named)
             values[key] = value
@@ -411,42 +411,51 @@ class Interpreter:
             kwargs = dict(zip(named, args[split:], strict=True))
             del args[split:]
         if type(fn) is Builtin:
-            return self._call_builtin(fn, args[1:], kwargs)
+            return self._call_builtin(fn, args[1:], kwargs, key)
         if isinstance(fn, Closure):
             return self.call(fn, tuple(args[1:]), kwargs)
         raise GraftError("TYPING", f"key {key!r}: {type(fn).__name__} value is not callable")
 
-    def _call_builtin(self, fn: Builtin, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def _call_builtin(self, fn: Builtin, args: list[Any], kwargs: dict[str, Any], key: str = "") -> Any:
         try:
             if fn.higher_order:
                 return fn.fn(self, *args, **kwargs)
             return fn.fn(*args, **kwargs)
-        except GraftError:
-            raise
+        except GraftError as exc:
+            raise _located(exc, fn, key) from None
         except Exception as exc:
-            raise _builtin_error(fn, exc) from exc
+            raise _builtin_error(fn, exc, key) from exc
 
 
-def _call_plain(fn: Builtin, args: list[Any]) -> Any:
+def _call_plain(fn: Builtin, args: list[Any], key: str = "") -> Any:
     """A plain (not higher-order) builtin applied to positional arguments, its errors made GraftErrors."""
     try:
         return fn.fn(*args)
-    except GraftError:
-        raise
+    except GraftError as exc:
+        raise _located(exc, fn, key) from None
     except Exception as exc:
-        raise _builtin_error(fn, exc) from exc
+        raise _builtin_error(fn, exc, key) from exc
 
 
-def _builtin_error(fn: Builtin, exc: Exception) -> Exception:
-    """The GraftError for an exception raised by a builtin (others are returned as they are)."""
+def _located(exc: GraftError, fn: Builtin, key: str) -> GraftError:
+    """A builtin's own GraftError, naming the builtin and the key it was applied at (once: the innermost)."""
+    if not key or "(at key " in exc.message:
+        return exc
+    return GraftError(exc.code, f"{fn.name} (at key {key!r}): {exc.message}")
+
+
+def _builtin_error(fn: Builtin, exc: Exception, key: str = "") -> Exception:
+    """The GraftError for an exception raised by a builtin (others are returned as they are), naming the
+    builtin and the graft key it was applied at (wrong arity or keyword: TYPING, with Python's words)."""
+    where = f"{fn.name} (at key {key!r})" if key else fn.name
     if isinstance(exc, TypeError | AttributeError):
-        return GraftError("TYPING", f"{fn.name}: {exc}")
+        return GraftError("TYPING", f"{where}: {exc}")
     if isinstance(exc, RecursionError):
-        return GraftError("INVALID", f"{fn.name}: nested too deeply")
+        return GraftError("INVALID", f"{where}: nested too deeply")
     if isinstance(exc, ValueError | LookupError | ArithmeticError):
-        return GraftError("INVALID", f"{fn.name}: {type(exc).__name__}: {exc}")
+        return GraftError("INVALID", f"{where}: {type(exc).__name__}: {exc}")
     if isinstance(exc, MemoryError):
-        return GraftError("OOM", f"{fn.name}: out of memory")
+        return GraftError("OOM", f"{where}: out of memory")
     return exc
 
 

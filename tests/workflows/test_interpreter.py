@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import pytest
@@ -132,3 +133,35 @@ def test_wrong_argument_types_for_parameters_are_typing_errors() -> None:
     with pytest.raises(GraftError) as info:
         evaluate((x + 1).graft, x="not a number")
     assert info.value.code == "TYPING"
+
+
+@pytest.mark.parametrize(
+    ("graft", "code", "message"),
+    [
+        ({"1": 1, "2": ["wf.nope", "1"], "returns": "2"}, "INVALID", "unknown name 'wf.nope'"),
+        ({"1": 1, "2": ["wf.range", "1", "1", "1", "1"], "returns": "2"}, "TYPING", re.escape("wf.range (at key '2')")),
+        (
+            {"1": 1, "2": ["wf.range", "1", {"stride": "1"}], "returns": "2"},
+            "INVALID",
+            re.escape("wf.range (at key '2')"),
+        ),
+        (
+            {"1": "a", "2": ["wf.Str.split", "1", {"separator": "1"}], "returns": "2"},
+            "INVALID",
+            re.escape("wf.Str.split (at key '2')"),
+        ),
+        ({"1": 1, "2": ["wf.numpy.add", "1"], "returns": "2"}, "TYPING", re.escape("wf.numpy.add (at key '2')")),
+    ],
+)
+def test_bad_applications_name_the_builtin_and_where(graft: dict, code: str, message: str) -> None:
+    with pytest.raises(GraftError, match=message) as info:
+        evaluate(graft)
+    assert info.value.code == code
+
+
+def test_a_bad_typespec_is_a_typed_error() -> None:
+    from asyncwf.exceptions import InvalidArgument
+
+    for spec in ({"type": "Nope"}, {"composite": {"type": "List", "params": [{"type": "Int"}, 5]}}, [1], "Lisst"):
+        with pytest.raises(InvalidArgument):
+            wf.graft_object({"returns": "1", "1": 1}, spec)
