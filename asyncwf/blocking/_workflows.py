@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
     from typing import Any, Literal
 
-    from asyncwf._model import JobInfo
+    from asyncwf._model import JobInfo, Progress
     from asyncwf.blocking._client import Client
     from asyncwf.blocking._family import Proxytype
     from asyncwf.exceptions import JobComputeError
@@ -162,8 +162,9 @@ class Job(BlockingProxy[_async_Job]):
         return result
 
     @property
-    def progress(self) -> Any:
-        result: Any = get(self, "progress")
+    def progress(self) -> Progress | None:
+        """How far the job is (steps done of steps in all, ``percent``); complete once it succeeded."""
+        result: Progress | None = get(self, "progress")
         return result
 
     def refresh(self) -> None:

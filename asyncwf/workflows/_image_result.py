@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from asyncwf.workflows._geocontext import GeoContext
@@ -13,15 +13,19 @@ __all__ = ["ImageResult"]
 
 class ImageResult:
     """A computed Image: ``ndarray`` (a numpy masked array, bands x rows x columns, float64),
-    ``properties``, ``bandinfo`` (band names, in order) and the ``geocontext`` it was computed in."""
+    ``properties``, ``bandinfo`` (band name -> that band's info, in band order, as the original's: iterate it
+    for the names) and the ``geocontext`` it was computed in."""
 
     __slots__ = ("bandinfo", "geocontext", "ndarray", "properties")
 
-    def __init__(self, ndarray: Any, properties: Mapping[str, Any], bandinfo: list[str],
+    def __init__(self, ndarray: Any, properties: Mapping[str, Any], bandinfo: Iterable[str] | Mapping[str, Any],
                  geocontext: GeoContext | None) -> None:  # fmt: skip
         self.ndarray = ndarray
         self.properties = dict(properties)
-        self.bandinfo = list(bandinfo)
+        self.bandinfo: dict[str, dict[str, Any]] = (
+            {name: dict(info) for name, info in bandinfo.items()} if isinstance(bandinfo, Mapping)
+            else {name: {"name": name} for name in bandinfo}
+        )  # fmt: skip
         self.geocontext = geocontext
 
     @classmethod
@@ -38,4 +42,6 @@ class ImageResult:
                    GeoContext.from_dict(geoctx) if geoctx else None)  # fmt: skip
 
     def __repr__(self) -> str:
-        return f"ImageResult(bands={self.bandinfo}, shape={tuple(self.ndarray.shape)}, properties={self.properties})"
+        return (
+            f"ImageResult(bands={list(self.bandinfo)}, shape={tuple(self.ndarray.shape)}, properties={self.properties})"
+        )

@@ -162,7 +162,8 @@ def _unary(name: str) -> Callable[[Any], ImageValue]:
     return apply
 
 
-def _from_id(image_id: Any, resampling: Any = "nearest") -> ImageValue:
+def _from_id(image_id: Any, resampling: Any = "nearest", resampler: Any = None) -> ImageValue:
+    resampling = resampler if resampler is not None else resampling  # (the original's name for it)
     if resampling not in RESAMPLING:
         raise GraftError("INVALID", f"resampling is one of {', '.join(RESAMPLING)}, not {resampling!r}")
     return read_image(_record(image_id), _context().geoctx or {}, resampling)
@@ -243,6 +244,56 @@ def _reduce_pixels(img: Any, operation: Any) -> dict[str, Any]:
     return out
 
 
+_AXES = {"pixels": (1, 2), "bands": (0,), "all": (0, 1, 2)}
+
+
+def _reduce(img: Any, operation: Any, axis: Any = "pixels") -> Any:
+    """``img.<op>(axis=...)``: over pixels a ``{band: value}`` dict, over bands a one-band Image, over both (or
+    ``None``) one number; masked pixels are left out."""
+    import numpy as np
+
+    image = _image(img)
+    if operation not in _REDUCERS:
+        raise GraftError("INVALID", f"reduction is one of {', '.join(_REDUCERS)}, not {operation!r}")
+    if axis == "pixels":
+        return _reduce_pixels(image, operation)
+    if axis not in ("bands", None, "all") and sorted(axis if isinstance(axis, list) else []) != ["bands", "pixels"]:
+        raise GraftError("INVALID", f"axis is 'pixels', 'bands', ('bands', 'pixels') or None, not {axis!r}")
+    if axis == "bands":
+        result: Any
+        with np.errstate(all="ignore"):
+            if operation == "count":
+                result = np.ma.asarray(np.ma.count(image.array, axis=0), dtype="f8")[np.newaxis]
+            else:
+                result = getattr(np.ma, operation)(image.array, axis=0)[np.newaxis]
+        return ImageValue(np.ma.masked_invalid(np.ma.asarray(result, dtype="f8")), [operation], image.properties)
+    valid = image.array.compressed()
+    if operation == "count":
+        return int(valid.size)
+    return None if valid.size == 0 else float(getattr(np, operation)(valid))
+
+
+def _getmask(img: Any) -> ImageValue:
+    """The mask as an Image: 1 where a pixel is masked, 0 where it is valid (nothing masked)."""
+    import numpy as np
+
+    image = _image(img)
+    mask = np.ma.getmaskarray(image.array).astype("f8")
+    return ImageValue(np.ma.array(mask, mask=np.zeros_like(mask, dtype=bool)), image.bands, image.properties)
+
+
+def _concat_bands(a: Any, b: Any) -> ImageValue:
+    """The bands of ``a`` then those of ``b`` (names must not repeat)."""
+    import numpy as np
+
+    first, second = _image(a), _image(b)
+    if set(first.bands) & set(second.bands):
+        raise GraftError("INVALID", f"both images have bands {sorted(set(first.bands) & set(second.bands))}")
+    joined = np.ma.concatenate([first.array, second.array])  # type: ignore[no-untyped-call]
+    return ImageValue(joined, [*first.bands, *second.bands],
+                      first.properties)  # fmt: skip
+
+
 def _properties(img: Any) -> dict[str, Any]:
     return dict(_image(img).properties)
 
@@ -321,8 +372,9 @@ def _ops() -> dict[str, Callable[..., Any]]:
     table: dict[str, Callable[..., Any]] = {
         "wf.Image.from_id": _from_id, "wf.Image.pick_bands": _pick_bands, "wf.Image.rename_bands": _rename_bands,
         "wf.Image.clip": _clip, "wf.Image.mask": _mask, "wf.Image.where": _where, "wf.Image.fill": _fill,
-        "wf.Image.reduce_pixels": _reduce_pixels, "wf.Image.properties": _properties, "wf.Image.bands": _bandinfo,
+        "wf.Image.properties": _properties, "wf.Image.bands": _bandinfo,
         "wf.ImageCollection.from_id": _collection_from_id, "wf.ImageCollection.mosaic": _mosaic,
+        "wf.Image.reduce": _reduce, "wf.Image.getmask": _getmask, "wf.Image.concat_bands": _concat_bands,
     }  # fmt: skip
     for name, op in [("add", operator.add), ("sub", operator.sub), ("mul", operator.mul),
                      ("truediv", operator.truediv), ("pow", operator.pow), ("lt", operator.lt),

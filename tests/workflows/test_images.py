@@ -74,7 +74,8 @@ async def _compute(client: Client, obj: Any, geoctx: GeoContext = GRID) -> Any:
 async def test_read_band_math_and_masks(catalog: Client) -> None:
     img = Image.from_id("scene:1")
     result = await _compute(catalog, img)
-    assert isinstance(result, ImageResult) and result.bandinfo == ["red", "green", "nir"]
+    assert isinstance(result, ImageResult) and list(result.bandinfo) == ["red", "green", "nir"]
+    assert result.bandinfo["nir"] == {"name": "nir"}  # band name -> its info, as the original
     expected = _expected(_bands(1))
     assert result.ndarray.shape == (3, 40, 50) and result.geocontext == GRID
     assert (result.ndarray.mask == expected.mask).all() and np.ma.allclose(result.ndarray, expected)
@@ -91,7 +92,7 @@ async def test_read_band_math_and_masks(catalog: Client) -> None:
     chosen = await _compute(catalog, wf.where(red > 40, red, 0.0).fill(-1))
     assert np.allclose(chosen.ndarray[0], np.where(np.ma.filled(e_red > 40, False), e_red.filled(-1), 0.0))
     renamed = await _compute(catalog, img.rename_bands("r", "g", "n").pick_bands("n"))
-    assert renamed.bandinfo == ["n"]
+    assert list(renamed.bandinfo) == ["n"]
     logic = await _compute(catalog, (red > 10) & ~(red > 60) | (red == 5))
     assert set(np.unique(logic.ndarray.compressed())) <= {0.0, 1.0}
 
@@ -225,3 +226,27 @@ def test_images_command_line(server_process: Any, tmp_path: Path) -> None:
             return await wf.compute(Image.from_id("cli:1").mean(), geoctx=GRID, client=client)
 
     assert asyncio.run(mean())["green"] == 12.0
+
+
+async def test_the_raster_calls_ported_code_uses(catalog: Client) -> None:
+    img = Image.from_id("scene:1", resampler="nearest", processing_level="surface")  # the original's names
+    expected = _expected(_bands(1))
+    over_bands = await _compute(catalog, img.mean(axis="bands"))
+    assert list(over_bands.bandinfo) == ["mean"] and np.ma.allclose(over_bands.ndarray[0], expected.mean(axis=0))
+    assert await _compute(catalog, img.max(axis=None)) == pytest.approx(float(expected.max()))
+    assert await _compute(catalog, img.count(axis=("bands", "pixels"))) == int(expected.count())
+    mask = await _compute(catalog, img.getmask())
+    assert mask.ndarray[0, 0, 0] == 1.0 and mask.ndarray[0, 10, 10] == 0.0 and not mask.ndarray.mask.any()
+    both = await _compute(catalog, img.pick_bands("red").concat_bands(img.pick_bands("nir")))
+    assert list(both.bandinfo) == ["red", "nir"]
+    red, nir = img.pick_bands("red"), img.pick_bands("nir")
+    ndvi = await _compute(catalog, nir.normalized_difference(red))
+    want = (expected[2] - expected[0]) / (expected[2] + expected[0])
+    assert np.ma.allclose(ndvi.ndarray[0], want)
+    scenes = ImageCollection.from_id("scenes")
+    picked = await _compute(catalog, scenes.pick_bands("nir green"))
+    assert [list(r.bandinfo) for r in picked] == [["nir", "green"]] * 3
+    shifted = await _compute(catalog, (scenes * 2 + 1).mean())
+    assert np.ma.allclose(shifted.ndarray, np.ma.mean([_expected(_bands(d)) * 2 + 1 for d in (1, 2, 3)], axis=0))
+    with pytest.raises(wf.ProxyTypeError, match="axis"):
+        img.mean(axis="rows")

@@ -68,7 +68,7 @@ def _stitch(parts: list[Any], rasters: Any) -> bytes:
     array = np.ma.concatenate([image.ndarray for image in images], axis=1)  # type: ignore[no-untyped-call]
     token = RASTER_CONTEXT.set(rasters)
     try:
-        encoded = ImageValue(array, images[0].bandinfo, images[0].properties).__wf_encode__()
+        encoded = ImageValue(array, list(images[0].bandinfo), images[0].properties).__wf_encode__()
     finally:
         RASTER_CONTEXT.reset(token)
     return json.dumps(encoded).encode()

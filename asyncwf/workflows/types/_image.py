@@ -73,9 +73,13 @@ class Image(Proxytype):
     _computed: ImageResult
 
     @classmethod
-    def from_id(cls, image_id: Any, resampling: str = "nearest") -> Image:
-        """The catalogued image ``image_id``, read onto the computation's GeoContext."""
-        return cls._from_apply("wf.Image.from_id", Str._promote(image_id), _resampling(resampling))
+    def from_id(cls, image_id: Any, resampling: str = "nearest", *, resampler: str | None = None,
+                **ignored: Any) -> Image:  # fmt: skip
+        """The catalogued image ``image_id``, read onto the computation's GeoContext, resampled by
+        ``resampling`` (or ``resampler``, the original's name). The original's ``processing_level`` and other
+        catalogue options are accepted and have no effect here."""
+        method = resampler if resampler is not None else resampling
+        return cls._from_apply("wf.Image.from_id", Str._promote(image_id), _resampling(method))
 
     @classmethod
     def _promote(cls, obj: Any) -> Image:
@@ -92,6 +96,19 @@ class Image(Proxytype):
     def rename_bands(self, *names: str) -> Image:
         """New names for every band, in order."""
         return Image._from_apply("wf.Image.rename_bands", self, _names(list(names), "rename_bands"))
+
+    def getmask(self) -> Image:
+        """The mask as an Image: 1 where a pixel is masked, 0 where it is valid."""
+        return Image._from_apply("wf.Image.getmask", self)
+
+    def concat_bands(self, other: Image) -> Image:
+        """This image's bands followed by ``other``'s (their names must differ)."""
+        return Image._from_apply("wf.Image.concat_bands", self, Image._promote(other))
+
+    def normalized_difference(self, other: Image) -> Image:
+        """``(self - other) / (self + other)``, pixel by pixel (NDVI: ``nir.normalized_difference(red)``)."""
+        other = Image._promote(other)
+        return (self - other) / (self + other)
 
     @property
     def bandinfo(self) -> Any:
@@ -142,33 +159,42 @@ class Image(Proxytype):
 
     # --- reductions ----------------------------------------------------------
 
-    def reduction(self, operation: str) -> Any:
-        """Per band, over the valid pixels: ``{band: value}`` (mean, min, max, sum, std, median or count)."""
+    def reduction(self, operation: str, axis: Any = "pixels") -> Any:
+        """``operation`` (mean, min, max, sum, std, median or count) over the valid pixels, along ``axis``:
+        ``"pixels"`` gives ``{band: value}``, ``"bands"`` a one-band Image, ``None`` or ``("bands", "pixels")``
+        one number."""
         if operation not in _REDUCTIONS:
             raise ProxyTypeError(f"reduction is one of {', '.join(_REDUCTIONS)}, not {operation!r}")
         value = Int if operation == "count" else Float
-        return of(Dict, Str, value)._from_apply("wf.Image.reduce_pixels", self, Str._promote(operation))
+        if axis == "pixels":
+            return of(Dict, Str, value)._from_apply("wf.Image.reduce", self, Str._promote(operation))
+        if axis == "bands":
+            return Image._from_apply("wf.Image.reduce", self, Str._promote(operation), axis=Str._promote(axis))
+        if axis is None or (isinstance(axis, tuple | list) and sorted(axis) == ["bands", "pixels"]):
+            both = List[Str]._promote(["bands", "pixels"])
+            return value._from_apply("wf.Image.reduce", self, Str._promote(operation), axis=both)
+        raise ProxyTypeError(f"axis is 'pixels', 'bands', ('bands', 'pixels') or None, not {axis!r}")
 
-    def mean(self) -> Any:
-        return self.reduction("mean")
+    def mean(self, axis: Any = "pixels") -> Any:
+        return self.reduction("mean", axis)
 
-    def min(self) -> Any:
-        return self.reduction("min")
+    def min(self, axis: Any = "pixels") -> Any:
+        return self.reduction("min", axis)
 
-    def max(self) -> Any:
-        return self.reduction("max")
+    def max(self, axis: Any = "pixels") -> Any:
+        return self.reduction("max", axis)
 
-    def sum(self) -> Any:
-        return self.reduction("sum")
+    def sum(self, axis: Any = "pixels") -> Any:
+        return self.reduction("sum", axis)
 
-    def std(self) -> Any:
-        return self.reduction("std")
+    def std(self, axis: Any = "pixels") -> Any:
+        return self.reduction("std", axis)
 
-    def median(self) -> Any:
-        return self.reduction("median")
+    def median(self, axis: Any = "pixels") -> Any:
+        return self.reduction("median", axis)
 
-    def count(self) -> Any:
-        return self.reduction("count")
+    def count(self, axis: Any = "pixels") -> Any:
+        return self.reduction("count", axis)
 
 
 def where(condition: Image, then: Any, otherwise: Any) -> Image:
@@ -248,6 +274,44 @@ class ImageCollection(Proxytype):
 
     def std(self) -> Image:
         return self._composite("std")
+
+    def pick_bands(self, bands: str | Sequence[str]) -> ImageCollection:
+        """These bands of every image, in this order."""
+        names = _names(bands, "pick_bands")
+        return self.map(lambda img: Image._from_apply("wf.Image.pick_bands", img, names))  # type: ignore[no-any-return]
+
+    def _each(self, op: str, other: Any, *, reverse: bool = False) -> ImageCollection:
+        """``op`` applied to every image with ``other`` (an Image or a number)."""
+        operand = _operand(other, op)
+        if reverse:
+            return self.map(lambda img: Image._from_apply(f"wf.Image.{op}", operand, img))  # type: ignore[no-any-return]
+        return self.map(lambda img: Image._from_apply(f"wf.Image.{op}", img, operand))  # type: ignore[no-any-return]
+
+    def __add__(self, other: Any) -> ImageCollection:
+        return self._each("add", other)
+
+    def __radd__(self, other: Any) -> ImageCollection:
+        return self._each("add", other, reverse=True)
+
+    def __sub__(self, other: Any) -> ImageCollection:
+        return self._each("sub", other)
+
+    def __rsub__(self, other: Any) -> ImageCollection:
+        return self._each("sub", other, reverse=True)
+
+    def __mul__(self, other: Any) -> ImageCollection:
+        return self._each("mul", other)
+
+    def __rmul__(self, other: Any) -> ImageCollection:
+        return self._each("mul", other, reverse=True)
+
+    def __truediv__(self, other: Any) -> ImageCollection:
+        return self._each("truediv", other)
+
+    def __rtruediv__(self, other: Any) -> ImageCollection:
+        return self._each("truediv", other, reverse=True)
+
+    __hash__ = Proxytype.__hash__
 
     def mosaic(self) -> Image:
         """Each pixel from the first image that has data there."""
