@@ -21,11 +21,11 @@ from asyncwf.exceptions import (
     JobTerminated,
     TimeoutError,
 )
+from asyncwf.graft._syntax import isolate_keys, parametrize
 from asyncwf.workflows._catalog import add_image, get_image, list_images
 from asyncwf.workflows._channel import CHANNEL as __channel__
 from asyncwf.workflows._foreign import compute_graft, graft_object
 from asyncwf.workflows._geocontext import GeoContext
-from asyncwf.workflows._graft import isolate_keys, parametrize
 from asyncwf.workflows._image_result import ImageResult
 from asyncwf.workflows._job import Job
 from asyncwf.workflows._toplevel import compute

@@ -22,9 +22,9 @@ from asyncwf.exceptions import (
     JobExpired,
 )
 from asyncwf.exceptions import TimeoutError as WorkflowsTimeout
+from asyncwf.graft._syntax import Literal, declared_parameters, wire_graft
 from asyncwf.workflows._channel import CHANNEL, COMPUTE_KIND
 from asyncwf.workflows._geocontext import GeoContext
-from asyncwf.workflows._graft import Literal, declared_parameters, wire_graft
 from asyncwf.workflows._progress import ProgressBar
 from asyncwf.workflows._typespec import check_computable, decode_value, from_typespec, to_typespec, unmarshal
 from asyncwf.workflows.types._core import Proxytype, ProxyTypeError

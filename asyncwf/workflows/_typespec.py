@@ -161,7 +161,7 @@ def _encode(value: Any, depth: int) -> Any:
     if isinstance(value, dt.timedelta):
         return {"$timedelta": value.total_seconds()}
     encode = getattr(value, "__wf_encode__", None)
-    if encode is not None:  # an image (asyncwf.workflows._raster_eval)
+    if encode is not None:  # an image (asyncwf.graft._raster)
         return encode()
     raise TypeError(f"a {type(value).__name__} value cannot be a result (functions are not computable)")
 

@@ -13,10 +13,10 @@ from urllib.parse import urlencode
 
 from asyncwf.client import Client
 from asyncwf.exceptions import InvalidArgument
+from asyncwf.graft._syntax import declared_parameters
 from asyncwf.v1 import workflows_pb2 as wpb
 from asyncwf.v1 import xyz_grpc
 from asyncwf.v1 import xyz_pb2 as pb
-from asyncwf.workflows._graft import declared_parameters
 from asyncwf.workflows._tile_options import COLORMAPS, validate_scales
 from asyncwf.workflows._workflow import Workflow
 from asyncwf.workflows.types._core import Proxytype, ProxyTypeError

@@ -11,7 +11,7 @@ import pytest
 
 import asyncwf.workflows as wf
 from asyncwf.exceptions import InvalidArgument
-from asyncwf.workflows._graft import isolate_keys, parametrize, validate_graft
+from asyncwf.graft._syntax import isolate_keys, parametrize, validate_graft
 
 from .conftest import evaluate, local_compute
 
@@ -166,7 +166,7 @@ def test_malformed_grafts_are_rejected(graft: object) -> None:
 
 def test_the_wire_form_writes_the_same_json_and_the_public_graft_holds_lists() -> None:
     from asyncwf import _json
-    from asyncwf.workflows._graft import wire_graft
+    from asyncwf.graft._syntax import wire_graft
 
     x = wf.parameter("x", wf.Int)
     program = wf.Int(0)

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 import asyncwf.workflows as wf
-from asyncwf.workflows._interpreter import GraftError, Limits
+from asyncwf.graft._interpreter import GraftError, Limits
 
 from .conftest import evaluate, local_compute
 
@@ -120,8 +120,8 @@ def test_deadline_and_cancellation() -> None:
     assert info.value.code == "DEADLINE"
     cancel = threading.Event()
     cancel.set()
-    from asyncwf.workflows._builtins import BUILTINS
-    from asyncwf.workflows._interpreter import Interpreter
+    from asyncwf.graft._builtins import BUILTINS
+    from asyncwf.graft._interpreter import Interpreter
 
     with pytest.raises(GraftError) as info:
         Interpreter(BUILTINS, cancel=cancel).run(slow)

@@ -13,12 +13,12 @@ from asyncwf import _json as fast_json
 from asyncwf._ids import new_id
 from asyncwf._model import ts_to_pb
 from asyncwf.exceptions import Conflict, InvalidArgument, NotFound, PermissionDenied
+from asyncwf.graft._syntax import validate_graft
 from asyncwf.server.api._authz import TokenAuth
 from asyncwf.server.api._jobs import CallTracker, _grpc_errors, _request
 from asyncwf.server.store._store import Document, Store
 from asyncwf.v1 import workflows_grpc
 from asyncwf.v1 import workflows_pb2 as pb
-from asyncwf.workflows._graft import validate_graft
 from asyncwf.workflows._typespec import from_typespec
 
 __all__ = ["WorkflowService", "can_read", "can_write"]

@@ -22,6 +22,7 @@ from grpclib.server import Stream
 from asyncwf._model import ts_to_pb
 from asyncwf._xfpaths import check_relative_path
 from asyncwf.exceptions import InvalidArgument, NotFound, PermissionDenied, RPCError, Unauthenticated
+from asyncwf.graft._interpreter import GraftError
 from asyncwf.server.api._authz import TokenAuth
 from asyncwf.server.api._jobs import CallTracker, _grpc_errors, _request
 from asyncwf.server.api._workflows import WorkflowService, to_pb
@@ -30,7 +31,6 @@ from asyncwf.server.raster._tiles import TileError, TileErrors, TileRequest, ren
 from asyncwf.server.store._store import Document, Store
 from asyncwf.v1 import xyz_grpc
 from asyncwf.v1 import xyz_pb2 as pb
-from asyncwf.workflows._interpreter import GraftError
 
 __all__ = ["COLLECTION", "XYZService", "add_tile_routes"]
 

@@ -12,11 +12,11 @@ import anyio
 from asyncwf import _json as fast_json
 from asyncwf._context import JobContext, JobFailureError, JobOutput, KindRegistry
 from asyncwf.exceptions import InvalidArgument
-from asyncwf.workflows._builtins import BUILTINS
+from asyncwf.graft._builtins import BUILTINS
+from asyncwf.graft._interpreter import GraftError, Interpreter, Limits
+from asyncwf.graft._raster import RASTER_CONTEXT, RasterContext
 from asyncwf.workflows._channel import CHANNEL, COMPUTE_KIND
 from asyncwf.workflows._geocontext import GeoContext
-from asyncwf.workflows._interpreter import GraftError, Interpreter, Limits
-from asyncwf.workflows._raster_eval import RASTER_CONTEXT, RasterContext
 from asyncwf.workflows._typespec import DECIMAL_INT_BITS, ResultTooLarge, encode_value
 
 __all__ = ["CHANNEL", "COMPUTE_KIND", "ComputeKind", "Evaluator", "compute_job", "register_compute"]

@@ -23,9 +23,9 @@ __all__ = ["DaskEvaluator", "evaluate_remotely"]
 
 def evaluate_remotely(payload: bytes, timeout: float, rasters: Any = None) -> tuple[str, bytes | str, str]:
     """Runs in a dask worker: ``("ok", result bytes, content type)`` or ``("error", code, message)``."""
+    from asyncwf.graft._interpreter import Limits
+    from asyncwf.graft._raster import RASTER_CONTEXT
     from asyncwf.server.engine._compute import _evaluate, _request
-    from asyncwf.workflows._interpreter import Limits
-    from asyncwf.workflows._raster_eval import RASTER_CONTEXT
 
     token = RASTER_CONTEXT.set(rasters) if rasters is not None else None
     try:
@@ -61,8 +61,8 @@ def _stitch(parts: list[Any], rasters: Any) -> bytes:
     """One ``$image`` result from the row bands' results, top to bottom."""
     import numpy as np
 
+    from asyncwf.graft._raster import RASTER_CONTEXT, ImageValue
     from asyncwf.workflows._image_result import ImageResult
-    from asyncwf.workflows._raster_eval import RASTER_CONTEXT, ImageValue
 
     images = [ImageResult.from_wire(json.loads(part)["$image"]) for part in parts]
     array = np.ma.concatenate([image.ndarray for image in images], axis=1)  # type: ignore[no-untyped-call]

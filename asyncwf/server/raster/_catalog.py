@@ -5,7 +5,7 @@ its path on the backend's filesystem (or a URL GDAL can read), product id,
 acquisition time, band names, data type, nodata value, CRS, bounds and
 properties — read from the file with rasterio when it is added. Image
 evaluations receive a snapshot of the catalogue (see
-:mod:`asyncwf.workflows._raster_eval`).
+:mod:`asyncwf.graft._raster`).
 """
 
 from __future__ import annotations

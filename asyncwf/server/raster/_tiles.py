@@ -12,9 +12,9 @@ from typing import Any
 
 from asyncwf import _json as fast_json
 from asyncwf.exceptions import InvalidArgument
+from asyncwf.graft._interpreter import GraftError, Interpreter, Limits
+from asyncwf.graft._raster import RASTER_CONTEXT, ImageValue, RasterContext
 from asyncwf.workflows._geocontext import GeoContext
-from asyncwf.workflows._interpreter import GraftError, Interpreter, Limits
-from asyncwf.workflows._raster_eval import RASTER_CONTEXT, ImageValue, RasterContext
 from asyncwf.workflows._tile_options import COLORMAPS, validate_scales
 
 __all__ = ["TileError", "TileErrors", "TileRequest", "render_tile"]
@@ -81,7 +81,7 @@ def render_tile(graft: Mapping[str, Any], request: TileRequest, images: Mapping[
     geoctx = GeoContext.from_xyz_tile(request.x, request.y, request.z, tilesize=size)
     token = RASTER_CONTEXT.set(RasterContext(images, geoctx.to_dict()))
     try:
-        from asyncwf.workflows._builtins import BUILTINS
+        from asyncwf.graft._builtins import BUILTINS
 
         value = Interpreter(BUILTINS, Limits(timeout=TILE_TIMEOUT)).run(dict(graft), request.parameters)
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Generic, Self, TypeVar, overload
 
-from asyncwf.workflows._graft import Apply, Node
+from asyncwf.graft._syntax import Apply, Node
 from asyncwf.workflows.types._core import GenericProxytype, Proxytype, ProxyTypeError, of
 from asyncwf.workflows.types._primitives import Any_, Bool, Int, NoneType, Str
 

@@ -6,7 +6,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast, overload
 
 from asyncwf.exceptions import AsyncwfError
-from asyncwf.workflows._graft import Apply, Graft, KeyRef, LoadedGraft, Node, to_graft
+from asyncwf.graft._syntax import Apply, Graft, KeyRef, LoadedGraft, Node, to_graft
 
 if TYPE_CHECKING:
     from asyncwf.client import Client

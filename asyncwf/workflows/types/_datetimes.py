@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from asyncwf.workflows._graft import Apply, Literal
+from asyncwf.graft._syntax import Apply, Literal
 from asyncwf.workflows.types._core import Proxytype, ProxyTypeError
 from asyncwf.workflows.types._primitives import Float, Int, Number, Primitive, _orderings
 

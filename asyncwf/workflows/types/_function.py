@@ -8,8 +8,8 @@ import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from asyncwf.workflows._graft import Function as FunctionNode
-from asyncwf.workflows._graft import KeyRef, is_key
+from asyncwf.graft._syntax import Function as FunctionNode
+from asyncwf.graft._syntax import KeyRef, is_key
 from asyncwf.workflows.types._core import GenericProxytype, Proxytype, ProxyTypeError
 from asyncwf.workflows.types._primitives import Bool, Float, Int, Number, Str
 
@@ -119,7 +119,7 @@ def _is_proxy_type(value: object) -> bool:
 
 
 def _param_name(name: str) -> str:
-    from asyncwf.workflows._builtins import BUILTINS
+    from asyncwf.graft._builtins import BUILTINS
 
     return f"{name}_" if name in BUILTINS or not is_key(name) else name
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from asyncwf.workflows._graft import Apply, int_literal, literal
+from asyncwf.graft._syntax import Apply, int_literal, literal
 from asyncwf.workflows.types._core import Proxytype, ProxyTypeError
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from asyncwf._context import JobFailureError
-from asyncwf.workflows._graft import RESERVED, Graft, validate_graft
+from asyncwf.graft._syntax import RESERVED, Graft, validate_graft
 
 __all__ = ["Builtin", "Closure", "GraftError", "Interpreter", "Limits"]
 

@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from asyncwf.workflows._interpreter import Builtin, GraftError
+from asyncwf.graft._interpreter import Builtin, GraftError
 
 __all__ = ["RASTER_BUILTINS", "RASTER_CONTEXT", "RasterContext", "ImageValue"]
 

@@ -14,10 +14,10 @@ import string
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from asyncwf.workflows._interpreter import CURRENT_LIMITS, Builtin, GraftError, Limits
+from asyncwf.graft._interpreter import CURRENT_LIMITS, Builtin, GraftError, Limits
 
 if TYPE_CHECKING:
-    from asyncwf.workflows._interpreter import Interpreter
+    from asyncwf.graft._interpreter import Interpreter
 
 __all__ = ["BUILTINS"]
 
@@ -483,6 +483,6 @@ _register(["timedelta.total_seconds", "wf.timedelta.total_seconds"], lambda t: _
 BUILTINS["wf.e"] = Builtin("wf.e", lambda: math.e)
 
 
-from asyncwf.workflows._raster_eval import RASTER_BUILTINS  # noqa: E402 - raster builtins join the table
+from asyncwf.graft._raster import RASTER_BUILTINS  # noqa: E402 - raster builtins join the table
 
 BUILTINS.update(RASTER_BUILTINS)
