@@ -140,6 +140,7 @@ class Datafile(BlockingProxy[_async_Datafile]):
 
     @property
     def extension(self) -> str:
+        """The file name's extension without its dot (``"csv"``), as the Octue SDK gives it."""
         result: str = get(self, "extension")
         return result
 
@@ -363,6 +364,12 @@ class Dataset(BlockingProxy[_async_Dataset]):
         layout; files are streamed, checked and renamed into place. Returns the directory.
         """
         result: str = await_(self._async.download, local_directory, concurrency=concurrency, progress_bar=progress_bar)
+        return result
+
+    @property
+    def exists_in_cloud(self) -> bool:
+        """Whether the dataset lives in Cloud Storage (``gs://``), as the Octue SDK's property says."""
+        result: bool = get(self, "exists_in_cloud")
         return result
 
     @property

@@ -225,7 +225,8 @@ class Datafile(Serialisable, Filterable):
 
     @property
     def extension(self) -> str:
-        return os.path.splitext(self.name)[1]
+        """The file name's extension without its dot (``"csv"``), as the Octue SDK gives it."""
+        return os.path.splitext(self.name)[1].lstrip(".")
 
     @property
     def cloud_path(self) -> str | None:

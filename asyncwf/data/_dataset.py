@@ -212,6 +212,11 @@ class Dataset(Serialisable, Filterable):
         return is_cloud_path(self._path)
 
     @property
+    def exists_in_cloud(self) -> bool:
+        """Whether the dataset lives in Cloud Storage (``gs://``), as the Octue SDK's property says."""
+        return is_cloud_path(self._path)
+
+    @property
     def name(self) -> str:
         if self._name:
             return self._name

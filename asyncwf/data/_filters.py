@@ -114,11 +114,15 @@ _MISSING = object()
 
 
 def get_nested_attribute(obj: Any, name: str) -> Any:
-    """``obj.a.b.c`` for ``name="a.b.c"``; mapping keys work too. Raises AttributeError."""
+    """``obj.a.b.c`` for ``name="a.b.c"``; mapping keys and list indices (``coords.0``) work too.
+    Raises AttributeError."""
     for part in name.split("."):
         value = getattr(obj, part, _MISSING)
         if value is _MISSING and isinstance(obj, Mapping):
             value = obj.get(part, _MISSING)
+        if value is _MISSING and isinstance(obj, list | tuple) and part.lstrip("-").isdigit():
+            index = int(part)
+            value = obj[index] if -len(obj) <= index < len(obj) else _MISSING
         if value is _MISSING:
             raise AttributeError(f"{type(obj).__name__} has no attribute {part!r}")
         obj = value

@@ -104,6 +104,10 @@ class TagDict(dict[str, Any]):
     def __setitem__(self, name: str, value: Any) -> None:
         super().__setitem__(_check_tag_name(name), value)
 
+    def to_primitive(self, **kwargs: Any) -> dict[str, Any]:
+        """A plain dict of the tags (the Octue SDK's serialisation hook)."""
+        return dict(self)
+
     def update(self, tags: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
         items = dict(tags)
         items.update(kwargs)

@@ -32,12 +32,22 @@ class ActivityLogLevel(enum.IntEnum):
 
 @dataclasses.dataclass(frozen=True)
 class XFWorkerArguments:
-    """The job and the server a task script works for, read from the environment (``XF_*`` variables)."""
+    """The job and the server a task script works for, read from the environment (``XF_*`` variables).
 
-    job_serial: int
-    server_host: str
-    server_port: str
+    ``XFWorkerArguments()`` with no arguments reads them, as the seed's scripts do; a
+    :class:`ConfigurationError` says which are missing.
+    """
+
+    job_serial: int = 0
+    server_host: str = ""
+    server_port: str = ""
     server_auth: str = ""
+
+    def __post_init__(self) -> None:
+        if not (self.job_serial or self.server_host or self.server_port or self.server_auth):
+            found = XFWorkerArguments.from_environment()
+            for field in dataclasses.fields(self):
+                object.__setattr__(self, field.name, getattr(found, field.name))
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> XFWorkerArguments:

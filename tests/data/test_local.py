@@ -39,7 +39,7 @@ async def test_metadata_needs_loading_and_stored_metadata_wins(tmp_path: Path) -
     assert loaded.timestamp == dt.datetime(1970, 1, 1, tzinfo=dt.UTC) and loaded.posix_timestamp == 0.0
     ignoring = Datafile(path, labels="other", ignore_stored_metadata=True)
     assert ignoring.labels == {"other"}  # nothing to load: usable at once
-    assert loaded.size_bytes == 4 and loaded.exists_locally and loaded.extension == ".csv"
+    assert loaded.size_bytes == 4 and loaded.exists_locally and loaded.extension == "csv"
 
 
 async def test_metadata_files_of_the_octue_sdk_are_read(tmp_path: Path) -> None:

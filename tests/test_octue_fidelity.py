@@ -1,0 +1,52 @@
+"""Octue and XF behaviours that ported code relies on (issue list of the fidelity work), against real objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from asyncwf.data import Datafile, Dataset
+from asyncwf.data._labels import TagDict
+from asyncwf.exceptions import ConfigurationError
+from asyncwf.worker import XFWorkerArguments
+
+
+async def test_extension_has_no_dot_and_filters_by_it(tmp_path: Path) -> None:
+    await anyio.Path(tmp_path / "a.csv").write_text("x")
+    await anyio.Path(tmp_path / "b.txt").write_text("y")
+    await anyio.Path(tmp_path / "noext").write_text("z")
+    dataset = await Dataset(str(tmp_path))
+    assert sorted(f.extension for f in dataset.files) == ["", "csv", "txt"]
+    assert [f.name for f in dataset.files.filter(extension__equals="csv")] == ["a.csv"]
+    assert (await Datafile(str(tmp_path / "a.csv"))).extension == "csv"
+
+
+async def test_nested_filter_paths_take_list_indices(tmp_path: Path) -> None:
+    for name, coords in (("near.csv", [1, 2]), ("far.csv", [9, 2])):
+        await anyio.Path(tmp_path / name).write_text("x")
+        datafile = await Datafile(str(tmp_path / name), tags={"coords": coords})
+        await datafile.update_local_metadata()
+    dataset = await Dataset(str(tmp_path))
+    assert [f.name for f in dataset.files.filter(tags__coords__0__gte=5)] == ["far.csv"]
+    assert sorted(f.name for f in dataset.files.filter(tags__coords__1__equals=2)) == ["far.csv", "near.csv"]
+    assert not dataset.files.filter(tags__coords__5__gte=0, ignore_items_without_attribute=True)
+
+
+def test_tag_dicts_serialise_to_plain_dicts() -> None:
+    tags = TagDict(a=1, b={"c": [1, 2]})
+    assert tags.to_primitive() == {"a": 1, "b": {"c": [1, 2]}} and type(tags.to_primitive()) is dict
+
+
+async def test_datasets_say_whether_they_are_in_the_cloud(tmp_path: Path) -> None:
+    assert not (await Dataset(str(tmp_path))).exists_in_cloud
+    assert Dataset("gs://bucket/data").exists_in_cloud
+
+
+def test_xf_worker_arguments_read_the_environment_when_given_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError, match="not run by an asyncwf worker"):
+        XFWorkerArguments()
+    for key, value in XFWorkerArguments(7, "xf.example", "8443", "token").environment().items():
+        monkeypatch.setenv(key, value)
+    assert XFWorkerArguments() == XFWorkerArguments(7, "xf.example", "8443", "token")
