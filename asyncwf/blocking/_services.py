@@ -214,7 +214,9 @@ class Child(BlockingProxy[_async_Child]):
         max_retries: int = 0,
         prevent_retries_when: Sequence[type[BaseException]] = (),
         delivery_timeout: float = 360,
-    ) -> dict[str, Any]:
+        raise_errors: bool = True,
+        log_errors: bool = True,
+    ) -> Any:
         """Ask a question and wait for the answer ``{"output_values", "output_manifest"}``.
 
         Log records are re-emitted locally (prefixed with the child's id) when
@@ -225,10 +227,11 @@ class Child(BlockingProxy[_async_Child]):
         ``delivery_timeout`` seconds fails; a service that dies while answering
         loses its lease and the question fails within the lease time. Failures
         are asked again up to ``max_retries`` times, unless their type is in
-        ``prevent_retries_when``. Cancelling the awaiting task cancels the
-        question in the backend.
+        ``prevent_retries_when``. With ``raise_errors=False`` the last failure
+        is returned (and logged, with ``log_errors``) in the answer's place.
+        Cancelling the awaiting task cancels the question in the backend.
         """
-        result: dict[str, Any] = await_(
+        result: Any = await_(
             self._async.ask,
             input_values,
             input_manifest,
@@ -242,19 +245,37 @@ class Child(BlockingProxy[_async_Child]):
             max_retries=max_retries,
             prevent_retries_when=prevent_retries_when,
             delivery_timeout=delivery_timeout,
+            raise_errors=raise_errors,
+            log_errors=log_errors,
         )
         return result
 
     def ask_multiple(
-        self, *questions: Mapping[str, Any], concurrency: int = DEFAULT_CONCURRENCY
-    ) -> list[dict[str, Any]]:
+        self,
+        *questions: Mapping[str, Any],
+        concurrency: int = DEFAULT_CONCURRENCY,
+        raise_errors: bool = True,
+        max_retries: int = 0,
+        prevent_retries_when: Sequence[type[BaseException]] = (),
+        log_errors: bool = True,
+    ) -> list[Any]:
         """Ask several questions (dicts of :meth:`ask` arguments) at once; answers in question order.
 
-        At most ``concurrency`` are in flight; the first failure cancels the
-        others (in the backend too) and is raised. For answers as they arrive,
-        use :meth:`answers`.
+        At most ``concurrency`` are in flight. With ``raise_errors`` the first
+        failure cancels the others (in the backend too) and is raised; without,
+        every question is answered and a failed one's exception (after
+        ``max_retries``, unless its type is in ``prevent_retries_when``) stands
+        in its place. For answers as they arrive, use :meth:`answers`.
         """
-        result: list[dict[str, Any]] = await_(self._async.ask_multiple, *questions, concurrency=concurrency)
+        result: list[Any] = await_(
+            self._async.ask_multiple,
+            *questions,
+            concurrency=concurrency,
+            raise_errors=raise_errors,
+            max_retries=max_retries,
+            prevent_retries_when=prevent_retries_when,
+            log_errors=log_errors,
+        )
         return result
 
 
@@ -291,11 +312,17 @@ class ChildEmulator(BlockingProxy[_async_ChildEmulator]):
         allow_save_diagnostics_data_on_crash: bool = True,
         question_uuid: str | None = None,
         timeout: float | None = 86400,
-    ) -> dict[str, Any]:
+        *,
+        max_retries: int = 0,
+        prevent_retries_when: Sequence[type[BaseException]] = (),
+        raise_errors: bool = True,
+        log_errors: bool = True,
+    ) -> Any:
         """Replay the events: logs to local logging, monitor messages to the handler; return the result or
-        raise the exception. ChildError if the events hold neither.
+        raise the exception (return it in the answer's place with ``raise_errors=False``). ChildError if the
+        events hold neither. Retries replay the same events, so they change nothing.
         """
-        result: dict[str, Any] = await_(
+        result: Any = await_(
             self._async.ask,
             input_values,
             input_manifest,
@@ -306,19 +333,34 @@ class ChildEmulator(BlockingProxy[_async_ChildEmulator]):
             allow_save_diagnostics_data_on_crash,
             question_uuid,
             timeout,
+            max_retries=max_retries,
+            prevent_retries_when=prevent_retries_when,
+            raise_errors=raise_errors,
+            log_errors=log_errors,
         )
         return result
 
     def ask_multiple(
-        self, *questions: Mapping[str, Any], concurrency: int = DEFAULT_CONCURRENCY_2
-    ) -> list[dict[str, Any]]:
-        """Ask several questions (dicts of :meth:`ask`'s arguments); answers in question order.
-
-        Emulated answers involve no waiting, so the questions are answered one
-        after the other (``concurrency`` is accepted for Child's signature);
-        the first failure is raised.
+        self,
+        *questions: Mapping[str, Any],
+        concurrency: int = DEFAULT_CONCURRENCY_2,
+        raise_errors: bool = True,
+        max_retries: int = 0,
+        prevent_retries_when: Sequence[type[BaseException]] = (),
+        log_errors: bool = True,
+    ) -> list[Any]:
+        """Ask several questions (dicts of :meth:`ask`'s arguments); answers in question order, with
+        :meth:`Child.ask_multiple`'s handling of failures.
         """
-        result: list[dict[str, Any]] = await_(self._async.ask_multiple, *questions, concurrency=concurrency)
+        result: list[Any] = await_(
+            self._async.ask_multiple,
+            *questions,
+            concurrency=concurrency,
+            raise_errors=raise_errors,
+            max_retries=max_retries,
+            prevent_retries_when=prevent_retries_when,
+            log_errors=log_errors,
+        )
         return result
 
     @classmethod

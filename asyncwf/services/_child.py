@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from asyncwf.client._client import JobOptions
 
 __all__ = ["EVENT_PREFIX", "Child", "ask_all", "service_kind"]
+
+log = logging.getLogger("asyncwf.services")
 
 #: Log entries of a question's job that carry an event (the rest are plain logs).
 EVENT_PREFIX = "\x1eevent:"
@@ -49,16 +52,35 @@ def service_kind(service_id: str) -> str:
 
 
 async def ask_all(ask: Callable[..., Awaitable[dict[str, Any]]], questions: Sequence[Mapping[str, Any]],
-                  concurrency: int) -> list[dict[str, Any]]:  # fmt: skip
+                  concurrency: int, raise_errors: bool = True, **options: Any) -> list[Any]:  # fmt: skip
     """Answers in question order, at most ``concurrency`` questions at once, no threads.
 
-    The first question to fail cancels the ones still waiting or running (in
-    the backend too) and its error is raised.
+    With ``raise_errors`` the first question to fail cancels the ones still
+    waiting or running (in the backend too) and its error is raised; without,
+    every question runs to its end and a failed one's exception stands in its
+    answer's place. ``options`` (``max_retries`` ...) apply to each question
+    unless it says otherwise.
     """
     for question in questions:
         if not isinstance(question, Mapping):
             raise InvalidInputException("each question is a dict of ask() arguments")
-    return await gather_bounded(questions, lambda question: ask(**question), concurrency)
+    merged = [{**options, **question} for question in questions]
+    if raise_errors:
+        return await gather_bounded(merged, lambda question: ask(**question), concurrency)
+    return await gather_bounded(merged, lambda question: ask(**question, raise_errors=False), concurrency)
+
+
+async def answer_or_error(asking: Awaitable[dict[str, Any]], raise_errors: bool, log_errors: bool,
+                          child: str) -> Any:  # fmt: skip
+    """The answer; or, with ``raise_errors`` false, the question's exception in its place (logged)."""
+    if raise_errors:
+        return await asking
+    try:
+        return await asking
+    except Exception as exc:  # returned, as the Octue SDK's ask(raise_errors=False) does
+        if log_errors:
+            log.error("a question to %s failed: %r", child, exc)
+        return exc
 
 
 class _Interrupt:
@@ -174,7 +196,8 @@ class Child:
         allow_save_diagnostics_data_on_crash: bool = True, question_uuid: str | None = None,
         timeout: float | None = 86400, *, max_retries: int = 0,
         prevent_retries_when: Sequence[type[BaseException]] = (), delivery_timeout: float = 360,
-    ) -> dict[str, Any]:  # fmt: skip
+        raise_errors: bool = True, log_errors: bool = True,
+    ) -> Any:  # fmt: skip
         """Ask a question and wait for the answer ``{"output_values", "output_manifest"}``.
 
         Log records are re-emitted locally (prefixed with the child's id) when
@@ -185,9 +208,21 @@ class Child:
         ``delivery_timeout`` seconds fails; a service that dies while answering
         loses its lease and the question fails within the lease time. Failures
         are asked again up to ``max_retries`` times, unless their type is in
-        ``prevent_retries_when``. Cancelling the awaiting task cancels the
-        question in the backend.
+        ``prevent_retries_when``. With ``raise_errors=False`` the last failure
+        is returned (and logged, with ``log_errors``) in the answer's place.
+        Cancelling the awaiting task cancels the question in the backend.
         """
+        asking = self._ask(input_values, input_manifest, subscribe_to_logs, allow_local_files,
+                           handle_monitor_message, record_messages_to, allow_save_diagnostics_data_on_crash,
+                           question_uuid, timeout, max_retries, prevent_retries_when, delivery_timeout)  # fmt: skip
+        return await answer_or_error(asking, raise_errors, log_errors, self.id)
+
+    async def _ask(
+        self, input_values: Any, input_manifest: Any, subscribe_to_logs: bool, allow_local_files: bool,
+        handle_monitor_message: Callable[[Any], Any] | None, record_messages_to: str | None,
+        allow_save_diagnostics_data_on_crash: bool, question_uuid: str | None, timeout: float | None,
+        max_retries: int, prevent_retries_when: Sequence[type[BaseException]], delivery_timeout: float,
+    ) -> dict[str, Any]:  # fmt: skip
         payload = self._payload(input_values, input_manifest, allow_local_files, question_uuid,
                                 allow_save_diagnostics_data_on_crash)  # fmt: skip
         attempt = 0
@@ -325,14 +360,19 @@ class Child:
         raise ChildError(self.id, state.name, f"the question ended {state.name.lower()}")
 
     async def ask_multiple(self, *questions: Mapping[str, Any], concurrency: int = DEFAULT_CONCURRENCY,
-                           ) -> list[dict[str, Any]]:  # fmt: skip
+                           raise_errors: bool = True, max_retries: int = 0,
+                           prevent_retries_when: Sequence[type[BaseException]] = (), log_errors: bool = True,
+                           ) -> list[Any]:  # fmt: skip
         """Ask several questions (dicts of :meth:`ask` arguments) at once; answers in question order.
 
-        At most ``concurrency`` are in flight; the first failure cancels the
-        others (in the backend too) and is raised. For answers as they arrive,
-        use :meth:`answers`.
+        At most ``concurrency`` are in flight. With ``raise_errors`` the first
+        failure cancels the others (in the backend too) and is raised; without,
+        every question is answered and a failed one's exception (after
+        ``max_retries``, unless its type is in ``prevent_retries_when``) stands
+        in its place. For answers as they arrive, use :meth:`answers`.
         """
-        return await ask_all(self.ask, questions, concurrency)
+        return await ask_all(self.ask, questions, concurrency, raise_errors, max_retries=max_retries,
+                             prevent_retries_when=prevent_retries_when, log_errors=log_errors)  # fmt: skip
 
     async def answers(self, *questions: Mapping[str, Any], concurrency: int = DEFAULT_CONCURRENCY,
                       ) -> AsyncIterator[tuple[int, dict[str, Any]]]:  # fmt: skip

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 
 from asyncwf.exceptions import ChildError, InvalidInputException
+from asyncwf.services._child import answer_or_error, ask_all
 from asyncwf.services._events import ChildEventHandler, normalise, save_record
 
 __all__ = ["ChildEmulator", "DEFAULT_CONCURRENCY"]
@@ -63,10 +64,20 @@ class ChildEmulator:
         self, input_values: Any = None, input_manifest: Any = None, subscribe_to_logs: bool = True,
         allow_local_files: bool = False, handle_monitor_message: Callable[[Any], Any] | None = None,
         record_messages_to: str | None = None, allow_save_diagnostics_data_on_crash: bool = True,
-        question_uuid: str | None = None, timeout: float | None = 86400,
-    ) -> dict[str, Any]:  # fmt: skip
+        question_uuid: str | None = None, timeout: float | None = 86400, *, max_retries: int = 0,
+        prevent_retries_when: Sequence[type[BaseException]] = (), raise_errors: bool = True, log_errors: bool = True,
+    ) -> Any:  # fmt: skip
         """Replay the events: logs to local logging, monitor messages to the handler; return the result or
-        raise the exception. ChildError if the events hold neither."""
+        raise the exception (return it in the answer's place with ``raise_errors=False``). ChildError if the
+        events hold neither. Retries replay the same events, so they change nothing."""
+        del max_retries, prevent_retries_when  # (Child's signature: replaying again gives the same answer)
+        asking = self._replay(input_values, input_manifest, subscribe_to_logs, handle_monitor_message,
+                              record_messages_to, timeout)  # fmt: skip
+        return await answer_or_error(asking, raise_errors, log_errors, self.id)
+
+    async def _replay(self, input_values: Any, input_manifest: Any, subscribe_to_logs: bool,
+                      handle_monitor_message: Callable[[Any], Any] | None, record_messages_to: str | None,
+                      timeout: float | None) -> dict[str, Any]:  # fmt: skip
         handler = ChildEventHandler(self.id, subscribe_to_logs=subscribe_to_logs,
                                     handle_monitor_message=handle_monitor_message,
                                     record=[] if record_messages_to else None)  # fmt: skip
@@ -82,17 +93,13 @@ class ChildEmulator:
         return handler.result
 
     async def ask_multiple(self, *questions: Mapping[str, Any], concurrency: int = DEFAULT_CONCURRENCY,
-                           ) -> list[dict[str, Any]]:  # fmt: skip
-        """Ask several questions (dicts of :meth:`ask`'s arguments); answers in question order.
-
-        Emulated answers involve no waiting, so the questions are answered one
-        after the other (``concurrency`` is accepted for Child's signature);
-        the first failure is raised.
-        """
-        for question in questions:
-            if not isinstance(question, Mapping):
-                raise InvalidInputException("each question is a dict of ask() arguments")
-        return [await self.ask(**question) for question in questions]
+                           raise_errors: bool = True, max_retries: int = 0,
+                           prevent_retries_when: Sequence[type[BaseException]] = (), log_errors: bool = True,
+                           ) -> list[Any]:  # fmt: skip
+        """Ask several questions (dicts of :meth:`ask`'s arguments); answers in question order, with
+        :meth:`Child.ask_multiple`'s handling of failures."""
+        return await ask_all(self.ask, questions, concurrency, raise_errors, max_retries=max_retries,
+                             prevent_retries_when=prevent_retries_when, log_errors=log_errors)  # fmt: skip
 
     def __repr__(self) -> str:
         return f"<ChildEmulator {self.id!r} ({len(self.events)} events)>"

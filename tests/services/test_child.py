@@ -92,6 +92,33 @@ async def test_a_failure_in_ask_multiple_cancels_the_rest(served: Child, client:
     assert waiting == []
 
 
+async def test_errors_in_place_of_answers_with_raise_errors_false(
+    served: Child, caplog: pytest.LogCaptureFixture
+) -> None:
+    failed = await served.ask(input_values={"n": 13}, raise_errors=False)
+    assert isinstance(failed, ValueError) and "unlucky" in str(failed)
+    with caplog.at_level(logging.ERROR, logger="asyncwf.services"):
+        answers = await served.ask_multiple(*({"input_values": {"n": n}} for n in (2, 13, 3)), raise_errors=False,
+                                            max_retries=1, prevent_retries_when=[ChildError])  # fmt: skip
+    assert answers[0]["output_values"] == {"square": 4} and answers[2]["output_values"] == {"square": 9}
+    assert isinstance(answers[1], ValueError)  # the others ran to their answers
+    assert any("unlucky" in record.getMessage() for record in caplog.records)
+    quiet = await served.ask(input_values={"n": 13}, raise_errors=False, log_errors=False)
+    assert isinstance(quiet, ValueError)
+
+
+async def test_the_emulator_returns_errors_in_place_too() -> None:
+    from asyncwf.services import ChildEmulator
+
+    failing = ChildEmulator(events=[{"kind": "exception", "exception_type": "ValueError",
+                                     "exception_message": "no"}])  # fmt: skip
+    assert isinstance(await failing.ask(raise_errors=False, log_errors=False), ValueError)
+    answers = await failing.ask_multiple({}, {}, raise_errors=False, log_errors=False)
+    assert [type(a) for a in answers] == [ValueError, ValueError]
+    with pytest.raises(ValueError):
+        await failing.ask_multiple({}, {})
+
+
 async def test_a_monitor_message_handler_that_raises_stops_the_question(served: Child, client: Client) -> None:
     seen: list[Any] = []
 
