@@ -175,3 +175,12 @@ def test_breaking_out_of_an_iterator_closes_the_stream() -> None:
             break
         assert client.wait_job(job.id).state is asyncwf.JobState.SUCCEEDED
         client.close()
+
+
+def test_answers_hand_out_blocking_manifests() -> None:
+    from asyncwf.blocking._wrap import wrap
+    from asyncwf.blocking.data import Manifest as BlockingManifest
+    from asyncwf.data import Manifest
+
+    answer = wrap({"output_values": {"n": 1}, "output_manifest": Manifest.deserialise({"datasets": {}})})
+    assert isinstance(answer["output_manifest"], BlockingManifest) and answer["output_values"] == {"n": 1}

@@ -24,6 +24,7 @@ from typing import Any
 
 import anyio
 
+from asyncwf.data._manifest import Manifest
 from asyncwf.exceptions import ChildError, InvalidInputException
 
 __all__ = ["KINDS", "ChildEventHandler", "normalise", "raise_child_exception", "save_record"]
@@ -126,7 +127,10 @@ class ChildEventHandler:
         elif kind == "exception":
             raise_child_exception(event, self.child)
         elif kind == "result":
-            self.result = {"output_values": event.get("output_values"), "output_manifest": event.get("output_manifest")}
+            manifest = event.get("output_manifest")
+            if manifest is not None:  # a Manifest, as the Octue SDK gives it (its datasets load when awaited)
+                manifest = Manifest.deserialise(manifest)
+            self.result = {"output_values": event.get("output_values"), "output_manifest": manifest}
             return True
         return False
 

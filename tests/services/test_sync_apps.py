@@ -11,6 +11,7 @@ import pytest
 
 import asyncwf.blocking.services as bsvc
 from asyncwf.blocking.data import Datafile, Dataset, Manifest, close_cloud_storage
+from asyncwf.data import Manifest as AsyncManifest
 from asyncwf.services import Child, Runner, ServedApp
 from asyncwf.testing import LocalBackend
 
@@ -71,4 +72,7 @@ async def test_a_sync_app_served_and_asked(credentials: None, gcs_bucket: str, t
     ):
         answer = await Child("org/words:1.0", client=client).ask(input_values={"text": "one two"})
     assert answer["output_values"] == {"count": 2}
+    manifest = answer["output_manifest"]  # a Manifest, as the Octue SDK's answers hold
+    assert isinstance(manifest, AsyncManifest) and list(manifest.datasets) == ["results"]
+    assert manifest.get_dataset("results").path.startswith(("gs://", "http"))
     assert os.listdir(tmp_path)  # the app ran, and wrote its dataset before uploading it
