@@ -30,6 +30,7 @@ import aiohttp
 import anyio
 from gcloud.aio.auth import Token
 from gcloud.aio.storage import Bucket, Storage
+from gcloud.aio.storage import blob as _blob_module
 
 from asyncwf.data._hashing import StreamHasher, cached_file_hash, remember_file_hash
 from asyncwf.data._paths import split_cloud_path
@@ -442,6 +443,12 @@ class CloudStorage:
 
 def _sign_sync(blob: Any, seconds: int, token: Any) -> str:
     return cast(str, asyncio.run(blob.get_signed_url(seconds, token=token)))
+
+
+# gcloud-aio-storage reads $STORAGE_EMULATOR_HOST once, when it is imported, into the host it signs URLs for
+# (``https://{HOST}/...``): set before the import (as the data guide says), that made ``https://http://...``.
+# URLs are signed for Cloud Storage's own host here, and :meth:`GCS.signed_url` points them at the emulator.
+_blob_module.HOST = "storage.googleapis.com"
 
 
 def _redacted(url: str) -> str:

@@ -8,6 +8,9 @@ import datetime as dt
 import hashlib
 import json
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -257,3 +260,25 @@ def test_crc32c_encoding_matches_gcs() -> None:
 
     assert crc32c_b64(b"") == "AAAAAA=="
     assert base64.b64decode(crc32c_b64(b"abc")) == (0x364B3FB7).to_bytes(4, "big")
+
+
+@pytest.mark.allow_blocking
+def test_signed_urls_with_the_emulator_named_before_import(gcs_bucket: str, tmp_path: Path) -> None:
+    """``STORAGE_EMULATOR_HOST`` set before anything is imported (as the data guide says): a URL at the emulator."""
+    path, _ = _service_account(tmp_path)
+    (tmp_path / "s.txt").write_bytes(b"early")
+    script = textwrap.dedent(
+        f"""
+        import datetime, urllib.request
+        from asyncwf.blocking.data import Datafile, Dataset
+        datafile = Datafile({str(tmp_path / "s.txt")!r})
+        datafile.upload("gs://{gcs_bucket}/early/s.txt")
+        url = datafile.generate_signed_url(datetime.timedelta(hours=1))
+        assert url.startswith({os.environ["STORAGE_EMULATOR_HOST"]!r} + "/"), url
+        assert urllib.request.urlopen(url, timeout=10).read() == b"early"
+        print("ok")
+        """
+    )
+    env = {**os.environ, "GOOGLE_APPLICATION_CREDENTIALS": str(path)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
