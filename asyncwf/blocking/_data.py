@@ -599,10 +599,9 @@ class Manifest(BlockingProxy[_async_Manifest]):
         return result
 
     def use_signed_urls_for_datasets(self, expiration: dt.datetime | dt.timedelta = dt.timedelta(days=7)) -> Manifest:
-        """A copy of this manifest whose cloud datasets are signed URLs (this one is left as it is).
-
-        Local datasets stay as they are (sign them through a backend with
-        ``Dataset.generate_signed_url(client=...)``).
+        """Replace this manifest's cloud datasets by signed URLs to them, in place (as the Octue SDK does), and
+        return it. Local datasets stay as they are (sign them through a backend with
+        ``Dataset.generate_signed_url(client=...)``). The URLs are all made before any dataset is replaced.
         """
         result: Manifest = await_(self._async.use_signed_urls_for_datasets, expiration)
         return result

@@ -87,19 +87,15 @@ class Manifest(Serialisable):
     async def use_signed_urls_for_datasets(
         self, expiration: dt.datetime | dt.timedelta = dt.timedelta(days=7)
     ) -> Manifest:
-        """A copy of this manifest whose cloud datasets are signed URLs (this one is left as it is).
-
-        Local datasets stay as they are (sign them through a backend with
-        ``Dataset.generate_signed_url(client=...)``).
+        """Replace this manifest's cloud datasets by signed URLs to them, in place (as the Octue SDK does), and
+        return it. Local datasets stay as they are (sign them through a backend with
+        ``Dataset.generate_signed_url(client=...)``). The URLs are all made before any dataset is replaced.
         """
-        copy = Manifest(id=self._id, name=self.name)
-        for key, dataset in self.datasets.items():
-            if dataset.is_in_cloud:
-                url = await dataset.generate_signed_url(expiration)
-                copy.datasets[key] = Dataset(path=url)
-            else:
-                copy.datasets[key] = dataset
-        return copy
+        signed = {key: await dataset.generate_signed_url(expiration) for key, dataset in self.datasets.items()
+                  if dataset.is_in_cloud}  # fmt: skip
+        for key, url in signed.items():
+            self.datasets[key] = Dataset(path=url)
+        return self
 
     # --- cloud ------------------------------------------------------------------------
 

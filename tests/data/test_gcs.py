@@ -243,7 +243,8 @@ async def test_manifest_in_the_cloud_and_signed_datasets(gcs_bucket: str, tmp_pa
     again = await Manifest.from_cloud(f"gs://{gcs_bucket}/manifest.json")
     assert again.get_dataset("input").labels == {"shared"}
     signed = await manifest.use_signed_urls_for_datasets()
-    assert manifest.get_dataset("input").path == cloud_path  # the caller's manifest is left alone
+    assert signed is manifest and manifest.get_dataset("input").path != cloud_path  # in place, as in Octue
+    assert manifest.get_dataset("local").path == str(tmp_path / "ds")  # local datasets stay
     shared = await signed.get_dataset("input")
     assert shared.path.startswith(os.environ["STORAGE_EMULATOR_HOST"]) and shared.labels == {"shared"}
     assert {shared.relative_path(f) for f in shared.files} == {"a.txt", "deep/b.txt"}
