@@ -478,7 +478,13 @@ class CloudLocationNotSpecified(DataError, ValueError):
 
 
 class NotLoadedError(DataError, RuntimeError):
-    """Stored metadata (or a hash) was read before it was loaded: ``await`` the object first."""
+    """Stored metadata (or a hash, or a cloud file's local copy) was read before it was loaded: ``await`` the
+    coroutine the message names first. ``load`` is that coroutine function, when there is one to call with no
+    arguments: the blocking API calls it and reads again, as the Octue SDK's properties did."""
+
+    def __init__(self, message: str, *, load: Any = None) -> None:
+        super().__init__(message)
+        self.load = load
 
 
 class FileNotFound(DataError, FileNotFoundError):

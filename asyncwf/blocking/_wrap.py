@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import anyio.to_thread
 
 from asyncwf.blocking._portal import call_async, call_sync
+from asyncwf.exceptions import NotLoadedError
 
 __all__ = [
     "FACTORY",
@@ -231,8 +232,17 @@ def run_sync(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def get(obj: BlockingProxy[Any], name: str) -> Any:
-    """A property of the original."""
-    return wrap(getattr(object.__getattribute__(obj, "_async"), name))
+    """A property of the original. One that needs I/O first (a cloud file's ``local_path``, a ``hash_value``)
+    does it, as the Octue SDK's properties did: the error names the coroutine, which runs here, then the
+    property is read again."""
+    original = object.__getattribute__(obj, "_async")
+    try:
+        return wrap(getattr(original, name))
+    except NotLoadedError as exc:
+        if exc.load is None:
+            raise
+        call_async(exc.load)
+        return wrap(getattr(original, name))
 
 
 def iterate(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:

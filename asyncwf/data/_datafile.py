@@ -237,7 +237,7 @@ class Datafile(Serialisable, Filterable):
         """The local file's path. A cloud file must be downloaded first (``await datafile.download()``)."""
         if self._local_path is None:
             where = self._cloud_path or (self._url or "").split("?")[0]
-            raise NotLoadedError(f"{where} is not downloaded: `await datafile.download()` first")
+            raise NotLoadedError(f"{where} is not downloaded: `await datafile.download()` first", load=self.download)
         return self._local_path
 
     @property
@@ -315,7 +315,8 @@ class Datafile(Serialisable, Filterable):
         """The BLAKE3 of the content (64 hex digits), once known: see :meth:`calculate_hash`."""
         known = self._hash or self._stored_hash
         if known is None:
-            raise NotLoadedError(f"the hash of {self.name!r} is not computed yet: `await datafile.calculate_hash()`")
+            raise NotLoadedError(f"the hash of {self.name!r} is not computed yet: `await datafile.calculate_hash()`",
+                                 load=self.calculate_hash)  # fmt: skip
         return known
 
     @hash_value.setter

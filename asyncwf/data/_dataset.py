@@ -418,7 +418,10 @@ class Dataset(Serialisable, Filterable):
     @property
     def hash_value(self) -> str:
         """The dataset's hash once every file's is known (see :meth:`calculate_hash`)."""
-        return combine((self.relative_path(f), f.hash_value) for f in self.files)
+        try:
+            return combine((self.relative_path(f), f.hash_value) for f in self.files)
+        except NotLoadedError as exc:
+            raise NotLoadedError(f"{exc} (or `await dataset.calculate_hash()`)", load=self.calculate_hash) from exc
 
     # --- signed URLs --------------------------------------------------------------------------
 

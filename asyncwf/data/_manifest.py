@@ -123,7 +123,10 @@ class Manifest(Serialisable):
     @property
     def hash_value(self) -> str:
         """The manifest's hash once its datasets' are known (see :meth:`calculate_hash`)."""
-        return combine((k, d.hash_value) for k, d in self.datasets.items())
+        try:
+            return combine((k, d.hash_value) for k, d in self.datasets.items())
+        except NotLoadedError as exc:
+            raise NotLoadedError(f"{exc} (or `await manifest.calculate_hash()`)", load=self.calculate_hash) from exc
 
     def reset_hash(self) -> None:
         """Forget the datasets' file hashes (the next :meth:`calculate_hash` reads them again)."""
