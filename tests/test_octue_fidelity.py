@@ -7,9 +7,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from asyncwf.data import Datafile, Dataset
+from asyncwf.data import Datafile, Dataset, Manifest
 from asyncwf.data._labels import TagDict
 from asyncwf.exceptions import ConfigurationError
+from asyncwf.services import Analysis
 from asyncwf.worker import XFWorkerArguments
 
 
@@ -50,3 +51,13 @@ def test_xf_worker_arguments_read_the_environment_when_given_none(monkeypatch: p
     for key, value in XFWorkerArguments(7, "xf.example", "8443", "token").environment().items():
         monkeypatch.setenv(key, value)
     assert XFWorkerArguments() == XFWorkerArguments(7, "xf.example", "8443", "token")
+
+
+async def test_an_analysis_round_trips_through_json_and_files(tmp_path: Path) -> None:
+    analysis = Analysis({}, input_values={"n": 3}, output_values={"square": 9}, tags={"run": "a"}, labels="x",
+                        output_manifest=Manifest({"out": "gs://bucket/out"}))  # fmt: skip
+    await analysis.to_file(str(tmp_path / "analysis.json"))
+    text = await anyio.Path(tmp_path / "analysis.json").read_text()
+    again = Analysis.deserialise(text, from_string=True)
+    assert again.to_primitive() == analysis.to_primitive() and again.id == analysis.id
+    assert isinstance(again.output_manifest, Manifest) and list(again.output_manifest.datasets) == ["out"]

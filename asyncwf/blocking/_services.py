@@ -114,6 +114,19 @@ class Analysis(BlockingProxy[_async_Analysis]):
     def add_tags(self, tags: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         run_sync(self._async.add_tags, tags, **kwargs)
 
+    @classmethod
+    def deserialise(
+        cls,
+        serialised_analysis: Mapping[str, Any] | str,
+        from_string: bool = False,
+        twine: Twine | Mapping[str, Any] | str | None = None,
+    ) -> Analysis:
+        """An Analysis from :meth:`serialise`'s JSON (or its dict); manifests come back unloaded. ``twine``
+        checks it (an empty twine when omitted: a record of an analysis, not one to run).
+        """
+        result: Analysis = run_sync(cls._Async.deserialise, serialised_analysis, from_string, twine)
+        return result
+
     def finalise(self, upload_output_datasets_to: str | None = None) -> None:
         """Validate the outputs; upload output datasets (concurrently) to ``upload_output_datasets_to``, or
         else into ``<output_location>/<analysis id>/``, and replace their paths with signed URLs.
@@ -135,8 +148,13 @@ class Analysis(BlockingProxy[_async_Analysis]):
         run_sync(self._async.send_monitor_message, data)
 
     def serialise(self, **kwargs: Any) -> str:
+        """The primitive form as a JSON string (``kwargs`` go to ``json.dumps``)."""
         result: str = run_sync(self._async.serialise, **kwargs)
         return result
+
+    def to_file(self, filename: str, **kwargs: Any) -> None:
+        """Write :meth:`serialise`'s JSON to ``filename``."""
+        await_(self._async.to_file, filename, **kwargs)
 
     def to_primitive(self) -> dict[str, Any]:
         result: dict[str, Any] = run_sync(self._async.to_primitive)

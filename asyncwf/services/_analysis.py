@@ -14,6 +14,7 @@ from asyncwf._ids import new_uuid
 from asyncwf.data import Manifest
 from asyncwf.data._labels import LabelSet, TagDict
 from asyncwf.data._metadata import encode
+from asyncwf.data._serialise import Serialisable, parse
 from asyncwf.exceptions import InvalidInputException
 from asyncwf.services._twine import Twine
 
@@ -31,7 +32,7 @@ def hash_value(value: Any) -> str | None:
     return blake3.blake3(_CANONICAL.encode(encode(value)).encode()).hexdigest()
 
 
-class Analysis:
+class Analysis(Serialisable):
     """One question being answered: the seed's attributes, hashes of the inputs, monitor messages, outputs.
 
     Built by :class:`~asyncwf.services.Runner` (which validates the data and
@@ -141,8 +142,21 @@ class Analysis:
             "output_manifest": manifest(self.output_manifest),
         }  # fmt: skip
 
-    def serialise(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_primitive(), **kwargs)
+    @classmethod
+    def deserialise(cls, serialised_analysis: Mapping[str, Any] | str, from_string: bool = False,
+                    twine: Twine | Mapping[str, Any] | str | None = None) -> Analysis:  # fmt: skip
+        """An Analysis from :meth:`serialise`'s JSON (or its dict); manifests come back unloaded. ``twine``
+        checks it (an empty twine when omitted: a record of an analysis, not one to run)."""
+        data = parse(serialised_analysis, from_string)
+
+        def manifest(key: str) -> Manifest | None:
+            return None if data.get(key) is None else Manifest.deserialise(data[key])
+
+        return cls(twine if twine is not None else {}, id=data.get("id"), name=data.get("name"),
+                   tags=data.get("tags"), labels=data.get("labels"),
+                   configuration_values=data.get("configuration_values"), input_values=data.get("input_values"),
+                   output_values=data.get("output_values"), configuration_manifest=manifest("configuration_manifest"),
+                   input_manifest=manifest("input_manifest"), output_manifest=manifest("output_manifest"))  # fmt: skip
 
     def __repr__(self) -> str:
         return f"<Analysis {self.id}>"
