@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import importlib.util
 import inspect
@@ -9,10 +10,11 @@ import json
 import logging
 import os
 import sys
+import threading
 import traceback
 import types
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import anyio
@@ -49,12 +51,61 @@ class _AnalysisLogs(logging.Handler):
 _router = _AnalysisLogs(level=logging.NOTSET)
 
 
-def _capture() -> None:
-    """Route records to the analyses' handlers. Only the router is added to the root logger: levels,
-    handlers and formatters stay as the process configured them (records its levels drop are not made)."""
-    root = logging.getLogger()
-    if _router not in root.handlers:
-        root.addHandler(_router)
+class _AsBefore(logging.Filter):
+    """On the root logger's own handlers while analyses capture: drop the records that exist only because
+    the root level was lowered for an analysis (below the level the process had set)."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level
+
+
+class _Capture:
+    """While analyses run with a log handler: the router on the root logger, the root level lowered to the
+    lowest level asked for (so the app's INFO and DEBUG records are made), and the process's own handlers
+    seeing only what they saw before. When the last analysis ends, all of it is undone."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._levels: list[int] = []
+        self._saved = logging.WARNING
+        self._filter = _AsBefore(logging.WARNING)
+        self._filtered: list[logging.Handler] = []
+
+    @contextlib.contextmanager
+    def __call__(self, handler: logging.Handler, level: int) -> Iterator[None]:
+        root = logging.getLogger()
+        with self._lock:
+            if not self._levels:
+                self._saved = root.level
+                self._filter = _AsBefore(self._saved)
+                self._filtered = [h for h in root.handlers if h is not _router]
+                for own in self._filtered:
+                    own.addFilter(self._filter)
+                root.addHandler(_router)
+            self._levels.append(level)
+            root.setLevel(min(self._saved or level, *self._levels))
+        token = _CURRENT_LOGS.set((handler, level))
+        try:
+            yield
+        finally:
+            _CURRENT_LOGS.reset(token)
+            with self._lock:
+                self._levels.remove(level)
+                if self._levels:
+                    root.setLevel(min(self._saved or min(self._levels), *self._levels))
+                else:
+                    root.removeHandler(_router)
+                    root.setLevel(self._saved)
+                    for own in self._filtered:
+                        own.removeFilter(self._filter)
+                    self._filtered = []
+
+
+_capture = _Capture()
 
 
 App = Callable[[Analysis], Any]
@@ -216,12 +267,16 @@ class Runner:
             manifest_hashes={"configuration_manifest": configuration_hash,
                              "input_manifest": None if manifest is None else await manifest.calculate_hash()},
         )  # fmt: skip
-        token = None
+        capturing = contextlib.nullcontext()
         if analysis_log_handler is not None:
             level = logging.getLevelName(analysis_log_level) if isinstance(analysis_log_level, str) \
                 else analysis_log_level  # fmt: skip
-            _capture()
-            token = _CURRENT_LOGS.set((analysis_log_handler, int(level)))
+            capturing = _capture(analysis_log_handler, int(level))  # type: ignore[assignment]
+        with capturing:
+            return await self._run_app(app, analysis, allow_save_diagnostics_data_on_crash, sent_messages)
+
+    async def _run_app(self, app: App, analysis: Analysis, allow_diagnostics: bool,
+                       sent_messages: list[Any] | None) -> Analysis:  # fmt: skip
         try:
             if _is_async(app):
                 await app(analysis)
@@ -234,12 +289,9 @@ class Runner:
             if not analysis.finalised:
                 await analysis.finalise()
         except BaseException as exc:
-            if allow_save_diagnostics_data_on_crash and self.crash_diagnostics_cloud_path:
+            if allow_diagnostics and self.crash_diagnostics_cloud_path:
                 await self._save_diagnostics(analysis, exc, sent_messages)
             raise
-        finally:
-            if token is not None:
-                _CURRENT_LOGS.reset(token)
         return analysis
 
     async def _save_diagnostics(self, analysis: Analysis, exc: BaseException, sent: list[Any] | None) -> None:

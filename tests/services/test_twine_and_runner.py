@@ -168,3 +168,31 @@ async def test_crash_diagnostics_are_saved_when_allowed(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         await runner.run(analysis_id="a2", input_values={"n": 2}, allow_save_diagnostics_data_on_crash=False)
     assert not await anyio.Path(tmp_path / "diag" / "a2").exists()
+
+
+async def test_an_analysis_log_handler_gets_debug_records_and_leaves_logging_as_it_was() -> None:
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers))
+    mine = Collect()  # the user's own handler, on the root logger, at the process's level (WARNING)
+    root.addHandler(mine)
+    try:
+
+        def app(analysis: Any) -> None:  # a sync app, in a worker thread
+            log = logging.getLogger("my-app")
+            log.debug("debug %d", 1)
+            log.info("info %d", 2)
+            log.warning("warning %d", 3)
+            analysis.output_values = {"square": 0}
+
+        collected = Collect()
+        await Runner(app, twine=TWINE).run(input_values={"n": 1}, analysis_log_handler=collected,
+                                           analysis_log_level=logging.DEBUG)  # fmt: skip
+        assert collected.messages == ["debug 1", "info 2", "warning 3"]
+        assert mine.messages == ["warning 3"]  # the process's handler saw what it would have seen anyway
+        assert (root.level, [h for h in root.handlers if h is not mine]) == before  # nothing left behind
+        assert not mine.filters
+        logging.getLogger("my-app").warning("after")
+        assert mine.messages == ["warning 3", "after"]
+    finally:
+        root.removeHandler(mine)
+    assert not root.handlers or root.handlers == before[1]  # so logging.basicConfig() still configures
