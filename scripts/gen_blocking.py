@@ -435,7 +435,7 @@ class Generator(ProxyTwins):
         return [f"    {attr}: {annotation}" for attr, annotation in sorted(found.items())]
 
     def _init(self, cls: type) -> list[str]:
-        if dataclasses.is_dataclass(cls):
+        if dataclasses.is_dataclass(cls) and cls.__dataclass_params__.init:  # type: ignore[attr-defined]
             return self._dataclass_init(cls)
         owner = next((k for k in cls.__mro__ if "__init__" in k.__dict__), object)
         if owner is object:

@@ -61,3 +61,15 @@ async def test_an_analysis_round_trips_through_json_and_files(tmp_path: Path) ->
     again = Analysis.deserialise(text, from_string=True)
     assert again.to_primitive() == analysis.to_primitive() and again.id == analysis.id
     assert isinstance(again.output_manifest, Manifest) and list(again.output_manifest.datasets) == ["out"]
+
+
+def test_configurations_take_keyword_arguments_they_do_not_know() -> None:
+    from asyncwf.blocking.services import ServiceConfiguration as BlockingServiceConfiguration
+    from asyncwf.services import AppConfiguration, ServiceConfiguration
+
+    service = ServiceConfiguration(name="svc", organisation="org", concurrency=4, made_by="octue-cli")
+    assert service.service_id == "org/svc" and service.concurrency == 4 and service.extra == {"made_by": "octue-cli"}
+    app = AppConfiguration(configuration_values={"a": 1}, flavour="vanilla")
+    assert app.configuration_values == {"a": 1} and app.extra == {"flavour": "vanilla"}
+    blocking = BlockingServiceConfiguration(name="svc", unknown=True)
+    assert blocking.extra == {"unknown": True} and blocking.name == "svc"

@@ -7,11 +7,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from asyncwf.blocking._wrap import (
-    FACTORY,
     BlockingProxy,
     await_,
     construct,
-    construct_fields,
     get,
     iterate,
     run_sync,
@@ -178,9 +176,10 @@ class AppConfiguration(BlockingProxy[_async_AppConfiguration]):
         configuration_manifest: Any = None,
         children: Any = None,
         output_location: str | None = None,
-        extra: dict[str, Any] = FACTORY,
+        extra: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
-        construct_fields(self, locals())
+        construct(self, configuration_values, configuration_manifest, children, output_location, extra, **kwargs)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> AppConfiguration:
@@ -562,9 +561,38 @@ class ServiceConfiguration(BlockingProxy[_async_ServiceConfiguration]):
         setup_file_path: str | None = None,
         service_account_email: str | None = None,
         machine_type: str | None = None,
-        extra: dict[str, Any] = FACTORY,
+        extra: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
-        construct_fields(self, locals())
+        construct(
+            self,
+            name,
+            organisation,
+            app_source_path,
+            twine_path,
+            app_configuration_path,
+            crash_diagnostics_cloud_path,
+            repository_name,
+            repository_owner,
+            project_name,
+            region,
+            dockerfile_path,
+            cloud_build_configuration_path,
+            maximum_instances,
+            branch_pattern,
+            environment_variables,
+            secrets,
+            concurrency,
+            memory,
+            cpus,
+            minimum_instances,
+            temporary_files_location,
+            setup_file_path,
+            service_account_email,
+            machine_type,
+            extra,
+            **kwargs,
+        )
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> ServiceConfiguration:

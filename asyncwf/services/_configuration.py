@@ -16,7 +16,7 @@ from asyncwf.exceptions import InvalidInputException
 __all__ = ["AppConfiguration", "ServiceConfiguration", "load_service_and_app_configuration"]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(init=False)
 class ServiceConfiguration:
     """What a service needs to be served and deployed; unknown fields are kept in ``extra``."""
 
@@ -45,6 +45,63 @@ class ServiceConfiguration:
     service_account_email: str | None = None
     machine_type: str | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __init__(
+        self,
+        name: str,
+        organisation: str | None = None,
+        app_source_path: str = ".",
+        twine_path: str = "twine.json",
+        app_configuration_path: str | None = None,
+        crash_diagnostics_cloud_path: str | None = None,
+        repository_name: str | None = None,
+        repository_owner: str | None = None,
+        project_name: str | None = None,
+        region: str | None = None,
+        dockerfile_path: str | None = None,
+        cloud_build_configuration_path: str | None = None,
+        maximum_instances: int = 10,
+        branch_pattern: str = "^main$",
+        environment_variables: list[dict[str, Any]] | None = None,
+        secrets: dict[str, Any] | None = None,
+        concurrency: int = 10,
+        memory: str = "128Mi",
+        cpus: int = 1,
+        minimum_instances: int = 0,
+        temporary_files_location: str | None = None,
+        setup_file_path: str | None = None,
+        service_account_email: str | None = None,
+        machine_type: str | None = None,
+        extra: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """The Octue SDK's signature; keyword arguments it does not know are kept in ``extra``."""
+        self.name = name
+        self.organisation = organisation
+        self.app_source_path = app_source_path
+        self.twine_path = twine_path
+        self.app_configuration_path = app_configuration_path
+        self.crash_diagnostics_cloud_path = crash_diagnostics_cloud_path
+        self.repository_name = repository_name
+        self.repository_owner = repository_owner
+        self.project_name = project_name
+        self.region = region
+        self.dockerfile_path = dockerfile_path
+        self.cloud_build_configuration_path = cloud_build_configuration_path
+        self.maximum_instances = maximum_instances
+        self.branch_pattern = branch_pattern
+        self.environment_variables = environment_variables
+        self.secrets = secrets
+        self.concurrency = concurrency
+        self.memory = memory
+        self.cpus = cpus
+        self.minimum_instances = minimum_instances
+        self.temporary_files_location = temporary_files_location
+        self.setup_file_path = setup_file_path
+        self.service_account_email = service_account_email
+        self.machine_type = machine_type
+        self.extra = {**(extra or {}), **kwargs}
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -82,7 +139,7 @@ class ServiceConfiguration:
         return cls.from_mapping(data, base)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(init=False)
 class AppConfiguration:
     """The data that configures an app as a service: checked against the twine when the app runs."""
 
@@ -91,6 +148,17 @@ class AppConfiguration:
     children: Any = None
     output_location: str | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __init__(
+        self, configuration_values: Any = None, configuration_manifest: Any = None, children: Any = None,
+        output_location: str | None = None, extra: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        """The Octue SDK's signature; keyword arguments it does not know are kept in ``extra``."""
+        self.configuration_values = configuration_values
+        self.configuration_manifest = configuration_manifest
+        self.children = children
+        self.output_location = output_location
+        self.extra = {**(extra or {}), **kwargs}
 
     @classmethod
     async def from_file(cls, path: str | os.PathLike[str]) -> AppConfiguration:
