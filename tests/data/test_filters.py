@@ -123,3 +123,27 @@ def test_one_and_order_by() -> None:
         things.order_by("size", check_constant_increment=2)
     with pytest.raises(InvalidInputException, match="not every member"):
         things.order_by("nope")
+
+
+#: The table's cases that Datafiles and Datasets have attributes for (``when`` is a Datafile's ``timestamp``).
+_ON_DATA = [
+    (n, v, e)
+    for n, v, e in CASES
+    if n.split("__")[0] in ("name", "labels", "tags", "when") and n not in ("name__is", "name__is_not")
+]  # (identity: the table's string object is T's own)
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), _ON_DATA)
+async def test_each_action_on_datafiles_and_datasets(name: str, value: Any, expected: bool, tmp_path: Any) -> None:
+    import anyio
+
+    from asyncwf.data import Datafile, Dataset
+
+    folder = tmp_path / "Alpha.csv"  # a dataset named like the table's file
+    await anyio.Path(folder).mkdir()
+    await anyio.Path(folder / "Alpha.csv").write_text("x")
+    datafile = await Datafile(str(folder / "Alpha.csv"), labels=T.labels, tags=dict(T.tags), timestamp=T.when)
+    dataset = await Dataset(str(folder), labels=T.labels, tags=dict(T.tags))
+    assert datafile.satisfies(**{name.replace("when", "timestamp", 1): value}) is expected
+    if not name.startswith("when"):
+        assert dataset.satisfies(**{name: value}) is expected
