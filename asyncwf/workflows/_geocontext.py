@@ -23,6 +23,34 @@ def _number(value: Any, what: str) -> float:
     return float(value)
 
 
+def _reprojected(bounds: tuple[float, float, float, float], source: str, target: str) -> tuple[float, ...]:
+    """``bounds`` in ``source`` as bounds in ``target``: exact between EPSG:4326 and EPSG:3857 (Web Mercator),
+    through rasterio (``asyncwf[raster]``) otherwise."""
+    pair = (source.upper(), target.upper())
+    if pair == ("EPSG:4326", "EPSG:3857"):
+        for lat in (bounds[1], bounds[3]):
+            if not -85.06 <= lat <= 85.06:
+                raise InvalidArgument(f"latitude {lat} is outside Web Mercator (|lat| <= 85.06)")
+        x = [WEB_MERCATOR_HALF * lon / 180 for lon in (bounds[0], bounds[2])]
+        y = [WEB_MERCATOR_HALF / math.pi * math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+             for lat in (bounds[1], bounds[3])]  # fmt: skip
+        return x[0], y[0], x[1], y[1]
+    if pair == ("EPSG:3857", "EPSG:4326"):
+        lons = [180 * x / WEB_MERCATOR_HALF for x in (bounds[0], bounds[2])]
+        lats = [math.degrees(2 * math.atan(math.exp(y * math.pi / WEB_MERCATOR_HALF)) - math.pi / 2)
+                for y in (bounds[1], bounds[3])]  # fmt: skip
+        return lons[0], lats[0], lons[1], lats[1]
+    try:
+        from rasterio.errors import CRSError
+        from rasterio.warp import transform_bounds
+    except ImportError as exc:
+        raise InvalidArgument(f"reprojecting bounds from {source} to {target} needs asyncwf[raster]") from exc
+    try:
+        return tuple(transform_bounds(source, target, *bounds))
+    except CRSError as exc:
+        raise InvalidArgument(f"cannot reproject bounds from {source} to {target}: {exc}") from exc
+
+
 class GeoContext:
     """The grid an Image is read onto: ``bounds`` (xmin, ymin, xmax, ymax) in ``crs``, and either
     ``resolution`` (the size of a pixel, in CRS units) or ``shape`` (rows, columns)::
@@ -35,11 +63,14 @@ class GeoContext:
 
     def __init__(
         self, bounds: Sequence[float], crs: str = "EPSG:4326", *, resolution: float | None = None,
-        shape: Sequence[int] | None = None,
+        shape: Sequence[int] | None = None, bounds_crs: str | None = None,
     ) -> None:  # fmt: skip
         if not isinstance(bounds, Sequence) or isinstance(bounds, str) or len(bounds) != 4:
             raise InvalidArgument(f"bounds are (xmin, ymin, xmax, ymax), not {bounds!r}")
         xmin, ymin, xmax, ymax = (_number(v, "a bound") for v in bounds)
+        if bounds_crs is not None and isinstance(crs, str) and bounds_crs.upper() != crs.upper():
+            # Bounds given in another CRS (the original's ``bounds_crs``): the grid covers their extent in ``crs``.
+            xmin, ymin, xmax, ymax = _reprojected((xmin, ymin, xmax, ymax), bounds_crs, crs)
         if not (xmin < xmax and ymin < ymax):
             raise InvalidArgument(f"bounds need xmin < xmax and ymin < ymax, not {tuple(bounds)!r}")
         if not isinstance(crs, str) or not _CRS.match(crs.upper()):

@@ -250,3 +250,17 @@ async def test_the_raster_calls_ported_code_uses(catalog: Client) -> None:
     assert np.ma.allclose(shifted.ndarray, np.ma.mean([_expected(_bands(d)) * 2 + 1 for d in (1, 2, 3)], axis=0))
     with pytest.raises(wf.ProxyTypeError, match="axis"):
         img.mean(axis="rows")
+
+
+async def test_a_geocontext_with_bounds_in_another_crs(catalog: Client) -> None:
+    merc = GeoContext(BOUNDS, "EPSG:3857", shape=(40, 50), bounds_crs="EPSG:4326")  # the original's bounds_crs
+    xmin, ymin, xmax, ymax = merc.bounds
+    assert xmin == pytest.approx(1113194.9, abs=1) and ymax == pytest.approx(5780349.2, abs=1)
+    back = GeoContext(merc.bounds, "EPSG:4326", shape=(40, 50), bounds_crs="EPSG:3857")
+    assert back.bounds == pytest.approx(BOUNDS)
+    utm = GeoContext(BOUNDS, "EPSG:32632", resolution=1000, bounds_crs="EPSG:4326")  # through rasterio
+    assert 550_000 < utm.bounds[0] < 600_000
+    result = await _compute(catalog, Image.from_id("merc"), merc)
+    assert result.ndarray.shape == (3, 40, 50) and result.ndarray.count() > 0
+    with pytest.raises(InvalidArgument, match="Web Mercator"):
+        GeoContext((0, -89, 1, 89), "EPSG:3857", shape=(4, 4), bounds_crs="EPSG:4326")
