@@ -254,7 +254,7 @@ async def test_the_raster_calls_ported_code_uses(catalog: Client) -> None:
 
 async def test_a_geocontext_with_bounds_in_another_crs(catalog: Client) -> None:
     merc = GeoContext(BOUNDS, "EPSG:3857", shape=(40, 50), bounds_crs="EPSG:4326")  # the original's bounds_crs
-    xmin, ymin, xmax, ymax = merc.bounds
+    xmin, _, _, ymax = merc.bounds
     assert xmin == pytest.approx(1113194.9, abs=1) and ymax == pytest.approx(5780349.2, abs=1)
     back = GeoContext(merc.bounds, "EPSG:4326", shape=(40, 50), bounds_crs="EPSG:3857")
     assert back.bounds == pytest.approx(BOUNDS)
