@@ -179,6 +179,19 @@ def _sorted(interp: Interpreter, seq: Any, key: Any = None, reverse: bool = Fals
     return [items[i] for i in order]
 
 
+def _groupby(interp: Interpreter, seq: Any, fn: Any) -> dict[Any, list[Any]]:
+    """``seq``'s items grouped by ``fn(item)``, each group in ``seq``'s order (the groups in first-seen order)."""
+    groups: dict[Any, list[Any]] = {}
+    for item in seq:
+        key = interp.call(fn, (item,))
+        try:
+            groups.setdefault(key, []).append(item)
+        except TypeError as exc:
+            kind = type(key).__name__
+            raise GraftError("TYPING", f"a group key must be a Str, Int, Float or Bool, not {kind}") from exc
+    return groups
+
+
 def _ifelse(interp: Interpreter, condition: Any, then: Any, otherwise: Any) -> Any:
     branch = then if _truth(condition) else otherwise
     return interp.call(branch, ()) if callable(getattr(branch, "graft", None)) or hasattr(branch, "graft") else branch
@@ -454,6 +467,7 @@ _register(["filter", "wf.filter"], _filter, higher_order=True)
 _register(["reduce", "wf.reduce"], _reduce, higher_order=True)
 _register(["sorted", "wf.sorted"], _sorted, higher_order=True)
 _register(["ifelse", "wf.ifelse"], _ifelse, higher_order=True)
+_register(["wf.ImageCollection.groupby"], _groupby, higher_order=True)
 _register(["call", "wf.call"], _call, higher_order=True)
 _register(["min", "wf.min"], lambda seq: min(seq))
 _register(["max", "wf.max"], lambda seq: max(seq))

@@ -264,3 +264,12 @@ async def test_a_geocontext_with_bounds_in_another_crs(catalog: Client) -> None:
     assert result.ndarray.shape == (3, 40, 50) and result.ndarray.count() > 0
     with pytest.raises(InvalidArgument, match="Web Mercator"):
         GeoContext((0, -89, 1, 89), "EPSG:3857", shape=(4, 4), bounds_crs="EPSG:4326")
+
+
+async def test_collections_sort_and_group(catalog: Client) -> None:
+    scenes = ImageCollection.from_id("scenes")
+    by_cloud = await _compute(catalog, scenes.sorted(key=lambda img: img.get_property("cloud"), reverse=True))
+    assert [r.properties["cloud"] for r in by_cloud] == [30, 20, 10]
+    groups = await _compute(catalog, scenes.groupby(lambda img: img.get_property("cloud") > 15))
+    assert {k: [r.properties["id"] for r in v] for k, v in groups.items()} == {
+        False: ["scene:1"], True: ["scene:2", "scene:3"]}  # fmt: skip

@@ -275,6 +275,21 @@ class ImageCollection(Proxytype):
     def std(self) -> Image:
         return self._composite("std")
 
+    def sorted(self, key: Callable[[Image], Any], reverse: bool = False) -> ImageCollection:
+        """The images ordered by ``key`` (Image -> a comparable value, e.g. a property), stably."""
+        from asyncwf.workflows.types._primitives import Bool
+
+        function = _function(key, Image)
+        return ImageCollection._from_apply("wf.sorted", self, key=function, reverse=Bool._promote(reverse))
+
+    def groupby(self, key: Callable[[Image], Any]) -> Any:
+        """The images grouped by ``key`` (Image -> a Str, Int ... value): a Dict of key -> ImageCollection, each
+        group in the collection's order."""
+        function = _function(key, Image)
+        return of(Dict, function._result_type(), ImageCollection)._from_apply(
+            "wf.ImageCollection.groupby", self, function
+        )
+
     def pick_bands(self, bands: str | Sequence[str]) -> ImageCollection:
         """These bands of every image, in this order."""
         names = _names(bands, "pick_bands")
