@@ -259,6 +259,9 @@ if TYPE_CHECKING:
         isolate_keys as isolate_keys,
     )
     from asyncwf.workflows import (
+        numpy as numpy,
+    )
+    from asyncwf.workflows import (
         parametrize as parametrize,
     )
 
@@ -330,6 +333,7 @@ __all__ = [
     "log10",
     "log2",
     "nan",
+    "numpy",
     "parameter",
     "parametrize",
     "pi",
@@ -415,6 +419,7 @@ _WHERE = {
     "log10": "asyncwf.blocking.workflows",
     "log2": "asyncwf.blocking.workflows",
     "nan": "asyncwf.blocking._proxytypes",
+    "numpy": "asyncwf.workflows",
     "parameter": "asyncwf.blocking.workflows",
     "parametrize": "asyncwf.workflows",
     "pi": "asyncwf.blocking._proxytypes",

@@ -201,6 +201,9 @@ from asyncwf.workflows import (
     isolate_keys as isolate_keys,
 )
 from asyncwf.workflows import (
+    numpy as numpy,
+)
+from asyncwf.workflows import (
     parametrize as parametrize,
 )
 
@@ -257,6 +260,7 @@ __all__ = [
     "log10",
     "log2",
     "nan",
+    "numpy",
     "parameter",
     "parametrize",
     "pi",

@@ -22,6 +22,7 @@ from asyncwf.exceptions import (
     TimeoutError,
 )
 from asyncwf.graft._syntax import isolate_keys, parametrize
+from asyncwf.workflows import numpy
 from asyncwf.workflows._catalog import add_image, get_image, list_images
 from asyncwf.workflows._channel import CHANNEL as __channel__
 from asyncwf.workflows._foreign import compute_graft, graft_object
@@ -124,6 +125,7 @@ __all__ = [
     "log10",
     "log2",
     "nan",
+    "numpy",
     "parameter",
     "parametrize",
     "pi",

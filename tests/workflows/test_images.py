@@ -273,3 +273,16 @@ async def test_collections_sort_and_group(catalog: Client) -> None:
     groups = await _compute(catalog, scenes.groupby(lambda img: img.get_property("cloud") > 15))
     assert {k: [r.properties["id"] for r in v] for k, v in groups.items()} == {
         False: ["scene:1"], True: ["scene:2", "scene:3"]}  # fmt: skip
+
+
+async def test_wf_numpy_functions_on_images_and_numbers(catalog: Client) -> None:
+    red, nir = Image.from_id("scene:1").pick_bands("red"), Image.from_id("scene:1").pick_bands("nir")
+    expected = _expected(_bands(1))
+    root = await _compute(catalog, wf.numpy.sqrt(wf.numpy.add(nir, 1)))
+    assert np.ma.allclose(root.ndarray[0], np.ma.sqrt(expected[2] + 1))
+    ratio = await _compute(catalog, wf.numpy.true_divide(wf.numpy.subtract(nir, red), wf.numpy.add(nir, red)))
+    assert np.ma.allclose(ratio.ndarray[0], (expected[2] - expected[0]) / (expected[2] + expected[0]))
+    assert await wf.compute(wf.numpy.sqrt(wf.Float(16.0)), client=catalog) == 4.0
+    assert await wf.compute(wf.numpy.absolute(wf.Int(-3)), client=catalog) == 3
+    with pytest.raises(wf.ProxyTypeError):
+        wf.numpy.add("a", "b")
