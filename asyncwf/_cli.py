@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from asyncwf import __version__
 from asyncwf.exceptions import AsyncwfError, ConfigurationError
 
 __all__ = ["main"]
@@ -47,16 +48,26 @@ def _grants(values: Sequence[str]) -> dict[str, list[str]]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asyncwf", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"asyncwf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the backend (gRPC + HTTP) until SIGINT/SIGTERM")
-    serve.add_argument("--host", default=os.environ.get("ASYNCWF_HOST", "127.0.0.1"))
+    serve = sub.add_parser(
+        "serve",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="run the backend (gRPC + HTTP) until SIGINT/SIGTERM",
+    )
+    serve.add_argument(
+        "--host", default=os.environ.get("ASYNCWF_HOST", "127.0.0.1"), help="address to listen on ($ASYNCWF_HOST)"
+    )
     serve.add_argument(
         "--port", type=int, default=int(os.environ.get("ASYNCWF_PORT", "50051")), help="0 picks a free port"
     )
     serve.add_argument("--http-port", type=int, default=8080, help="0 picks a free port, -1 disables HTTP")
     serve.add_argument(
-        "--data-dir", type=Path, default=Path(os.environ.get("ASYNCWF_DATA_DIR", "~/.asyncwf")).expanduser()
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("ASYNCWF_DATA_DIR", "~/.asyncwf")).expanduser(),
+        help="the store, results and keys ($ASYNCWF_DATA_DIR)",
     )
     serve.add_argument(
         "--store", default=os.environ.get("ASYNCWF_STORE"),
@@ -96,37 +107,49 @@ def _parser() -> argparse.ArgumentParser:
         metavar="HOST",
         help="rasters may be read over HTTP(S) from HOST; repeat for more (none by default)",
     )
-    serve.add_argument("--tls-cert", type=Path)
-    serve.add_argument("--tls-key", type=Path)
-    serve.add_argument("--lease-seconds", type=float, default=30.0)
+    serve.add_argument("--tls-cert", type=Path, help="PEM certificate chain: TLS for gRPC and HTTP (with --tls-key)")
+    serve.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    serve.add_argument("--lease-seconds", type=float, default=30.0, help="how long a job's lease lasts unless renewed")
     serve.add_argument("--no-executor", action="store_true", help="run no in-process executor")
     serve.add_argument(
         "--executor-concurrency", type=int, default=1024, help="jobs the in-process executor runs at once"
     )
-    serve.add_argument("--shutdown-grace", type=float, default=10.0)
+    serve.add_argument(
+        "--shutdown-grace", type=float, default=10.0, help="seconds in-flight calls and jobs get on shutdown"
+    )
     serve.add_argument("--ready-file", type=Path, help="write the real ports here as JSON once serving")
     serve.add_argument(
         "--share-dir", type=Path, action="append", default=[],
         help="a directory whose files may be shared by signed URL over HTTP; repeat for more",
     )  # fmt: skip
     serve.add_argument("--public-http-url", help="the HTTP address other machines reach (for signed URLs)")
-    serve.add_argument("--log-level", default="INFO")
+    serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
 
-    app = sub.add_parser("serve-app", help="answer questions to a service id through a backend, until SIGINT/SIGTERM")
+    app = sub.add_parser(
+        "serve-app",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="answer questions to a service id through a backend, until SIGINT/SIGTERM",
+    )
     app.add_argument("--service-id", required=True, help="like org/name:1.0")
     app.add_argument("--app", required=True, help="a directory with app.py, a .py file, or a module name")
     app.add_argument("--twine", default="twine.json", help="the twine: a path or JSON text")
     app.add_argument("--configuration-values", help="a path to a JSON file, or JSON text")
     app.add_argument("--output-location", help="a gs:// directory for output datasets")
     app.add_argument("--crash-diagnostics-path", help="where to save diagnostics when an analysis crashes")
-    app.add_argument("--host", default=os.environ.get("ASYNCWF_HOST", "127.0.0.1"))
-    app.add_argument("--port", type=int, default=int(os.environ.get("ASYNCWF_PORT", "50051")))
+    app.add_argument("--host", default=os.environ.get("ASYNCWF_HOST", "127.0.0.1"), help="the backend's address")
+    app.add_argument(
+        "--port", type=int, default=int(os.environ.get("ASYNCWF_PORT", "50051")), help="the backend's gRPC port"
+    )
     app.add_argument("--token", default=os.environ.get("ASYNCWF_TOKEN"), help="bearer token for the backend")
     app.add_argument("--concurrency", type=int, default=10, help="questions answered at once")
     app.add_argument("--lease-seconds", type=float, help="lease length (a dead app is noticed after this)")
     app.add_argument("--log-level", default="INFO")
 
-    worker = sub.add_parser("worker", help="run XF task-type scripts for the backend's jobs, until SIGINT/SIGTERM")
+    worker = sub.add_parser(
+        "worker",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="run XF task-type scripts for the backend's jobs, until SIGINT/SIGTERM",
+    )
     worker.add_argument("--scripts", type=Path, action="append", default=[],
                         help="a directory of task-type scripts: NAME.py or NAME/main.py; repeat for more")  # fmt: skip
     worker.add_argument("--task-type", action="append", default=[], help="NAME=PATH of one script; repeat for more")
@@ -140,23 +163,37 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--lease-seconds", type=float, help="lease length (a dead worker is noticed after this)")
     worker.add_argument("--log-level", default="INFO")
 
-    images = sub.add_parser("images", help="the backend's raster catalogue")
+    images = sub.add_parser(
+        "images", formatter_class=argparse.ArgumentDefaultsHelpFormatter, help="the backend's raster catalogue"
+    )
     images_sub = images.add_subparsers(dest="images_command", required=True)
-    add = images_sub.add_parser("add", help="register a GeoTIFF / COG (a path the backend can read)")
+    add = images_sub.add_parser(
+        "add",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="register a GeoTIFF / COG (a path the backend can read)",
+    )
     add.add_argument("path")
     add.add_argument("--id", required=True, help="the image id")
     add.add_argument("--product", required=True, help="the product id")
     add.add_argument("--acquired", required=True, help="ISO 8601 with a timezone, like 2026-06-01T10:00:00Z")
     add.add_argument("--bands", default="", help="band names, space separated (default: the file's)")
     add.add_argument("--properties", default="{}", help="a JSON object of properties")
-    listing = images_sub.add_parser("list", help="print the catalogue (of one product) as JSON lines")
+    listing = images_sub.add_parser(
+        "list",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="print the catalogue (of one product) as JSON lines",
+    )
     listing.add_argument("--product", default="")
     for parser_ in (add, listing):
         parser_.add_argument("--host", default=os.environ.get("ASYNCWF_HOST", "127.0.0.1"))
         parser_.add_argument("--port", type=int, default=int(os.environ.get("ASYNCWF_PORT", "50051")))
         parser_.add_argument("--token", default=os.environ.get("ASYNCWF_TOKEN"), help="bearer token for the backend")
 
-    demo = sub.add_parser("demo", help="run the main job on an embedded backend and print what happened")
+    demo = sub.add_parser(
+        "demo",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="run the main job on an embedded backend and print what happened",
+    )
     demo.add_argument("--jobs", type=int, default=2000, help="how many echo jobs to push through")
     demo.add_argument("--data-dir", type=Path, help="keep the backend's state here")
     return parser

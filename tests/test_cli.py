@@ -38,3 +38,21 @@ def test_bad_arguments_exit_with_a_clear_message(tmp_path) -> None:  # type: ign
     assert result.returncode == 2 and "NAME=PATH of an existing script" in result.stderr
     result = _run("worker", "--scripts", str(tmp_path / "nowhere"))
     assert result.returncode == 2 and "no scripts directory" in result.stderr
+
+
+def test_version_help_defaults_and_a_busy_port_in_one_line(tmp_path: object) -> None:
+    import socket
+
+    version = _run("--version")
+    assert version.returncode == 0 and version.stdout.startswith("asyncwf ")
+    helped = _run("serve", "--help")
+    assert "(default: 50051)" in helped.stdout and "(default: 8080)" in helped.stdout
+    assert "$ASYNCWF_DATA_DIR" in helped.stdout
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        for flags in (["--port", port, "--http-port", "-1"], ["--port", "0", "--http-port", port]):
+            refused = _run("serve", "--data-dir", str(tmp_path), *flags, timeout=60)
+            assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+            assert "address already in use" in refused.stderr

@@ -212,7 +212,11 @@ class Backend:
             handlers = [self.service, self.workflows, self.files, self.xf, self.raster_service, self.xyz, self.health]
             self._grpc = _Server(handlers, codec=LimitedProtoCodec(self.config.max_message_bytes))
             listen(self._grpc, RecvRequest, self._on_request)
-            await self._grpc.start(self.config.host, self.config.port, ssl=ssl_ctx)
+            try:
+                await self._grpc.start(self.config.host, self.config.port, ssl=ssl_ctx)
+            except OSError as exc:
+                raise ConfigurationError(f"cannot serve gRPC on {self.config.host}:{self.config.port}: "
+                                         f"{exc.strerror or exc} (--port)") from exc  # fmt: skip
             self._stack.push_async_callback(self._close_grpc)
             self.port = self._grpc.port
             if self.config.local_executor:
@@ -232,7 +236,13 @@ class Backend:
                 await runner.setup()
                 self._stack.push_async_callback(runner.cleanup)
                 site = web.TCPSite(runner, self.config.host, self.config.http_port, ssl_context=ssl_ctx)
-                await site.start()
+                try:
+                    await site.start()
+                except OSError as exc:
+                    raise ConfigurationError(
+                        f"cannot serve HTTP on {self.config.host}:{self.config.http_port}: "
+                        f"{exc.strerror or exc} (--http-port; -1 turns HTTP off)"
+                    ) from exc
                 self.http_port = runner.addresses[0][1]
                 scheme = "https" if ssl_ctx is not None else "http"
                 signer.base_url = self.config.public_http_url or f"{scheme}://{self.config.host}:{self.http_port}"
