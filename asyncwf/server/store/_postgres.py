@@ -166,7 +166,10 @@ class PostgresStore(PostgresEntities):
     # --- lifecycle ---------------------------------------------------------
 
     async def open(self) -> None:
-        import asyncpg
+        try:
+            import asyncpg
+        except ImportError as exc:
+            raise ConfigurationError("the PostgreSQL store needs asyncpg: pip install 'asyncwf[postgres]'") from exc
 
         self._options = extra = await anyio.to_thread.run_sync(_connect_options, self.dsn)
         try:
