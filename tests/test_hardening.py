@@ -294,3 +294,11 @@ def test_postgresql_running_out_of_disk_is_a_typed_error() -> None:
 
     mapped = store_error(asyncpg.exceptions.DiskFullError("could not extend file: No space left on device"))
     assert isinstance(mapped, ResourceExhausted) and "No space left" in mapped.message
+
+
+async def test_a_forgotten_await_is_named(client: Client) -> None:
+    from asyncwf.exceptions import InvalidArgument
+
+    pending = client.run_job("asyncwf.echo", b"x")  # not awaited
+    with pytest.raises(InvalidArgument, match="forget `await`"):
+        await client.job_result(pending)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import contextlib
 import datetime as dt
 import os
@@ -561,7 +562,11 @@ def raise_for_job(job: JobInfo) -> None:
 
 def _check_id(job_id: str) -> None:
     if not isinstance(job_id, str) or not job_id:
-        raise InvalidArgument("a job id must be a non-empty string")
+        if inspect.isawaitable(job_id):
+            if inspect.iscoroutine(job_id):
+                job_id.close()  # (never awaited: no warning on top of this error)
+            raise InvalidArgument("got a coroutine where a job or job id was expected: did you forget `await`?")
+        raise InvalidArgument(f"a job id must be a non-empty string, not {type(job_id).__name__}")
 
 
 class JobOptions(TypedDict, total=False):
