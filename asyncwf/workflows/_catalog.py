@@ -30,7 +30,8 @@ async def add_image(
     """Register the GeoTIFF / COG at ``path`` (as the backend sees it) as image ``image_id`` of
     ``product_id``, acquired at ``acquired`` (timezone-aware); returns its catalogue record."""
     if not isinstance(acquired, dt.datetime) or acquired.tzinfo is None:
-        raise InvalidArgument("acquired is a timezone-aware datetime")
+        what = "a naive datetime" if isinstance(acquired, dt.datetime) else type(acquired).__name__
+        raise InvalidArgument(f"acquired must be a timezone-aware datetime (tzinfo=datetime.UTC ...), not {what}")
     if isinstance(band_names, str):
         band_names = band_names.split()
     if not isinstance(band_names, list | tuple) or not all(isinstance(n, str) and n for n in band_names):

@@ -438,6 +438,8 @@ class Str(Primitive):
         return Str._from_apply("wf.add", Str._promote(other), self)
 
     def __mul__(self, other: Int | int) -> Str:
+        if not isinstance(other, Int | int) or isinstance(other, bool):
+            raise ProxyTypeError(f"a Str repeats by an Int (Str * 3), not by a {type(other).__name__}")
         return Str._from_apply("wf.mul", self, Int._promote(other))
 
     __rmul__ = __mul__
