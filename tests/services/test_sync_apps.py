@@ -3,6 +3,7 @@ upload, run by the blocking Runner and served (asked through Child.ask)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ def make_app(workdir: Path, bucket: str) -> Any:
             words = f.read().split()
         dataset = Dataset(str(out))
         assert [d.name for d in dataset.files] == ["words.txt"]
+        logging.getLogger("words-app").info("counted %d words", len(words))
+        analysis.send_monitor_message({"counted": len(words)})
         analysis.output_values = {"count": len(words)}
         analysis.output_manifest = Manifest({"results": dataset})
         analysis.finalise(upload_output_datasets_to=f"gs://{bucket}/outputs/{analysis.id}")
@@ -76,3 +79,35 @@ async def test_a_sync_app_served_and_asked(credentials: None, gcs_bucket: str, t
     assert isinstance(manifest, AsyncManifest) and list(manifest.datasets) == ["results"]
     assert manifest.get_dataset("results").path.startswith(("gs://", "http"))
     assert os.listdir(tmp_path)  # the app ran, and wrote its dataset before uploading it
+
+
+@pytest.mark.allow_blocking
+async def test_a_sync_app_asked_and_replayed_forwards_logs_and_leaves_logging_alone(
+    credentials: None, gcs_bucket: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from asyncwf.services import ChildEmulator
+
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers))
+    record = str(tmp_path / "events.json")
+    messages: list[Any] = []
+    work = tmp_path / "work"
+    work.mkdir()
+    with caplog.at_level(logging.INFO):
+        async with (
+            LocalBackend() as backend,
+            backend.client() as client,
+            ServedApp(Runner(make_app(work, gcs_bucket), twine=TWINE), "org/words:1.0", client, concurrency=1),
+        ):
+            answer = await Child("org/words:1.0", client=client).ask(
+                input_values={"text": "a b c"}, handle_monitor_message=messages.append, record_messages_to=record
+            )
+        assert answer["output_values"] == {"count": 3} and messages == [{"counted": 3}]
+        assert any(r.getMessage() == "[org/words:1.0] counted 3 words" for r in caplog.records)
+        caplog.clear()
+        replayed: list[Any] = []
+        emulator = await ChildEmulator.from_file(record)
+        again = await emulator.ask(input_values={"text": "a b c"}, handle_monitor_message=replayed.append)
+    assert again["output_values"] == {"count": 3} and replayed == [{"counted": 3}]
+    assert any(r.getMessage().endswith("counted 3 words") for r in caplog.records)
+    assert (root.level, list(root.handlers)) == before  # the user's logging is as it was
