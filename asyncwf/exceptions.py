@@ -450,6 +450,26 @@ class InvalidLabelException(InvalidInputException):
     """A label that breaks the rules: lowercase letters, digits and ``-``, not at either end."""
 
 
+# Typed errors that are also the builtin exception the Octue SDK raised in the same case, so that ported
+# ``except TypeError:`` / ``except AttributeError:`` still catch them.
+
+
+class FilterTypeError(InvalidInputException, TypeError):
+    """A filter or ordering compared values of types that do not compare (Octue: TypeError)."""
+
+
+class MissingFilterAttribute(InvalidInputException, AttributeError):
+    """A filtered-for attribute is missing and missing ones are not ignored (Octue: AttributeError)."""
+
+
+class TagNameTypeError(InvalidTagException, TypeError):
+    """A tag name that is not a string, or tags that are not a mapping (Octue: TypeError)."""
+
+
+class LabelTypeError(InvalidLabelException, TypeError):
+    """Labels that are not strings or an iterable of them (Octue: TypeError)."""
+
+
 class TwineValidationError(InvalidInputException):
     """Data that breaks a twine: ``strand`` names the strand, ``path`` the failing place (JSON pointer)."""
 

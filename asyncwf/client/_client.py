@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import contextlib
 import datetime as dt
+import inspect
 import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence

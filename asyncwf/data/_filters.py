@@ -16,7 +16,13 @@ import numbers
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from asyncwf.exceptions import BrokenSequenceException, InvalidInputException, UnexpectedNumberOfResultsException
+from asyncwf.exceptions import (
+    BrokenSequenceException,
+    FilterTypeError,
+    InvalidInputException,
+    MissingFilterAttribute,
+    UnexpectedNumberOfResultsException,
+)
 
 __all__ = [
     "INTERFACE_FILTERS",
@@ -185,14 +191,16 @@ class Filterable:
             )
         if raise_error_if_filter_is_invalid:
             missing = ".".join(path if attribute is _MISSING else [*path, action])
-            raise InvalidInputException(f"{type(self).__name__} has no attribute {missing!r} to filter on")
+            raise MissingFilterAttribute(f"{type(self).__name__} has no attribute {missing!r} to filter on")
         return False
 
 
 def _apply(action: Action, attribute: Any, value: Any, filter_name: str) -> bool:
     try:
         return bool(action(attribute, value))
-    except (TypeError, AttributeError, IndexError, KeyError) as exc:
+    except TypeError as exc:
+        raise FilterTypeError(f"filter {filter_name}={value!r}: {exc}") from exc
+    except (AttributeError, IndexError, KeyError) as exc:
         raise InvalidInputException(f"filter {filter_name}={value!r}: {exc}") from exc
 
 
@@ -244,9 +252,9 @@ class _FilterContainer:
             decorated = [(get_nested_attribute(m, name), m) for m in members]
             keyed = sorted(decorated, key=lambda pair: pair[0], reverse=reverse)  # stable, also reversed
         except AttributeError as exc:
-            raise InvalidInputException(f"not every member has an attribute {name!r}: {exc}") from exc
+            raise MissingFilterAttribute(f"not every member has an attribute {name!r}: {exc}") from exc
         except TypeError as exc:
-            raise InvalidInputException(f"the values of {name!r} cannot be ordered: {exc}") from exc
+            raise FilterTypeError(f"the values of {name!r} cannot be ordered: {exc}") from exc
         if keyed and check_start_value is not None and keyed[0][0] != check_start_value:
             raise BrokenSequenceException(
                 f"the first {name!r} is {keyed[0][0]!r}, not the expected start value {check_start_value!r}"
@@ -299,7 +307,7 @@ class FilterDict(_FilterContainer, dict[Any, Any]):
         try:
             pairs = sorted(self.items(), key=lambda kv: get_nested_attribute(kv[1], name), reverse=reverse)
         except AttributeError as exc:
-            raise InvalidInputException(f"not every value has an attribute {name!r}: {exc}") from exc
+            raise MissingFilterAttribute(f"not every value has an attribute {name!r}: {exc}") from exc
         return FilterList(pairs)
 
     def one(self, **kwargs: Any) -> tuple[Any, Any]:

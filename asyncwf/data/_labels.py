@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from asyncwf.exceptions import InvalidLabelException, InvalidTagException
+from asyncwf.exceptions import InvalidLabelException, InvalidTagException, LabelTypeError, TagNameTypeError
 
 __all__ = ["LABEL_PATTERN", "TAG_NAME_PATTERN", "Label", "LabelSet", "TagDict"]
 
@@ -34,18 +34,19 @@ class Label(str):
 
 
 def _labels_from(value: object) -> Iterator[Label]:
-    if value is None:
+    """Labels as the Octue SDK reads them: nothing from a false value; from a string its JSON (whose items,
+    keys or characters are the labels) or else its words; from any other iterable its items."""
+    if not value:
         return iter(())
+    items: Any = value
     if isinstance(value, str):
         try:
-            decoded = json.loads(value)
+            items = json.loads(value)
         except ValueError:
-            decoded = None
-        items: Iterable[Any] = decoded if isinstance(decoded, list) else value.split()
-        return (Label(item) for item in items)
-    if isinstance(value, Mapping) or not isinstance(value, Iterable):
-        raise InvalidLabelException("labels are a whitespace-separated string or an iterable of strings")
-    return (Label(item) for item in value)
+            items = value.split()
+    if not isinstance(items, Iterable) or (isinstance(items, str) and not isinstance(value, str)):
+        raise LabelTypeError(f"labels are a string or an iterable of strings, not {type(items).__name__}")
+    return (Label(item) for item in items)
 
 
 class LabelSet(set[Label]):
@@ -83,7 +84,9 @@ class LabelSet(set[Label]):
 
 
 def _check_tag_name(name: object) -> str:
-    if not isinstance(name, str) or not TAG_NAME_PATTERN.match(name):
+    if not isinstance(name, str):
+        raise TagNameTypeError(f"a tag name is a string, not {type(name).__name__}: {name!r}")
+    if not TAG_NAME_PATTERN.match(name):
         raise InvalidTagException(
             f"invalid tag name {name!r}: use lowercase letters, digits and '_' (not first or last)"
         )
@@ -109,6 +112,8 @@ class TagDict(dict[str, Any]):
         return dict(self)
 
     def update(self, tags: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+        if not isinstance(tags, Mapping) and tags != ():
+            raise TagNameTypeError(f"tags are a mapping of name -> value, not {type(tags).__name__}")
         items = dict(tags)
         items.update(kwargs)
         for name in items:

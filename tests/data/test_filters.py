@@ -147,3 +147,15 @@ async def test_each_action_on_datafiles_and_datasets(name: str, value: Any, expe
     assert datafile.satisfies(**{name.replace("when", "timestamp", 1): value}) is expected
     if not name.startswith("when"):
         assert dataset.satisfies(**{name: value}) is expected
+
+
+def test_filter_errors_are_also_the_builtins_octue_raised() -> None:
+    items = FilterList([Thing(name="a"), Thing(name="b")])
+    with pytest.raises(TypeError):  # comparing a str with an int
+        items.filter(name__lt=5)
+    with pytest.raises(TypeError):
+        FilterList([Thing(size=1), Thing(size="x")]).order_by("size")  # type: ignore[arg-type]
+    with pytest.raises(AttributeError):
+        items.filter(ignore_items_without_attribute=False, colour__equals="red")
+    with pytest.raises(InvalidInputException):  # and still asyncwf's typed errors
+        items.filter(name__lt=5)

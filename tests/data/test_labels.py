@@ -29,8 +29,24 @@ def test_label_sets_from_strings_json_and_iterables() -> None:
     assert labels == {"x", "y", "z"}
     with pytest.raises(InvalidLabelException):
         labels.add("Bad")
-    with pytest.raises(InvalidLabelException):
-        LabelSet({"a": 1})
+    assert LabelSet({"a": 1}) == {"a"}  # an iterable (of its keys), as in Octue
+
+
+def test_labels_and_tags_read_values_as_the_octue_sdk_does() -> None:
+    from asyncwf.data import TagDict
+
+    assert LabelSet('"abc"') == {"a", "b", "c"}  # a JSON string's characters
+    assert LabelSet('{"a": 1, "b": 2}') == {"a", "b"}  # a JSON object's keys
+    assert LabelSet(0) == set() and LabelSet("") == set() and LabelSet([]) == set()
+    for bad in ("5", "null", "true"):
+        with pytest.raises(TypeError):  # (a LabelTypeError, also an InvalidLabelException)
+            LabelSet(bad)
+        with pytest.raises(InvalidLabelException):
+            LabelSet(bad)
+    with pytest.raises(TypeError):
+        TagDict([("a", 1)])
+    with pytest.raises(TypeError):
+        TagDict({5: 1})
 
 
 @pytest.mark.parametrize("bad", ["", "_a", "a_", "Upper", "with-hyphen", "sp ace"])
