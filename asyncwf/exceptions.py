@@ -419,11 +419,13 @@ class ChildError(AsyncwfError):
     """A child service raised an exception while answering a question.
 
     A builtin exception type (ValueError ...) is re-raised as itself, with
-    this error as its ``__cause__``; other types come as this error.
+    this error as its ``__cause__``; another type comes as a subclass of this
+    error named as the child's exception (as the Octue SDK made one of that
+    name). The message starts with the child's own.
     """
 
     def __init__(self, child: str, exception_type: str, message: str, remote_traceback: str = "") -> None:
-        super().__init__(f"{exception_type} in child {child}: {message}")
+        super().__init__(f"{message} ({exception_type} raised by child {child})")
         self.child, self.exception_type, self.remote_message = child, exception_type, message
         self.remote_traceback = remote_traceback
 

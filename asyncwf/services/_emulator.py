@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -11,11 +12,13 @@ from typing import Any
 
 import anyio
 
-from asyncwf.exceptions import ChildError, InvalidInputException
+from asyncwf.exceptions import InvalidInputException
 from asyncwf.services._child import answer_or_error, ask_all
 from asyncwf.services._events import ChildEventHandler, normalise, save_record
 
 __all__ = ["ChildEmulator", "DEFAULT_CONCURRENCY"]
+
+log = logging.getLogger("asyncwf.services")
 
 #: How many questions ask_multiple runs at once by default.
 DEFAULT_CONCURRENCY = 32
@@ -40,6 +43,8 @@ class ChildEmulator:
         self.backend = dict(backend or {"name": "emulator"})
         self.internal_service_name = internal_service_name or f"{self.id}-parent"
         raw = list(messages if messages is not None else events or [])
+        if not raw:
+            raise InvalidInputException("an emulated child needs the events it answers with (messages or events)")
         self.events = [normalise(event) for event in raw]
 
     @classmethod
@@ -89,7 +94,9 @@ class ChildEmulator:
         finally:
             await save_record(record_messages_to, handler)
         if handler.result is None:
-            raise ChildError(self.id, "NoResult", "the emulated child sent no result")
+            # As the seed's Octue versions (later ones log it): an answer of nothing.
+            log.warning("the emulated child %s sent no result: the answer holds no values or manifest", self.id)
+            return {"output_values": None, "output_manifest": None}
         return handler.result
 
     async def ask_multiple(self, *questions: Mapping[str, Any], concurrency: int = DEFAULT_CONCURRENCY,

@@ -75,10 +75,25 @@ def normalise(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {"kind": kind}
 
 
+#: Exception classes made for the child exception types the parent does not know, by name (made once each).
+_REMOTE_TYPES: dict[str, type[ChildError]] = {}
+
+
+def remote_exception_type(name: str) -> type[ChildError]:
+    """A ChildError subclass named as a child's exception type (``MyAppError``), the same class each time."""
+    short = name.rsplit(".", 1)[-1] or "ChildError"
+    if not short.isidentifier():
+        return ChildError
+    if short not in _REMOTE_TYPES:
+        _REMOTE_TYPES[short] = type(short, (ChildError,), {"__module__": "asyncwf.services.remote"})
+    return _REMOTE_TYPES[short]
+
+
 def raise_child_exception(event: Mapping[str, Any], child: str) -> None:
-    """Raise a child's exception: as its own builtin type when it has one, else as ChildError."""
+    """Raise a child's exception: as its own builtin type when it has one, else as a ChildError subclass of its
+    name; the message starts with the child's."""
     name, message = event["exception_type"], event["exception_message"]
-    remote = ChildError(child, name, message, "".join(event.get("exception_traceback") or []))
+    remote = remote_exception_type(name)(child, name, message, "".join(event.get("exception_traceback") or []))
     kind = getattr(builtins, name.rsplit(".", 1)[-1], None)
     if inspect.isclass(kind) and issubclass(kind, Exception) and kind.__module__ == "builtins":
         try:
