@@ -25,7 +25,7 @@ async def test_local_backend_cleans_up_when_start_fails(tmp_path) -> None:  # ty
             pass
     blocker = tmp_path / "taken"
     async with LocalBackend(data_dir=blocker) as first:
-        with pytest.raises(OSError):  # the port is taken: start-up fails half-way
+        with pytest.raises(ConfigurationError, match="address already in use"):  # start-up fails half-way
             async with LocalBackend(data_dir=tmp_path / "second", port=first.port):
                 pass
     assert not list((tmp_path / "second").glob("*.sqlite3-wal"))
