@@ -94,6 +94,15 @@ for a, b in FLOATS:
         case(f"float {op} {a} {b}", fn(wf.Float(a), wf.Float(b)), fn(a, b))
     case(f"float pow {a}", wf.Float(a) ** 2, a**2)
     case(f"float cast {a}", wf.Int(wf.Float(a)), int(a))
+for x in [0.5, 2.0, 10.0]:
+    case(f"math sqrt {x}", wf.sqrt(wf.Float(x)), math.sqrt(x))
+    case(f"math log {x}", wf.log(wf.Float(x)) + wf.log10(wf.Float(x)), math.log(x) + math.log10(x))
+    case(
+        f"math trig {x}",
+        wf.sin(wf.Float(x)) * wf.cos(wf.Float(x)) + wf.tan(wf.Float(x)),
+        math.sin(x) * math.cos(x) + math.tan(x),
+    )
+    case(f"math exp {x}", wf.exp(wf.Float(x)), math.exp(x))
 for x, y in [(True, False), (True, True), (False, False)]:
     case(f"bool logic {x} {y}", (wf.Bool(x) & y) | (~wf.Bool(y) ^ x), (x and y) or ((not y) != x))
 

@@ -37,7 +37,7 @@ def test_the_corpus_is_large_and_varied() -> None:
     assert len(CORPUS) >= 300
     names = {case["name"].split()[0] for case in CORPUS}
     assert {"int", "float", "str", "list", "dict", "function", "closure", "parameter", "datetime",
-            "composition"} <= names  # fmt: skip
+            "composition", "math"} <= names  # fmt: skip
 
 
 async def test_every_program_of_the_real_client_computes_to_pythons_answer(server_process: Any) -> None:
@@ -86,6 +86,13 @@ def _builtins(graft: Any) -> set[tuple[str, int, tuple[str, ...]]]:
         ("timedelta", lambda: wf.Timedelta(days=1, seconds=30)),
         ("ifelse", lambda: wf.ifelse(wf.Int(5) > 3, wf.Str("big"), wf.Str("small"))),
         ("int bitwise", lambda: (wf.Int(7) & 3) | (wf.Int(7) ^ 3)),
+        ("math log", lambda: wf.log(wf.Float(0.5)) + wf.log10(wf.Float(0.5))),
+        ("math trig", lambda: wf.sin(wf.Float(0.5)) * wf.cos(wf.Float(0.5)) + wf.tan(wf.Float(0.5))),
+        ("str format", lambda: wf.Str("{} and {}").format(wf.Int(1), wf.Str("two"))),
+        ("datetime plus", lambda: wf.Datetime(2020, 1, 2, 3, 4, 5) + wf.Timedelta(days=1, hours=2)),
+        ("function call", lambda: wf.Function.from_callable(lambda a, b: a * b + 1, wf.Int, wf.Int)(0, 3)),
+        ("list filter", lambda: wf.List[wf.Int]([3, 1, 2]).filter(lambda x: x > 2)),
+        ("dict items", lambda: wf.Dict[wf.Str, wf.Int]({"a": 1, "b": 2}).items()),
     ],
 )
 def test_our_proxies_write_the_real_clients_vocabulary(name: str, ours: Any) -> None:

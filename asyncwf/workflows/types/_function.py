@@ -172,7 +172,7 @@ def parameter(name: str, type_: type[P]) -> P:
 
 def _math(name: str, result: type[Proxytype] = Float) -> Callable[[Any], Any]:
     def fn(x: Any) -> Any:
-        return result._from_apply(f"wf.math.{name}", Number._promote(x))
+        return result._from_apply(f"wf.{name}", Number._promote(x))  # (the 1.12 client's names: wf.sqrt ...)
 
     fn.__name__ = name
     fn.__doc__ = f"``math.{name}`` of a Number, computed in the backend."
