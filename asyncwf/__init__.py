@@ -7,13 +7,11 @@ generator; :mod:`asyncwf.blocking` offers the same API synchronously.
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from asyncwf import exceptions
-from asyncwf._context import JobContext, JobOutput, KindRegistry
-from asyncwf._model import JobEvent, JobFailure, JobInfo, JobState, LogRecord, Progress, ProgressUpdate
-from asyncwf.client import Auth, Client, RemoteExecutor, RetryPolicy
-
 if TYPE_CHECKING:
-    from asyncwf import workflows
+    from asyncwf import exceptions, workflows
+    from asyncwf._context import JobContext, JobOutput, KindRegistry
+    from asyncwf._model import JobEvent, JobFailure, JobInfo, JobState, LogRecord, Progress, ProgressUpdate
+    from asyncwf.client import Auth, Client, RemoteExecutor, RetryPolicy
     from asyncwf.workflows import (
         Bool,
         Datetime,
@@ -80,32 +78,34 @@ __all__ = [
     "workflows",
 ]
 
-#: Names imported when first used: ``import asyncwf.worker`` (a task script) does not pay for the proxy types.
-_LAZY = frozenset({"Bool", "Datetime", "Dict", "Float", "Function", "Int", "Job", "List", "NoneType", "Number", "Str",
-                   "Timedelta", "Tuple", "Workflow", "compute", "ifelse", "parameter", "proxify", "publish",
-                   "retrieve", "use"})  # fmt: skip
+#: Where each public name lives. Nothing is imported until first used, so ``import asyncwf.worker``
+#: (a task script) or the pytest plugin do not pay for the client, the proxy types or the server.
+_HOMES = {
+    **dict.fromkeys(["Auth", "Client", "RemoteExecutor", "RetryPolicy"], "asyncwf.client"),
+    **dict.fromkeys(["JobContext", "JobOutput", "KindRegistry"], "asyncwf._context"),
+    **dict.fromkeys(["JobEvent", "JobFailure", "JobInfo", "JobState", "LogRecord", "Progress", "ProgressUpdate"],
+                    "asyncwf._model"),
+    **dict.fromkeys(["Bool", "Datetime", "Dict", "Float", "Function", "Int", "Job", "List", "NoneType", "Number",
+                     "Str", "Timedelta", "Tuple", "Workflow", "compute", "ifelse", "parameter", "proxify", "publish",
+                     "retrieve", "use"], "asyncwf.workflows"),
+}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
-    if name == "workflows" or name in _LAZY:
-        module = importlib.import_module("asyncwf.workflows")
-        value = module if name == "workflows" else getattr(module, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'asyncwf' has no attribute {name!r}")
+    if name in ("exceptions", "workflows"):
+        value = importlib.import_module(f"asyncwf.{name}")
+    elif name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+        if getattr(value, "__module__", "").startswith(("asyncwf._", "asyncwf.client._")):
+            try:
+                value.__module__ = "asyncwf"
+            except (AttributeError, TypeError):
+                pass
+    else:
+        raise AttributeError(f"module 'asyncwf' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
-
-
-for _name in __all__:
-    if _name == "workflows" or _name in _LAZY:
-        continue
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith(("asyncwf._", "asyncwf.client._")):
-        try:
-            _obj.__module__ = "asyncwf"
-        except (AttributeError, TypeError):
-            pass
-del _name, _obj

@@ -25,6 +25,7 @@ from benchmarks import (
     bench_jobs,
     bench_scaleout,
     bench_services,
+    bench_testkit,
     bench_tiles,
     bench_worker,
 )
@@ -39,6 +40,7 @@ BENCHMARKS = {
     "scaleout": bench_scaleout.run,
     "tiles": bench_tiles.run,
     "blocking": bench_blocking.run,
+    "testkit": bench_testkit.run,
 }
 
 

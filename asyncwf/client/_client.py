@@ -16,6 +16,7 @@ from grpclib.client import Channel
 from grpclib.health.v1 import health_grpc, health_pb2
 from typing_extensions import Unpack
 
+from asyncwf import _testguard
 from asyncwf._ids import new_id
 from asyncwf._model import (
     JobEvent,
@@ -126,6 +127,8 @@ class Client:
         self._pool = ChannelPool(self._new_channel, max_connections=1 if channel is not None else max_connections)
         #: The event loop this client's connections and run stream belong to (the first that used it).
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Made by get_default_client rather than by the caller.
+        self._implicit_default = False
 
     # --- seed attributes ---------------------------------------------------
 
@@ -161,6 +164,8 @@ class Client:
     def _new_channel(self) -> Channel:
         if self._channel is not None:
             return self._channel
+        if self._implicit_default:
+            _testguard.check(self.host, self.port)
         target = f"{self.host}:{self.port}"
         if self._certificate is not None:
             return self.SECURE_CHANNEL_FACTORY(target, self._certificate, list(self._kwargs.items()))

@@ -22,6 +22,7 @@ from grpclib.health.check import ServiceStatus
 from grpclib.health.service import Health
 from grpclib.server import Server
 
+from asyncwf import _testguard
 from asyncwf.exceptions import ConfigurationError
 from asyncwf.server.api._authz import TokenAuth
 from asyncwf.server.api._files import SIGNER, FileService, FileSigner, serve_file
@@ -219,6 +220,8 @@ class Backend:
                                          f"{exc.strerror or exc} (--port)") from exc  # fmt: skip
             self._stack.push_async_callback(self._close_grpc)
             self.port = self._grpc.port
+            _testguard.serving(self.config.host, self.port, up=True)
+            self._stack.callback(_testguard.serving, self.config.host, self.port, up=False)
             if self.config.local_executor:
                 await self.executor.start()
                 self._stack.push_async_callback(self.executor.stop, self.config.shutdown_grace)

@@ -10,10 +10,33 @@ pytest-asyncio suite that installs asyncwf gets these fixtures:
   ``STORAGE_EMULATOR_HOST`` set; ``gcs_bucket``: a fresh bucket in it per test;
 - ``postgres_server``: a :class:`PostgresServer` for the whole session;
   ``postgres_dsn``: a fresh database in it per test.
+
+Inside a test, the implicit default client only reaches backends started in
+the test's process: a test that forgets ``asyncwf_client`` gets a
+:class:`~asyncwf.exceptions.ConfigurationError` instead of computing on the
+developer's own backend. ``@pytest.mark.asyncwf_real_backend`` (or
+``ASYNCWF_TEST_REAL_BACKEND=1``) lets a test use another backend on purpose.
+
+The helpers are imported when first used, so the plugin adds almost nothing
+to a suite that never requests its fixtures.
 """
 
-from asyncwf.testing._gcs import GCSEmulator
-from asyncwf.testing._local import LocalBackend
-from asyncwf.testing._postgres import PostgresServer
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from asyncwf.testing._gcs import GCSEmulator
+    from asyncwf.testing._local import LocalBackend
+    from asyncwf.testing._postgres import PostgresServer
 
 __all__ = ["GCSEmulator", "LocalBackend", "PostgresServer"]
+
+_HOMES = {"GCSEmulator": "_gcs", "LocalBackend": "_local", "PostgresServer": "_postgres"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'asyncwf.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"asyncwf.testing.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value

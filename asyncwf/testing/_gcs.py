@@ -6,7 +6,7 @@
         bucket = emulator.create_bucket()    # a fresh bucket name
         ...
 
-It needs the ``gcp-storage-emulator`` package (in asyncwf's ``test`` extra).
+It needs the ``gcp-storage-emulator`` package: ``pip install 'asyncwf[testing-gcs]'``.
 The emulator's listen backlog of 5 resets connections under concurrency, so
 the launcher raises it before serving.
 """
@@ -14,6 +14,7 @@ the launcher raises it before serving.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import itertools
 import json
 import os
@@ -24,6 +25,8 @@ import time
 import urllib.request
 import uuid
 from typing import Any
+
+from asyncwf.exceptions import ConfigurationError
 
 __all__ = ["GCSEmulator"]
 
@@ -60,6 +63,8 @@ class GCSEmulator:
         self._names = itertools.count()
 
     def start(self) -> GCSEmulator:
+        if importlib.util.find_spec("gcp_storage_emulator") is None:
+            raise ConfigurationError("the GCS emulator needs gcp-storage-emulator: pip install 'asyncwf[testing-gcs]'")
         self._proc = subprocess.Popen(
             [sys.executable, "-c", _LAUNCHER, str(self.port)], stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True,
@@ -68,7 +73,7 @@ class GCSEmulator:
         line = self._proc.stdout.readline()
         if "ready" not in line:
             self.stop()
-            raise RuntimeError("the GCS emulator did not start (is gcp-storage-emulator installed?)")
+            raise ConfigurationError("the GCS emulator did not start")
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+import os
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
+
+from asyncwf import _testguard
 
 if TYPE_CHECKING:
     from asyncwf.client import Client
@@ -13,6 +16,25 @@ if TYPE_CHECKING:
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+REAL_BACKEND = "asyncwf_real_backend"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{REAL_BACKEND}: let the implicit default client reach a backend the test did not start"
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    """Guard each test (set-up, call, tear-down) against the implicit default client's real backend."""
+    opted_in = item.get_closest_marker(REAL_BACKEND) is not None or os.environ.get("ASYNCWF_TEST_REAL_BACKEND") == "1"
+    _testguard.guard(None if opted_in else item.nodeid)
+    try:
+        return (yield)
+    finally:
+        _testguard.guard(None)
 
 
 def _async_fixture(fn: F) -> F:
