@@ -86,6 +86,17 @@ async def test_unreachable_backend_is_unavailable_after_retries() -> None:
             await client.health(timeout=1)
 
 
+async def test_a_client_of_the_http_port_is_told_to_use_the_grpc_port(
+    backend: LocalBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Client("127.0.0.1", backend.http_port, retry=RetryPolicy(max_attempts=1)) as client:
+        for call in (client.health, lambda: client.run_job("asyncwf.echo", b"x"), lambda: client.get_job("j")):
+            with pytest.raises(Unavailable, match=r"is 127\.0\.0\.1:\d+ the backend's gRPC port\?.*--port \(50051"):
+                await call()
+    server_side = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert server_side and all(r.exc_info is None and "gRPC is served on the --port" in r.message for r in server_side)
+
+
 async def test_deadlines_are_enforced_and_mapped(client: Client) -> None:
     # A watch on a long job with a tiny deadline: the server is silent, the deadline still fires.
     job = await client.create_job("asyncwf.sleep", b'{"seconds": 5}')

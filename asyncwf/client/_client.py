@@ -157,6 +157,11 @@ class Client:
         return Channel(host, port, ssl=ctx, **dict(options or ()))
 
     @property
+    def address(self) -> str:
+        """``host:port`` of the backend."""
+        return f"{self.host}:{self.port}"
+
+    @property
     def certificate(self) -> bytes | None:
         """The Client SSL certificate."""
         return self._certificate
@@ -291,7 +296,7 @@ class Client:
         while True:
             attempt += 1
             try:
-                with mapped_errors():
+                with mapped_errors(self.address):
                     async with self._jobs(service) as stub:
                         call = getattr(stub, method)
                         return await call(
@@ -318,7 +323,7 @@ class Client:
         """A server-streaming call; errors raised while iterating are mapped too. Cancelling the consumer
         (or closing the generator) ends the call and stays a cancellation, whatever closing the stream raised."""
         stopped: BaseException | None = None
-        with mapped_errors():
+        with mapped_errors(self.address):
             try:
                 async with self._jobs(service) as stub:
                     call = getattr(stub, method)
@@ -342,7 +347,7 @@ class Client:
         """Check the health of the gRPC server: ``SERVING``, ``NOT_SERVING`` or ``UNKNOWN``."""
         self._bind()
         stub = health_grpc.HealthStub(self.channel)
-        with mapped_errors():
+        with mapped_errors(self.address):
             reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout or self.DEFAULT_TIMEOUT)
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
 

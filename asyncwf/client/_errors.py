@@ -14,14 +14,24 @@ from asyncwf.exceptions import AsyncwfError, DeadlineExceeded, Unavailable, erro
 __all__ = ["mapped_errors", "translate"]
 
 
-def translate(exc: BaseException) -> AsyncwfError | None:
-    """The asyncwf error for a transport error, or ``None`` if it is not one."""
+def translate(exc: BaseException, address: str | None = None) -> AsyncwfError | None:
+    """The asyncwf error for a transport error, or ``None`` if it is not one.
+
+    ``address`` (``host:port``) lets a lost connection say what most often causes it: a client
+    pointed at a port that does not speak gRPC, such as the backend's HTTP port.
+    """
     if isinstance(exc, AsyncwfError):
         return exc
     if isinstance(exc, GRPCError):
         return error_for_status(exc.status.value, exc.message or exc.status.name)
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return DeadlineExceeded("deadline exceeded")
+    if isinstance(exc, StreamTerminatedError | ProtocolError) and address is not None:
+        return Unavailable(
+            f"connection to the backend at {address} failed: {exc}. If it happens at once, is {address} "
+            "the backend's gRPC port? asyncwf serve takes gRPC on --port (50051 by default); its HTTP "
+            "port (--http-port, 8080 by default) does not speak gRPC"
+        )
     if isinstance(exc, StreamTerminatedError | ProtocolError | ConnectionError | ssl.SSLError):
         return Unavailable(f"connection to the backend failed: {exc}")
     if isinstance(exc, OSError):
@@ -30,14 +40,14 @@ def translate(exc: BaseException) -> AsyncwfError | None:
 
 
 @contextlib.contextmanager
-def mapped_errors() -> Iterator[None]:
-    """Re-raise transport errors as asyncwf errors (``raise ... from exc``)."""
+def mapped_errors(address: str | None = None) -> Iterator[None]:
+    """Re-raise transport errors as asyncwf errors (``raise ... from exc``); ``address`` as in :func:`translate`."""
     try:
         yield
     except AsyncwfError:
         raise
     except Exception as exc:
-        mapped = translate(exc)
+        mapped = translate(exc, address)
         if mapped is None:
             raise
         raise mapped from exc

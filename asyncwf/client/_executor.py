@@ -194,7 +194,7 @@ class RemoteExecutor:
     # --- the lease stream --------------------------------------------------
 
     async def _session(self) -> None:
-        with mapped_errors():
+        with mapped_errors(self.client.address):
             async with (
                 self.client._jobs() as stub,
                 stub.Acquire.open(timeout=None, metadata=await self.client._metadata()) as stream,
@@ -260,7 +260,7 @@ class RemoteExecutor:
         if not credits and not batch:
             return
         try:
-            with mapped_errors():
+            with mapped_errors(self.client.address):
                 await self._send(pb.AcquireRequest(credits=credits, completions=batch))
         except Exception as exc:
             for request in batch:
@@ -446,7 +446,7 @@ class RemoteExecutor:
         while True:
             attempt += 1
             try:
-                with mapped_errors():
+                with mapped_errors(self.client.address):
                     async with (
                         self.client._jobs() as stub,
                         stub.CompleteJob.open(

@@ -122,7 +122,7 @@ class RunMux:
         # Everything still open goes (again) on the new stream.
         self._outbox = [request for request, _ in self._pending.values()]
         self._wake.set()
-        with mapped_errors():
+        with mapped_errors(self._client.address):
             async with (
                 self._client._jobs() as stub,
                 stub.RunJobs.open(

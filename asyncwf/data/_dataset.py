@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -32,6 +33,8 @@ from asyncwf.exceptions import (
 
 if TYPE_CHECKING:
     from asyncwf.client import Client
+
+log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_CONCURRENCY", "Dataset"]
 
@@ -155,6 +158,11 @@ class Dataset(Serialisable, Filterable):
 
     async def _local_files(self) -> list[Datafile]:
         layout = await anyio.to_thread.run_sync(_walk, self._path, self._recursive)
+        if not layout and not await anyio.Path(self._path).is_dir():
+            log.warning(
+                "the dataset's directory %s does not exist, so the dataset has no files (check the path if "
+                "you meant to read files)", self._path,
+            )  # fmt: skip
         store = _metadata.local_metadata()
         files: list[Datafile] = []
         for directory, entries in layout.items():

@@ -168,3 +168,16 @@ async def test_serialisation_round_trips(tmp_path: Path) -> None:
     await manifest.to_file(str(path))
     assert json.loads(path.read_text())["datasets"]["in"] == str(tmp_path / "ds")
     assert restored.get_dataset("other").path == str(tmp_path / "ds")
+
+
+async def test_a_dataset_of_a_missing_directory_says_so(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    missing = tmp_path / "no-such-dir"
+    with caplog.at_level("WARNING", logger="asyncwf.data._dataset"):
+        dataset = await Dataset(path=missing).load()
+    assert len(dataset.files) == 0
+    assert f"the dataset's directory {missing} does not exist" in caplog.text
+    caplog.clear()
+    missing.mkdir()
+    with caplog.at_level("WARNING", logger="asyncwf.data._dataset"):
+        await Dataset(path=missing).load()  # empty on purpose: no word
+    assert caplog.text == ""

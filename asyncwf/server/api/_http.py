@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from asyncwf.exceptions import InvalidArgument, NotFound, PermissionDenied, RPCError, Unauthenticated
@@ -56,7 +58,25 @@ def _http_error(exc: RPCError) -> web.HTTPException:
     return web.HTTPInternalServerError(text=exc.message)
 
 
+class _GrpcOnHttpPort(logging.Filter):
+    """One line instead of a traceback when a gRPC (HTTP/2) client connects to the HTTP port."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and "PRI/Upgrade" in str(exc):
+            record.msg, record.args, record.exc_info, record.levelno, record.levelname = (
+                "a gRPC client connected to the HTTP port; gRPC is served on the --port", None, None,
+                logging.WARNING, "WARNING",
+            )  # fmt: skip
+        return True
+
+
+_quiet_grpc_clients = _GrpcOnHttpPort()
+
+
 def build_http_app(engine: JobEngine, auth: TokenAuth, *, max_body_bytes: int) -> web.Application:
+    if _quiet_grpc_clients not in logging.getLogger("aiohttp.server").filters:
+        logging.getLogger("aiohttp.server").addFilter(_quiet_grpc_clients)
     app = web.Application(client_max_size=max_body_bytes, middlewares=[http_guard(auth)])
     app[ENGINE] = engine
     app[AUTH] = auth
