@@ -10,7 +10,17 @@ from tqdm.auto import tqdm
 # system: do it at import time, not on the event loop.
 tqdm.get_lock()
 
-__all__ = ["in_notebook", "tqdm"]
+__all__ = ["in_notebook", "new_progress_bar", "tqdm"]
+
+
+def new_progress_bar(wanted: bool | None, total: int, description: str, unit: str) -> tqdm | None:
+    """A bar of ``total`` ``unit`` (``"B"`` counts bytes, scaled to kB/MB), or None when not ``wanted``
+    (None: only in a notebook, where tqdm draws a widget)."""
+    if wanted is None:
+        wanted = in_notebook()
+    if not wanted:
+        return None
+    return tqdm(total=total, desc=description, unit=unit, unit_scale=unit == "B", unit_divisor=1024)
 
 
 def in_notebook() -> bool:

@@ -165,6 +165,12 @@ class Client(BlockingProxy[_async_Client]):
         await_(self._async.aclose)
 
     @property
+    def address(self) -> str:
+        """``host:port`` of the backend."""
+        result: str = get(self, "address")
+        return result
+
+    @property
     def api(self) -> dict[str, Callable[..., Any]]:
         """The available Client operations, as a dict."""
         result: dict[str, Callable[..., Any]] = get(self, "api")

@@ -275,6 +275,7 @@ class Child(BlockingProxy[_async_Child]):
         max_retries: int = 0,
         prevent_retries_when: Sequence[type[BaseException]] = (),
         log_errors: bool = True,
+        progress_bar: bool | None = None,
     ) -> list[Any]:
         """Ask several questions (dicts of :meth:`ask` arguments) at once; answers in question order.
 
@@ -282,7 +283,9 @@ class Child(BlockingProxy[_async_Child]):
         failure cancels the others (in the backend too) and is raised; without,
         every question is answered and a failed one's exception (after
         ``max_retries``, unless its type is in ``prevent_retries_when``) stands
-        in its place. For answers as they arrive, use :meth:`answers`.
+        in its place. ``progress_bar`` counts the questions answered (or
+        failed); None shows it only in a notebook. For answers as they
+        arrive, use :meth:`answers`.
         """
         result: list[Any] = await_(
             self._async.ask_multiple,
@@ -292,6 +295,7 @@ class Child(BlockingProxy[_async_Child]):
             max_retries=max_retries,
             prevent_retries_when=prevent_retries_when,
             log_errors=log_errors,
+            progress_bar=progress_bar,
         )
         return result
 
@@ -365,9 +369,10 @@ class ChildEmulator(BlockingProxy[_async_ChildEmulator]):
         max_retries: int = 0,
         prevent_retries_when: Sequence[type[BaseException]] = (),
         log_errors: bool = True,
+        progress_bar: bool | None = None,
     ) -> list[Any]:
         """Ask several questions (dicts of :meth:`ask`'s arguments); answers in question order, with
-        :meth:`Child.ask_multiple`'s handling of failures.
+        :meth:`Child.ask_multiple`'s handling of failures and progress bar.
         """
         result: list[Any] = await_(
             self._async.ask_multiple,
@@ -377,6 +382,7 @@ class ChildEmulator(BlockingProxy[_async_ChildEmulator]):
             max_retries=max_retries,
             prevent_retries_when=prevent_retries_when,
             log_errors=log_errors,
+            progress_bar=progress_bar,
         )
         return result
 

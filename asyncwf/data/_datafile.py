@@ -7,7 +7,7 @@ import datetime as dt
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Generator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -403,6 +403,10 @@ class Datafile(Serialisable, Filterable):
 
     async def upload(self, cloud_path: str | None = None, update_cloud_metadata: bool = True) -> str:
         """Upload the local file (with its metadata unless told not to); returns the gs:// path."""
+        return await self._upload(cloud_path, update_cloud_metadata, None)
+
+    async def _upload(self, cloud_path: str | None, update_cloud_metadata: bool,
+                      progress: Callable[[int], None] | None) -> str:  # fmt: skip
         target = cloud_path or self._cloud_path
         if target is None:
             raise CloudLocationNotSpecified(f"give a cloud path to upload {self.name!r} to")
@@ -416,7 +420,7 @@ class Datafile(Serialisable, Filterable):
             return _metadata.to_cloud(self._stored_form()) if update_cloud_metadata else None
 
         storage = await cloud_storage()
-        info, hasher, hash_sent = await storage.upload_file(local, target, metadata_for)
+        info, hasher, hash_sent = await storage.upload_file(local, target, metadata_for, progress=progress)
         self._hash, self._cloud_path, self._cloud = hasher.hash_value, target, info
         self._exists_locally, self._local_size = True, hasher.size
         if update_cloud_metadata and not hash_sent:
@@ -426,6 +430,9 @@ class Datafile(Serialisable, Filterable):
 
     async def download(self, local_path: str | None = None) -> str:
         """Download the cloud object (streamed, checked, renamed into place); returns the local path."""
+        return await self._download(local_path, None)
+
+    async def _download(self, local_path: str | None, progress: Callable[[int], None] | None) -> str:
         if self._cloud_path is None and self._url is None:
             raise CloudLocationNotSpecified(f"{self.name!r} has no cloud path to download from")
         if local_path is not None:
@@ -437,10 +444,10 @@ class Datafile(Serialisable, Filterable):
             target = os.path.join(directory, self.name)
         storage = await cloud_storage()
         if self._cloud_path is not None:
-            hasher = await storage.download_file(self._cloud_path, target)
+            hasher = await storage.download_file(self._cloud_path, target, progress)
         else:
             assert self._url is not None
-            hasher = await storage.fetch_file(self._url, target)
+            hasher = await storage.fetch_file(self._url, target, progress)
         if self._stored_hash is not None and self._stored_hash != hasher.hash_value:
             with contextlib.suppress(OSError):
                 await anyio.Path(target).unlink()

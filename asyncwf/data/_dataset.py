@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from asyncwf._concurrency import gather_bounded
-from asyncwf._tqdm import in_notebook, tqdm
+from asyncwf._tqdm import new_progress_bar
 from asyncwf.data import _metadata
 from asyncwf.data._datafile import Datafile, _identifier, sdk_version, sign_local_file
 from asyncwf.data._filters import Filterable, FilterSet
@@ -66,12 +66,6 @@ def _walk(root: str, recursive: bool) -> dict[str, list[tuple[str, int]]]:
             elif entry.is_file() and not _skipped(entry.name):
                 found.setdefault(directory, []).append((entry.name, entry.stat().st_size))
     return found
-
-
-def _progress_bar(wanted: bool | None, total: int, description: str) -> Any:
-    if wanted is None:
-        wanted = in_notebook()
-    return tqdm(total=total, desc=description, unit="file") if wanted else None
 
 
 class Dataset(Serialisable, Filterable):
@@ -330,14 +324,15 @@ class Dataset(Serialisable, Filterable):
             raise CloudLocationNotSpecified(f"give a cloud path to upload dataset {self.name!r} to")
         split_cloud_path(target)
         files = list(self.files)
-        bar = _progress_bar(progress_bar, len(files), f"Uploading {self.name}")
+        bar = new_progress_bar(progress_bar, sum(f.size_bytes or 0 for f in files), f"Uploading {self.name}", "B")
+        sent = None if bar is None else bar.update
 
         async def one(datafile: Datafile) -> None:
             relative = relative_in_dataset(self.relative_path(datafile))
-            await datafile.upload(cloud_join(target, relative), update_cloud_metadata=update_cloud_metadata)
+            await datafile._upload(cloud_join(target, relative), update_cloud_metadata, sent)
 
         try:
-            await gather_bounded(files, one, concurrency, bar)
+            await gather_bounded(files, one, concurrency)
         finally:
             if bar is not None:
                 bar.close()
@@ -354,7 +349,8 @@ class Dataset(Serialisable, Filterable):
             local_directory = await anyio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="asyncwf-dataset-"))
         root = str(await anyio.Path(local_directory).absolute())
         files = [f for f in self.files if f.cloud_path is not None or f._url is not None]
-        bar = _progress_bar(progress_bar, len(files), f"Downloading {self.name}")
+        bar = new_progress_bar(progress_bar, sum(f.size_bytes or 0 for f in files), f"Downloading {self.name}", "B")
+        received = None if bar is None else bar.update
 
         async def one(datafile: Datafile) -> None:
             relative = self.relative_path(datafile)
@@ -362,10 +358,10 @@ class Dataset(Serialisable, Filterable):
                 relative = relative_in_dataset(relative)
             except UnsafePathError as exc:
                 raise UnsafePathError(f"{datafile.cloud_path} would land outside {root}") from exc
-            await datafile.download(os.path.join(root, *relative.split("/")))
+            await datafile._download(os.path.join(root, *relative.split("/")), received)
 
         try:
-            await gather_bounded(files, one, concurrency, bar)
+            await gather_bounded(files, one, concurrency)
         finally:
             if bar is not None:
                 bar.close()

@@ -293,6 +293,8 @@ class CloudStorage:
             assert hasher is not None
             info = await self._upload_hashed(data, hasher, cloud_path, _metadata_for(metadata, hasher.hash_value),
                                              content_type)  # fmt: skip
+            if progress is not None:
+                progress(size)
             return info, hasher, True
         hasher = StreamHasher()
         loop = asyncio.get_running_loop()
@@ -373,11 +375,12 @@ class CloudStorage:
             async with stream as response:
                 return await _save(response, local_path, cloud_path, progress)
 
-    async def fetch_file(self, url: str, local_path: str) -> StreamHasher:
+    async def fetch_file(self, url: str, local_path: str,
+                         progress: Callable[[int], None] | None = None) -> StreamHasher:  # fmt: skip
         """Stream a URL (a signed URL, say) into ``local_path``, atomically, like :meth:`download_file`."""
         with _mapped(_redacted(url)):
             async with self.session.get(url, raise_for_status=True) as response:
-                return await _save(response, local_path, _redacted(url), None)
+                return await _save(response, local_path, _redacted(url), progress)
 
     async def fetch_stream(self, url: str) -> AsyncIterator[bytes]:
         with _mapped(_redacted(url)):

@@ -21,6 +21,7 @@ from asyncwf._concurrency import gather_bounded
 from asyncwf._deadlines import callbacks
 from asyncwf._ids import new_id, new_uuid
 from asyncwf._model import JobInfo, JobState, LogRecord, log_from_pb
+from asyncwf._tqdm import new_progress_bar
 from asyncwf.data import Manifest
 from asyncwf.exceptions import ChildError, ConfigurationError, InvalidInputException
 from asyncwf.exceptions import TimeoutError as AsyncwfTimeout
@@ -52,22 +53,45 @@ def service_kind(service_id: str) -> str:
 
 
 async def ask_all(ask: Callable[..., Awaitable[dict[str, Any]]], questions: Sequence[Mapping[str, Any]],
-                  concurrency: int, raise_errors: bool = True, **options: Any) -> list[Any]:  # fmt: skip
+                  concurrency: int, raise_errors: bool = True, bar: tuple[bool | None, str] = (False, ""),
+                  **options: Any) -> list[Any]:  # fmt: skip
     """Answers in question order, at most ``concurrency`` questions at once, no threads.
 
     With ``raise_errors`` the first question to fail cancels the ones still
     waiting or running (in the backend too) and its error is raised; without,
     every question runs to its end and a failed one's exception stands in its
     answer's place. ``options`` (``max_retries`` ...) apply to each question
-    unless it says otherwise.
+    unless it says otherwise. ``bar`` is ``(progress_bar, description)``: a bar of the questions
+    answered (or failed); a ``progress_bar`` of None shows it only in a notebook.
     """
     for question in questions:
         if not isinstance(question, Mapping):
             raise InvalidInputException("each question is a dict of ask() arguments")
-    merged = [{**options, **question} for question in questions]
-    if raise_errors:
+    merged = [{**options, **question} if raise_errors else {**options, **question, "raise_errors": False}
+              for question in questions]  # fmt: skip
+    progress = new_progress_bar(bar[0], len(merged), bar[1], "question")
+    if progress is not None:
+        ask = _counted(ask, progress.update)
+    try:
         return await gather_bounded(merged, lambda question: ask(**question), concurrency)
-    return await gather_bounded(merged, lambda question: ask(**question, raise_errors=False), concurrency)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def _counted(ask: Callable[..., Awaitable[Any]], done: Callable[[int], object]) -> Callable[..., Awaitable[Any]]:
+    """``ask`` that calls ``done(1)`` once each question has its answer or its error."""
+
+    async def counted(**question: Any) -> Any:
+        try:
+            answer = await ask(**question)
+        except Exception:
+            done(1)
+            raise
+        done(1)
+        return answer
+
+    return counted
 
 
 async def answer_or_error(asking: Awaitable[dict[str, Any]], raise_errors: bool, log_errors: bool,
@@ -362,17 +386,20 @@ class Child:
     async def ask_multiple(self, *questions: Mapping[str, Any], concurrency: int = DEFAULT_CONCURRENCY,
                            raise_errors: bool = True, max_retries: int = 0,
                            prevent_retries_when: Sequence[type[BaseException]] = (), log_errors: bool = True,
-                           ) -> list[Any]:  # fmt: skip
+                           progress_bar: bool | None = None) -> list[Any]:  # fmt: skip
         """Ask several questions (dicts of :meth:`ask` arguments) at once; answers in question order.
 
         At most ``concurrency`` are in flight. With ``raise_errors`` the first
         failure cancels the others (in the backend too) and is raised; without,
         every question is answered and a failed one's exception (after
         ``max_retries``, unless its type is in ``prevent_retries_when``) stands
-        in its place. For answers as they arrive, use :meth:`answers`.
+        in its place. ``progress_bar`` counts the questions answered (or
+        failed); None shows it only in a notebook. For answers as they
+        arrive, use :meth:`answers`.
         """
-        return await ask_all(self.ask, questions, concurrency, raise_errors, max_retries=max_retries,
-                             prevent_retries_when=prevent_retries_when, log_errors=log_errors)  # fmt: skip
+        return await ask_all(self.ask, questions, concurrency, raise_errors, (progress_bar, f"Asking {self.id}"),
+                             max_retries=max_retries, prevent_retries_when=prevent_retries_when,
+                             log_errors=log_errors)  # fmt: skip
 
     async def answers(self, *questions: Mapping[str, Any], concurrency: int = DEFAULT_CONCURRENCY,
                       ) -> AsyncIterator[tuple[int, dict[str, Any]]]:  # fmt: skip

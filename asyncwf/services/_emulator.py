@@ -102,11 +102,12 @@ class ChildEmulator:
     async def ask_multiple(self, *questions: Mapping[str, Any], concurrency: int = DEFAULT_CONCURRENCY,
                            raise_errors: bool = True, max_retries: int = 0,
                            prevent_retries_when: Sequence[type[BaseException]] = (), log_errors: bool = True,
-                           ) -> list[Any]:  # fmt: skip
+                           progress_bar: bool | None = None) -> list[Any]:  # fmt: skip
         """Ask several questions (dicts of :meth:`ask`'s arguments); answers in question order, with
-        :meth:`Child.ask_multiple`'s handling of failures."""
-        return await ask_all(self.ask, questions, concurrency, raise_errors, max_retries=max_retries,
-                             prevent_retries_when=prevent_retries_when, log_errors=log_errors)  # fmt: skip
+        :meth:`Child.ask_multiple`'s handling of failures and progress bar."""
+        return await ask_all(self.ask, questions, concurrency, raise_errors, (progress_bar, f"Asking {self.id}"),
+                             max_retries=max_retries, prevent_retries_when=prevent_retries_when,
+                             log_errors=log_errors)  # fmt: skip
 
     def __repr__(self) -> str:
         return f"<ChildEmulator {self.id!r} ({len(self.events)} events)>"

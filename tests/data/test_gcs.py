@@ -83,6 +83,28 @@ async def test_cloud_datafile_written_through_open(gcs_bucket: str) -> None:
         assert await f.read() == "hello"
 
 
+async def test_dataset_transfer_bars_count_bytes(
+    gcs_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncwf.data._dataset as dataset_module
+
+    bars = []
+
+    def recording(*args):  # type: ignore[no-untyped-def]
+        bars.append(real(*args))
+        return bars[-1]
+
+    real = dataset_module.new_progress_bar
+    monkeypatch.setattr(dataset_module, "new_progress_bar", recording)
+    big = MULTIPART_MAX_BYTES + 3 * 1024 * 1024  # streams in chunks: the bar moves within the file
+    write(tmp_path / "src" / "big.bin", os.urandom(big))
+    write(tmp_path / "src" / "small.txt", b"tiny")
+    local = await Dataset(str(tmp_path / "src"))
+    target = await local.upload(f"gs://{gcs_bucket}/bars", progress_bar=True)
+    await (await Dataset(target)).download(str(tmp_path / "out"), progress_bar=True)
+    assert [(bar.unit, bar.total, bar.n) for bar in bars] == [("B", big + 4, big + 4)] * 2
+
+
 async def test_dataset_upload_listing_and_download(gcs_bucket: str, tmp_path: Path) -> None:
     for name in ("a.csv", "b.csv", "sub/c.txt"):
         write(tmp_path / "src" / name, name.encode())

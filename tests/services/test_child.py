@@ -84,6 +84,22 @@ async def test_ask_multiple_keeps_question_order_and_answers_stream(served: Chil
     assert threading.active_count() <= threads + 1
 
 
+async def test_ask_multiple_has_a_progress_bar_of_questions(
+    served: Child, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from asyncwf.services import ChildEmulator
+
+    await served.ask_multiple(*({"input_values": {"n": n}} for n in (2, 13, 3)), raise_errors=False,
+                              log_errors=False, progress_bar=True)  # fmt: skip
+    bar = capsys.readouterr().err
+    assert f"Asking {served.id}" in bar and "3/3" in bar and "question" in bar
+    emulated = ChildEmulator(events=[{"kind": "result", "output_values": {"ok": 1}}])
+    await emulated.ask_multiple({}, {}, progress_bar=True)
+    assert "2/2" in capsys.readouterr().err
+    await served.ask_multiple({"input_values": {"n": 2}})  # outside a notebook: no bar unless asked for
+    assert capsys.readouterr().err == ""
+
+
 async def test_a_failure_in_ask_multiple_cancels_the_rest(served: Child, client: Client) -> None:
     with pytest.raises(ValueError, match="unlucky"):
         await served.ask_multiple({"input_values": {"n": -1}}, {"input_values": {"n": 13}})
