@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncwf import __version__
-from asyncwf.exceptions import AsyncwfError, ConfigurationError
+from asyncwf.exceptions import AsyncwfError, ConfigurationError, Unavailable
 
 __all__ = ["main"]
 
@@ -123,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a directory whose files may be shared by signed URL over HTTP; repeat for more",
     )  # fmt: skip
     serve.add_argument("--public-http-url", help="the HTTP address other machines reach (for signed URLs)")
-    serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    _log_arguments(serve)
 
     app = sub.add_parser(
         "serve-app",
@@ -136,14 +136,10 @@ def _parser() -> argparse.ArgumentParser:
     app.add_argument("--configuration-values", help="a path to a JSON file, or JSON text")
     app.add_argument("--output-location", help="a gs:// directory for output datasets")
     app.add_argument("--crash-diagnostics-path", help="where to save diagnostics when an analysis crashes")
-    app.add_argument("--host", default=os.environ.get("ASYNCWF_HOST", "127.0.0.1"), help="the backend's address")
-    app.add_argument(
-        "--port", type=int, default=int(os.environ.get("ASYNCWF_PORT", "50051")), help="the backend's gRPC port"
-    )
-    app.add_argument("--token", default=os.environ.get("ASYNCWF_TOKEN"), help="bearer token for the backend")
+    _backend_arguments(app)
     app.add_argument("--concurrency", type=int, default=10, help="questions answered at once")
     app.add_argument("--lease-seconds", type=float, help="lease length (a dead app is noticed after this)")
-    app.add_argument("--log-level", default="INFO")
+    _log_arguments(app)
 
     worker = sub.add_parser(
         "worker",
@@ -153,15 +149,13 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--scripts", type=Path, action="append", default=[],
                         help="a directory of task-type scripts: NAME.py or NAME/main.py; repeat for more")  # fmt: skip
     worker.add_argument("--task-type", action="append", default=[], help="NAME=PATH of one script; repeat for more")
-    worker.add_argument("--host", default=os.environ.get("ASYNCWF_HOST", "127.0.0.1"))
-    worker.add_argument("--port", type=int, default=int(os.environ.get("ASYNCWF_PORT", "50051")))
-    worker.add_argument("--token", default=os.environ.get("ASYNCWF_TOKEN"), help="bearer token for the backend")
-    worker.add_argument("--concurrency", type=int, help="scripts running at once (default: the CPU count)")
+    _backend_arguments(worker)
+    worker.add_argument("--concurrency", type=int, default=os.cpu_count() or 1, help="scripts running at once")
     worker.add_argument("--timeout", type=float, default=3600.0, help="seconds a script may run")
     worker.add_argument("--work-dir", type=Path, help="where runs get their directories")
     worker.add_argument("--name", help="the worker's name in the backend")
     worker.add_argument("--lease-seconds", type=float, help="lease length (a dead worker is noticed after this)")
-    worker.add_argument("--log-level", default="INFO")
+    _log_arguments(worker)
 
     images = sub.add_parser(
         "images", formatter_class=argparse.ArgumentDefaultsHelpFormatter, help="the backend's raster catalogue"
@@ -185,9 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--product", default="")
     for parser_ in (add, listing):
-        parser_.add_argument("--host", default=os.environ.get("ASYNCWF_HOST", "127.0.0.1"))
-        parser_.add_argument("--port", type=int, default=int(os.environ.get("ASYNCWF_PORT", "50051")))
-        parser_.add_argument("--token", default=os.environ.get("ASYNCWF_TOKEN"), help="bearer token for the backend")
+        _backend_arguments(parser_)
 
     demo = sub.add_parser(
         "demo",
@@ -197,6 +189,43 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--jobs", type=int, default=2000, help="how many echo jobs to push through")
     demo.add_argument("--data-dir", type=Path, help="keep the backend's state here")
     return parser
+
+
+def _backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """--host, --port and --token of the backend a command talks to (defaults from the environment)."""
+    parser.add_argument("--host", default=os.environ.get("ASYNCWF_HOST", "127.0.0.1"),
+                        help="the backend's address ($ASYNCWF_HOST)")  # fmt: skip
+    parser.add_argument("--port", type=int, default=int(os.environ.get("ASYNCWF_PORT", "50051")),
+                        help="the backend's gRPC port ($ASYNCWF_PORT)")  # fmt: skip
+    parser.add_argument("--token", default=os.environ.get("ASYNCWF_TOKEN"),
+                        help="bearer token for the backend ($ASYNCWF_TOKEN)")  # fmt: skip
+
+
+def _log_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", default="INFO", type=str.upper,
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="what the console shows")  # fmt: skip
+    parser.add_argument("--log-transport", action="store_true",
+                        help="also show the HTTP/2 and gRPC libraries' DEBUG records (frames, headers)")  # fmt: skip
+
+
+#: Libraries that log every frame or header at DEBUG.
+_TRANSPORT_LOGGERS = ("hpack", "h2", "grpclib", "aiohttp", "asyncio", "urllib3", "google")
+
+
+def _configure_logging(args: argparse.Namespace, *, floor: str | None = None, tag: logging.Filter | None = None,
+                       fmt: str = "%(asctime)s %(levelname)s %(name)s: %(message)s") -> None:  # fmt: skip
+    """The console at ``--log-level``; the transport libraries stay at INFO unless ``--log-transport``.
+    ``floor`` is the level records are made at (below the console's, for handlers other than it);
+    ``tag`` a filter that gives records the fields ``fmt`` names."""
+    console = logging.StreamHandler()
+    console.setLevel(args.log_level)
+    console.setFormatter(logging.Formatter(fmt))
+    if tag is not None:
+        console.addFilter(tag)
+    logging.basicConfig(level=floor or args.log_level, handlers=[console])
+    if not args.log_transport:
+        for name in _TRANSPORT_LOGGERS:
+            logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger(name).getEffectiveLevel()))
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -336,14 +365,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
-            logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            _configure_logging(args)
             _run(_serve(args))
         elif args.command == "serve-app":
             # The console shows --log-level and up; analyses' INFO records are still made, for the askers.
-            console = logging.StreamHandler()
-            console.setLevel(args.log_level.upper())
-            console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-            logging.basicConfig(level=logging.INFO, handlers=[console])
+            from asyncwf.services._serve import QuestionTag
+
+            _configure_logging(args, floor=min(args.log_level, "INFO", key=logging.getLevelName), tag=QuestionTag(),
+                               fmt="%(asctime)s %(levelname)s [%(question_id)s] %(name)s: %(message)s")  # fmt: skip
             _run(_serve_app(args))
         elif args.command == "images":
             if getattr(args, "path", None):
@@ -356,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"asyncwf: {exc}", file=sys.stderr)
                 return 1
         elif args.command == "worker":
-            logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            _configure_logging(args)
             _run(_worker(args, _worker_scripts(args)))
         else:
             from asyncwf._demo import run_demo
@@ -366,6 +395,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"asyncwf: {exc}", file=sys.stderr)
         return 2
+    except Unavailable as exc:
+        print(f"asyncwf: {exc} (is the backend running? start it with 'asyncwf serve', or give --host/--port)",
+              file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 

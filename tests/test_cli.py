@@ -56,3 +56,38 @@ def test_version_help_defaults_and_a_busy_port_in_one_line(tmp_path: object) -> 
             refused = _run("serve", "--data-dir", str(tmp_path), *flags, timeout=60)
             assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
             assert "address already in use" in refused.stderr
+
+
+def test_a_worker_without_its_backend_says_so_in_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "t.py").write_text("print('hi')\n")
+    result = _run("worker", "--scripts", str(tmp_path), "--port", "1", timeout=60)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "backend at 127.0.0.1:1" in result.stderr and "asyncwf serve" in result.stderr
+    helped = _run("worker", "--help").stdout
+    assert "$ASYNCWF_PORT" in helped and "50051" in helped and "--log-transport" in helped
+
+
+def test_debug_logging_leaves_the_transport_quiet_unless_asked() -> None:
+    import argparse
+    import logging
+
+    from asyncwf._cli import _configure_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, {n: logging.getLogger(n).level for n in ("hpack", "h2")}
+    try:
+        root.handlers.clear()
+        _configure_logging(argparse.Namespace(log_level="DEBUG", log_transport=False))
+        assert logging.getLogger("asyncwf.worker").isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("hpack.hpack").isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("h2.connection").isEnabledFor(logging.DEBUG)
+        root.handlers.clear()
+        for name in ("hpack", "h2"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
+        _configure_logging(argparse.Namespace(log_level="DEBUG", log_transport=True))
+        assert logging.getLogger("hpack.hpack").isEnabledFor(logging.DEBUG)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)

@@ -59,6 +59,7 @@ from asyncwf.worker._queries import update_xf_project as _async_update_xf_projec
 from asyncwf.worker._queries import update_xf_task as _async_update_xf_task
 from asyncwf.worker._queries import update_xf_workflow as _async_update_xf_workflow
 from asyncwf.worker._tempdir import TemporaryWorkingDirectory as _async_TemporaryWorkingDirectory
+from asyncwf.worker._transfer import upload_xf_userdata_file as _async_upload_xf_userdata_file
 from asyncwf.worker._worker import Worker as _async_Worker
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ __all__ = [
     "update_xf_project",
     "update_xf_task",
     "update_xf_workflow",
+    "upload_xf_userdata_file",
 ]
 
 
@@ -762,6 +764,7 @@ class XFWorkerJob(BlockingProxy[_async_XFWorkerJob]):
         await_(self._async.upload_output_file, local_path)
 
     def upload_xf_userdata_file(self, local_path: Path | str, virtualpath: str) -> None:
+        """Store ``local_path`` at ``virtualpath`` (``@xfuserdata/...``)."""
         await_(self._async.upload_xf_userdata_file, local_path, virtualpath)
 
 
@@ -1052,3 +1055,10 @@ def update_xf_workflow(conn: Connection, workflow: Mapping[str, Any], **kwargs: 
     """Update the XF workflow."""
     result: Record_3 = await_(_async_update_xf_workflow, conn, workflow, **kwargs)
     return result
+
+
+def upload_xf_userdata_file(conn: Connection, local_path: Path | str, virtualpath: str) -> None:
+    """Store a local file at ``virtualpath`` (``@xfuserdata/...``), where a job's file parameter can name
+    it: ``{"type": "CSV", "filename": "numbers.csv", "virtualpath": "@xfuserdata/numbers.csv"}``.
+    """
+    await_(_async_upload_xf_userdata_file, conn, local_path, virtualpath)

@@ -123,6 +123,9 @@ from asyncwf.blocking._worker import (
 from asyncwf.blocking._worker import (
     update_xf_workflow as update_xf_workflow,
 )
+from asyncwf.blocking._worker import (
+    upload_xf_userdata_file as upload_xf_userdata_file,
+)
 from asyncwf.worker import (
     ActivityLogLevel as ActivityLogLevel,
 )
@@ -200,4 +203,5 @@ __all__ = [
     "update_xf_project",
     "update_xf_task",
     "update_xf_workflow",
+    "upload_xf_userdata_file",
 ]

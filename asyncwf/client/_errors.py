@@ -32,10 +32,11 @@ def translate(exc: BaseException, address: str | None = None) -> AsyncwfError | 
             "the backend's gRPC port? asyncwf serve takes gRPC on --port (50051 by default); its HTTP "
             "port (--http-port, 8080 by default) does not speak gRPC"
         )
+    at = f" at {address}" if address is not None else ""
     if isinstance(exc, StreamTerminatedError | ProtocolError | ConnectionError | ssl.SSLError):
-        return Unavailable(f"connection to the backend failed: {exc}")
+        return Unavailable(f"connection to the backend{at} failed: {exc}")
     if isinstance(exc, OSError):
-        return Unavailable(f"cannot reach the backend: {exc}")
+        return Unavailable(f"cannot reach the backend{at}: {exc}")
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import time
 import traceback
 from typing import Any
 
@@ -13,14 +14,18 @@ from asyncwf.exceptions import InvalidInputException
 from asyncwf.services._child import EVENT_PREFIX, service_kind
 from asyncwf.services._runner import Runner
 
-__all__ = ["ServedApp", "answer_question"]
+__all__ = ["QuestionTag", "ServedApp", "answer_question"]
+
+log = logging.getLogger(__name__)
 
 _RECORD_FIELDS = ("name", "levelname", "levelno", "pathname", "filename", "module", "lineno", "funcName",
                   "created", "msecs", "process", "processName", "thread", "threadName")  # fmt: skip
 
 
 #: The question being answered in this context (read by the event log, which serves them all).
-_QUESTION: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar("asyncwf_question", default=None)
+_QUESTION: contextvars.ContextVar[tuple[JobContext, str] | None] = contextvars.ContextVar(
+    "asyncwf_question", default=None
+)
 
 
 class _EventLog(logging.Handler):
@@ -29,9 +34,10 @@ class _EventLog(logging.Handler):
     would take logging's global lock)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        ctx = _QUESTION.get()
-        if ctx is None:
+        question = _QUESTION.get()
+        if question is None:
             return
+        ctx = question[0]
         fields: dict[str, Any] = {name: getattr(record, name, None) for name in _RECORD_FIELDS}
         fields["msg"] = record.getMessage()
         if record.exc_info:
@@ -40,6 +46,16 @@ class _EventLog(logging.Handler):
 
 
 _EVENT_LOG = _EventLog()
+
+
+class QuestionTag(logging.Filter):
+    """Gives every record ``question_id``: the uuid of the question answered in its context, else ``-``.
+    Put it on a handler to tell apart the lines of questions answered at once (``asyncwf serve-app`` does)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        question = _QUESTION.get()
+        record.question_id = "-" if question is None else question[1]
+        return True
 
 
 def send(ctx: JobContext, event: dict[str, Any], level: str = "INFO") -> None:
@@ -54,7 +70,9 @@ async def answer_question(runner: Runner, ctx: JobContext, *, log_level: int = l
             raise ValueError("a question is a JSON object")
     except ValueError as exc:
         raise JobFailureError("InvalidInputException", f"the question is not JSON: {exc}") from exc
-    token = _QUESTION.set(ctx)
+    question_id = str(question.get("question_uuid") or ctx.job.id)
+    token = _QUESTION.set((ctx, question_id))
+    started = time.monotonic()
     try:
         analysis = await runner.run(
             analysis_id=question.get("question_uuid"), input_values=question.get("input_values"),
@@ -64,8 +82,12 @@ async def answer_question(runner: Runner, ctx: JobContext, *, log_level: int = l
             allow_save_diagnostics_data_on_crash=bool(question.get("allow_save_diagnostics_data_on_crash", True)),
         )  # fmt: skip
     except Exception as exc:
+        log.info("question %s: failed in %.2f s: %s: %s", question_id, time.monotonic() - started,
+                 type(exc).__name__, exc)  # fmt: skip
         # The exception's type and message travel as the job's error, its traceback as the details.
         raise JobFailureError(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc))) from exc
+    else:
+        log.info("question %s: answered in %.2f s", question_id, time.monotonic() - started)
     finally:
         _QUESTION.reset(token)
     manifest = analysis.output_manifest

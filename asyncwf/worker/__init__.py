@@ -61,6 +61,7 @@ from asyncwf.worker._queries import (
     update_xf_workflow,
 )
 from asyncwf.worker._tempdir import TemporaryWorkingDirectory
+from asyncwf.worker._transfer import upload_xf_userdata_file
 from asyncwf.worker._worker import Worker, find_scripts
 
 __all__ = [
@@ -112,4 +113,5 @@ __all__ = [
     "update_xf_project",
     "update_xf_task",
     "update_xf_workflow",
+    "upload_xf_userdata_file",
 ]

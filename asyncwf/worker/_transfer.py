@@ -19,7 +19,7 @@ from asyncwf.worker._parameters import get_parameter_file_references
 from asyncwf.worker._queries import get_parameter_file_token, get_xf_job_result_token, get_xf_userdata_token
 from asyncwf.worker._tempdir import TemporaryWorkingDirectory
 
-__all__ = ["FileTransfers", "area_url", "download", "locate", "upload", "userdata_url"]
+__all__ = ["FileTransfers", "area_url", "download", "locate", "upload", "upload_xf_userdata_file", "userdata_url"]
 
 _CHUNK = 1 << 20
 
@@ -97,6 +97,13 @@ async def download(conn: Connection, token: AuthorizationToken, url: str, destin
     finally:
         await anyio.Path(part).unlink(missing_ok=True)
     return destination
+
+
+async def upload_xf_userdata_file(conn: Connection, local_path: Path | str, virtualpath: str) -> None:
+    """Store a local file at ``virtualpath`` (``@xfuserdata/...``), where a job's file parameter can name
+    it: ``{"type": "CSV", "filename": "numbers.csv", "virtualpath": "@xfuserdata/numbers.csv"}``."""
+    token = await get_xf_userdata_token(conn, [(virtualpath, "rw")])
+    await upload(conn, token, userdata_url(token, virtualpath), Path(local_path))
 
 
 async def upload(conn: Connection, token: AuthorizationToken, url: str, source: Path) -> None:
@@ -215,8 +222,8 @@ class FileTransfers:
         return await self._fetch(token, userdata_url(token, virtualpath), virtualpath, copy_even_on_direct_access)
 
     async def upload_xf_userdata_file(self, local_path: Path | str, virtualpath: str) -> None:
-        token = await get_xf_userdata_token(await self._connection(), [(virtualpath, "rw")])
-        await upload(await self._connection(), token, userdata_url(token, virtualpath), Path(local_path))
+        """Store ``local_path`` at ``virtualpath`` (``@xfuserdata/...``)."""
+        await upload_xf_userdata_file(await self._connection(), local_path, virtualpath)
 
     async def _result_token(self, filename: str) -> AuthorizationToken:
         return await get_xf_job_result_token(await self._connection(), self.job_serial, filename, write=True)

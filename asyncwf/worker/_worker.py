@@ -190,7 +190,9 @@ class Worker:
             raise JobFailureError("INVALID", f"not an XF job payload: {ctx.payload[:200]!r}") from exc
         job = await self._start(job_serial, ctx.job.attempt)
         if job is None:
+            log.info("job %d (%s): skipped, it was settled already", job_serial, task_type)
             return JobOutput(json.dumps({"skipped": "the XF job was already settled"}).encode(), "application/json")
+        started = time.monotonic()
         run_dir = self.work_dir / f"job-{job_serial}-{ctx.job.attempt}"
         await anyio.Path(run_dir).mkdir(parents=True, exist_ok=True)
         rc, tail, timed_out = await self._run_script(self.scripts[task_type], job_serial, run_dir, ctx)
@@ -200,6 +202,8 @@ class Worker:
             if job["state"] == "Done":
                 await anyio.to_thread.run_sync(lambda: shutil.rmtree(run_dir, ignore_errors=True))
             result = {"state": job["state"], "outputs": job["outputs"]}
+            log.info("job %d (%s, attempt %d): %s in %.2f s", job_serial, task_type, ctx.job.attempt, job["state"],
+                     time.monotonic() - started)  # fmt: skip
             return JobOutput(json.dumps(result).encode(), "application/json")
         message = job["metadata"].get("error_message") or (
             f"the script ran longer than {self.timeout:g} s and was killed" if timed_out
@@ -207,6 +211,8 @@ class Worker:
             else (tail[-1] if tail else f"the script exited with status {rc}")
         )  # fmt: skip
         await self._settle_failed(job_serial, message)
+        log.info("job %d (%s, attempt %d): Failed in %.2f s: %s", job_serial, task_type, ctx.job.attempt,
+                 time.monotonic() - started, message)  # fmt: skip
         raise JobFailureError(FAILED_CODE, message, "\n".join(tail))
 
     async def _settle_failed(self, job_serial: int, message: str) -> None:

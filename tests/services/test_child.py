@@ -84,9 +84,30 @@ async def test_ask_multiple_keeps_question_order_and_answers_stream(served: Chil
     assert threading.active_count() <= threads + 1
 
 
-async def test_ask_multiple_has_a_progress_bar_of_questions(
-    served: Child, capsys: pytest.CaptureFixture[str]
-) -> None:
+async def test_served_app_lines_carry_the_question_id(served: Child) -> None:
+    from asyncwf.services._serve import QuestionTag
+
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(handler.format(record))  # type: ignore[method-assign]
+    handler.setFormatter(logging.Formatter("[%(question_id)s] %(name)s: %(message)s"))
+    handler.addFilter(QuestionTag())
+    root, level = logging.getLogger(), logging.getLogger().level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)  # as asyncwf serve-app has it
+    try:
+        await served.ask(input_values={"n": 3}, question_uuid="q-three")
+        await served.ask(input_values={"n": 13}, question_uuid="q-unlucky", raise_errors=False, log_errors=False)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    assert "[q-three] square-app: squaring 3" in lines
+    assert any(line.startswith("[q-three] asyncwf.services._serve: question q-three: answered in ") for line in lines)
+    assert any(line.startswith("[q-unlucky] asyncwf.services._serve: question q-unlucky: failed in ") and
+               line.endswith("ValueError: 13 is unlucky") for line in lines), lines  # fmt: skip
+
+
+async def test_ask_multiple_has_a_progress_bar_of_questions(served: Child, capsys: pytest.CaptureFixture[str]) -> None:
     from asyncwf.services import ChildEmulator
 
     await served.ask_multiple(*({"input_values": {"n": n}} for n in (2, 13, 3)), raise_errors=False,
@@ -243,6 +264,6 @@ async def test_a_backend_that_cannot_be_reached_is_a_typed_error() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     async with Client("127.0.0.1", port, retry=RetryPolicy(max_attempts=2, max_backoff=0.05)) as client:
-        with pytest.raises(Unavailable, match="connection to the backend failed"):
+        with pytest.raises(Unavailable, match=rf"connection to the backend at 127\.0\.0\.1:{port} failed"):
             async with asyncio.timeout(30):  # (giving the question up, it is not waited for long either)
                 await Child("org/nowhere:1.0", client=client).ask(input_values={"n": 1})

@@ -165,6 +165,12 @@ async def test_config_and_userdata_files(xf: XF, tmp_path: Path) -> None:
     assert await anyio.Path(got).read_text() == "{}"
     with pytest.raises(InvalidArgument):
         await job.download_xf_userdata_file("@xfuserdata/../../files.key")
+    # A user's own input, uploaded before any job runs, as the worker guide shows:
+    from asyncwf.worker import upload_xf_userdata_file
+
+    await upload_xf_userdata_file(conn, source, "@xfuserdata/bones/numbers.csv")
+    table = {"type": "CSV", "filename": "numbers.csv", "virtualpath": "@xfuserdata/bones/numbers.csv"}
+    assert await anyio.Path(await job.download_input_file(table)).read_text() == "{}"
     token = await get_xf_userdata_token(conn, [("@xfuserdata/", "r")])
     assert userdata_url(token, "@xfuserdata/me/settings.json").endswith("/v1/xf/userdata/me/settings.json")
     await job.aclose()
