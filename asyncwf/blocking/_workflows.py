@@ -405,6 +405,27 @@ class XYZ(BlockingProxy[_async_XYZ]):
         """
         return iterate(self._async.iter_tile_errors, session_id, start_datetime)
 
+    def map_url(
+        self,
+        session_id: str | None = None,
+        colormap: str | None = None,
+        scales: Any = None,
+        checkerboard: bool = False,
+        *,
+        lat: float | None = None,
+        lon: float | None = None,
+        zoom: int | None = None,
+        **parameters: Any,
+    ) -> str:
+        """The URL of the backend's map page of this layer: its tiles (with the arguments of :meth:`url`) in a
+        browser map, centred on ``lat``/``lon`` at ``zoom`` when given, with the session's tile errors, live.
+        Without ``session_id`` the page makes one of its own.
+        """
+        result: str = run_sync(
+            self._async.map_url, session_id, colormap, scales, checkerboard, lat=lat, lon=lon, zoom=zoom, **parameters
+        )
+        return result
+
     @property
     def name(self) -> str:
         result: str = get(self, "name")

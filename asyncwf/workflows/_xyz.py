@@ -127,6 +127,22 @@ class XYZ(Workflow):
         separator = "?" if query else ""
         return f"{self._url_template}{separator}{urlencode(query)}"
 
+    def map_url(self, session_id: str | None = None, colormap: str | None = None, scales: Any = None,
+                checkerboard: bool = False, *, lat: float | None = None, lon: float | None = None,
+                zoom: int | None = None, **parameters: Any) -> str:  # fmt: skip
+        """The URL of the backend's map page of this layer: its tiles (with the arguments of :meth:`url`) in a
+        browser map, centred on ``lat``/``lon`` at ``zoom`` when given, with the session's tile errors, live.
+        Without ``session_id`` the page makes one of its own."""
+        tiles = self.url(session_id, colormap, scales, checkerboard, **parameters)
+        template, _, query = tiles.partition("?")
+        place = {name: value for name, value in (("lat", lat), ("lon", lon), ("zoom", zoom)) if value is not None}
+        for name, value in place.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{name} is a number, not {type(value).__name__}")
+        page = template.rsplit("/{z}/{x}/{y}.png", 1)[0] + "/map"
+        query = "&".join(part for part in (query, urlencode(place)) if part)
+        return f"{page}?{query}" if query else page
+
     async def iter_tile_errors(self, session_id: str, start_datetime: dt.datetime | None = None) -> AsyncIterator[Any]:
         """The errors of this layer's tiles in ``session_id``, live: kept ones (since ``start_datetime``, which
         must be timezone-aware) first, then each new one as it happens, until you stop iterating."""

@@ -83,9 +83,15 @@ async def test_a_failing_tile_shows_its_error(browser: Any, served: tuple[LocalB
     await layer.save()
     lat, lon = _centre()
     page = await browser.new_page(viewport={"width": 1000, "height": 600})
-    await page.goto(f"{backend.http_url}/v1/xyz/{layer.id}/map?lat={lat}&lon={lon}&zoom={TILE[2]}"
-                    '&session_id=browser&image="missing"')  # fmt: skip
+    url = layer.map_url("browser", lat=lat, lon=lon, zoom=TILE[2], image="missing")
+    assert url.startswith(f"{backend.http_url}/v1/xyz/{layer.id}/map?session_id=browser&")
+    await page.goto(url)
     await page.wait_for_selector("#errors li.error", timeout=20_000)
-    text = await page.text_content("#errors li.error")
+    # Every tile in view fails alike: one line for the error, with the count of tiles that had it.
+    await page.wait_for_function("document.querySelector('#errors li.error .count').textContent !== ''")
+    assert await page.locator("#errors li.error").count() == 1
+    text = await page.text_content("#errors li.error .message")
     assert text is not None and text.startswith("INVALID: ") and "no image 'missing'" in text
+    count = await page.text_content("#errors li.error .count")
+    assert count is not None and int(count.strip().lstrip("\u00d7")) >= 2
     await page.close()

@@ -72,6 +72,12 @@ async def test_tiles_are_coloured_as_asked(layers: tuple[LocalBackend, Client]) 
     again = await XYZ.get(one.id or "", client=client)
     assert again.name == "layer" and again.url() == one.url() and again.type is Image
     assert one.url().startswith(one.BASE_URL + "/v1/xyz/") and one.BASE_URL.startswith("http://")
+    assert one.map_url() == f"{one.BASE_URL}/v1/xyz/{one.id}/map"
+    assert one.map_url(colormap="viridis", zoom=3) == f"{one.BASE_URL}/v1/xyz/{one.id}/map?colormap=viridis&zoom=3"
+    with pytest.raises(TypeError, match="lat is a number"):
+        one.map_url(lat="north")
+    with pytest.raises(ValueError, match="not been persisted"):
+        XYZ.build(Image.from_id("one"), client=client).map_url()
     status, pixels, _ = await _tile(one.url(scales=[[0, 100]]))
     assert status == 200 and pixels.shape == (256, 256, 4)
     assert (pixels[:, 64:, :3] == 128).all() and (pixels[:, 64:, 3] == 255).all()  # 50 of [0, 100] -> mid grey

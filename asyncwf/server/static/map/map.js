@@ -20,12 +20,27 @@
   var source = new EventSource(base + "/errors?" + stream.toString());
   source.onopen = function () { status.textContent = "listening"; };
   source.onerror = function () { status.textContent = "reconnecting..."; };
+  // One line per distinct error, with how many tiles have had it.
+  var seen = {};
   source.addEventListener("tile-error", function (event) {
     var error = JSON.parse(event.data);
-    var item = document.createElement("li");
-    item.className = "error";
-    item.textContent = error.code + ": " + error.message;
-    errors.appendChild(item);
+    var text = error.code + ": " + error.message;
+    var entry = seen[text];
+    if (!entry) {
+      var item = document.createElement("li");
+      item.className = "error";
+      var label = document.createElement("span");
+      label.className = "message";
+      label.textContent = text;
+      var count = document.createElement("span");
+      count.className = "count";
+      item.appendChild(label);
+      item.appendChild(count);
+      errors.appendChild(item);
+      entry = seen[text] = { count: 0, badge: count };
+    }
+    entry.count += 1;
+    entry.badge.textContent = entry.count > 1 ? " \u00d7" + entry.count : "";
   });
   window.asyncwfMap = map;
 })();
