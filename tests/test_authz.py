@@ -245,3 +245,22 @@ def test_the_documented_table_is_the_enforced_one() -> None:
     text = (Path(__file__).parent.parent / "docs" / "authorization.md").read_text()
     rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([^`]+)` \| (\w+) \|", text, re.MULTILINE)}
     assert rows == {path: need.name for path, need in {**GRPC, **HTTP}.items()}
+
+
+async def test_the_layer_index_lists_only_what_the_caller_may_read(secured: LocalBackend) -> None:
+    from asyncwf.workflows import XYZ, Image
+
+    async with secured.client(token="t-admin") as alice:
+        private = XYZ.build(Image.from_id("x"), name="alice-only", client=alice)
+        await private.save()
+        shared = XYZ.build(Image.from_id("x"), name="for-carol", client=alice)
+        shared.readers = ["carol"]
+        await shared.save()
+    async with aiohttp.ClientSession() as http:
+        pages = {}
+        for token in ("t-admin", "t-user"):
+            async with http.get(f"{secured.http_url}/?access_token={token}") as response:
+                pages[token] = await response.text()
+    assert "alice-only" in pages["t-admin"] and "for-carol" in pages["t-admin"]
+    assert "alice-only" not in pages["t-user"] and "for-carol" in pages["t-user"]
+    assert f'href="/v1/xyz/{shared.id}/map?access_token=t-user"' in pages["t-user"]

@@ -94,4 +94,22 @@ async def test_a_failing_tile_shows_its_error(browser: Any, served: tuple[LocalB
     assert text is not None and text.startswith("INVALID: ") and "no image 'missing'" in text
     count = await page.text_content("#errors li.error .count")
     assert count is not None and int(count.strip().lstrip("\u00d7")) >= 2
+    tiles = await page.text_content("#errors li.error .tiles")
+    assert tiles is not None and f"{TILE[2]}/{TILE[0]}/{TILE[1]}" in tiles, tiles
+    await page.close()
+
+
+async def test_the_index_lists_the_layers_with_links_to_their_maps(
+    browser: Any, served: tuple[LocalBackend, Client]
+) -> None:
+    backend, client = served
+    layer = XYZ.build(Image.from_id("rgb"), name="true colour", client=client)
+    await layer.save()
+    page = await browser.new_page()
+    await page.goto(f"{backend.http_url}/")
+    link = page.get_by_role("link", name="true colour")
+    assert await link.get_attribute("href") == f"/v1/xyz/{layer.id}/map"
+    await link.click()
+    await page.wait_for_selector("#status")
+    assert page.url == f"{backend.http_url}/v1/xyz/{layer.id}/map"
     await page.close()

@@ -71,6 +71,7 @@ GRPC: dict[str, Need] = {
 #: by their routes; tiles, map pages and error streams take the bearer token as ``?access_token=`` too.
 HTTP: dict[str, Need] = {
     "/healthz": Need.OPEN,
+    "/": Need.USER,
     "/v1/jobs/{job_id}/result": Need.USER,
     "/v1/files": Need.OPEN,
     "/v1/xyz/{xyz_id}/{z}/{x}/{y}.png": Need.USER,

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import html
 import json
 import time
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import anyio
 from aiohttp import web
@@ -25,7 +27,7 @@ from asyncwf.exceptions import InvalidArgument, NotFound, PermissionDenied, RPCE
 from asyncwf.graft._interpreter import GraftError
 from asyncwf.server.api._authz import TokenAuth
 from asyncwf.server.api._jobs import CallTracker, _grpc_errors, _request
-from asyncwf.server.api._workflows import WorkflowService, to_pb
+from asyncwf.server.api._workflows import WorkflowService, can_read, to_pb
 from asyncwf.server.raster._catalog import RasterCatalog
 from asyncwf.server.raster._tiles import TileError, TileErrors, TileRequest, render_tile
 from asyncwf.server.store._store import Document, Store
@@ -108,25 +110,32 @@ async def tile(request: web.Request) -> web.StreamResponse:
     try:
         png = await anyio.to_thread.run_sync(functools.partial(render_tile, doc.body["graft"], parsed, images))
     except GraftError as exc:
-        service.errors.record(TileError(doc.id, parsed.session_id, exc.code, exc.message, time.time()))
+        service.errors.record(TileError(doc.id, parsed.session_id, exc.code, exc.message, time.time(),
+                                        (parsed.z, parsed.x, parsed.y)))  # fmt: skip
         status = web.HTTPBadRequest if exc.code in _CLIENT_CODES else web.HTTPInternalServerError
         raise _fail(status, exc.code, exc.message) from exc
     except RPCError as exc:
-        service.errors.record(TileError(doc.id, parsed.session_id, "INVALID", exc.message, time.time()))
+        service.errors.record(TileError(doc.id, parsed.session_id, "INVALID", exc.message, time.time(),
+                                        (parsed.z, parsed.x, parsed.y)))  # fmt: skip
         raise _fail(web.HTTPBadRequest, "INVALID", exc.message) from exc
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
 
-async def _authorized(request: web.Request) -> Document:
-    """The layer of the request, if its token may read it (HTTP errors otherwise)."""
-    service = request.app[XYZ]
+def _identity(request: web.Request) -> str | None:
+    """Who the request's token (``Authorization`` or ``?access_token=``) names (HTTP 401 otherwise)."""
     header = request.headers.get("Authorization") or (
         f"Bearer {request.query['access_token']}" if "access_token" in request.query else ""
     )
     try:
-        return await service.get(request.match_info["xyz_id"], service.auth.identify({"authorization": header}))
+        return request.app[XYZ].auth.identify({"authorization": header})
     except Unauthenticated as exc:
         raise _fail(web.HTTPUnauthorized, "UNAUTHENTICATED", exc.message) from exc
+
+
+async def _authorized(request: web.Request) -> Document:
+    """The layer of the request, if its token may read it (HTTP errors otherwise)."""
+    try:
+        return await request.app[XYZ].get(request.match_info["xyz_id"], _identity(request))
     except PermissionDenied as exc:
         raise _fail(web.HTTPForbidden, "PERMISSION_DENIED", exc.message) from exc
     except NotFound as exc:
@@ -140,6 +149,28 @@ async def map_page(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "map" / "map.html", headers={"Cache-Control": "no-store"})
 
 
+async def layers_page(request: web.Request) -> web.StreamResponse:
+    """``GET /``: the saved XYZ layers the caller may read, newest first, each linked to its map page."""
+    identity, token = _identity(request), request.query.get("access_token")
+    docs = await request.app[XYZ].docs.store.list_documents(COLLECTION, name_prefix="", limit=1000)
+    readable = sorted((d for d in docs if can_read(d, identity)), key=lambda d: d.updated_at or d.created_at or 0,
+                      reverse=True)  # fmt: skip
+    suffix = "?" + urlencode({"access_token": token}) if token else ""
+    rows = "".join(
+        f'<li><a href="/v1/xyz/{quote(d.id)}/map{suffix}">{html.escape(d.name or d.id)}</a> '
+        f"<small>{html.escape(d.id)}</small></li>"
+        for d in readable
+    )
+    body = _INDEX.format(rows=rows or "<li>No saved layers yet: <code>await XYZ.build(image).save()</code></li>")
+    return web.Response(text=body, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+_INDEX = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>asyncwf · XYZ layers</title>
+<style>body {{ font-family: system-ui, sans-serif; margin: 2em; }} li {{ margin: .4em 0; }}</style></head>
+<body><h1>XYZ layers</h1><ul id="layers">{rows}</ul></body></html>
+"""
+
+
 async def error_events(request: web.Request) -> web.StreamResponse:
     """``GET /v1/xyz/{id}/errors?session_id=``: the session's tile errors as server-sent events, live."""
     doc = await _authorized(request)
@@ -151,7 +182,7 @@ async def error_events(request: web.Request) -> web.StreamResponse:
     await response.write(b": listening\n\n")
     async for error in request.app[XYZ].errors.follow(doc.id, session_id):
         data = json.dumps({"code": error.code, "message": error.message, "session_id": error.session_id,
-                           "timestamp": error.timestamp})  # fmt: skip
+                           "timestamp": error.timestamp, "tile": error.tile})  # fmt: skip
         await response.write(f"event: tile-error\ndata: {data}\n\n".encode())
     return response
 
@@ -177,5 +208,6 @@ def add_tile_routes(app: web.Application, service: XYZService, catalog: RasterCa
     app[CATALOG] = catalog
     app.router.add_get("/v1/xyz/{xyz_id}/{z}/{x}/{y}.png", tile)
     app.router.add_get("/v1/xyz/{xyz_id}/map", map_page)
+    app.router.add_get("/", layers_page)
     app.router.add_get("/v1/xyz/{xyz_id}/errors", error_events)
     app.router.add_get("/static/asyncwf/{path:.+}", static_file)

@@ -162,6 +162,8 @@ class TileError:
     code: str
     message: str
     timestamp: float
+    #: (z, x, y) of the tile that failed.
+    tile: tuple[int, int, int] | None = None
 
 
 class TileErrors:

@@ -20,7 +20,7 @@
   var source = new EventSource(base + "/errors?" + stream.toString());
   source.onopen = function () { status.textContent = "listening"; };
   source.onerror = function () { status.textContent = "reconnecting..."; };
-  // One line per distinct error, with how many tiles have had it.
+  // One line per distinct error, with how many tiles have had it and which (z/x/y, the first few).
   var seen = {};
   source.addEventListener("tile-error", function (event) {
     var error = JSON.parse(event.data);
@@ -34,13 +34,22 @@
       label.textContent = text;
       var count = document.createElement("span");
       count.className = "count";
+      var tiles = document.createElement("div");
+      tiles.className = "tiles";
       item.appendChild(label);
       item.appendChild(count);
+      item.appendChild(tiles);
       errors.appendChild(item);
-      entry = seen[text] = { count: 0, badge: count };
+      entry = seen[text] = { count: 0, badge: count, tiles: tiles, names: [] };
     }
     entry.count += 1;
     entry.badge.textContent = entry.count > 1 ? " \u00d7" + entry.count : "";
+    if (error.tile && entry.names.length < 5) {
+      entry.names.push(error.tile.join("/"));
+      entry.tiles.textContent = "tiles " + entry.names.join(", ") + (entry.count > entry.names.length ? ", ..." : "");
+    } else if (entry.count > entry.names.length) {
+      entry.tiles.textContent = "tiles " + entry.names.join(", ") + ", ...";
+    }
   });
   window.asyncwfMap = map;
 })();
