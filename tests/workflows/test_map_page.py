@@ -1,5 +1,6 @@
 """The map page of an XYZ layer, in headless Chromium (Debian's, driven by Playwright): tiles render with
-the expected colours, and a failing tile's error appears on the page."""
+the expected colours, the layer's name and colormap legend show, the errors group by message with
+their tiles, and the backend's index links the layers."""
 
 from __future__ import annotations
 
@@ -112,4 +113,30 @@ async def test_the_index_lists_the_layers_with_links_to_their_maps(
     await link.click()
     await page.wait_for_selector("#status")
     assert page.url == f"{backend.http_url}/v1/xyz/{layer.id}/map"
+    await page.close()
+
+
+async def test_the_page_names_the_layer_and_draws_the_colormap_legend(
+    browser: Any, served: tuple[LocalBackend, Client]
+) -> None:
+    import matplotlib
+
+    backend, client = served
+    layer = XYZ.build(Image.from_id("rgb").pick_bands("r"), name="red <band>", client=client)
+    await layer.save()
+    lat, lon = _centre()
+    page = await browser.new_page(viewport={"width": 1000, "height": 600})
+    await page.goto(layer.map_url(colormap="viridis", scales=[[0, 400]], lat=lat, lon=lon, zoom=TILE[2]))
+    assert await page.text_content("#layer") == "red <band>" and await page.title() == "red <band> · asyncwf"
+    await page.wait_for_function("document.querySelector('#legend img').naturalWidth === 256")
+    assert await page.text_content("#low") == "0" and await page.text_content("#high") == "400"
+    viridis = np.round(matplotlib.colormaps["viridis"](np.linspace(0.0, 1.0, 256))[:, :3] * 255)
+    strip = np.asarray(PILImage.open(io.BytesIO(await page.locator("#legend img").screenshot())).convert("RGB"))
+    row = strip[strip.shape[0] // 2].astype(int)
+    for x in (2, 128, row.shape[0] - 3):  # inside the 1-pixel border: the strip's x - 1
+        assert np.abs(row[x] - viridis[x - 1]).max() <= 3, (x, row[x], viridis[x - 1])
+    # The tile itself: 200 of 0..400 is the middle of viridis.
+    await page.wait_for_selector("img.leaflet-tile-loaded", timeout=20_000)
+    shot = np.asarray(PILImage.open(io.BytesIO(await page.screenshot())).convert("RGB")).astype(int)
+    assert np.abs(shot[300, 340] - viridis[128]).max() <= 3, shot[300, 340]
     await page.close()

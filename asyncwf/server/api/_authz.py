@@ -72,6 +72,7 @@ GRPC: dict[str, Need] = {
 HTTP: dict[str, Need] = {
     "/healthz": Need.OPEN,
     "/": Need.USER,
+    "/v1/colormaps/{name}.png": Need.OPEN,
     "/v1/jobs/{job_id}/result": Need.USER,
     "/v1/files": Need.OPEN,
     "/v1/xyz/{xyz_id}/{z}/{x}/{y}.png": Need.USER,

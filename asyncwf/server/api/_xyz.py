@@ -29,7 +29,7 @@ from asyncwf.server.api._authz import TokenAuth
 from asyncwf.server.api._jobs import CallTracker, _grpc_errors, _request
 from asyncwf.server.api._workflows import WorkflowService, can_read, to_pb
 from asyncwf.server.raster._catalog import RasterCatalog
-from asyncwf.server.raster._tiles import TileError, TileErrors, TileRequest, render_tile
+from asyncwf.server.raster._tiles import TileError, TileErrors, TileRequest, render_legend, render_tile
 from asyncwf.server.store._store import Document, Store
 from asyncwf.v1 import xyz_grpc
 from asyncwf.v1 import xyz_pb2 as pb
@@ -145,8 +145,27 @@ async def _authorized(request: web.Request) -> Document:
 async def map_page(request: web.Request) -> web.StreamResponse:
     """``GET /v1/xyz/{id}/map?lat=&lon=&zoom=&session_id=&colormap=&scales=...``: a Leaflet map of the layer
     with its session's tile errors, live."""
-    await _authorized(request)
-    return web.FileResponse(STATIC / "map" / "map.html", headers={"Cache-Control": "no-store"})
+    doc = await _authorized(request)
+    page = (await _map_template()).replace("{{layer}}", html.escape(doc.name or doc.id))
+    return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+@functools.cache
+def _read_map_template() -> str:
+    return (STATIC / "map" / "map.html").read_text()
+
+
+async def _map_template() -> str:
+    return await anyio.to_thread.run_sync(_read_map_template)
+
+
+async def legend(request: web.Request) -> web.StreamResponse:
+    """``GET /v1/colormaps/{name}.png``: the colormap as a strip, low values left (the map page's legend)."""
+    try:
+        png = await anyio.to_thread.run_sync(render_legend, request.match_info["name"])
+    except InvalidArgument as exc:
+        raise _fail(web.HTTPNotFound, "NOT_FOUND", exc.message) from exc
+    return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
 
 
 async def layers_page(request: web.Request) -> web.StreamResponse:
@@ -209,5 +228,6 @@ def add_tile_routes(app: web.Application, service: XYZService, catalog: RasterCa
     app.router.add_get("/v1/xyz/{xyz_id}/{z}/{x}/{y}.png", tile)
     app.router.add_get("/v1/xyz/{xyz_id}/map", map_page)
     app.router.add_get("/", layers_page)
+    app.router.add_get("/v1/colormaps/{name}.png", legend)
     app.router.add_get("/v1/xyz/{xyz_id}/errors", error_events)
     app.router.add_get("/static/asyncwf/{path:.+}", static_file)

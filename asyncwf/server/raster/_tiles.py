@@ -130,6 +130,19 @@ def _png(image: ImageValue, request: TileRequest) -> bytes:
     return out.getvalue()
 
 
+def render_legend(colormap: str, width: int = 256, height: int = 12) -> bytes:
+    """A PNG strip of ``colormap`` from its low end (left) to its high end (right), as tiles colour."""
+    import numpy as np
+    from PIL import Image as PILImage
+
+    if colormap not in COLORMAPS:
+        raise InvalidArgument(f"unknown colormap {colormap!r}; one of {', '.join(COLORMAPS)}")
+    row = _lut(colormap)[np.round(np.linspace(0, 255, width)).astype(np.int64)]
+    out = io.BytesIO()
+    PILImage.fromarray(np.ascontiguousarray(np.broadcast_to(row, (height, width, 3))), "RGB").save(out, format="PNG")
+    return out.getvalue()
+
+
 def _tile_range(band: Any) -> tuple[float, float]:
     valid = band.compressed()
     if valid.size == 0:

@@ -14,6 +14,22 @@
   var map = L.map("map", { fadeAnimation: false, zoomAnimation: false }).setView([lat, lon], zoom);
   L.tileLayer(base + "/{z}/{x}/{y}.png?" + query.toString(), { maxZoom: 22, tileSize: 256 }).addTo(map);
 
+  // The legend of a one-band layer with a colormap: the colours, and the values at their ends when
+  // the scales are given (otherwise each tile stretches its own range).
+  if (query.get("colormap")) {
+    var legend = document.getElementById("legend");
+    legend.querySelector("img").src = "/v1/colormaps/" + encodeURIComponent(query.get("colormap")) + ".png";
+    var ends = ["each tile's", "own range"];
+    try {
+      var scales = JSON.parse(query.get("scales") || "null");
+      var pair = Array.isArray(scales) && Array.isArray(scales[0]) ? scales[0] : scales;
+      if (Array.isArray(pair) && pair.length === 2) { ends = [String(pair[0]), String(pair[1])]; }
+    } catch (e) { /* not JSON: the tiles say so */ }
+    document.getElementById("low").textContent = ends[0];
+    document.getElementById("high").textContent = ends[1];
+    legend.style.display = "block";
+  }
+
   var errors = document.getElementById("errors"), status = document.getElementById("status");
   var stream = new URLSearchParams({ session_id: query.get("session_id") });
   if (query.get("access_token")) { stream.set("access_token", query.get("access_token")); }
