@@ -121,7 +121,7 @@ async def test_the_page_names_the_layer_and_draws_the_colormap_legend(
 ) -> None:
     import matplotlib
 
-    backend, client = served
+    _, client = served
     layer = XYZ.build(Image.from_id("rgb").pick_bands("r"), name="red <band>", client=client)
     await layer.save()
     lat, lon = _centre()
