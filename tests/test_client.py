@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from grpclib.client import Channel
 
-from asyncwf import Auth, Client, RetryPolicy
+from asyncwf import Auth, Client, JobState, RetryPolicy
 from asyncwf.exceptions import (
     ConfigurationError,
     DeadlineExceeded,
@@ -226,3 +226,23 @@ async def test_health_honours_its_timeout_against_a_silent_server() -> None:
 async def test_unknown_job_options_are_rejected(client: Client) -> None:
     with pytest.raises(InvalidArgument, match="unknown job options: colour"):
         await client.create_job("asyncwf.echo", colour="red")  # type: ignore[call-arg]
+
+
+async def test_a_job_nobody_serves_gets_a_word_instead_of_silence(
+    backend: LocalBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with backend.client() as client:
+        client.QUEUED_NOTICE_SECONDS = 0.2  # type: ignore[misc]
+        with caplog.at_level("WARNING", logger="asyncwf.client"):
+            assert (await client.run_job("asyncwf.sleep", b'{"seconds": 0.5}')).state is JobState.SUCCEEDED
+            assert not caplog.records  # running, not waiting: no word
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(1.5):
+                    await client.run_job("no.such.kind", b"")
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await client.run_job("no.such.kind", b"")
+    notices = [r.getMessage() for r in caplog.records]
+    assert len(notices) == 1, notices  # once per kind
+    assert "of kind 'no.such.kind' has waited in QUEUED for over 0.2 s" in notices[0]
+    assert "asyncwf worker" in notices[0]

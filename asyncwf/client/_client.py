@@ -35,6 +35,7 @@ from asyncwf.client._errors import mapped_errors
 from asyncwf.client._mux import RunMux
 from asyncwf.client._pool import ChannelPool
 from asyncwf.client._retry import RetryPolicy
+from asyncwf.client._unserved import QueuedNotice
 from asyncwf.exceptions import (
     ConfigurationError,
     EventLoopError,
@@ -91,6 +92,8 @@ class Client:
 
     DEFAULT_TIMEOUT: ClassVar[float] = 5
     STREAM_TIMEOUT: ClassVar[float] = 86400
+    #: Seconds a ``run_job`` waits before checking whether its kind has anyone to run it (and warning if not).
+    QUEUED_NOTICE_SECONDS: ClassVar[float] = 10
 
     def __init__(
         self,
@@ -127,6 +130,7 @@ class Client:
         self._pool = ChannelPool(self._new_channel, max_connections=1 if channel is not None else max_connections)
         #: The event loop this client's connections and run stream belong to (the first that used it).
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._queued = QueuedNotice(self)
         #: Made by get_default_client rather than by the caller.
         self._implicit_default = False
 
@@ -443,7 +447,12 @@ class Client:
         self._bind()
         if self._mux is None:
             self._mux = RunMux(self)
-        return await self._mux.run(request, on_accepted, on_log)
+        timer = self._queued.arm(kind)
+        try:
+            return await self._mux.run(request, on_accepted, on_log)
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def get_job(self, job_id: str, *, timeout: float | None = None) -> JobInfo:
         """The current snapshot of a job."""
