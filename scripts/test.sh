@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install asyncwf with its test tools into .venv and run the whole suite:
-# the protobuf drift check, ruff, mypy, then pytest (real servers over real sockets).
+# the protobuf drift check, ruff, mypy, the docs build, then pytest (real servers over real sockets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -23,6 +23,8 @@ echo "== ruff"
 .venv/bin/ruff format --check asyncwf tests benchmarks scripts
 echo "== mypy"
 .venv/bin/mypy asyncwf
+echo "== docs (API reference from the docstrings; warnings are errors)"
+.venv/bin/mkdocs build --strict --quiet
 echo "== pytest"
 set +e
 .venv/bin/python -m pytest "$@"

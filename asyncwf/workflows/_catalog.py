@@ -52,6 +52,7 @@ async def add_image(
 
 
 async def get_image(image_id: str, *, client: Client | None = None) -> dict[str, Any]:
+    """The catalogue's record of one image (id, product, acquired, bands, bounds, properties ...)."""
     reply = await _call(client, "GetImage", pb.GetImageRequest(image_id=image_id), idempotent=True)
     return dict(json.loads(reply.json))
 

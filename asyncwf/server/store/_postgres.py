@@ -148,7 +148,8 @@ class PostgresStore(PostgresEntities):
 
     Args:
         dsn: ``postgresql://user:password@host:port/database``.
-        min_size, max_size: The connection pool's bounds.
+        min_size: The fewest connections the pool keeps open.
+        max_size: The most connections the pool opens.
     """
 
     def __init__(self, dsn: str, *, min_size: int = 2, max_size: int = 16) -> None:
