@@ -109,10 +109,12 @@ class JobContext:
 
     @property
     def payload(self) -> bytes:
+        """The job's payload."""
         return self.job.payload
 
     @property
     def labels(self) -> Mapping[str, str]:
+        """The job's labels."""
         return self.job.labels
 
     def progress(self, steps_done: int, steps_total: int, message: str = "") -> None:
@@ -165,6 +167,7 @@ class KindRegistry:
         return len(self._kinds)
 
     def get(self, name: str) -> _Kind:
+        """The registered kind ``name`` (``KeyError`` if there is none)."""
         return self._kinds[name]
 
 

@@ -123,6 +123,7 @@ class JobInfo:
 
     @property
     def has_result(self) -> bool:
+        """Whether the job left a result (inline in ``result_inline``, or stored: fetch it with ``job_result``)."""
         return self.result_inline is not None or self.result_stored
 
     def replace(self, **changes: object) -> JobInfo:

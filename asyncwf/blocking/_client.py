@@ -56,6 +56,7 @@ class Auth(BlockingProxy[_async_Auth]):
 
     @property
     def can_refresh(self) -> bool:
+        """Whether a token provider can make a new token (after an ``Unauthenticated`` reply, say)."""
         result: bool = get(self, "can_refresh")
         return result
 
@@ -388,6 +389,7 @@ class RemoteExecutor(BlockingProxy[_async_RemoteExecutor]):
 
     @property
     def running_jobs(self) -> int:
+        """How many jobs this executor is running now."""
         result: int = get(self, "running_jobs")
         return result
 

@@ -93,9 +93,11 @@ class Datafile(BlockingProxy[_async_Datafile]):
         return result
 
     def add_labels(self, *args: Any) -> None:
+        """Add labels (validated as :class:`LabelSet` does)."""
         run_sync(self._async.add_labels, *args)
 
     def add_tags(self, tags: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        """Add or replace tags, from a mapping and/or keywords (validated as :class:`TagDict` does)."""
         run_sync(self._async.add_tags, tags, **kwargs)
 
     def calculate_hash(self) -> str:
@@ -113,6 +115,7 @@ class Datafile(BlockingProxy[_async_Datafile]):
 
     @property
     def cloud_path(self) -> str | None:
+        """The ``gs://`` path of the cloud object, None for a local-only file."""
         result: str | None = get(self, "cloud_path")
         return result
 
@@ -129,6 +132,7 @@ class Datafile(BlockingProxy[_async_Datafile]):
 
     @property
     def exists_in_cloud(self) -> bool:
+        """Whether the cloud object existed when last loaded or uploaded."""
         result: bool = get(self, "exists_in_cloud")
         return result
 
@@ -168,11 +172,13 @@ class Datafile(BlockingProxy[_async_Datafile]):
 
     @property
     def id(self) -> str:
+        """The datafile's UUID (from the stored metadata, else made when first created)."""
         result: str = get(self, "id")
         return result
 
     @property
     def labels(self) -> LabelSet:
+        """The labels; settable with an iterable of labels or a space-separated string."""
         result: LabelSet = get(self, "labels")
         return result
 
@@ -200,6 +206,7 @@ class Datafile(BlockingProxy[_async_Datafile]):
 
     @property
     def name(self) -> str:
+        """The file name: the last part of the local path, cloud path or URL."""
         result: str = get(self, "name")
         return result
 
@@ -224,6 +231,7 @@ class Datafile(BlockingProxy[_async_Datafile]):
 
     @property
     def posix_timestamp(self) -> float | None:
+        """:attr:`timestamp` as POSIX seconds, or None."""
         result: float | None = get(self, "posix_timestamp")
         return result
 
@@ -248,11 +256,13 @@ class Datafile(BlockingProxy[_async_Datafile]):
 
     @property
     def size_bytes(self) -> int | None:
+        """The size in bytes: the local file's, else the cloud object's; None when neither is known."""
         result: int | None = get(self, "size_bytes")
         return result
 
     @property
     def tags(self) -> TagDict:
+        """The tags (name -> JSON value); settable with a mapping."""
         result: TagDict = get(self, "tags")
         return result
 
@@ -262,6 +272,7 @@ class Datafile(BlockingProxy[_async_Datafile]):
 
     @property
     def timestamp(self) -> dt.datetime | None:
+        """When the data was taken (a timezone-aware datetime), or None; settable (a datetime or POSIX seconds)."""
         result: dt.datetime | None = get(self, "timestamp")
         return result
 
@@ -274,13 +285,16 @@ class Datafile(BlockingProxy[_async_Datafile]):
         await_(self._async.to_file, filename, **kwargs)
 
     def to_primitive(self) -> dict[str, Any]:
+        """The datafile as JSON-able primitives (id, name, paths, timestamp, tags, labels, hash), as serialised."""
         result: dict[str, Any] = run_sync(self._async.to_primitive)
         return result
 
     def update_cloud_metadata(self) -> None:
+        """Write this datafile's metadata (id, timestamp, tags, labels, hash) onto its cloud object."""
         await_(self._async.update_cloud_metadata)
 
     def update_local_metadata(self) -> None:
+        """Write this datafile's metadata into its directory's local metadata file."""
         await_(self._async.update_local_metadata)
 
     def update_metadata(self) -> None:
@@ -339,6 +353,7 @@ class Dataset(BlockingProxy[_async_Dataset]):
 
     @property
     def all_files_are_in_cloud(self) -> bool:
+        """Whether every file exists in the cloud."""
         result: bool = get(self, "all_files_are_in_cloud")
         return result
 
@@ -374,11 +389,13 @@ class Dataset(BlockingProxy[_async_Dataset]):
 
     @property
     def exists_locally(self) -> bool:
+        """Whether every file exists locally."""
         result: bool = get(self, "exists_locally")
         return result
 
     @property
     def files(self) -> FilterSet:
+        """The datafiles, as a filterable set (``dataset.files.filter(name__ends_with=".csv")``)."""
         result: FilterSet = get(self, "files")
         return result
 
@@ -406,16 +423,19 @@ class Dataset(BlockingProxy[_async_Dataset]):
 
     @property
     def id(self) -> str:
+        """The dataset's UUID (stored, or made when first created)."""
         result: str = get(self, "id")
         return result
 
     @property
     def is_in_cloud(self) -> bool:
+        """Whether :attr:`path` is a ``gs://`` path."""
         result: bool = get(self, "is_in_cloud")
         return result
 
     @property
     def labels(self) -> LabelSet:
+        """The dataset's labels."""
         result: LabelSet = get(self, "labels")
         return result
 
@@ -425,16 +445,19 @@ class Dataset(BlockingProxy[_async_Dataset]):
         return result
 
     def metadata(self, include_id: bool = True, include_sdk_version: bool = True) -> dict[str, Any]:
+        """The dataset's own metadata: name, tags, labels, and optionally its id and the SDK version."""
         result: dict[str, Any] = run_sync(self._async.metadata, include_id, include_sdk_version)
         return result
 
     @property
     def name(self) -> str:
+        """The name given or stored, else the last part of :attr:`path`."""
         result: str = get(self, "name")
         return result
 
     @property
     def path(self) -> str:
+        """The dataset's directory or ``gs://`` prefix (absolute once loaded), or the URL it was shared by."""
         result: str = get(self, "path")
         return result
 
@@ -464,6 +487,7 @@ class Dataset(BlockingProxy[_async_Dataset]):
 
     @property
     def tags(self) -> TagDict:
+        """The dataset's tags (name -> JSON value)."""
         result: TagDict = get(self, "tags")
         return result
 
@@ -472,10 +496,12 @@ class Dataset(BlockingProxy[_async_Dataset]):
         await_(self._async.to_file, filename, **kwargs)
 
     def to_primitive(self, include_files: bool = True) -> dict[str, Any]:
+        """The dataset as JSON-able primitives (id, name, path, tags, labels and, unless told not to, its files)."""
         result: dict[str, Any] = run_sync(self._async.to_primitive, include_files)
         return result
 
     def update_cloud_metadata(self) -> None:
+        """Store the metadata in the cloud prefix's metadata object."""
         await_(self._async.update_cloud_metadata)
 
     def update_local_metadata(self) -> None:
@@ -483,6 +509,7 @@ class Dataset(BlockingProxy[_async_Dataset]):
         await_(self._async.update_local_metadata)
 
     def update_metadata(self) -> None:
+        """Store the metadata where the dataset lives: the cloud prefix or the local directory."""
         await_(self._async.update_metadata)
 
     def upload(
@@ -516,6 +543,7 @@ class Manifest(BlockingProxy[_async_Manifest]):
 
     @property
     def all_datasets_are_in_cloud(self) -> bool:
+        """Whether every file of every dataset exists in the cloud."""
         result: bool = get(self, "all_datasets_are_in_cloud")
         return result
 
@@ -526,6 +554,9 @@ class Manifest(BlockingProxy[_async_Manifest]):
 
     @classmethod
     def deserialise(cls, serialised_object: Mapping[str, Any] | str, from_string: bool = False) -> Manifest:
+        """A manifest from its serialised form (a mapping, or JSON text with ``from_string``); datasets load when
+        awaited.
+        """
         result: Manifest = run_sync(cls._Async.deserialise, serialised_object, from_string)
         return result
 
@@ -536,6 +567,7 @@ class Manifest(BlockingProxy[_async_Manifest]):
         return result
 
     def get_dataset(self, key: str) -> Dataset:
+        """The dataset under ``key``; ``InvalidInputException`` naming the keys there are if none."""
         result: Dataset = run_sync(self._async.get_dataset, key)
         return result
 
@@ -553,6 +585,7 @@ class Manifest(BlockingProxy[_async_Manifest]):
 
     @property
     def id(self) -> str:
+        """The manifest's UUID."""
         result: str = get(self, "id")
         return result
 
@@ -562,6 +595,7 @@ class Manifest(BlockingProxy[_async_Manifest]):
         return result
 
     def metadata(self, include_id: bool = True, include_sdk_version: bool = True, **kwargs: Any) -> dict[str, Any]:
+        """The manifest's own metadata: its name, and optionally its id and the SDK version."""
         result: dict[str, Any] = run_sync(self._async.metadata, include_id, include_sdk_version, **kwargs)
         return result
 

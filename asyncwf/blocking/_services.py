@@ -107,9 +107,11 @@ class Analysis(BlockingProxy[_async_Analysis]):
         )
 
     def add_labels(self, *args: Any) -> None:
+        """Add labels to the analysis."""
         run_sync(self._async.add_labels, *args)
 
     def add_tags(self, tags: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        """Add or replace tags of the analysis, from a mapping and/or keywords."""
         run_sync(self._async.add_tags, tags, **kwargs)
 
     @classmethod
@@ -155,6 +157,9 @@ class Analysis(BlockingProxy[_async_Analysis]):
         await_(self._async.to_file, filename, **kwargs)
 
     def to_primitive(self) -> dict[str, Any]:
+        """The analysis as JSON-able primitives (id, twine, values, manifests, tags, labels), as :meth:`to_file` writes
+        it.
+        """
         result: dict[str, Any] = run_sync(self._async.to_primitive)
         return result
 
@@ -647,6 +652,7 @@ class Twine(BlockingProxy[_async_Twine]):
         return result
 
     def has(self, strand: str) -> bool:
+        """Whether the twine declares ``strand`` (``"input_values"``, ``"output_manifest"`` ...)."""
         result: bool = run_sync(self._async.has, strand)
         return result
 

@@ -68,6 +68,7 @@ class LocalBackend(BlockingProxy[_async_LocalBackend]):
         await_(self._async.__aexit__, *exc)
 
     def aclose(self) -> None:
+        """Stop the backend and remove what it made; the same as leaving ``async with``."""
         await_(self._async.aclose)
 
     def client(self, *, token: str | None = None, **kwargs: Any) -> Client:
@@ -77,30 +78,36 @@ class LocalBackend(BlockingProxy[_async_LocalBackend]):
 
     @property
     def data_dir(self) -> Path:
+        """The backend's data directory (temporary unless ``data_dir`` was given)."""
         result: Path = get(self, "data_dir")
         return result
 
     @property
     def host(self) -> str:
+        """The address the backend listens on."""
         result: str = get(self, "host")
         return result
 
     @property
     def http_port(self) -> int | None:
+        """The HTTP port, None when HTTP is off."""
         result: int | None = get(self, "http_port")
         return result
 
     @property
     def http_url(self) -> str:
+        """``http://host:port`` of the HTTP endpoint (results, signed files, tiles, the map page)."""
         result: str = get(self, "http_url")
         return result
 
     @property
     def port(self) -> int:
+        """The gRPC port (a free one, picked at start)."""
         result: int = get(self, "port")
         return result
 
     @property
     def registry(self) -> KindRegistry:
+        """The job kinds the in-process executor runs (built-in ones and ``kinds``)."""
         result: KindRegistry = get(self, "registry")
         return result

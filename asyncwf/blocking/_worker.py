@@ -143,9 +143,11 @@ class Connection(BlockingProxy[_async_Connection]):
         await_(self._async.__aexit__, *exc)
 
     def aclose(self) -> None:
+        """Close the HTTP session (the gRPC client is the caller's)."""
         await_(self._async.aclose)
 
     def create(self, kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an entity of ``kind`` from ``fields``; returns it with its serial, uuid and occ_lock_version."""
         result: dict[str, Any] = await_(self._async.create, kind, fields)
         return result
 
@@ -159,6 +161,9 @@ class Connection(BlockingProxy[_async_Connection]):
         userdata: Sequence[tuple[str, str]] = (),
         expires_in: float = 0.0,
     ) -> AuthorizationToken:
+        """A file-service token for an ``area`` (``job-result``, ``task-config`` ...) of entity ``serial``, or for
+        ``userdata`` scopes; read-only unless ``write``.
+        """
         result: AuthorizationToken = await_(
             self._async.file_token,
             area,
@@ -171,19 +176,25 @@ class Connection(BlockingProxy[_async_Connection]):
         return result
 
     def get(self, kind: str, serial: int | str = 0, *, uuid: str = "") -> dict[str, Any]:
+        """The entity of ``kind`` with ``serial`` (or ``uuid``); ``NotFound`` if there is none."""
         result: dict[str, Any] = await_(self._async.get, kind, serial, uuid=uuid)
         return result
 
     def get_with_kind(self, uuid: str) -> tuple[str, dict[str, Any]]:
+        """``(kind, entity)`` of the entity with ``uuid``, whatever its kind."""
         result: tuple[str, dict[str, Any]] = await_(self._async.get_with_kind, uuid)
         return result
 
     @property
     def http(self) -> aiohttp.ClientSession:
+        """The HTTP session for the file service (made on first use, closed by :meth:`aclose`)."""
         result: aiohttp.ClientSession = get(self, "http")
         return result
 
     def list(self, kind: str, *, parent: int = 0, workflow: int = 0, name: str = "") -> list[dict[str, Any]]:
+        """The entities of ``kind``, optionally those of one parent (a project's workflows, a task's jobs ...),
+        workflow or name.
+        """
         result: list[dict[str, Any]] = await_(self._async.list, kind, parent=parent, workflow=workflow, name=name)
         return result
 
@@ -254,6 +265,7 @@ class TemporaryWorkingDirectory(BlockingProxy[_async_TemporaryWorkingDirectory])
 
     @property
     def root(self) -> Path:
+        """The directory itself (made on first use of :attr:`path`)."""
         result: Path = get(self, "root")
         return result
 
@@ -369,6 +381,7 @@ class XFWorkerJob(BlockingProxy[_async_XFWorkerJob]):
         return result
 
     def clear_error_message(self, *, save: bool = True) -> None:
+        """Remove the job's error message."""
         await_(self._async.clear_error_message, save=save)
 
     def create_output_bitmap(self, filename: str | PurePath) -> dict[str, Any]:
@@ -503,10 +516,12 @@ class XFWorkerJob(BlockingProxy[_async_XFWorkerJob]):
         return result
 
     def create_related_path(self, path: Path | str, postfix: str) -> Path:
+        """A new path in the temporary directory named after ``path`` with ``postfix`` before its suffix."""
         result: Path = run_sync(self._async.create_related_path, path, postfix)
         return result
 
     def create_temp_path(self, filename: str) -> Path:
+        """A path for ``filename`` in the job's temporary directory."""
         result: Path = run_sync(self._async.create_temp_path, filename)
         return result
 
@@ -610,10 +625,12 @@ class XFWorkerJob(BlockingProxy[_async_XFWorkerJob]):
         await_(self._async.finish, outputs, units)
 
     def get_current_task(self) -> Record_2:
+        """The task entity this job belongs to."""
         result: Record_2 = await_(self._async.get_current_task)
         return result
 
     def get_debug_info(self) -> str:
+        """A few lines describing the job (serial, task, workflow, state, version, inputs) for logs and bug reports."""
         result: str = run_sync(self._async.get_debug_info)
         return result
 
@@ -623,6 +640,7 @@ class XFWorkerJob(BlockingProxy[_async_XFWorkerJob]):
         return result
 
     def get_ipl_image_path(self, input_parameter: Mapping[str, Any], *, auto_convert_from_omni: bool = True) -> Path:
+        """Not supported: proprietary IPL images are out of scope; raises ``UnsupportedFormatError``."""
         result: Path = await_(
             self._async.get_ipl_image_path, input_parameter, auto_convert_from_omni=auto_convert_from_omni
         )
@@ -635,6 +653,7 @@ class XFWorkerJob(BlockingProxy[_async_XFWorkerJob]):
         copy_even_on_direct_access: bool = False,
         download_only_metadata: bool = False,
     ) -> NoReturn:
+        """Not supported: proprietary OMNI images are out of scope; raises ``UnsupportedFormatError``."""
         await_(
             self._async.get_omni_image,
             input_parameter,
@@ -673,12 +692,15 @@ class XFWorkerJob(BlockingProxy[_async_XFWorkerJob]):
         return result
 
     def set_error_message(self, message: str, *, save: bool = True) -> None:
+        """Record the job's error message (shown with a failed job)."""
         await_(self._async.set_error_message, message, save=save)
 
     def set_estimated_duration(self, estimated_duration_in_seconds: float, *, save: bool = True) -> None:
+        """Record how long the job is expected to take, in seconds (saved at once unless ``save=False``)."""
         await_(self._async.set_estimated_duration, estimated_duration_in_seconds, save=save)
 
     def set_output_units(self, units: Mapping[str, str], *, save: bool = True) -> None:
+        """Record the unit of each output (output name -> unit string, such as ``"mg"``)."""
         await_(self._async.set_output_units, units, save=save)
 
     def spawn_xf_job_basic(
@@ -750,10 +772,12 @@ class XFWorkerJob(BlockingProxy[_async_XFWorkerJob]):
         raise AssertionError("not reached")
 
     def upload_omni_output(self, image: Any) -> NoReturn:
+        """Not supported: proprietary OMNI images are out of scope; raises ``UnsupportedFormatError``."""
         await_(self._async.upload_omni_output, image)
         raise AssertionError("not reached")
 
     def upload_omni_output_only_metadata(self, image: Any, additional_files: list[dict[str, Any]]) -> NoReturn:
+        """Not supported: proprietary OMNI images are out of scope; raises ``UnsupportedFormatError``."""
         await_(self._async.upload_omni_output_only_metadata, image, additional_files)
         raise AssertionError("not reached")
 

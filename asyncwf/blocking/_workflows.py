@@ -673,6 +673,7 @@ def compute_graft(
 
 
 def get_image(image_id: str, *, client: Client | None = None) -> dict[str, Any]:
+    """The catalogue's record of one image (id, product, acquired, bands, bounds, properties ...)."""
     result: dict[str, Any] = await_(_async_get_image, image_id, client=client)
     return result
 

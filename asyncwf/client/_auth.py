@@ -58,6 +58,7 @@ class Auth:
 
     @property
     def can_refresh(self) -> bool:
+        """Whether a token provider can make a new token (after an ``Unauthenticated`` reply, say)."""
         return self._provider is not None
 
     def _stale(self) -> bool:

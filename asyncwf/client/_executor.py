@@ -173,6 +173,7 @@ class RemoteExecutor:
 
     @property
     def running_jobs(self) -> int:
+        """How many jobs this executor is running now."""
         return len(self._running)
 
     async def run(self) -> None:

@@ -39,4 +39,5 @@ class RetryPolicy:
         return random.uniform(0, cap)  # noqa: S311 - jitter, not cryptography
 
     def should_retry(self, exc: BaseException, attempt: int) -> bool:
+        """Whether to try again after ``exc`` on ``attempt`` (1 for the first): attempts left and a retryable error."""
         return attempt < self.max_attempts and isinstance(exc, self.retry_on)

@@ -219,6 +219,7 @@ class Datafile(Serialisable, Filterable):
 
     @property
     def name(self) -> str:
+        """The file name: the last part of the local path, cloud path or URL."""
         if self._url is not None:
             return url_name(self._url)
         return os.path.basename((self._cloud_path or self._local_path or "").rstrip("/"))
@@ -230,6 +231,7 @@ class Datafile(Serialisable, Filterable):
 
     @property
     def cloud_path(self) -> str | None:
+        """The ``gs://`` path of the cloud object, None for a local-only file."""
         return self._cloud_path
 
     @property
@@ -252,6 +254,7 @@ class Datafile(Serialisable, Filterable):
 
     @property
     def exists_in_cloud(self) -> bool:
+        """Whether the cloud object existed when last loaded or uploaded."""
         return self._cloud is not None
 
     @property
@@ -261,17 +264,20 @@ class Datafile(Serialisable, Filterable):
 
     @property
     def size_bytes(self) -> int | None:
+        """The size in bytes: the local file's, else the cloud object's; None when neither is known."""
         if self._local_size is not None:
             return self._local_size
         return self._cloud.size if self._cloud is not None else None
 
     @property
     def id(self) -> str:
+        """The datafile's UUID (from the stored metadata, else made when first created)."""
         self._require_loaded("the id")
         return self._id
 
     @property
     def timestamp(self) -> dt.datetime | None:
+        """When the data was taken (a timezone-aware datetime), or None; settable (a datetime or POSIX seconds)."""
         self._require_loaded("the timestamp")
         return self._timestamp
 
@@ -281,11 +287,13 @@ class Datafile(Serialisable, Filterable):
 
     @property
     def posix_timestamp(self) -> float | None:
+        """:attr:`timestamp` as POSIX seconds, or None."""
         stamp = self.timestamp
         return None if stamp is None else stamp.timestamp()
 
     @property
     def tags(self) -> TagDict:
+        """The tags (name -> JSON value); settable with a mapping."""
         self._require_loaded("the tags")
         return self._tags
 
@@ -295,6 +303,7 @@ class Datafile(Serialisable, Filterable):
 
     @property
     def labels(self) -> LabelSet:
+        """The labels; settable with an iterable of labels or a space-separated string."""
         self._require_loaded("the labels")
         return self._labels
 
@@ -303,9 +312,11 @@ class Datafile(Serialisable, Filterable):
         self._labels = LabelSet(value)
 
     def add_labels(self, *args: Any) -> None:
+        """Add labels (validated as :class:`LabelSet` does)."""
         self.labels.update(*args)
 
     def add_tags(self, tags: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        """Add or replace tags, from a mapping and/or keywords (validated as :class:`TagDict` does)."""
         self.tags.update(tags or {}, **kwargs)
 
     # --- hashes ---------------------------------------------------------------------
@@ -387,6 +398,7 @@ class Datafile(Serialisable, Filterable):
             await self.update_local_metadata()
 
     async def update_cloud_metadata(self) -> None:
+        """Write this datafile's metadata (id, timestamp, tags, labels, hash) onto its cloud object."""
         if self._cloud_path is None:
             raise CloudLocationNotSpecified(f"{self.name!r} has no cloud path")
         self._cloud = await (await cloud_storage()).patch_metadata(
@@ -394,6 +406,7 @@ class Datafile(Serialisable, Filterable):
         )
 
     async def update_local_metadata(self) -> None:
+        """Write this datafile's metadata into its directory's local metadata file."""
         if self._local_path is None:
             raise InvalidInputException(f"{self.name!r} has no local file (download it first)")
         directory, name = os.path.split(self._local_path)
@@ -529,6 +542,7 @@ class Datafile(Serialisable, Filterable):
     # --- serialisation ----------------------------------------------------------------
 
     def to_primitive(self) -> dict[str, Any]:
+        """The datafile as JSON-able primitives (id, name, paths, timestamp, tags, labels, hash), as serialised."""
         self._require_loaded("the metadata")
         return {
             "id": self._id,

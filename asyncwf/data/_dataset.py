@@ -207,10 +207,12 @@ class Dataset(Serialisable, Filterable):
 
     @property
     def path(self) -> str:
+        """The dataset's directory or ``gs://`` prefix (absolute once loaded), or the URL it was shared by."""
         return self._path
 
     @property
     def is_in_cloud(self) -> bool:
+        """Whether :attr:`path` is a ``gs://`` path."""
         return is_cloud_path(self._path)
 
     @property
@@ -220,36 +222,43 @@ class Dataset(Serialisable, Filterable):
 
     @property
     def name(self) -> str:
+        """The name given or stored, else the last part of :attr:`path`."""
         if self._name:
             return self._name
         return url_name(self._path) if is_url(self._path) else os.path.basename(self._path.rstrip("/"))
 
     @property
     def id(self) -> str:
+        """The dataset's UUID (stored, or made when first created)."""
         self._require_loaded("the id")
         return self._id
 
     @property
     def tags(self) -> TagDict:
+        """The dataset's tags (name -> JSON value)."""
         self._require_loaded("the tags")
         return self._tags
 
     @property
     def labels(self) -> LabelSet:
+        """The dataset's labels."""
         self._require_loaded("the labels")
         return self._labels
 
     @property
     def files(self) -> FilterSet:
+        """The datafiles, as a filterable set (``dataset.files.filter(name__ends_with=".csv")``)."""
         self._require_loaded("the files")
         return self._files
 
     @property
     def exists_locally(self) -> bool:
+        """Whether every file exists locally."""
         return all(f.exists_locally for f in self.files)
 
     @property
     def all_files_are_in_cloud(self) -> bool:
+        """Whether every file exists in the cloud."""
         return all(f.exists_in_cloud for f in self.files)
 
     def __iter__(self) -> Iterator[Datafile]:
@@ -370,6 +379,7 @@ class Dataset(Serialisable, Filterable):
     # --- metadata ------------------------------------------------------------------------
 
     def metadata(self, include_id: bool = True, include_sdk_version: bool = True) -> dict[str, Any]:
+        """The dataset's own metadata: name, tags, labels, and optionally its id and the SDK version."""
         self._require_loaded("the metadata")
         data: dict[str, Any] = {"name": self.name, "tags": dict(self._tags), "labels": set(self._labels)}
         if include_id:
@@ -379,12 +389,14 @@ class Dataset(Serialisable, Filterable):
         return data
 
     async def update_metadata(self) -> None:
+        """Store the metadata where the dataset lives: the cloud prefix or the local directory."""
         if self.is_in_cloud:
             await self.update_cloud_metadata()
         else:
             await self.update_local_metadata()
 
     async def update_cloud_metadata(self) -> None:
+        """Store the metadata in the cloud prefix's metadata object."""
         if not self.is_in_cloud:
             raise CloudLocationNotSpecified(f"dataset {self.name!r} is not in the cloud")
         body = json.dumps({"dataset": _metadata.encode(self.metadata())}, sort_keys=True).encode()
@@ -461,6 +473,7 @@ class Dataset(Serialisable, Filterable):
     # --- serialisation --------------------------------------------------------------------------
 
     def to_primitive(self, include_files: bool = True) -> dict[str, Any]:
+        """The dataset as JSON-able primitives (id, name, path, tags, labels and, unless told not to, its files)."""
         self._require_loaded("the metadata")
         data: dict[str, Any] = {
             "id": self._id, "name": self.name, "path": self._path,

@@ -67,12 +67,15 @@ class LabelSet(set[Label]):
                 super().update(Label(label) for label in item)
 
     def any_label_starts_with(self, value: str) -> bool:
+        """Whether a label starts with ``value``."""
         return any(label.startswith(value) for label in self)
 
     def any_label_ends_with(self, value: str) -> bool:
+        """Whether a label ends with ``value``."""
         return any(label.endswith(value) for label in self)
 
     def any_label_contains(self, value: str) -> bool:
+        """Whether a label contains ``value``."""
         return any(value in label for label in self)
 
     def serialise(self) -> list[str]:
@@ -131,6 +134,7 @@ class TagDict(dict[str, Any]):
             raise AttributeError(name) from None
 
     def serialise(self) -> dict[str, Any]:
+        """The tags as a plain dict."""
         return dict(self)
 
     def __repr__(self) -> str:

@@ -58,9 +58,11 @@ class Manifest(Serialisable):
 
     @property
     def id(self) -> str:
+        """The manifest's UUID."""
         return self._id
 
     def get_dataset(self, key: str) -> Dataset:
+        """The dataset under ``key``; ``InvalidInputException`` naming the keys there are if none."""
         try:
             return self.datasets[key]
         except KeyError:
@@ -70,6 +72,7 @@ class Manifest(Serialisable):
 
     @property
     def all_datasets_are_in_cloud(self) -> bool:
+        """Whether every file of every dataset exists in the cloud."""
         return all(d.all_files_are_in_cloud for d in self.datasets.values())
 
     def prepare(self, data: Mapping[str, Any]) -> Manifest:
@@ -134,6 +137,7 @@ class Manifest(Serialisable):
             dataset.reset_hash()
 
     def metadata(self, include_id: bool = True, include_sdk_version: bool = True, **kwargs: Any) -> dict[str, Any]:
+        """The manifest's own metadata: its name, and optionally its id and the SDK version."""
         data: dict[str, Any] = {"name": self.name}
         if include_id:
             data["id"] = self._id
@@ -164,6 +168,8 @@ class Manifest(Serialisable):
 
     @classmethod
     def deserialise(cls, serialised_object: Mapping[str, Any] | str, from_string: bool = False) -> Manifest:
+        """A manifest from its serialised form (a mapping, or JSON text with ``from_string``); datasets load when
+        awaited."""
         data = parse(serialised_object, from_string)
         datasets = data.get("datasets") or {}
         if isinstance(datasets, list):  # an old form: a list of serialised datasets

@@ -82,9 +82,11 @@ class Analysis(Serialisable):
         return self._finalised
 
     def add_labels(self, *args: Any) -> None:
+        """Add labels to the analysis."""
         self.labels.update(*args)
 
     def add_tags(self, tags: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        """Add or replace tags of the analysis, from a mapping and/or keywords."""
         self.tags.update(tags or {}, **kwargs)
 
     def send_monitor_message(self, data: Any) -> None:
@@ -131,6 +133,9 @@ class Analysis(Serialisable):
         self._finalised = True
 
     def to_primitive(self) -> dict[str, Any]:
+        """The analysis as JSON-able primitives (id, twine, values, manifests, tags, labels), as :meth:`to_file` writes
+        it."""
+
         def manifest(value: Manifest | None) -> Any:
             return None if value is None else value.to_primitive()
 

@@ -162,6 +162,7 @@ class Twine:
         return tuple(s for s in STRANDS if s in present)
 
     def has(self, strand: str) -> bool:
+        """Whether the twine declares ``strand`` (``"input_values"``, ``"output_manifest"`` ...)."""
         return strand in self.available_strands
 
     def validate(self, strand: str, data: Any) -> Any:

@@ -63,6 +63,8 @@ class GCSEmulator:
         self._names = itertools.count()
 
     def start(self) -> GCSEmulator:
+        """Start the emulator (and point ``STORAGE_EMULATOR_HOST`` at it); returns self. ``with GCSEmulator()`` does
+        this."""
         if importlib.util.find_spec("gcp_storage_emulator") is None:
             raise ConfigurationError("the GCS emulator needs gcp-storage-emulator: pip install 'asyncwf[testing-gcs]'")
         self._proc = subprocess.Popen(
@@ -105,6 +107,7 @@ class GCSEmulator:
             pass
 
     def stop(self) -> None:
+        """Stop the emulator and restore ``STORAGE_EMULATOR_HOST``; idempotent."""
         if self._set_environment and self._proc is not None:
             if self._previous is None:
                 os.environ.pop("STORAGE_EMULATOR_HOST", None)

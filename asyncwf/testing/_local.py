@@ -63,26 +63,32 @@ class LocalBackend:
 
     @property
     def registry(self) -> KindRegistry:
+        """The job kinds the in-process executor runs (built-in ones and ``kinds``)."""
         return self._registry
 
     @property
     def host(self) -> str:
+        """The address the backend listens on."""
         return self._require().config.host
 
     @property
     def port(self) -> int:
+        """The gRPC port (a free one, picked at start)."""
         return self._require().port
 
     @property
     def http_port(self) -> int | None:
+        """The HTTP port, None when HTTP is off."""
         return self._require().http_port
 
     @property
     def http_url(self) -> str:
+        """``http://host:port`` of the HTTP endpoint (results, signed files, tiles, the map page)."""
         return f"http://{self.host}:{self.http_port}"
 
     @property
     def data_dir(self) -> Path:
+        """The backend's data directory (temporary unless ``data_dir`` was given)."""
         return Path(self._require().config.data_dir)
 
     def _require(self) -> Backend:
@@ -123,4 +129,5 @@ class LocalBackend:
         await self._stack.aclose()
 
     async def aclose(self) -> None:
+        """Stop the backend and remove what it made; the same as leaving ``async with``."""
         await self.__aexit__(None, None, None)

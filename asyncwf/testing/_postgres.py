@@ -71,6 +71,7 @@ class PostgresServer:
             raise ConfigurationError(f"{os.path.basename(cmd[0])} failed: {result.stderr.strip() or result.stdout}")
 
     def start(self) -> PostgresServer:
+        """Make a data directory and start the server in it (nothing for an external DSN's server); returns self."""
         if self.external:
             return self
         bindir = _bindir()
@@ -113,6 +114,7 @@ class PostgresServer:
         return asyncio.run(self.new_database(name))
 
     def stop(self) -> None:
+        """Stop the server and remove its data directory; idempotent."""
         if self.folder is None:
             return
         data = self.folder / "data"

@@ -51,6 +51,8 @@ class XFWorkerArguments:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> XFWorkerArguments:
+        """The arguments from ``XF_JOB_SERIAL``, ``XF_SERVER_HOST``, ``XF_SERVER_PORT`` and ``XF_SERVER_AUTH`` (as
+        ``asyncwf worker`` sets them); ``ConfigurationError`` naming what is missing."""
         env = os.environ if environ is None else environ
         missing = [name for key, name in ENVIRONMENT.items() if key != "server_auth" and not env.get(name)]
         if missing:

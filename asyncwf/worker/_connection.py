@@ -41,10 +41,12 @@ class AuthorizationToken:
 
     @property
     def headers(self) -> dict[str, str]:
+        """The HTTP header that presents this token (``Authorization: Bearer ...``)."""
         return {"Authorization": f"Bearer {self.token}"}
 
     @property
     def expired(self) -> bool:
+        """Whether the token's expiry time has passed."""
         return self.expires_at <= dt.datetime.now(dt.UTC)
 
 
@@ -62,6 +64,7 @@ class Connection:
 
     @property
     def http(self) -> aiohttp.ClientSession:
+        """The HTTP session for the file service (made on first use, closed by :meth:`aclose`)."""
         import aiohttp  # imported on first use: scripts that move no files start faster
 
         if self._http is None or self._http.closed:
@@ -73,20 +76,25 @@ class Connection:
                                         service=xf_grpc.XFServiceStub)  # fmt: skip
 
     async def get(self, kind: str, serial: int | str = 0, *, uuid: str = "") -> dict[str, Any]:
+        """The entity of ``kind`` with ``serial`` (or ``uuid``); ``NotFound`` if there is none."""
         request = pb.GetEntityRequest(kind=kind, serial=serial_of(serial) if not uuid else 0, uuid=uuid)
         reply = await self._call("GetEntity", request, idempotent=True)
         return _record(reply)
 
     async def get_with_kind(self, uuid: str) -> tuple[str, dict[str, Any]]:
+        """``(kind, entity)`` of the entity with ``uuid``, whatever its kind."""
         reply = await self._call("GetEntity", pb.GetEntityRequest(uuid=uuid), idempotent=True)
         return str(reply.kind), _record(reply)
 
     async def list(self, kind: str, *, parent: int = 0, workflow: int = 0, name: str = "") -> list[dict[str, Any]]:
+        """The entities of ``kind``, optionally those of one parent (a project's workflows, a task's jobs ...),
+        workflow or name."""
         request = pb.ListEntitiesRequest(kind=kind, parent=parent, workflow=workflow, name=name)
         reply = await self._call("ListEntities", request, idempotent=True)
         return [_record(entity) for entity in reply.entities]
 
     async def create(self, kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an entity of ``kind`` from ``fields``; returns it with its serial, uuid and occ_lock_version."""
         request = pb.CreateEntityRequest(kind=kind, json=_encode(fields))
         return _record(await self._call("CreateEntity", request, idempotent=False))
 
@@ -108,6 +116,8 @@ class Connection:
         self, area: str, serial: int = 0, *, filenames: Iterable[str] = (), write: bool = False,
         userdata: Sequence[tuple[str, str]] = (), expires_in: float = 0.0,
     ) -> AuthorizationToken:  # fmt: skip
+        """A file-service token for an ``area`` (``job-result``, ``task-config`` ...) of entity ``serial``, or for
+        ``userdata`` scopes; read-only unless ``write``."""
         scopes = [pb.UserdataScope(virtualpath=path, access=access) for path, access in userdata]
         request = pb.FileTokenRequest(area=area, serial=serial, filenames=list(filenames), write=write,
                                       userdata=scopes, expires_in_seconds=expires_in)  # fmt: skip
@@ -115,6 +125,7 @@ class Connection:
         return AuthorizationToken(reply.token, reply.expires_at.ToDatetime(dt.UTC), reply.url)
 
     async def aclose(self) -> None:
+        """Close the HTTP session (the gRPC client is the caller's)."""
         if self._http is not None:
             await self._http.close()
             self._http = None

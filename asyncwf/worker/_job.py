@@ -136,20 +136,24 @@ class XFWorkerJob(OutputParameterBuilders, FileTransfers, Spawning):
         return estimate
 
     async def set_estimated_duration(self, estimated_duration_in_seconds: float, *, save: bool = True) -> None:
+        """Record how long the job is expected to take, in seconds (saved at once unless ``save=False``)."""
         value = estimated_duration_in_seconds
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e9:
             raise InvalidArgument(f"an estimated duration is a non-negative number of seconds, not {value!r}")
         await self._set_metadata(save, estimated_duration=float(value))
 
     async def set_error_message(self, message: str, *, save: bool = True) -> None:
+        """Record the job's error message (shown with a failed job)."""
         if not isinstance(message, str):
             raise InvalidArgument("an error message is a string")
         await self._set_metadata(save, error_message=message)
 
     async def clear_error_message(self, *, save: bool = True) -> None:
+        """Remove the job's error message."""
         await self._set_metadata(save, error_message=None)
 
     async def set_output_units(self, units: Mapping[str, str], *, save: bool = True) -> None:
+        """Record the unit of each output (output name -> unit string, such as ``"mg"``)."""
         if not isinstance(units, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in units.items()
         ):
@@ -232,6 +236,7 @@ class XFWorkerJob(OutputParameterBuilders, FileTransfers, Spawning):
     # --- context -----------------------------------------------------------
 
     async def get_current_task(self) -> Record:
+        """The task entity this job belongs to."""
         return await (await self._connection()).get("task", self.job["task_serial"])
 
     async def get_run_entity(self) -> Record | None:
@@ -240,6 +245,7 @@ class XFWorkerJob(OutputParameterBuilders, FileTransfers, Spawning):
         return runs[-1] if runs else None
 
     def get_debug_info(self) -> str:
+        """A few lines describing the job (serial, task, workflow, state, version, inputs) for logs and bug reports."""
         job = self.job
         return "\n".join([
             f"job {self.job_serial} (task {job.get('task_serial')}, workflow {job.get('workflow_serial')}, "
@@ -250,9 +256,11 @@ class XFWorkerJob(OutputParameterBuilders, FileTransfers, Spawning):
         ])  # fmt: skip
 
     def create_temp_path(self, filename: str) -> Path:
+        """A path for ``filename`` in the job's temporary directory."""
         return self.temp.create_temp_path(filename)
 
     def create_related_path(self, path: Path | str, postfix: str) -> Path:
+        """A new path in the temporary directory named after ``path`` with ``postfix`` before its suffix."""
         return self.temp.create_related_path(path, postfix)
 
     # --- proprietary image formats (out of scope) ----------------------------
@@ -260,14 +268,18 @@ class XFWorkerJob(OutputParameterBuilders, FileTransfers, Spawning):
     async def get_ipl_image_path(
         self, input_parameter: Mapping[str, Any], *, auto_convert_from_omni: bool = True
     ) -> Path:
+        """Not supported: proprietary IPL images are out of scope; raises ``UnsupportedFormatError``."""
         raise UnsupportedFormatError(_UNSUPPORTED)
 
     async def get_omni_image(self, input_parameter: Mapping[str, Any], *, copy_even_on_direct_access: bool = False,
                              download_only_metadata: bool = False) -> NoReturn:  # fmt: skip
+        """Not supported: proprietary OMNI images are out of scope; raises ``UnsupportedFormatError``."""
         raise UnsupportedFormatError(_UNSUPPORTED)
 
     async def upload_omni_output(self, image: Any) -> NoReturn:
+        """Not supported: proprietary OMNI images are out of scope; raises ``UnsupportedFormatError``."""
         raise UnsupportedFormatError(_UNSUPPORTED)
 
     async def upload_omni_output_only_metadata(self, image: Any, additional_files: list[dict[str, Any]]) -> NoReturn:
+        """Not supported: proprietary OMNI images are out of scope; raises ``UnsupportedFormatError``."""
         raise UnsupportedFormatError(_UNSUPPORTED)

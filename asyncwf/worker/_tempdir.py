@@ -55,6 +55,7 @@ class TemporaryWorkingDirectory:
 
     @property
     def root(self) -> Path:
+        """The directory itself (made on first use of :attr:`path`)."""
         self.path  # noqa: B018 - raises if not made
         assert self._root is not None
         return self._root
