@@ -140,3 +140,33 @@ async def test_the_page_names_the_layer_and_draws_the_colormap_legend(
     shot = np.asarray(PILImage.open(io.BytesIO(await page.screenshot())).convert("RGB")).astype(int)
     assert np.abs(shot[300, 340] - viridis[128]).max() <= 3, shot[300, 340]
     await page.close()
+
+
+async def test_without_a_place_the_map_fits_the_images_the_layer_reads(
+    browser: Any, served: tuple[LocalBackend, Client]
+) -> None:
+    _, client = served
+    layer = XYZ.build(Image.from_id("rgb"), client=client)
+    await layer.save()
+    page = await browser.new_page(viewport={"width": 1000, "height": 600})
+    await page.goto(layer.map_url(scales=[[0, 255], [0, 255], [0, 255]]))
+    await page.wait_for_selector("img.leaflet-tile-loaded", timeout=20_000)
+    zoom = await page.evaluate("window.asyncwfMap.getZoom()")
+    centre = await page.evaluate("[window.asyncwfMap.getCenter().lat, window.asyncwfMap.getCenter().lng]")
+    lat, lon = _centre()
+    assert zoom >= TILE[2] - 1 and abs(centre[0] - lat) < 1 and abs(centre[1] - lon) < 1, (zoom, centre)
+    shot = np.asarray(PILImage.open(io.BytesIO(await page.screenshot())).convert("RGB"))
+    assert tuple(int(v) for v in shot[300, 340]) == (200, 30, 90)  # the image fills the middle of the map
+    await page.close()
+
+
+def test_layer_bounds_come_from_literal_ids_only() -> None:
+    from asyncwf.server.raster._bounds import layer_bounds
+
+    records = {"a": {"id": "a", "product_id": "p", "crs": "EPSG:4326", "bounds": [1.0, 2.0, 3.0, 4.0]},
+               "b": {"id": "b", "product_id": "p", "crs": "EPSG:4326", "bounds": [5.0, -1.0, 6.0, 0.0]},
+               "c": {"id": "c", "product_id": "q", "bounds": [0, 0, 1, 1]}}  # fmt: skip
+    assert layer_bounds(Image.from_id("a").graft, records) == [1.0, 2.0, 3.0, 4.0]
+    assert layer_bounds(wf.ImageCollection.from_id("p").mean().graft, records) == [1.0, -1.0, 6.0, 4.0]
+    assert layer_bounds(Image.from_id(wf.parameter("image", wf.Str)).graft, records) is None
+    assert layer_bounds(Image.from_id("c").graft, records) is None  # no CRS: cannot be placed

@@ -28,6 +28,7 @@ from asyncwf.graft._interpreter import GraftError
 from asyncwf.server.api._authz import TokenAuth
 from asyncwf.server.api._jobs import CallTracker, _grpc_errors, _request
 from asyncwf.server.api._workflows import WorkflowService, can_read, to_pb
+from asyncwf.server.raster._bounds import layer_bounds
 from asyncwf.server.raster._catalog import RasterCatalog
 from asyncwf.server.raster._tiles import TileError, TileErrors, TileRequest, render_legend, render_tile
 from asyncwf.server.store._store import Document, Store
@@ -144,9 +145,12 @@ async def _authorized(request: web.Request) -> Document:
 
 async def map_page(request: web.Request) -> web.StreamResponse:
     """``GET /v1/xyz/{id}/map?lat=&lon=&zoom=&session_id=&colormap=&scales=...``: a Leaflet map of the layer
-    with its session's tile errors, live."""
+    with its session's tile errors, live; without lat/lon it fits the images the layer reads by id."""
     doc = await _authorized(request)
+    images = await request.app[CATALOG].snapshot()
+    bounds = await anyio.to_thread.run_sync(layer_bounds, doc.body["graft"], images)
     page = (await _map_template()).replace("{{layer}}", html.escape(doc.name or doc.id))
+    page = page.replace("{{bounds}}", html.escape(json.dumps(bounds)))
     return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 

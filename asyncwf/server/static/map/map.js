@@ -3,15 +3,23 @@
   "use strict";
   var page = new URL(window.location.href);
   var query = new URLSearchParams(page.search);
+  var placed = query.has("lat") && query.has("lon");
   var lat = parseFloat(query.get("lat") || "0"), lon = parseFloat(query.get("lon") || "0");
   var zoom = parseInt(query.get("zoom") || "1", 10);
+  // [west, south, east, north] of the images the layer reads (null when they are parameters).
+  var bounds = JSON.parse(document.getElementById("map").dataset.bounds || "null");
   ["lat", "lon", "zoom"].forEach(function (name) { query.delete(name); });
   if (!query.get("session_id")) {
     query.set("session_id", Math.random().toString(16).slice(2));
   }
   var base = page.pathname.replace(/\/map$/, "");
   document.getElementById("session").textContent = "session " + query.get("session_id");
-  var map = L.map("map", { fadeAnimation: false, zoomAnimation: false }).setView([lat, lon], zoom);
+  var map = L.map("map", { fadeAnimation: false, zoomAnimation: false });
+  if (!placed && bounds) {
+    map.fitBounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]]);
+  } else {
+    map.setView([lat, lon], zoom);
+  }
   L.tileLayer(base + "/{z}/{x}/{y}.png?" + query.toString(), { maxZoom: 22, tileSize: 256 }).addTo(map);
 
   // The legend of a one-band layer with a colormap: the colours, and the values at their ends when
