@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser(
         "serve",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
         help="run the backend (gRPC + HTTP) until SIGINT/SIGTERM",
     )
     serve.add_argument(
@@ -127,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
 
     app = sub.add_parser(
         "serve-app",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
         help="answer questions to a service id through a backend, until SIGINT/SIGTERM",
     )
     app.add_argument("--service-id", required=True, help="like org/name:1.0")
@@ -143,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser(
         "worker",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
         help="run XF task-type scripts for the backend's jobs, until SIGINT/SIGTERM",
     )
     worker.add_argument("--scripts", type=Path, action="append", default=[],
@@ -152,21 +152,21 @@ def _parser() -> argparse.ArgumentParser:
     _backend_arguments(worker)
     worker.add_argument("--concurrency", type=int, default=os.cpu_count() or 1, help="scripts running at once")
     worker.add_argument("--timeout", type=float, default=3600.0, help="seconds a script may run")
-    worker.add_argument("--work-dir", type=Path, help="where runs get their directories")
-    worker.add_argument("--name", help="the worker's name in the backend")
-    worker.add_argument("--lease-seconds", type=float, help="lease length (a dead worker is noticed after this)")
+    worker.add_argument("--work-dir", type=Path, help="where runs get their directories (default: ~/.asyncwf/worker)")
+    worker.add_argument("--name", help="the worker's name in the backend (default: HOST:PID)")
+    worker.add_argument(
+        "--lease-seconds", type=float, help="lease length: a dead worker is noticed after this (default: the backend's)"
+    )
     _log_arguments(worker)
 
-    images = sub.add_parser(
-        "images", formatter_class=argparse.ArgumentDefaultsHelpFormatter, help="the backend's raster catalogue"
-    )
+    images = sub.add_parser("images", formatter_class=_Help, help="the backend's raster catalogue")
     images_sub = images.add_subparsers(dest="images_command", required=True)
     add = images_sub.add_parser(
         "add",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
         help="register a GeoTIFF / COG (a path the backend can read)",
     )
-    add.add_argument("path")
+    add.add_argument("path", help="the raster file (or a URL of an allowed --raster-host)")
     add.add_argument("--id", required=True, help="the image id")
     add.add_argument("--product", required=True, help="the product id")
     add.add_argument("--acquired", required=True, help="ISO 8601 with a timezone, like 2026-06-01T10:00:00Z")
@@ -174,21 +174,30 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--properties", default="{}", help="a JSON object of properties")
     listing = images_sub.add_parser(
         "list",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
         help="print the catalogue (of one product) as JSON lines",
     )
-    listing.add_argument("--product", default="")
+    listing.add_argument("--product", default="", help="only this product's images (default: every product)")
     for parser_ in (add, listing):
         _backend_arguments(parser_)
 
     demo = sub.add_parser(
         "demo",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
         help="run the main job on an embedded backend and print what happened",
     )
     demo.add_argument("--jobs", type=int, default=2000, help="how many echo jobs to push through")
     demo.add_argument("--data-dir", type=Path, help="keep the backend's state here")
     return parser
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless it has none (None, "", []) or its help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, "", []) or action.default is False or "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _backend_arguments(parser: argparse.ArgumentParser) -> None:
