@@ -124,6 +124,9 @@ async def test_collections(catalog: Client) -> None:
     for name in ("mean", "median", "min", "max"):
         result = await _compute(catalog, getattr(june, name)())
         assert np.ma.allclose(result.ndarray, getattr(np.ma, name)(stack, axis=0)), name
+        assert getattr(june, name)(axis="images").graft == getattr(june, name)().graft  # DL's spelling
+    with pytest.raises(wf.ProxyTypeError, match=r"takes axis='images'.*img\.mean\(axis=\.\.\.\)"):
+        june.mean(axis="pixels")
     everything = ImageCollection.from_id("scenes")
     cloudy = everything.filter(lambda img: img.get_property("cloud", wf.Int) > 15)
     assert await _compute(catalog, cloudy.length()) == 2

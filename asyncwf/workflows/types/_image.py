@@ -253,27 +253,38 @@ class ImageCollection(Proxytype):
             raise ProxyTypeError("filter needs a function returning Bool")
         return ImageCollection._from_apply("wf.filter", self, function)
 
-    def _composite(self, operation: str) -> Image:
+    def _composite(self, operation: str, axis: Any) -> Image:
+        if axis != "images":
+            raise ProxyTypeError(
+                f"an ImageCollection's {operation} takes axis='images' (a composite, pixel by pixel), not {axis!r}; "
+                f"for one value per image, use .map(lambda img: img.{operation}(axis=...))"
+            )
         return Image._from_apply(f"wf.ImageCollection.{operation}", self)
 
-    def mean(self) -> Image:
-        """Pixel by pixel over the images (masked pixels left out)."""
-        return self._composite("mean")
+    def mean(self, axis: Any = "images") -> Image:
+        """The mean of the images, pixel by pixel (masked pixels left out), as Descartes Labs'
+        ``ic.mean(axis="images")``."""
+        return self._composite("mean", axis)
 
-    def median(self) -> Image:
-        return self._composite("median")
+    def median(self, axis: Any = "images") -> Image:
+        """The median of the images, pixel by pixel (masked pixels left out)."""
+        return self._composite("median", axis)
 
-    def min(self) -> Image:
-        return self._composite("min")
+    def min(self, axis: Any = "images") -> Image:
+        """The least of the images, pixel by pixel (masked pixels left out)."""
+        return self._composite("min", axis)
 
-    def max(self) -> Image:
-        return self._composite("max")
+    def max(self, axis: Any = "images") -> Image:
+        """The greatest of the images, pixel by pixel (masked pixels left out)."""
+        return self._composite("max", axis)
 
-    def sum(self) -> Image:
-        return self._composite("sum")
+    def sum(self, axis: Any = "images") -> Image:
+        """The sum of the images, pixel by pixel (masked pixels left out)."""
+        return self._composite("sum", axis)
 
-    def std(self) -> Image:
-        return self._composite("std")
+    def std(self, axis: Any = "images") -> Image:
+        """The standard deviation of the images, pixel by pixel (masked pixels left out)."""
+        return self._composite("std", axis)
 
     def sorted(self, key: Callable[[Image], Any], reverse: bool = False) -> ImageCollection:
         """The images ordered by ``key`` (Image -> a comparable value, e.g. a property), stably."""
@@ -330,6 +341,6 @@ class ImageCollection(Proxytype):
 
     def mosaic(self) -> Image:
         """Each pixel from the first image that has data there."""
-        return self._composite("mosaic")
+        return self._composite("mosaic", "images")
 
     __hash__ = Proxytype.__hash__
