@@ -92,7 +92,8 @@ class Client:
 
     DEFAULT_TIMEOUT: ClassVar[float] = 5
     STREAM_TIMEOUT: ClassVar[float] = 86400
-    #: Seconds a ``run_job`` waits before checking whether its kind has anyone to run it (and warning if not).
+    #: How often, while ``run_job`` calls wait, the client checks for jobs of their kinds queued that long
+    #: with nobody taking them (and warns once per kind).
     QUEUED_NOTICE_SECONDS: ClassVar[float] = 10
 
     def __init__(
@@ -233,6 +234,7 @@ class Client:
         """Close the gRPC channel(s) associated with the Client (a channel passed in is left open)."""
         if self._mux is not None:
             self._mux.cancel()
+        self._queued.close()
         if self._owns_channel:
             self._pool.close()
 
@@ -447,12 +449,11 @@ class Client:
         self._bind()
         if self._mux is None:
             self._mux = RunMux(self)
-        timer = self._queued.arm(kind)
+        self._queued.enter(kind)
         try:
             return await self._mux.run(request, on_accepted, on_log)
         finally:
-            if timer is not None:
-                timer.cancel()
+            self._queued.leave(kind)
 
     async def get_job(self, job_id: str, *, timeout: float | None = None) -> JobInfo:
         """The current snapshot of a job."""

@@ -4,6 +4,7 @@ otherwise wait in silence."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import logging
 from typing import TYPE_CHECKING
@@ -20,34 +21,50 @@ log = logging.getLogger("asyncwf.client")
 
 
 class QueuedNotice:
-    """Arms a timer per waiting ``run_job``; when one fires, a job of that kind still ``QUEUED`` after
-    ``seconds`` gets one warning per kind and client (a running or finished job, none)."""
+    """Counts the client's waiting ``run_job`` calls per kind; while there are any, one task looks every
+    ``Client.QUEUED_NOTICE_SECONDS`` for a job of each such kind still ``QUEUED`` that long, and warns once
+    per kind. Per call it costs two dict updates (no timer per job)."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
-        self._checked: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: collections.Counter[str] = collections.Counter()
+        self._warned: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
 
-    def arm(self, kind: str) -> asyncio.TimerHandle | None:
-        """A timer to cancel once the job is done (None when this kind was looked at already)."""
-        if kind in self._checked:
-            return None
-        seconds = self._client.QUEUED_NOTICE_SECONDS
-        return asyncio.get_running_loop().call_later(seconds, self._fire, kind, seconds)
+    def enter(self, kind: str) -> None:
+        self._waiting[kind] += 1
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._watch(), name="asyncwf-queued-notice")
 
-    def _fire(self, kind: str, seconds: float) -> None:
-        if kind in self._checked:
-            return
-        self._checked.add(kind)
-        task = asyncio.ensure_future(self._check(kind, seconds))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def leave(self, kind: str) -> None:
+        left = self._waiting[kind] - 1
+        if left > 0:
+            self._waiting[kind] = left
+        else:
+            del self._waiting[kind]
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _watch(self) -> None:
+        try:
+            while self._waiting:
+                seconds = self._client.QUEUED_NOTICE_SECONDS
+                await asyncio.sleep(seconds)
+                for kind in [k for k in self._waiting if k not in self._warned]:
+                    await self._check(kind, seconds)
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
 
     async def _check(self, kind: str, seconds: float) -> None:
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
         try:
             async for job in self._client.list_jobs(kind=kind, states=[JobState.QUEUED], created_before=cutoff,
                                                      limit=1):  # fmt: skip
+                self._warned.add(kind)
                 log.warning(
                     "job %s of kind %r has waited in QUEUED for over %g s: no executor has taken it (none "
                     "serves %r, or all that do are busy). The backend runs its built-in kinds (asyncwf.*) and "
@@ -55,7 +72,5 @@ class QueuedNotice:
                     "serve-app' for it, or cancel the job",
                     job.id, kind, seconds, kind,
                 )  # fmt: skip
-                return
         except AsyncwfError:
-            pass
-        self._checked.discard(kind)  # nothing waiting after all: look again next time
+            pass  # the backend is away: the waiting call hears of it
