@@ -197,10 +197,18 @@ async def test_a_dead_worker_loses_its_job_to_another(served: tuple[Any, XF], wo
     [("finish", "Done", None), ("error", "Failed", "blocking scripts fail too"),
      ("raise", "Failed", "KeyError: 'missing column'")],
 )  # fmt: skip
-async def test_blocking_scripts(xf: XF, tmp_path: Path, how: str, state: str, message: str | None) -> None:
-    async with Worker(xf.conn.client, {"blocking": SCRIPTS / "blocking.py"}, work_dir=tmp_path):
-        job = await _queue(xf, "blocking", how=how)
-        final, progress, logs = await _watch(xf.conn.client, job["engine_job_id"])
+async def test_blocking_scripts(
+    xf: XF, tmp_path: Path, how: str, state: str, message: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="asyncwf.worker"):
+        async with Worker(xf.conn.client, {"blocking": SCRIPTS / "blocking.py"}, work_dir=tmp_path):
+            job = await _queue(xf, "blocking", how=how)
+            final, progress, logs = await _watch(xf.conn.client, job["engine_job_id"])
+    # One line per job at INFO: its serial, task type, attempt and outcome.
+    outcome = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"job {job['serial']} (")]
+    assert len(outcome) == 1 and outcome[0].startswith(f"job {job['serial']} (blocking, attempt 1): {state} in ")
+    if message is not None:
+        assert outcome[0].endswith(message)
     assert final.state.name == ("SUCCEEDED" if state == "Done" else "FAILED")
     record = await get_xf_job(xf.conn, job["serial"])
     assert record["state"] == state and record["metadata"].get("error_message") == message
