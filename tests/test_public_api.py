@@ -106,7 +106,9 @@ def test_errors_pickle() -> None:
 
 
 #: Modules whose public names and public members all carry a docstring (the API reference is built from them).
-DOCUMENTED = ("asyncwf", "asyncwf.data", "asyncwf.services", "asyncwf.worker", "asyncwf.testing", "asyncwf.exceptions")
+DOCUMENTED = ("asyncwf", "asyncwf.workflows", "asyncwf.data", "asyncwf.services", "asyncwf.worker", "asyncwf.testing",
+              "asyncwf.exceptions", "asyncwf.blocking.workflows", "asyncwf.blocking.data", "asyncwf.blocking.services",
+              "asyncwf.blocking.worker")  # fmt: skip
 
 
 def _undocumented(module_name: str) -> list[str]:
@@ -121,14 +123,14 @@ def _undocumented(module_name: str) -> list[str]:
             continue
         if not inspect.getdoc(obj):
             missing.append(name)
-        if not inspect.isclass(obj) or obj.__module__.startswith("asyncwf.workflows"):
-            continue  # the proxy types' members are the reference's next step
+        if not inspect.isclass(obj):
+            continue
         for attr, value in vars(obj).items():
             member = value.fget if isinstance(value, property) else getattr(value, "__func__", value)
             if attr.startswith("_") or not callable(member):
                 continue
             inherited = any(inspect.getdoc(getattr(base, attr, None)) for base in obj.__mro__[1:] if base is not object)
-            if not (member.__doc__ or "").strip() and not inherited:
+            if not (value.__doc__ or member.__doc__ or "").strip() and not inherited:
                 missing.append(f"{name}.{attr}")
     return missing
 

@@ -385,30 +385,37 @@ class XFWorkerJob(BlockingProxy[_async_XFWorkerJob]):
         await_(self._async.clear_error_message, save=save)
 
     def create_output_bitmap(self, filename: str | PurePath) -> dict[str, Any]:
+        """A ``Bitmap`` output parameter for ``filename`` (a file of this job's results)."""
         result: dict[str, Any] = run_sync(self._async.create_output_bitmap, filename)
         return result
 
     def create_output_contours(self, filename: str | PurePath, image: dict[str, Any]) -> dict[str, Any]:
+        """A ``Contours`` output parameter for ``filename``, drawn on ``image`` (an Image parameter)."""
         result: dict[str, Any] = run_sync(self._async.create_output_contours, filename, image)
         return result
 
     def create_output_csv(self, filename: str | PurePath) -> dict[str, Any]:
+        """A ``CSV`` output parameter for ``filename`` (a file of this job's results)."""
         result: dict[str, Any] = run_sync(self._async.create_output_csv, filename)
         return result
 
     def create_output_entity(self, uuid: str, name: str) -> dict[str, Any]:
+        """An ``Entity`` output parameter naming the entity ``uuid`` as ``name``."""
         result: dict[str, Any] = run_sync(self._async.create_output_entity, uuid, name)
         return result
 
     def create_output_foreign_file(self, filename: str | PurePath) -> dict[str, Any]:
+        """A ``ForeignFile`` output parameter for ``filename`` (any file format)."""
         result: dict[str, Any] = run_sync(self._async.create_output_foreign_file, filename)
         return result
 
     def create_output_gi_result(self, snapshot: dict[str, Any], gi_image: dict[str, Any]) -> dict[str, Any]:
+        """A ``GIResult`` output parameter of a ``snapshot`` and a ``gi_image``."""
         result: dict[str, Any] = run_sync(self._async.create_output_gi_result, snapshot, gi_image)
         return result
 
     def create_output_html_document(self, filename: str | PurePath) -> dict[str, Any]:
+        """An ``HTMLDocument`` output parameter for ``filename``."""
         result: dict[str, Any] = run_sync(self._async.create_output_html_document, filename)
         return result
 
@@ -419,10 +426,12 @@ class XFWorkerJob(BlockingProxy[_async_XFWorkerJob]):
         filenames: list[str] | None = None,
         additional_files: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        """An ``Image`` output parameter for ``filename`` of ``size`` voxels, with its other files."""
         result: dict[str, Any] = run_sync(self._async.create_output_image, filename, size, filenames, additional_files)
         return result
 
     def create_output_image_pair_list(self, pairs: list[list[dict[str, Any]]]) -> dict[str, Any]:
+        """An ``ImagePairList`` output parameter of ``[image, image]`` pairs."""
         result: dict[str, Any] = run_sync(self._async.create_output_image_pair_list, pairs)
         return result
 
@@ -434,6 +443,7 @@ class XFWorkerJob(BlockingProxy[_async_XFWorkerJob]):
         name: str | None = None,
         category: str | None = None,
     ) -> dict[str, Any]:
+        """An ``ImageVOI`` output parameter: a volume of ``image`` at ``pos`` (voxels) of ``size``."""
         result: dict[str, Any] = run_sync(self._async.create_output_image_voi, pos, size, image, name, category)
         return result
 
@@ -443,6 +453,7 @@ class XFWorkerJob(BlockingProxy[_async_XFWorkerJob]):
         filenames: list[str] | None = None,
         additional_files: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        """A ``Mesh`` output parameter for ``filename``, with its other files."""
         result: dict[str, Any] = run_sync(self._async.create_output_mesh, filename, filenames, additional_files)
         return result
 
@@ -462,6 +473,7 @@ class XFWorkerJob(BlockingProxy[_async_XFWorkerJob]):
         mesh1: dict[str, Any] | None = None,
         mesh2: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """A ``RegistrationResult`` output parameter: ``transform`` between images and/or meshes."""
         result: dict[str, Any] = run_sync(
             self._async.create_output_registration_result,
             transform,
@@ -482,6 +494,7 @@ class XFWorkerJob(BlockingProxy[_async_XFWorkerJob]):
         name: str | None = None,
         category: str | None = None,
     ) -> dict[str, Any]:
+        """A ``RotatedImageVOI`` output parameter: a rotated volume of ``image`` in millimetres."""
         result: dict[str, Any] = run_sync(
             self._async.create_output_rotated_image_voi, pos_mm, size_mm, size, rotation, image, name, category
         )
@@ -496,22 +509,26 @@ class XFWorkerJob(BlockingProxy[_async_XFWorkerJob]):
         metadata: dict[str, Any] | None = None,
         video: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """A ``Snapshot`` output parameter of a ``bitmap`` and what it shows."""
         result: dict[str, Any] = run_sync(
             self._async.create_output_snapshot, bitmap, image, image2, mesh, metadata, video
         )
         return result
 
     def create_output_snapshot_metadata(self, filename: str | PurePath) -> dict[str, Any]:
+        """A ``SnapshotMetadata`` output parameter for ``filename``."""
         result: dict[str, Any] = run_sync(self._async.create_output_snapshot_metadata, filename)
         return result
 
     def create_output_spectra(
         self, amplitudes_image: dict[str, Any], wavelength_image: dict[str, Any]
     ) -> dict[str, Any]:
+        """A ``Spectra`` output parameter of an amplitudes image and a wavelength image."""
         result: dict[str, Any] = run_sync(self._async.create_output_spectra, amplitudes_image, wavelength_image)
         return result
 
     def create_output_video(self, filename: str | PurePath, bitmap: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A ``Video`` output parameter for ``filename``, with an optional ``bitmap`` (a Bitmap parameter)."""
         result: dict[str, Any] = run_sync(self._async.create_output_video, filename, bitmap)
         return result
 
@@ -584,6 +601,7 @@ class XFWorkerJob(BlockingProxy[_async_XFWorkerJob]):
         return result
 
     def download_xf_userdata_file(self, virtualpath: str, *, copy_even_on_direct_access: bool = False) -> Path:
+        """The local path of the ``@xfuserdata/...`` file (the file itself on a shared disk, else a download)."""
         result: Path = await_(
             self._async.download_xf_userdata_file, virtualpath, copy_even_on_direct_access=copy_even_on_direct_access
         )

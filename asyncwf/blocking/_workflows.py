@@ -113,11 +113,13 @@ class Job(BlockingProxy[_async_Job]):
 
     @property
     def created_datetime(self) -> dt.datetime | None:
+        """When the job was created (a timezone-aware datetime)."""
         result: dt.datetime | None = get(self, "created_datetime")
         return result
 
     @property
     def done(self) -> bool:
+        """Whether the job has finished (succeeded, failed or cancelled), as of the last refresh."""
         result: bool = get(self, "done")
         return result
 
@@ -213,6 +215,7 @@ class Job(BlockingProxy[_async_Job]):
 
     @property
     def updated_datetime(self) -> dt.datetime | None:
+        """When the job last changed (a timezone-aware datetime)."""
         result: dt.datetime | None = get(self, "updated_datetime")
         return result
 
@@ -256,6 +259,7 @@ class Workflow(BlockingProxy[_async_Workflow]):
 
     @property
     def description(self) -> str:
+        """The workflow's description; settable."""
         result: str = get(self, "description")
         return result
 
@@ -277,6 +281,7 @@ class Workflow(BlockingProxy[_async_Workflow]):
 
     @property
     def name(self) -> str:
+        """The workflow's name; settable before :meth:`save`."""
         result: str = get(self, "name")
         return result
 
@@ -292,11 +297,13 @@ class Workflow(BlockingProxy[_async_Workflow]):
 
     @property
     def owners(self) -> list[str]:
+        """Identities that may change the workflow and its access lists; settable."""
         result: list[str] = get(self, "owners")
         return result
 
     @property
     def readers(self) -> list[str]:
+        """Identities that may read and use the workflow (``"*"``: everyone); settable."""
         result: list[str] = get(self, "readers")
         return result
 
@@ -326,6 +333,7 @@ class Workflow(BlockingProxy[_async_Workflow]):
 
     @property
     def writers(self) -> list[str]:
+        """Identities that may update the workflow; settable."""
         result: list[str] = get(self, "writers")
         return result
 
@@ -375,6 +383,7 @@ class XYZ(BlockingProxy[_async_XYZ]):
 
     @property
     def description(self) -> str:
+        """The workflow's description; settable."""
         result: str = get(self, "description")
         return result
 
@@ -428,6 +437,7 @@ class XYZ(BlockingProxy[_async_XYZ]):
 
     @property
     def name(self) -> str:
+        """The workflow's name; settable before :meth:`save`."""
         result: str = get(self, "name")
         return result
 
@@ -443,11 +453,13 @@ class XYZ(BlockingProxy[_async_XYZ]):
 
     @property
     def owners(self) -> list[str]:
+        """Identities that may change the workflow and its access lists; settable."""
         result: list[str] = get(self, "owners")
         return result
 
     @property
     def readers(self) -> list[str]:
+        """Identities that may read and use the workflow (``"*"``: everyone); settable."""
         result: list[str] = get(self, "readers")
         return result
 
@@ -494,6 +506,7 @@ class XYZ(BlockingProxy[_async_XYZ]):
 
     @property
     def writers(self) -> list[str]:
+        """Identities that may update the workflow; settable."""
         result: list[str] = get(self, "writers")
         return result
 
@@ -519,6 +532,9 @@ class XYZErrorListener(BlockingProxy[_async_XYZErrorListener]):
         construct(self, xyz_id, client)
 
     def add_callback(self, callback: Callable[[Any], Any]) -> None:
+        """Call ``callback`` with each tile error received (a coroutine function, or a plain one in the blocking
+        API).
+        """
         run_sync(self._async.add_callback, sync_callback(callback))
 
     def listen(self, session_id: str, start_datetime: dt.datetime | None = None) -> None:
@@ -526,6 +542,7 @@ class XYZErrorListener(BlockingProxy[_async_XYZErrorListener]):
         run_sync(self._async.listen, session_id, start_datetime)
 
     def running(self) -> bool:
+        """Whether the listener is listening."""
         result: bool = run_sync(self._async.running)
         return result
 

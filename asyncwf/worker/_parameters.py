@@ -119,27 +119,35 @@ class OutputParameterBuilders:
         return out
 
     def create_output_bitmap(self, filename: str | PurePath) -> dict[str, Any]:
+        """A ``Bitmap`` output parameter for ``filename`` (a file of this job's results)."""
         return self._file("Bitmap", filename)
 
     def create_output_csv(self, filename: str | PurePath) -> dict[str, Any]:
+        """A ``CSV`` output parameter for ``filename`` (a file of this job's results)."""
         return self._file("CSV", filename)
 
     def create_output_foreign_file(self, filename: str | PurePath) -> dict[str, Any]:
+        """A ``ForeignFile`` output parameter for ``filename`` (any file format)."""
         return self._file("ForeignFile", filename)
 
     def create_output_html_document(self, filename: str | PurePath) -> dict[str, Any]:
+        """An ``HTMLDocument`` output parameter for ``filename``."""
         return self._file("HTMLDocument", filename)
 
     def create_output_snapshot_metadata(self, filename: str | PurePath) -> dict[str, Any]:
+        """A ``SnapshotMetadata`` output parameter for ``filename``."""
         return self._file("SnapshotMetadata", filename)
 
     def create_output_contours(self, filename: str | PurePath, image: dict[str, Any]) -> dict[str, Any]:
+        """A ``Contours`` output parameter for ``filename``, drawn on ``image`` (an Image parameter)."""
         return self._file("Contours", filename, image=_composite(image, "image"))
 
     def create_output_video(self, filename: str | PurePath, bitmap: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A ``Video`` output parameter for ``filename``, with an optional ``bitmap`` (a Bitmap parameter)."""
         return self._file("Video", filename, bitmap=_composite(bitmap, "bitmap", optional=True))
 
     def create_output_entity(self, uuid: str, name: str) -> dict[str, Any]:
+        """An ``Entity`` output parameter naming the entity ``uuid`` as ``name``."""
         if not isinstance(uuid, str) or not uuid or not isinstance(name, str):
             raise InvalidArgument("an entity parameter needs the entity's uuid and a name")
         return create_parameter("Entity", uuid=uuid, name=name)
@@ -148,6 +156,7 @@ class OutputParameterBuilders:
         self, filename: str | PurePath, size: list[int], filenames: list[str] | None = None,
         additional_files: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        """An ``Image`` output parameter for ``filename`` of ``size`` voxels, with its other files."""
         return self._file("Image", filename, size=_ints(size, "size"), filenames=self._files(filenames),
                           additional_files=self._additional(additional_files))  # fmt: skip
 
@@ -155,14 +164,17 @@ class OutputParameterBuilders:
         self, filename: str | PurePath, filenames: list[str] | None = None,
         additional_files: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        """A ``Mesh`` output parameter for ``filename``, with its other files."""
         return self._file("Mesh", filename, filenames=self._files(filenames),
                           additional_files=self._additional(additional_files))  # fmt: skip
 
     def create_output_gi_result(self, snapshot: dict[str, Any], gi_image: dict[str, Any]) -> dict[str, Any]:
+        """A ``GIResult`` output parameter of a ``snapshot`` and a ``gi_image``."""
         return create_parameter("GIResult", snapshot=_composite(snapshot, "snapshot"),
                                 gi_image=_composite(gi_image, "gi_image"))  # fmt: skip
 
     def create_output_image_pair_list(self, pairs: list[list[dict[str, Any]]]) -> dict[str, Any]:
+        """An ``ImagePairList`` output parameter of ``[image, image]`` pairs."""
         if not isinstance(pairs, list) or not all(isinstance(p, list | tuple) and len(p) == 2 for p in pairs):
             raise InvalidArgument("pairs is a list of [image, image] pairs")
         return create_parameter("ImagePairList", pairs=[[_composite(a, "image"), _composite(b, "image")]
@@ -172,6 +184,7 @@ class OutputParameterBuilders:
         self, pos: list[int], size: list[int], image: dict[str, Any], name: str | None = None,
         category: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        """An ``ImageVOI`` output parameter: a volume of ``image`` at ``pos`` (voxels) of ``size``."""
         return create_parameter("ImageVOI", pos=_ints(pos, "pos", 3), size=_ints(size, "size", 3),
                                 image=_composite(image, "image"), name=name, category=category)  # fmt: skip
 
@@ -179,6 +192,7 @@ class OutputParameterBuilders:
         self, pos_mm: list[float], size_mm: list[float], size: list[int], rotation: list[float],
         image: dict[str, Any], name: str | None = None, category: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        """A ``RotatedImageVOI`` output parameter: a rotated volume of ``image`` in millimetres."""
         return create_parameter(
             "RotatedImageVOI", pos_mm=_floats(pos_mm, "pos_mm", (3,)), size_mm=_floats(size_mm, "size_mm", (3,)),
             size=_ints(size, "size", 3), rotation=_floats(rotation, "rotation", (3, 4, 9)),
@@ -189,6 +203,7 @@ class OutputParameterBuilders:
         self, transform: list[float], *, image1: dict[str, Any] | None = None, image2: dict[str, Any] | None = None,
         mesh1: dict[str, Any] | None = None, mesh2: dict[str, Any] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        """A ``RegistrationResult`` output parameter: ``transform`` between images and/or meshes."""
         given = {"image1": image1, "image2": image2, "mesh1": mesh1, "mesh2": mesh2}
         parts = {key: _composite(value, key, optional=True) for key, value in given.items()}
         return create_parameter("RegistrationResult", transform=_floats(transform, "transform", (12, 16)), **parts)
@@ -198,6 +213,7 @@ class OutputParameterBuilders:
         mesh: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
         video: dict[str, Any] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        """A ``Snapshot`` output parameter of a ``bitmap`` and what it shows."""
         given = {"image": image, "image2": image2, "mesh": mesh, "metadata": metadata, "video": video}
         parts = {key: _composite(value, key, optional=True) for key, value in given.items()}
         return create_parameter("Snapshot", bitmap=_composite(bitmap, "bitmap"), **parts)
@@ -205,5 +221,6 @@ class OutputParameterBuilders:
     def create_output_spectra(
         self, amplitudes_image: dict[str, Any], wavelength_image: dict[str, Any]
     ) -> dict[str, Any]:
+        """A ``Spectra`` output parameter of an amplitudes image and a wavelength image."""
         return create_parameter("Spectra", amplitudes_image=_composite(amplitudes_image, "amplitudes_image"),
                                 wavelength_image=_composite(wavelength_image, "wavelength_image"))  # fmt: skip

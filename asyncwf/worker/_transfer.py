@@ -218,6 +218,7 @@ class FileTransfers:
                                        copy_even_on_direct_access)  # fmt: skip
 
     async def download_xf_userdata_file(self, virtualpath: str, *, copy_even_on_direct_access: bool = False) -> Path:
+        """The local path of the ``@xfuserdata/...`` file (the file itself on a shared disk, else a download)."""
         token = await get_xf_userdata_token(await self._connection(), [(virtualpath, "r")])
         return await self._fetch(token, userdata_url(token, virtualpath), virtualpath, copy_even_on_direct_access)
 

@@ -112,6 +112,7 @@ class GeoContext:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(rows, columns)`` of the raster this context asks for."""
         return self.height, self.width
 
     @property
@@ -127,10 +128,12 @@ class GeoContext:
         return xres, 0.0, self.bounds[0], 0.0, -yres, self.bounds[3]
 
     def to_dict(self) -> dict[str, Any]:
+        """The context as a JSON-able dict (what a compute request carries)."""
         return {"bounds": list(self.bounds), "crs": self.crs, "shape": [self.height, self.width]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GeoContext:
+        """A GeoContext from :meth:`to_dict`'s form."""
         if not isinstance(data, Mapping):
             raise InvalidArgument(f"a geocontext is an object with bounds, crs and shape, not {data!r}")
         try:

@@ -30,6 +30,7 @@ class ImageResult:
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> ImageResult:
+        """An ImageResult from the backend's encoded result."""
         import numpy as np
 
         shape = tuple(data["shape"])

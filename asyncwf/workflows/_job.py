@@ -299,6 +299,7 @@ class Job:
 
     @property
     def done(self) -> bool:
+        """Whether the job has finished (succeeded, failed or cancelled), as of the last refresh."""
         return self._info is not None and self._info.done
 
     @property
@@ -321,10 +322,12 @@ class Job:
 
     @property
     def created_datetime(self) -> dt.datetime | None:
+        """When the job was created (a timezone-aware datetime)."""
         return self._info.created_at if self._info is not None else None
 
     @property
     def updated_datetime(self) -> dt.datetime | None:
+        """When the job last changed (a timezone-aware datetime)."""
         return self._info.updated_at if self._info is not None else None
 
     @property

@@ -120,6 +120,7 @@ class Workflow:
 
     @property
     def name(self) -> str:
+        """The workflow's name; settable before :meth:`save`."""
         return self._message.name
 
     @name.setter
@@ -128,6 +129,7 @@ class Workflow:
 
     @property
     def description(self) -> str:
+        """The workflow's description; settable."""
         return self._message.description
 
     @description.setter
@@ -141,10 +143,12 @@ class Workflow:
 
     @property
     def owners(self) -> list[str]:
+        """Identities that may change the workflow and its access lists; settable."""
         return list(self._message.owners)
 
     @property
     def readers(self) -> list[str]:
+        """Identities that may read and use the workflow (``"*"``: everyone); settable."""
         return list(self._message.readers)
 
     @readers.setter
@@ -154,6 +158,7 @@ class Workflow:
 
     @property
     def writers(self) -> list[str]:
+        """Identities that may update the workflow; settable."""
         return list(self._message.writers)
 
     @writers.setter

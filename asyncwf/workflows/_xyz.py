@@ -176,6 +176,8 @@ class XYZErrorListener:
         self.error: BaseException | None = None
 
     def add_callback(self, callback: Callable[[Any], Any]) -> None:
+        """Call ``callback`` with each tile error received (a coroutine function, or a plain one in the blocking
+        API)."""
         if not callable(callback):
             raise TypeError("a callback must be callable")
         self.callbacks.append(callback)
@@ -206,6 +208,7 @@ class XYZErrorListener:
                 await stream.aclose()  # type: ignore[attr-defined]
 
     def running(self) -> bool:
+        """Whether the listener is listening."""
         return self._task is not None and not self._task.done()
 
     async def stop(self, timeout: float | None = None) -> bool:

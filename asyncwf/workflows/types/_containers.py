@@ -90,9 +90,11 @@ class List(GenericProxytype, Generic[T]):
         return type(self)._from_apply("wf.mul", self, Int._promote(times))
 
     def length(self) -> Int:
+        """The number of items (an Int; ``len()`` must return a Python int, so it cannot be lazy)."""
         return Int._from_apply("wf.length", self)
 
     def contains(self, item: Any) -> Bool:
+        """Whether ``item`` is an item of the list (a Bool)."""
         return Bool._from_apply("wf.contains", self, self._item_type()._promote(item))
 
     def __eq__(self, other: Any) -> Bool:  # type: ignore[override]
@@ -110,12 +112,14 @@ class List(GenericProxytype, Generic[T]):
         return of(List, function._result_type())._from_apply("wf.map", self, function)  # type: ignore[no-any-return]
 
     def filter(self, fn: Callable[[T], Bool | bool]) -> Self:
+        """The items for which ``fn`` (item -> Bool) is true, in order."""
         function = _function(fn, self._item_type())
         if not issubclass(function._result_type(), Bool | Any_):
             raise ProxyTypeError(f"filter needs a function returning Bool, not {function._result_type().__name__}")
         return type(self)._from_apply("wf.filter", self, function)
 
     def reduce(self, fn: Callable[[Any, T], Any], initial: Any = None) -> Any:
+        """``fn(accumulated, item)`` folded over the items, from ``initial`` when given (else the first item)."""
         item = self._item_type()
         acc_type = item if initial is None else _type_of(initial)
         function = _function(fn, acc_type, item)
@@ -124,6 +128,7 @@ class List(GenericProxytype, Generic[T]):
         return function._result_type()._from_apply("wf.reduce", self, function, initial=acc_type._promote(initial))
 
     def sorted(self, key: Callable[[T], Any] | None = None, reverse: bool = False) -> Self:
+        """The items sorted (by ``key`` when given), stably, also with ``reverse``."""
         kwargs: dict[str, Any] = {"reverse": Bool._promote(reverse)}
         if key is not None:
             kwargs["key"] = _function(key, self._item_type())
@@ -167,6 +172,7 @@ class Tuple(GenericProxytype):
         return types[index]._from_apply("wf.get", self, Int._promote(index))
 
     def length(self) -> Int:
+        """The number of items (an Int)."""
         return Int._from_apply("wf.length", self)
 
     def __add__(self, other: Any) -> Any:
@@ -228,24 +234,30 @@ class Dict(GenericProxytype, Generic[K, V]):
         return value_type._from_apply("wf.get", self, key_type._promote(key))  # type: ignore[return-value]
 
     def get(self, key: Any, default: Any) -> V:
+        """The value at ``key``, or ``default`` when there is none (as ``dict.get``)."""
         key_type, value_type = self._kv()
         value = value_type._from_apply("wf.get", self, key_type._promote(key), value_type._promote(default))
         return value  # type: ignore[return-value]
 
     def contains(self, key: Any) -> Bool:
+        """Whether ``key`` is a key (a Bool; ``key in d`` is Python's and cannot be lazy)."""
         return Bool._from_apply("wf.contains", self, self._kv()[0]._promote(key))
 
     def keys(self) -> List[K]:
+        """The keys, as a List."""
         return of(List, self._kv()[0])._from_apply("wf.dict.keys", self)  # type: ignore[no-any-return]
 
     def values(self) -> List[V]:
+        """The values, as a List."""
         return of(List, self._kv()[1])._from_apply("wf.dict.values", self)  # type: ignore[no-any-return]
 
     def items(self) -> List[Any]:
+        """The (key, value) pairs, as a List of Tuples."""
         key_type, value_type = self._kv()
         return of(List, of(Tuple, key_type, value_type))._from_apply("wf.dict.items", self)  # type: ignore[no-any-return]
 
     def length(self) -> Int:
+        """The number of entries (an Int; ``len()`` must return a Python int, so it cannot be lazy)."""
         return Int._from_apply("wf.length", self)
 
     def __eq__(self, other: Any) -> Bool:  # type: ignore[override]

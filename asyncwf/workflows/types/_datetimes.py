@@ -82,13 +82,13 @@ class Datetime(Primitive):
     def _field(self, name: str) -> Int:
         return Int._from_apply("wf.getattr", self, name)
 
-    year = property(lambda self: self._field("year"))
-    month = property(lambda self: self._field("month"))
-    day = property(lambda self: self._field("day"))
-    hour = property(lambda self: self._field("hour"))
-    minute = property(lambda self: self._field("minute"))
-    second = property(lambda self: self._field("second"))
-    microsecond = property(lambda self: self._field("microsecond"))
+    year = property(lambda self: self._field("year"), doc="The year (an Int).")
+    month = property(lambda self: self._field("month"), doc="The month, 1-12 (an Int).")
+    day = property(lambda self: self._field("day"), doc="The day of the month, 1-31 (an Int).")
+    hour = property(lambda self: self._field("hour"), doc="The hour, 0-23 (an Int).")
+    minute = property(lambda self: self._field("minute"), doc="The minute, 0-59 (an Int).")
+    second = property(lambda self: self._field("second"), doc="The second, 0-59 (an Int).")
+    microsecond = property(lambda self: self._field("microsecond"), doc="The microsecond, 0-999999 (an Int).")
 
     __hash__ = Proxytype.__hash__
 
@@ -132,10 +132,19 @@ class Timedelta(Primitive):
     __lt__, __le__, __gt__, __ge__ = _orderings()
 
     def total_seconds(self) -> Float:
+        """The whole duration in seconds (a Float)."""
         return Float._from_apply("wf.timedelta.total_seconds", self)
 
-    days = property(lambda self: Int._from_apply("wf.getattr", self, "days"))
-    seconds = property(lambda self: Int._from_apply("wf.getattr", self, "seconds"))
-    microseconds = property(lambda self: Int._from_apply("wf.getattr", self, "microseconds"))
+    days = property(
+        lambda self: Int._from_apply("wf.getattr", self, "days"), doc="The days part (an Int), as ``timedelta.days``."
+    )
+    seconds = property(
+        lambda self: Int._from_apply("wf.getattr", self, "seconds"),
+        doc="The seconds part, 0-86399 (an Int), as ``timedelta.seconds``.",
+    )
+    microseconds = property(
+        lambda self: Int._from_apply("wf.getattr", self, "microseconds"),
+        doc="The microseconds part (an Int), as ``timedelta.microseconds``.",
+    )
 
     __hash__ = Proxytype.__hash__

@@ -176,24 +176,31 @@ class Image(Proxytype):
         raise ProxyTypeError(f"axis is 'pixels', 'bands', ('bands', 'pixels') or None, not {axis!r}")
 
     def mean(self, axis: Any = "pixels") -> Any:
+        """The mean of the valid pixels along ``axis`` (see :meth:`reduction`)."""
         return self.reduction("mean", axis)
 
     def min(self, axis: Any = "pixels") -> Any:
+        """The least valid pixel along ``axis`` (see :meth:`reduction`)."""
         return self.reduction("min", axis)
 
     def max(self, axis: Any = "pixels") -> Any:
+        """The greatest valid pixel along ``axis`` (see :meth:`reduction`)."""
         return self.reduction("max", axis)
 
     def sum(self, axis: Any = "pixels") -> Any:
+        """The sum of the valid pixels along ``axis`` (see :meth:`reduction`)."""
         return self.reduction("sum", axis)
 
     def std(self, axis: Any = "pixels") -> Any:
+        """The standard deviation of the valid pixels along ``axis`` (see :meth:`reduction`)."""
         return self.reduction("std", axis)
 
     def median(self, axis: Any = "pixels") -> Any:
+        """The median of the valid pixels along ``axis`` (see :meth:`reduction`)."""
         return self.reduction("median", axis)
 
     def count(self, axis: Any = "pixels") -> Any:
+        """The number of valid pixels along ``axis`` (see :meth:`reduction`)."""
         return self.reduction("count", axis)
 
 
@@ -232,6 +239,7 @@ class ImageCollection(Proxytype):
         raise ProxyTypeError(f"cannot promote {type(obj).__name__} to ImageCollection")
 
     def length(self) -> Int:
+        """The number of images (an Int)."""
         return Int._from_apply("wf.length", self)
 
     def __getitem__(self, index: Any) -> Image:

@@ -452,33 +452,42 @@ class Str(Primitive):
         return Str._from_apply("wf.get", self, _index(index))
 
     def length(self) -> Int:
+        """The number of characters (an Int)."""
         return Int._from_apply("wf.length", self)
 
     def contains(self, sub: Any) -> Bool:
+        """Whether ``sub`` occurs in the string (a Bool)."""
         return Bool._from_apply("wf.contains", self, Str._promote(sub))
 
     def _method(self, name: str, result: type[Proxytype], *args: Any, **kwargs: Any) -> Any:
         return result._from_apply(f"wf.Str.{name}", self, *args, **kwargs)
 
     def upper(self) -> Str:
+        """As ``str.upper``."""
         return self._method("upper", Str)  # type: ignore[no-any-return]
 
     def lower(self) -> Str:
+        """As ``str.lower``."""
         return self._method("lower", Str)  # type: ignore[no-any-return]
 
     def strip(self, chars: Str | str | None = None) -> Str:
+        """As ``str.strip``."""
         return self._method("strip", Str, chars=_optional_str(chars))  # type: ignore[no-any-return]
 
     def lstrip(self, chars: Str | str | None = None) -> Str:
+        """As ``str.lstrip``."""
         return self._method("lstrip", Str, chars=_optional_str(chars))  # type: ignore[no-any-return]
 
     def rstrip(self, chars: Str | str | None = None) -> Str:
+        """As ``str.rstrip``."""
         return self._method("rstrip", Str, chars=_optional_str(chars))  # type: ignore[no-any-return]
 
     def title(self) -> Str:
+        """As ``str.title``."""
         return self._method("title", Str)  # type: ignore[no-any-return]
 
     def zfill(self, width: Int | int) -> Str:
+        """As ``str.zfill``: padded with zeros on the left to ``width``."""
         return self._method("zfill", Str, Int._promote(width))  # type: ignore[no-any-return]
 
     def format(self, *args: Any, **kwargs: Any) -> Str:
@@ -490,26 +499,33 @@ class Str(Primitive):
         return self._method("format", Str, *positional, **named)  # type: ignore[no-any-return]
 
     def capitalize(self) -> Str:
+        """As ``str.capitalize``."""
         return self._method("capitalize", Str)  # type: ignore[no-any-return]
 
     def replace(self, old: Any, new: Any, count: Int | int = -1) -> Str:
+        """As ``str.replace`` (the result's size is bounded by the backend)."""
         return self._method(  # type: ignore[no-any-return]
             "replace", Str, Str._promote(old), Str._promote(new), count=Int._promote(count)
         )
 
     def startswith(self, prefix: Any) -> Bool:
+        """As ``str.startswith``."""
         return self._method("startswith", Bool, Str._promote(prefix))  # type: ignore[no-any-return]
 
     def endswith(self, suffix: Any) -> Bool:
+        """As ``str.endswith``."""
         return self._method("endswith", Bool, Str._promote(suffix))  # type: ignore[no-any-return]
 
     def find(self, sub: Any) -> Int:
+        """As ``str.find``: the index of ``sub``, or -1."""
         return self._method("find", Int, Str._promote(sub))  # type: ignore[no-any-return]
 
     def count(self, sub: Any) -> Int:
+        """As ``str.count``."""
         return self._method("count", Int, Str._promote(sub))  # type: ignore[no-any-return]
 
     def split(self, sep: Str | str | None = None, maxsplit: Int | int = -1) -> List[Str]:
+        """As ``str.split``: a List of Str."""
         from asyncwf.workflows.types._containers import List
 
         return self._method(  # type: ignore[no-any-return]
@@ -517,6 +533,7 @@ class Str(Primitive):
         )
 
     def join(self, items: Any) -> Str:
+        """As ``str.join``: the items of a List of Str joined by this string."""
         from asyncwf.workflows.types._containers import List
 
         return Str._from_apply("wf.Str.join", self, List[Str]._promote(items))
