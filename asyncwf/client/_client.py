@@ -219,7 +219,14 @@ class Client:
         Each thread calling :mod:`asyncwf.blocking` gets its own too. Outside any loop, one default is
         shared; it belongs to the first loop that uses it, and starts afresh once that loop has closed.
         """
-        return default_client(cls)
+        return default_client(cls._new_implicit_default)
+
+    @classmethod
+    def _new_implicit_default(cls) -> Client:
+        """A default client made on demand: its first connection passes the test kit's guard (``_testguard``)."""
+        client = cls()
+        client._implicit_default = True
+        return client
 
     @classmethod
     def set_default_client(cls, client: Client) -> None:

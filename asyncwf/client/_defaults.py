@@ -71,15 +71,6 @@ def default_client(factory: Callable[[], Client]) -> Client:
     client = explicit_default.get()
     if client is not None:
         return client
-    return _implicit(lambda: _made_implicitly(factory()))
-
-
-def _made_implicitly(client: Client) -> Client:
-    client._implicit_default = True  # its first connection passes the test kit's guard (asyncwf._testguard)
-    return client
-
-
-def _implicit(factory: Callable[[], Client]) -> Client:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:

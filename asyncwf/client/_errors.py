@@ -26,15 +26,14 @@ def translate(exc: BaseException, address: str | None = None) -> AsyncwfError | 
         return error_for_status(exc.status.value, exc.message or exc.status.name)
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return DeadlineExceeded("deadline exceeded")
-    if isinstance(exc, StreamTerminatedError | ProtocolError) and address is not None:
-        return Unavailable(
-            f"connection to the backend at {address} failed: {exc}. If it happens at once, is {address} "
-            "the backend's gRPC port? asyncwf serve takes gRPC on --port (50051 by default); its HTTP "
-            "port (--http-port, 8080 by default) does not speak gRPC"
-        )
     at = f" at {address}" if address is not None else ""
     if isinstance(exc, StreamTerminatedError | ProtocolError | ConnectionError | ssl.SSLError):
-        return Unavailable(f"connection to the backend{at} failed: {exc}")
+        hint = ""
+        if address is not None and isinstance(exc, StreamTerminatedError | ProtocolError):
+            hint = (f". If it happens at once, is {address} the backend's gRPC port? asyncwf serve takes gRPC "
+                    "on --port (50051 by default); its HTTP port (--http-port, 8080 by default) does not "
+                    "speak gRPC")  # fmt: skip
+        return Unavailable(f"connection to the backend{at} failed: {exc}{hint}")
     if isinstance(exc, OSError):
         return Unavailable(f"cannot reach the backend{at}: {exc}")
     return None
