@@ -53,23 +53,23 @@ def service_kind(service_id: str) -> str:
 
 
 async def ask_all(ask: Callable[..., Awaitable[dict[str, Any]]], questions: Sequence[Mapping[str, Any]],
-                  concurrency: int, raise_errors: bool = True, bar: tuple[bool | None, str] = (False, ""),
-                  **options: Any) -> list[Any]:  # fmt: skip
+                  concurrency: int, raise_errors: bool = True, *, progress_bar: bool | None = False,
+                  description: str = "", **options: Any) -> list[Any]:  # fmt: skip
     """Answers in question order, at most ``concurrency`` questions at once, no threads.
 
     With ``raise_errors`` the first question to fail cancels the ones still
     waiting or running (in the backend too) and its error is raised; without,
     every question runs to its end and a failed one's exception stands in its
     answer's place. ``options`` (``max_retries`` ...) apply to each question
-    unless it says otherwise. ``bar`` is ``(progress_bar, description)``: a bar of the questions
-    answered (or failed); a ``progress_bar`` of None shows it only in a notebook.
+    unless it says otherwise. ``progress_bar`` shows a bar of the questions answered (or failed),
+    titled ``description``; None shows it only in a notebook.
     """
     for question in questions:
         if not isinstance(question, Mapping):
             raise InvalidInputException("each question is a dict of ask() arguments")
     merged = [{**options, **question} if raise_errors else {**options, **question, "raise_errors": False}
               for question in questions]  # fmt: skip
-    progress = new_progress_bar(bar[0], len(merged), bar[1], "question")
+    progress = new_progress_bar(progress_bar, len(merged), description, "question")
     if progress is not None:
         ask = _counted(ask, progress.update)
     try:
@@ -397,9 +397,9 @@ class Child:
         failed); None shows it only in a notebook. For answers as they
         arrive, use :meth:`answers`.
         """
-        return await ask_all(self.ask, questions, concurrency, raise_errors, (progress_bar, f"Asking {self.id}"),
-                             max_retries=max_retries, prevent_retries_when=prevent_retries_when,
-                             log_errors=log_errors)  # fmt: skip
+        return await ask_all(self.ask, questions, concurrency, raise_errors, progress_bar=progress_bar,
+                             description=f"Asking {self.id}", max_retries=max_retries,
+                             prevent_retries_when=prevent_retries_when, log_errors=log_errors)  # fmt: skip
 
     async def answers(self, *questions: Mapping[str, Any], concurrency: int = DEFAULT_CONCURRENCY,
                       ) -> AsyncIterator[tuple[int, dict[str, Any]]]:  # fmt: skip

@@ -105,9 +105,9 @@ class ChildEmulator:
                            progress_bar: bool | None = None) -> list[Any]:  # fmt: skip
         """Ask several questions (dicts of :meth:`ask`'s arguments); answers in question order, with
         :meth:`Child.ask_multiple`'s handling of failures and progress bar."""
-        return await ask_all(self.ask, questions, concurrency, raise_errors, (progress_bar, f"Asking {self.id}"),
-                             max_retries=max_retries, prevent_retries_when=prevent_retries_when,
-                             log_errors=log_errors)  # fmt: skip
+        return await ask_all(self.ask, questions, concurrency, raise_errors, progress_bar=progress_bar,
+                             description=f"Asking {self.id}", max_retries=max_retries,
+                             prevent_retries_when=prevent_retries_when, log_errors=log_errors)  # fmt: skip
 
     def __repr__(self) -> str:
         return f"<ChildEmulator {self.id!r} ({len(self.events)} events)>"

@@ -144,11 +144,13 @@ class WorkflowService(workflows_grpc.WorkflowServiceBase):
         updated = await self.update(req.workflow, req.expected_version, self._identity(stream))
         await stream.send_message(to_pb(updated))
 
+    async def readable(self, identity: str | None, *, name_prefix: str = "", limit: int = 1000) -> list[Document]:
+        """The documents (up to ``limit``, by name prefix) that ``identity`` may read."""
+        docs = await self.store.list_documents(self.collection, name_prefix=name_prefix, limit=limit)
+        return [doc for doc in docs if can_read(doc, identity)]
+
     @_grpc_errors
     async def ListWorkflows(self, stream: Stream[pb.ListWorkflowsRequest, pb.Workflow]) -> None:
         req = await _request(stream)
-        identity = self._identity(stream)
-        docs = await self.store.list_documents(self.collection, name_prefix=req.name_prefix, limit=req.limit or 1000)
-        for doc in docs:
-            if can_read(doc, identity):
-                await stream.send_message(to_pb(doc))
+        for doc in await self.readable(self._identity(stream), name_prefix=req.name_prefix, limit=req.limit or 1000):
+            await stream.send_message(to_pb(doc))

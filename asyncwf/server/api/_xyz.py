@@ -27,7 +27,7 @@ from asyncwf.exceptions import InvalidArgument, NotFound, PermissionDenied, RPCE
 from asyncwf.graft._interpreter import GraftError
 from asyncwf.server.api._authz import TokenAuth
 from asyncwf.server.api._jobs import CallTracker, _grpc_errors, _request
-from asyncwf.server.api._workflows import WorkflowService, can_read, to_pb
+from asyncwf.server.api._workflows import WorkflowService, to_pb
 from asyncwf.server.raster._bounds import layer_bounds
 from asyncwf.server.raster._catalog import RasterCatalog
 from asyncwf.server.raster._tiles import TileError, TileErrors, TileRequest, render_legend, render_tile
@@ -111,13 +111,11 @@ async def tile(request: web.Request) -> web.StreamResponse:
     try:
         png = await anyio.to_thread.run_sync(functools.partial(render_tile, doc.body["graft"], parsed, images))
     except GraftError as exc:
-        service.errors.record(TileError(doc.id, parsed.session_id, exc.code, exc.message, time.time(),
-                                        (parsed.z, parsed.x, parsed.y)))  # fmt: skip
+        service.errors.record(TileError(doc.id, parsed.session_id, exc.code, exc.message, time.time(), parsed.tile))
         status = web.HTTPBadRequest if exc.code in _CLIENT_CODES else web.HTTPInternalServerError
         raise _fail(status, exc.code, exc.message) from exc
     except RPCError as exc:
-        service.errors.record(TileError(doc.id, parsed.session_id, "INVALID", exc.message, time.time(),
-                                        (parsed.z, parsed.x, parsed.y)))  # fmt: skip
+        service.errors.record(TileError(doc.id, parsed.session_id, "INVALID", exc.message, time.time(), parsed.tile))
         raise _fail(web.HTTPBadRequest, "INVALID", exc.message) from exc
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
@@ -154,13 +152,13 @@ async def map_page(request: web.Request) -> web.StreamResponse:
     return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
-@functools.cache
-def _read_map_template() -> str:
-    return (STATIC / "map" / "map.html").read_text()
+_template: list[str] = []  # the map page's HTML, read once
 
 
 async def _map_template() -> str:
-    return await anyio.to_thread.run_sync(_read_map_template)
+    if not _template:
+        _template.append(await anyio.Path(STATIC / "map" / "map.html").read_text())
+    return _template[0]
 
 
 async def legend(request: web.Request) -> web.StreamResponse:
@@ -174,10 +172,9 @@ async def legend(request: web.Request) -> web.StreamResponse:
 
 async def layers_page(request: web.Request) -> web.StreamResponse:
     """``GET /``: the saved XYZ layers the caller may read, newest first, each linked to its map page."""
-    identity, token = _identity(request), request.query.get("access_token")
-    docs = await request.app[XYZ].docs.store.list_documents(COLLECTION, name_prefix="", limit=1000)
-    readable = sorted((d for d in docs if can_read(d, identity)), key=lambda d: d.updated_at or d.created_at or 0,
-                      reverse=True)  # fmt: skip
+    token = request.query.get("access_token")
+    docs = await request.app[XYZ].docs.readable(_identity(request))
+    readable = sorted(docs, key=lambda d: d.updated_at or d.created_at or 0, reverse=True)
     suffix = "?" + urlencode({"access_token": token}) if token else ""
     rows = "".join(
         f'<li><a href="/v1/xyz/{quote(d.id)}/map{suffix}">{html.escape(d.name or d.id)}</a> '

@@ -36,6 +36,11 @@ class TileRequest:
     checkerboard: bool
     parameters: dict[str, Any]
 
+    @property
+    def tile(self) -> tuple[int, int, int]:
+        """``(z, x, y)``."""
+        return self.z, self.x, self.y
+
     @classmethod
     def parse(cls, z: str, x: str, y: str, query: Mapping[str, str]) -> TileRequest:
         try:
