@@ -18,6 +18,8 @@ echo "== protobuf drift check"
 .venv/bin/python scripts/gen_protos.py --check
 echo "== blocking twins drift check"
 .venv/bin/python scripts/gen_blocking.py --check
+echo "== graft vocabulary page drift check"
+.venv/bin/python scripts/gen_vocabulary.py --check
 echo "== ruff"
 .venv/bin/ruff check asyncwf tests benchmarks scripts
 .venv/bin/ruff format --check asyncwf tests benchmarks scripts

@@ -1,4 +1,5 @@
-"""The functions a graft may call, by name (both the 1.0 names and the 1.12 ``wf.*`` names).
+"""What the builtins a graft may call do (numbers, containers, strings, datetimes); the table naming them,
+with their arguments, is :mod:`asyncwf.graft._vocabulary`.
 
 Each builtin checks what it produces against the interpreter's size limits,
 so a graft cannot make a huge string, list or integer.
@@ -7,19 +8,18 @@ so a graft cannot make a huge string, list or integer.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import operator
 import re
 import string
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from asyncwf.graft._interpreter import CURRENT_LIMITS, Builtin, GraftError, Limits
+from asyncwf.graft._interpreter import CURRENT_LIMITS, GraftError, Limits
 
 if TYPE_CHECKING:
     from asyncwf.graft._interpreter import Interpreter
 
-__all__ = ["BUILTINS"]
+__all__: list[str] = []  # the table of these, by name, is asyncwf.graft._vocabulary.BUILTINS
 
 
 def _max_items() -> int:
@@ -30,15 +30,9 @@ def _max_bits() -> int:
     return CURRENT_LIMITS.get(_DEFAULT).max_int_bits
 
 
-BUILTINS: dict[str, Builtin] = {}
 #: An argument not given (None is a value).
 _NO_VALUE: Any = type("_NoValue", (), {"__repr__": lambda self: "<no value>"})()
 _DEFAULT = Limits()
-
-
-def _register(names: Iterable[str], fn: Callable[..., Any], *, higher_order: bool = False) -> None:
-    for name in names:
-        BUILTINS[name] = Builtin(name, fn, higher_order)
 
 
 def _sized(value: Any) -> Any:
@@ -244,27 +238,31 @@ def _cast(target: type) -> Callable[[Any], Any]:
     return fn
 
 
-#: The parameters of the str methods that Python takes by position only (the client names them).
-_STR_PARAMS = {
-    "strip": ("chars",), "lstrip": ("chars",), "rstrip": ("chars",), "replace": ("old", "new", "count"),
-    "zfill": ("width",), "center": ("width", "fillchar"), "ljust": ("width", "fillchar"),
-    "rjust": ("width", "fillchar"), "startswith": ("prefix", "start", "end"), "endswith": ("suffix", "start", "end"),
-    "find": ("sub", "start", "end"), "rfind": ("sub", "start", "end"), "index": ("sub", "start", "end"),
-    "rindex": ("sub", "start", "end"), "count": ("sub", "start", "end"), "partition": ("sep",),
-    "rpartition": ("sep",),
+_NONE: tuple[str, ...] = ()
+#: The str methods a graft may call: their parameters after the string (the client names them as Python
+#: does) and how many of them are required.
+STR_METHODS: dict[str, tuple[tuple[str, ...], int]] = {
+    **dict.fromkeys((
+        "upper", "lower", "capitalize", "title", "swapcase", "casefold", "isdigit", "isalpha", "isalnum",
+        "isdecimal", "isnumeric", "isspace", "islower", "isupper", "istitle",
+    ), (_NONE, 0)),
+    "strip": (("chars",), 0), "lstrip": (("chars",), 0), "rstrip": (("chars",), 0),
+    "split": (("sep", "maxsplit"), 0), "rsplit": (("sep", "maxsplit"), 0), "splitlines": (("keepends",), 0),
+    "replace": (("old", "new", "count"), 2), "zfill": (("width",), 1), "center": (("width", "fillchar"), 1),
+    "ljust": (("width", "fillchar"), 1), "rjust": (("width", "fillchar"), 1),
+    "startswith": (("prefix", "start", "end"), 1), "endswith": (("suffix", "start", "end"), 1),
+    "find": (("sub", "start", "end"), 1), "rfind": (("sub", "start", "end"), 1), "index": (("sub", "start", "end"), 1),
+    "rindex": (("sub", "start", "end"), 1), "count": (("sub", "start", "end"), 1), "partition": (("sep",), 1),
+    "rpartition": (("sep",), 1),
 }  # fmt: skip
 
 
 def _positional(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Named arguments of a str method that Python takes only by position, in their places."""
-    params = _STR_PARAMS.get(name)
-    if not params or not kwargs:
+    """A str method's named arguments in their places (Python takes most of them only by position)."""
+    if not kwargs:
         return args, kwargs
-    unknown = sorted(set(kwargs) - set(params[len(args) :]))
-    if unknown:
-        raise GraftError("INVALID", f"Str.{name} takes no argument {', '.join(unknown)}")
     given = list(args)
-    for param in params[len(args) :]:
+    for param in STR_METHODS[name][0][len(args) :]:
         if param not in kwargs:
             break
         given.append(kwargs.pop(param))
@@ -410,93 +408,3 @@ def _compare(name: str, op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], 
         raise GraftError("TYPING", f"cannot compare {type(a).__name__} and {type(b).__name__} with {name}")
 
     return fn
-
-
-def _np(*names: str) -> list[str]:
-    return [f"wf.numpy.{n}" for n in names]
-
-
-_register(["add", "wf.add", *_np("add")], _add)
-_register(["sub", "wf.sub", *_np("subtract")], _sub)
-_register(["mul", "wf.mul", *_np("multiply")], _mul)
-_register(["div", "truediv", *_np("true_divide", "divide")], _arith("div", operator.truediv))
-_register(["floordiv", *_np("floor_divide")], _arith("floordiv", operator.floordiv))
-_register(["mod", *_np("remainder", "mod")], _arith("mod", operator.mod))
-_register(["pow", *_np("power")], _pow)
-_register(["neg", "wf.neg", *_np("negative")], lambda a: _arith("neg", lambda x, _: -x)(a, 0))
-_register(["pos", "wf.pos"], lambda a: _arith("pos", lambda x, _: +x)(a, 0))
-_register(["abs", "wf.abs", *_np("absolute")], lambda a: _arith("abs", lambda x, _: abs(x))(a, 0))
-_register(["divmod", "wf.divmod"], lambda a, b: tuple(_arith("divmod", divmod)(a, b)))
-for _name, _op in (
-    ("lt", operator.lt), ("le", operator.le), ("gt", operator.gt), ("ge", operator.ge),
-    ("eq", operator.eq), ("ne", operator.ne),
-):  # fmt: skip
-    _register([_name, f"wf.{_name}"], _compare(_name, _op))
-for _np_name, _name in (
-    ("less", "lt"), ("less_equal", "le"), ("greater", "gt"), ("greater_equal", "ge"),
-    ("equal", "eq"), ("not_equal", "ne"),
-):  # fmt: skip
-    BUILTINS[f"wf.numpy.{_np_name}"] = BUILTINS[_name]
-_register(["and", *_np("logical_and")], _logic("and", operator.and_))
-_register(["or", *_np("logical_or")], _logic("or", operator.or_))
-_register(["xor", *_np("logical_xor")], _logic("xor", operator.xor))
-_register(["not", *_np("logical_not")], _not)
-_register(["wf.and", "bitand"], _int_op("and", operator.and_))
-_register(["wf.or", "bitor"], _int_op("or", operator.or_))
-_register(["wf.xor", "bitxor"], _int_op("xor", operator.xor))
-_register(["wf.lshift", "lshift"], _int_op("lshift", operator.lshift))
-_register(["wf.rshift", "rshift"], _int_op("rshift", operator.rshift))
-_register(["wf.invert", "invert"], lambda a: _int_op("invert", lambda x, _: ~x)(a, 0))
-_register(["getitem", "wf.get"], _get)
-_register(["wf.Slice.create", "slice"], _slice)
-_register(["getattr", "wf.getattr"], _getattr)
-_register(["list", "wf.list"], lambda *items: _sized(list(items)))
-_register(["tuple", "wf.tuple"], lambda *items: _sized(tuple(items)))
-_register(["dict.create", "wf.dict.create"], _dict_create)
-_register(["dict.from_pairs", "wf.dict.from_pairs"], _dict_from_pairs)
-_register(["zip", "wf.zip"], _zip)
-_register(["reversed", "wf.reversed"], _reversed)
-_register(["range", "wf.range"], _range)
-_register(["length", "wf.length", "len"], _length)
-_register(["contains", "wf.contains"], _contains)
-_register(["dict.keys", "wf.dict.keys"], lambda d: list(d.keys()))
-_register(["dict.values", "wf.dict.values"], lambda d: list(d.values()))
-_register(["dict.items", "wf.dict.items"], lambda d: [(k, v) for k, v in d.items()])
-_register(["map", "wf.map"], _map, higher_order=True)
-_register(["filter", "wf.filter"], _filter, higher_order=True)
-_register(["reduce", "wf.reduce"], _reduce, higher_order=True)
-_register(["sorted", "wf.sorted"], _sorted, higher_order=True)
-_register(["ifelse", "wf.ifelse"], _ifelse, higher_order=True)
-_register(["wf.ImageCollection.groupby"], _groupby, higher_order=True)
-_register(["call"], _call, higher_order=True)
-_register(["min"], lambda seq: min(seq))
-_register(["max"], lambda seq: max(seq))
-_register(["sum"], lambda seq: sum(seq))
-_register(["wf.Int.cast", "Int.cast"], _cast(int))
-_register(["wf.Float.cast", "Float.cast"], _cast(float))
-_register(["wf.Str.cast", "Str.cast"], _cast(str))
-_register(["wf.Bool.cast", "Bool.cast"], _cast(bool))
-for _method in (
-    "upper", "lower", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "replace", "startswith",
-    "endswith", "find", "rfind", "index", "rindex", "count", "capitalize", "title", "swapcase", "casefold",
-    "isdigit", "isalpha", "isalnum", "isdecimal", "isnumeric", "isspace", "islower", "isupper", "istitle",
-    "zfill", "center", "ljust", "rjust", "partition", "rpartition",
-):  # fmt: skip
-    _register([f"wf.Str.{_method}", f"Str.{_method}"], _str_method(_method))
-_register(["wf.Str.join", "Str.join"], _join)
-_register(["wf.Str.format", "Str.format"], _str_format)
-for _fn in (math.sqrt, math.log, math.log10, math.log2, math.exp, math.sin, math.cos, math.tan, math.asin,
-            math.acos, math.atan, math.floor, math.ceil, math.log1p, math.expm1):  # fmt: skip
-    _register([_fn.__name__, f"wf.{_fn.__name__}", *_np(_fn.__name__)], _math(_fn))
-_register(["atan2", "wf.arctan2", *_np("arctan2")], lambda y, x: math.atan2(y, x))
-_register(["datetime.from_string", "wf.datetime.from_string"], _datetime_from_string)
-_register(["datetime.from_timestamp", "wf.datetime.from_timestamp"], _datetime_from_timestamp)
-_register(["datetime.from_components", "wf.datetime.from_components"], _datetime_create)
-_register(["timedelta.from_components", "wf.timedelta.from_components"], _timedelta_create)
-_register(["timedelta.total_seconds", "wf.timedelta.total_seconds"], lambda t: _getattr(t, "total_seconds"))
-BUILTINS["wf.e"] = Builtin("wf.e", lambda: math.e)
-
-
-from asyncwf.graft._raster import RASTER_BUILTINS  # noqa: E402 - raster builtins join the table
-
-BUILTINS.update(RASTER_BUILTINS)

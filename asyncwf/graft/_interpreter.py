@@ -46,11 +46,54 @@ class Limits:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Builtin:
-    """A registered function. ``higher_order`` ones receive the interpreter first."""
+    """A function a graft may call, with the arguments it takes (checked before it is called).
+
+    ``higher_order`` ones receive the interpreter first. ``params`` are taken by position, the first
+    ``required`` of them required unless named; ``variadic`` ones take any number more; ``keywords`` may be
+    given by name (any name with ``any_keywords``). ``low`` and ``high`` bound the positional count.
+    """
 
     name: str
     fn: Callable[..., Any]
     higher_order: bool = False
+    params: tuple[str, ...] = ()
+    required: int = 0
+    variadic: bool = False
+    keywords: frozenset[str] = frozenset()
+    any_keywords: bool = False
+    domain: str = ""
+    #: Other names it is read under (1.0's bare names, numpy synonyms).
+    aliases: tuple[str, ...] = ()
+    low: int = 0
+    high: int = 1 << 30
+
+    @property
+    def signature(self) -> str:
+        """How it is called, for messages and the docs: ``wf.range(start, [stop, step], {start, stop, step})``."""
+        shown = [*self.params[: self.required]]
+        if len(self.params) > self.required:
+            shown.append(f"[{', '.join(self.params[self.required :])}]")
+        if self.variadic:
+            shown.append("...")
+        if self.keywords or self.any_keywords:
+            shown.append("{" + (", ".join(sorted(self.keywords)) or "any name") + "}")
+        return f"{self.name}({', '.join(shown)})"
+
+    def check(self, positional: int, named: Mapping[str, Any] | None = None) -> None:
+        """Raise a TYPING GraftError naming this builtin unless it takes these arguments."""
+        if not self.low <= positional <= self.high:
+            missing = [p for p in self.params[positional : self.required] if not named or p not in named]
+            if positional > self.high:
+                took = "no" if not self.high else f"{self.low} to {self.high}" if self.low < self.high else self.low
+                raise GraftError("TYPING", f"takes {took} positional arguments, got {positional}: {self.signature}")
+            if missing:
+                raise GraftError("TYPING", f"missing argument {', '.join(map(repr, missing))}: {self.signature}")
+        if named:
+            for key in named:
+                if key in self.params[:positional]:
+                    raise GraftError("TYPING", f"argument {key!r} given twice: {self.signature}")
+                if key not in self.keywords and not self.any_keywords:
+                    raise GraftError("TYPING", f"takes no argument {key!r}: {self.signature}")
 
 
 class Closure:
@@ -315,6 +358,8 @@ class Interpreter:
             if named is None and type(fn) is Builtin and not fn.higher_order:
                 arity = len(expr)
                 try:
+                    if not fn.low < arity <= fn.high + 1:
+                        fn.check(arity - 1)
                     if arity == 3:
                         values[key] = fn.fn(values[expr[1]], values[last])
                     elif arity == 2:
@@ -418,6 +463,7 @@ class Interpreter:
 
     def _call_builtin(self, fn: Builtin, args: list[Any], kwargs: dict[str, Any], key: str = "") -> Any:
         try:
+            fn.check(len(args), kwargs)
             if fn.higher_order:
                 return fn.fn(self, *args, **kwargs)
             return fn.fn(*args, **kwargs)
@@ -430,6 +476,8 @@ class Interpreter:
 def _call_plain(fn: Builtin, args: list[Any], key: str = "") -> Any:
     """A plain (not higher-order) builtin applied to positional arguments, its errors made GraftErrors."""
     try:
+        if not fn.low <= len(args) <= fn.high:
+            fn.check(len(args))
         return fn.fn(*args)
     except GraftError as exc:
         raise _located(exc, fn, key) from None
@@ -439,9 +487,9 @@ def _call_plain(fn: Builtin, args: list[Any], key: str = "") -> Any:
 
 def _located(exc: GraftError, fn: Builtin, key: str) -> GraftError:
     """A builtin's own GraftError, naming the builtin and the key it was applied at (once: the innermost)."""
-    if not key or "(at key " in exc.message:
+    if "(at key " in exc.message or exc.message.startswith(f"{fn.name}:"):
         return exc
-    return GraftError(exc.code, f"{fn.name} (at key {key!r}): {exc.message}")
+    return GraftError(exc.code, f"{fn.name} (at key {key!r}): {exc.message}" if key else f"{fn.name}: {exc.message}")
 
 
 def _builtin_error(fn: Builtin, exc: Exception, key: str = "") -> Exception:

@@ -19,9 +19,9 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from asyncwf.graft._interpreter import Builtin, GraftError
+from asyncwf.graft._interpreter import GraftError
 
-__all__ = ["RASTER_BUILTINS", "RASTER_CONTEXT", "RasterContext", "ImageValue"]
+__all__ = ["RASTER_OPS", "RASTER_CONTEXT", "RasterContext", "ImageValue"]
 
 RESAMPLING = ("nearest", "bilinear", "cubic", "average", "mode", "max", "min", "med")
 
@@ -389,4 +389,5 @@ def _ops() -> dict[str, Callable[..., Any]]:
     return table
 
 
-RASTER_BUILTINS: dict[str, Builtin] = {name: Builtin(name, fn) for name, fn in _ops().items()}
+#: The raster builtins by name (their table entries are in asyncwf.graft._vocabulary).
+RASTER_OPS: dict[str, Callable[..., Any]] = _ops()

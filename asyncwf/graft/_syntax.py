@@ -273,7 +273,7 @@ def _free_names(graft: Graft) -> frozenset[str]:
 
 
 def _is_builtin_like(name: str) -> bool:
-    from asyncwf.graft._builtins import BUILTINS
+    from asyncwf.graft._vocabulary import BUILTINS
 
     return name in BUILTINS
 

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 
 from asyncwf import Client
-from asyncwf.graft._builtins import BUILTINS
 from asyncwf.graft._interpreter import Interpreter, Limits
+from asyncwf.graft._vocabulary import BUILTINS
 from asyncwf.workflows._typespec import decode_value, encode_value, unmarshal
 from asyncwf.workflows.types import Proxytype
 

@@ -12,9 +12,9 @@ import anyio
 from asyncwf import _json as fast_json
 from asyncwf._context import JobContext, JobFailureError, JobOutput, KindRegistry
 from asyncwf.exceptions import InvalidArgument
-from asyncwf.graft._builtins import BUILTINS
 from asyncwf.graft._interpreter import GraftError, Interpreter, Limits
 from asyncwf.graft._raster import RASTER_CONTEXT, RasterContext
+from asyncwf.graft._vocabulary import BUILTINS
 from asyncwf.workflows._channel import CHANNEL, COMPUTE_KIND
 from asyncwf.workflows._geocontext import GeoContext
 from asyncwf.workflows._typespec import DECIMAL_INT_BITS, ResultTooLarge, encode_value

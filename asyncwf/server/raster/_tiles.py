@@ -86,7 +86,7 @@ def render_tile(graft: Mapping[str, Any], request: TileRequest, images: Mapping[
     geoctx = GeoContext.from_xyz_tile(request.x, request.y, request.z, tilesize=size)
     token = RASTER_CONTEXT.set(RasterContext(images, geoctx.to_dict()))
     try:
-        from asyncwf.graft._builtins import BUILTINS
+        from asyncwf.graft._vocabulary import BUILTINS
 
         value = Interpreter(BUILTINS, Limits(timeout=TILE_TIMEOUT)).run(dict(graft), request.parameters)
     finally:

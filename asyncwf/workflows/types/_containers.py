@@ -129,10 +129,9 @@ class List(GenericProxytype, Generic[T]):
 
     def sorted(self, key: Callable[[T], Any] | None = None, reverse: bool = False) -> Self:
         """The items sorted (by ``key`` when given), stably, also with ``reverse``."""
-        kwargs: dict[str, Any] = {"reverse": Bool._promote(reverse)}
-        if key is not None:
-            kwargs["key"] = _function(key, self._item_type())
-        return type(self)._from_apply("wf.sorted", self, **kwargs)
+        # Both always named (key None when not given), as the 1.12 client writes them.
+        fn = None if key is None else _function(key, self._item_type())
+        return type(self)._from_apply("wf.sorted", self, key=fn, reverse=Bool._promote(reverse))
 
     def __hash__(self) -> int:
         return Proxytype.__hash__(self)

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from asyncwf.graft._syntax import Apply, Literal
-from asyncwf.workflows.types._core import Proxytype, ProxyTypeError
+from asyncwf.workflows.types._core import Proxytype, ProxyTypeError, blocking_class
 from asyncwf.workflows.types._primitives import Float, Int, Number, Primitive, _orderings
 
 __all__ = ["Datetime", "Timedelta"]
@@ -28,8 +28,11 @@ def _aware(value: dt.datetime) -> dt.datetime:
 class Datetime(Primitive):
     """A proxy datetime (UTC when no timezone is given)."""
 
-    __slots__ = ()
+    __slots__ = ("_parts",)
     _computed: dt.datetime
+    #: The components it was made from, if made from components: its fields are those proxies (as the
+    #: client's Datetime struct gives them back), not ``wf.getattr`` applications.
+    _parts: dict[str, Int]
 
     def __init__(
         self,
@@ -42,8 +45,8 @@ class Datetime(Primitive):
         microsecond: Any = 0,
     ) -> None:
         values = (year, month, day, hour, minute, second, microsecond)
-        parts = {name: Int._promote(v)._node for name, v in zip(_COMPONENTS, values, strict=True)}
-        self._node = Apply("wf.datetime.from_components", (), parts)
+        self._parts = {name: Int._promote(v) for name, v in zip(_COMPONENTS, values, strict=True)}
+        self._node = Apply("wf.datetime.from_components", (), {k: v._node for k, v in self._parts.items()})
 
     @classmethod
     def _promote(cls, obj: Any) -> Datetime:
@@ -80,6 +83,10 @@ class Datetime(Primitive):
     __lt__, __le__, __gt__, __ge__ = _orderings()
 
     def _field(self, name: str) -> Int:
+        parts = getattr(self, "_parts", None)
+        if parts is not None:
+            part = parts[name]
+            return blocking_class(Int)._from_node(part._node) if self._blocking and not part._blocking else part
         return Int._from_apply("wf.getattr", self, name)
 
     year = property(lambda self: self._field("year"), doc="The year (an Int).")

@@ -119,7 +119,7 @@ def _is_proxy_type(value: object) -> bool:
 
 
 def _param_name(name: str) -> str:
-    from asyncwf.graft._builtins import BUILTINS
+    from asyncwf.graft._vocabulary import BUILTINS
 
     return f"{name}_" if name in BUILTINS or not is_key(name) else name
 
