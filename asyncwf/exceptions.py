@@ -100,6 +100,7 @@ __all__ = [
     "JobInvalidTyping",
     "JobOOM",
     "JobTerminated",
+    "NoExecutor",
     "NotFound",
     "NotLoadedError",
     "OutOfRange",
@@ -230,6 +231,11 @@ class Conflict(FailedPrecondition):
     """A write lost a race: a reused idempotency key, a stale version or lease."""
 
 
+class NoExecutor(FailedPrecondition):
+    """No executor serves the kind of a job that must not wait for one: ``run_job`` fails at once
+    (unless ``wait_for_executor=True``); the message names the kind and what to start."""
+
+
 class Aborted(RPCError):
     status = RPCStatus.ABORTED
 
@@ -282,12 +288,14 @@ _BY_STATUS: dict[RPCStatus, type[RPCError]] = {
 
 #: Marker the server puts in front of a FAILED_PRECONDITION message that is a conflict.
 CONFLICT_PREFIX = "conflict: "
+#: The FAILED_PRECONDITION errors told apart by a marker in front of the message.
+_MARKED: dict[type[RPCError], str] = {Conflict: CONFLICT_PREFIX, NoExecutor: "no executor: "}
 
 
 def wire_message(exc: RPCError) -> str:
-    """The message the server sends with ``exc``'s status: a conflict is marked, so that
-    :func:`error_for_status` on the client's side makes a :class:`Conflict` of it again."""
-    return (CONFLICT_PREFIX if isinstance(exc, Conflict) else "") + exc.message
+    """The message the server sends with ``exc``'s status: a conflict (or a missing executor) is marked, so
+    that :func:`error_for_status` on the client's side makes a :class:`Conflict` (:class:`NoExecutor`) again."""
+    return _MARKED.get(type(exc), "") + exc.message
 
 
 def error_for_status(status: int, message: str = "", details: str = "") -> RPCError:
@@ -297,9 +305,11 @@ def error_for_status(status: int, message: str = "", details: str = "") -> RPCEr
     except ValueError:
         code = RPCStatus.UNKNOWN
     cls = _BY_STATUS.get(code, UnknownError)
-    if code is RPCStatus.FAILED_PRECONDITION and message.startswith(CONFLICT_PREFIX):
-        cls = Conflict
-        message = message[len(CONFLICT_PREFIX) :]
+    if code is RPCStatus.FAILED_PRECONDITION:
+        for marked, prefix in _MARKED.items():
+            if message.startswith(prefix):
+                cls, message = marked, message[len(prefix) :]
+                break
     return cls(message, status=code, details=details)
 
 

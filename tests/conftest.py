@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import signal
@@ -97,9 +98,9 @@ async def client(backend: LocalBackend) -> AsyncIterator[Client]:
 
 
 async def eventually(predicate: Any, timeout: float = 10.0) -> None:
-    """Wait until ``predicate()`` is true (test helper for background effects)."""
+    """Wait until ``predicate()`` is true (test helper for background effects); it may be a coroutine function."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while not ((await result) if inspect.isawaitable(result := predicate()) else result):
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)

@@ -238,10 +238,10 @@ async def test_a_job_nobody_serves_gets_a_word_instead_of_silence(
             assert not caplog.records  # running, not waiting: no word
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(1.5):
-                    await client.run_job("no.such.kind", b"")
+                    await client.run_job("no.such.kind", b"", wait_for_executor=True)
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(0.5):
-                    await client.run_job("no.such.kind", b"")
+                    await client.run_job("no.such.kind", b"", wait_for_executor=True)
     notices = [r.getMessage() for r in caplog.records]
     assert len(notices) == 1, notices  # once per kind
     assert "of kind 'no.such.kind' has waited in QUEUED for over 0.2 s" in notices[0]

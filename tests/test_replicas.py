@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from asyncwf import Client, JobInfo, JobState, LogRecord, ProgressUpdate
+from asyncwf.exceptions import NoExecutor
 
 pytestmark = pytest.mark.allow_blocking  # subprocesses are started and stopped from the tests
 
@@ -141,3 +142,18 @@ async def test_replicas_share_results_through_cloud_storage(postgres_dsn: str, g
         _ = [chunk async for chunk in store.get(f"results/{job.id}")]
     with pytest.raises(ConfigurationError):
         GCSBlobStore("s3://bucket/x")
+
+
+async def test_run_job_on_one_replica_finds_the_executor_connected_to_the_other(
+    server_process: Any, postgres_dsn: str, executors: Any
+) -> None:
+    a = server_process("--store", postgres_dsn, "--no-executor")
+    b = server_process("--store", postgres_dsn, "--no-executor")
+    async with a.client() as on_a:
+        with pytest.raises(NoExecutor, match=r"'asyncwf\.sleep'"):  # nobody serves it yet, on either replica
+            await on_a.run_job("asyncwf.sleep", b'{"seconds": 0}')
+        executors(b.port)  # B announces the kind through the store; A reads it within its grace
+        job = await on_a.run_job("asyncwf.sleep", b'{"seconds": 0.1}')
+        assert job.state is JobState.SUCCEEDED
+        with pytest.raises(NoExecutor, match=r"'no\.such\.kind'"):
+            await on_a.run_job("no.such.kind", b"")

@@ -16,6 +16,8 @@ from asyncwf.exceptions import Conflict
 from asyncwf.server import JobFilter, PostgresStore, SQLiteStore, Store
 from asyncwf.server.store._store import JobUpdate, NewJob
 
+from .conftest import eventually
+
 UTC = dt.UTC
 
 
@@ -321,3 +323,32 @@ async def test_an_insert_can_take_a_cached_result_in_the_same_trip(store: Store)
     other.cache_key, other.created_at = "another", now
     stored, created = await store.insert_job(other, "d", from_cache=from_cache)
     assert created and stored.state is JobState.QUEUED and not stored.cached_from  # no match: inserted as given
+
+
+async def test_served_kind_announcements_hold_for_a_while_then_lapse(tmp_path: Path) -> None:
+    """What replicas tell each other about the kinds their executors serve (through any store)."""
+    from asyncwf.server.engine._served import SharedServedKinds
+
+    store = SQLiteStore(tmp_path / "kinds.db")
+    await store.open()
+    served = {"k.one", "k.two"}
+    here = SharedServedKinds(store, lambda: served, every=0.1, hold=0.6, reread=0.05)
+    there = SharedServedKinds(store, lambda: (), every=0.1, hold=0.6, reread=0.05)
+    here.start()
+    there.start()
+    try:
+        await eventually(lambda: there.serves("k.one"))
+        assert await there.serves("k.two") and not await there.serves("k.three")
+        served.discard("k.two")  # its executor left: no longer renewed, it lapses after `hold`
+        await eventually(lambda: _not(there.serves("k.two")))
+        assert await there.serves("k.one")
+        await here.stop()  # the replica died: everything it announced lapses
+        await eventually(lambda: _not(there.serves("k.one")))
+    finally:
+        await here.stop()
+        await there.stop()
+        await store.close()
+
+
+async def _not(served: Any) -> bool:
+    return not await served

@@ -213,7 +213,9 @@ class Client(BlockingProxy[_async_Client]):
 
         With ``final_only`` the backend sends just the final snapshot. If the
         connection drops, the stream resumes where it stopped: the create is
-        retried with its idempotency key, then the job is watched.
+        retried with its idempotency key, then the job is watched. As with
+        :meth:`run_job`, a kind no executor serves raises
+        :class:`~asyncwf.exceptions.NoExecutor` unless ``wait_for_executor=True``.
         """
         return iterate(
             self._async.create_and_watch, kind, payload, include_logs=include_logs, final_only=final_only, **options
@@ -227,7 +229,9 @@ class Client(BlockingProxy[_async_Client]):
         Options (:class:`JobOptions`): ``content_type``, ``idempotency_key``
         (a second create with the same key returns the first job; one is
         generated when omitted, so retries are safe), ``labels``,
-        ``max_attempts``, ``execution_timeout``, ``result_ttl``, ``priority``.
+        ``max_attempts``, ``execution_timeout``, ``result_ttl``, ``priority``,
+        ``wait_for_executor`` (here True by default: the job waits in the queue for an executor of its
+        kind; False raises :class:`~asyncwf.exceptions.NoExecutor` when none serves it).
         """
         result: JobInfo = await_(self._async.create_job, kind, payload, timeout=timeout, **options)
         return result
@@ -299,6 +303,11 @@ class Client(BlockingProxy[_async_Client]):
         kind, state, version, attempt and creation time;
         ``on_log`` with each log entry the job writes, in order, on the same
         stream (use :meth:`watch_job` for every event, exactly once).
+
+        A job whose kind no executor serves (here, or on another replica of the
+        same store) fails at once with :class:`~asyncwf.exceptions.NoExecutor`
+        naming the kind; with ``wait_for_executor=True`` it waits in the queue
+        for one, with a warning after ``QUEUED_NOTICE_SECONDS``.
         """
         result: JobInfo = await_(self._async.run_job, kind, payload, on_created=on_created, on_log=on_log, **options)
         return result

@@ -372,9 +372,11 @@ class Client:
         Options (:class:`JobOptions`): ``content_type``, ``idempotency_key``
         (a second create with the same key returns the first job; one is
         generated when omitted, so retries are safe), ``labels``,
-        ``max_attempts``, ``execution_timeout``, ``result_ttl``, ``priority``.
+        ``max_attempts``, ``execution_timeout``, ``result_ttl``, ``priority``,
+        ``wait_for_executor`` (here True by default: the job waits in the queue for an executor of its
+        kind; False raises :class:`~asyncwf.exceptions.NoExecutor` when none serves it).
         """
-        request = _create_request(kind, payload, options)
+        request = _create_request(kind, payload, options, wait=True)
         reply = await self._unary("CreateJob", request, timeout=timeout, idempotent=True)
         job = job_from_pb(reply.job)
         if not reply.job.payload:
@@ -394,9 +396,11 @@ class Client:
 
         With ``final_only`` the backend sends just the final snapshot. If the
         connection drops, the stream resumes where it stopped: the create is
-        retried with its idempotency key, then the job is watched.
+        retried with its idempotency key, then the job is watched. As with
+        :meth:`run_job`, a kind no executor serves raises
+        :class:`~asyncwf.exceptions.NoExecutor` unless ``wait_for_executor=True``.
         """
-        create = _create_request(kind, payload, options)
+        create = _create_request(kind, payload, options, wait=False)
         request = pb.CreateAndWatchRequest(create=create, include_logs=include_logs, final_only=final_only)
         job_id, version, attempt = "", 0, 0
         while not job_id:
@@ -441,6 +445,11 @@ class Client:
         kind, state, version, attempt and creation time;
         ``on_log`` with each log entry the job writes, in order, on the same
         stream (use :meth:`watch_job` for every event, exactly once).
+
+        A job whose kind no executor serves (here, or on another replica of the
+        same store) fails at once with :class:`~asyncwf.exceptions.NoExecutor`
+        naming the kind; with ``wait_for_executor=True`` it waits in the queue
+        for one, with a warning after ``QUEUED_NOTICE_SECONDS``.
         """
         accepted = None if on_created is None else (lambda message: on_created(accepted_from_pb(message)))
         logged = None if on_log is None else (lambda entry: on_log(log_from_pb(entry)))
@@ -452,7 +461,7 @@ class Client:
     ) -> pb.Job:  # fmt: skip
         """:meth:`run_job` with the wire messages themselves, for callers here that read a field or two
         (turning a final snapshot into a JobInfo costs ~16 us)."""
-        request = _create_request(kind, payload, options)
+        request = _create_request(kind, payload, options, wait=False)
         self._bind()
         if self._mux is None:
             self._mux = RunMux(self)
@@ -614,13 +623,19 @@ class JobOptions(TypedDict, total=False):
     priority: int
     #: Content address of the work: a succeeded, unexpired job with the same key answers at once.
     cache_key: str
+    #: Queue the job even when no executor serves its kind (it runs once one connects; a warning is logged
+    #: after ``Client.QUEUED_NOTICE_SECONDS``). When False, such a job fails at once with
+    #: :class:`~asyncwf.exceptions.NoExecutor`. Default: True for ``create_job``, False for ``run_job`` and
+    #: ``create_and_watch``.
+    wait_for_executor: bool
 
 
 _JOB_OPTIONS = frozenset(JobOptions.__annotations__)
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
-def _create_request(kind: str, payload: bytes, options: JobOptions) -> pb.CreateJobRequest:
+def _create_request(kind: str, payload: bytes, options: JobOptions, *, wait: bool) -> pb.CreateJobRequest:
+    """The request for a new job; ``wait`` is ``wait_for_executor``'s default."""
     unknown = options.keys() - _JOB_OPTIONS
     if unknown:
         raise InvalidArgument(f"unknown job options: {', '.join(sorted(unknown))}")
@@ -649,6 +664,7 @@ def _create_request(kind: str, payload: bytes, options: JobOptions) -> pb.Create
         result_ttl_seconds=result_ttl or 0.0,
         priority=options.get("priority", 0),
         cache_key=options.get("cache_key") or "",
+        require_executor=not options.get("wait_for_executor", wait),
     )
     if labels:
         request.labels.update(labels)

@@ -37,8 +37,9 @@ log = logging.getLogger("asyncwf.services")
 
 #: Log entries of a question's job that carry an event (the rest are plain logs).
 EVENT_PREFIX = "\x1eevent:"
-#: The job options of a question: one attempt (a service that dies fails it; ask's retries decide what next).
-_QUESTION_OPTIONS: JobOptions = {"content_type": "application/json", "max_attempts": 1}
+#: The job options of a question: one attempt (a service that dies fails it; ask's retries decide what next),
+#: queued while the service is not running (as a Pub/Sub question waits; ``delivery_timeout`` bounds it).
+_QUESTION_OPTIONS: JobOptions = {"content_type": "application/json", "max_attempts": 1, "wait_for_executor": True}
 #: How long a question that is given up is tried to be cancelled in the backend.
 CANCEL_SECONDS = 10.0
 #: How many questions ask_multiple runs at once by default.

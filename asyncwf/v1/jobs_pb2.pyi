@@ -156,7 +156,7 @@ class JobEvent(_message.Message):
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., log: _Optional[_Union[LogEntry, _Mapping]] = ..., job_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
-    __slots__ = ("kind", "payload", "content_type", "idempotency_key", "labels", "max_attempts", "timeout_seconds", "result_ttl_seconds", "priority", "cache_key")
+    __slots__ = ("kind", "payload", "content_type", "idempotency_key", "labels", "max_attempts", "timeout_seconds", "result_ttl_seconds", "priority", "cache_key", "require_executor")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -174,6 +174,7 @@ class CreateJobRequest(_message.Message):
     RESULT_TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     CACHE_KEY_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_EXECUTOR_FIELD_NUMBER: _ClassVar[int]
     kind: str
     payload: bytes
     content_type: str
@@ -184,7 +185,8 @@ class CreateJobRequest(_message.Message):
     result_ttl_seconds: float
     priority: int
     cache_key: str
-    def __init__(self, kind: _Optional[str] = ..., payload: _Optional[bytes] = ..., content_type: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., timeout_seconds: _Optional[float] = ..., result_ttl_seconds: _Optional[float] = ..., priority: _Optional[int] = ..., cache_key: _Optional[str] = ...) -> None: ...
+    require_executor: bool
+    def __init__(self, kind: _Optional[str] = ..., payload: _Optional[bytes] = ..., content_type: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., timeout_seconds: _Optional[float] = ..., result_ttl_seconds: _Optional[float] = ..., priority: _Optional[int] = ..., cache_key: _Optional[str] = ..., require_executor: _Optional[bool] = ...) -> None: ...
 
 class CreateJobResponse(_message.Message):
     __slots__ = ("job", "created")

@@ -11,7 +11,7 @@ import asyncio
 import datetime as dt
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError
@@ -141,6 +141,9 @@ class _AcquireSession:
         self.kinds = kinds
         self.credits = 0
         self._events = events
+
+    def served_kinds(self) -> Collection[str]:
+        return self.kinds
 
     def try_reserve(self, kind: str) -> bool:
         if self.credits > 0 and kind in self.kinds:

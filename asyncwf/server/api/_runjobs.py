@@ -21,6 +21,7 @@ from asyncwf._ids import new_id
 from asyncwf._model import JobInfo, LogRecord, job_to_pb, log_to_pb, ts_into
 from asyncwf.exceptions import RPCError, Unavailable, wire_message
 from asyncwf.server.engine._engine import SHUTDOWN, CreateSpec, JobEngine
+from asyncwf.server.engine._state import valid_kind
 from asyncwf.v1 import jobs_pb2 as pb
 
 __all__ = ["RunJobsSession", "accepted_pb", "create_spec"]
@@ -43,6 +44,7 @@ def create_spec(req: pb.CreateJobRequest) -> CreateSpec:
         result_ttl_seconds=req.result_ttl_seconds,
         priority=req.priority,
         cache_key=req.cache_key,
+        require_executor=req.require_executor,
     )
 
 
@@ -169,14 +171,25 @@ class RunJobsSession:
                 # The requests of one message are created a group at a time (a trip to the store each):
                 # the first are answered while the rest are still being written.
                 for start in range(0, len(requests), GROUP):
-                    task = asyncio.create_task(self._start(requests[start : start + GROUP]))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    self._spawn(self._start(requests[start : start + GROUP]))
         finally:
             self.put(None)
 
-    async def _start(self, requests: list[pb.RunJobRequest]) -> None:
-        """Create the requests' jobs with their watches subscribed; the watches do the rest."""
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _start(self, requests: list[pb.RunJobRequest], *, checked: bool = False) -> None:
+        """Create the requests' jobs with their watches subscribed; the watches do the rest. Requests that
+        must not wait for an executor, of a kind no executor here serves, wait apart (``checked`` then)."""
+        if not checked:
+            serves = self.engine.serves_here
+            apart = [r.create.require_executor and valid_kind(r.create.kind) and not serves(r.create.kind)
+                     for r in requests]  # fmt: skip
+            if any(apart):
+                self._spawn(self._start_when_served([r for r, a in zip(requests, apart, strict=True) if a]))
+                requests = [r for r, a in zip(requests, apart, strict=True) if not a]
         watches: list[_Watch] = []
         creates: list[tuple[CreateSpec, _Watch, str]] = []
         for request in requests:
@@ -199,6 +212,16 @@ class RunJobsSession:
             else:  # an idempotency key used before: the job exists, watch it from where it is
                 existing.append((watch, outcome[0].id))
         await asyncio.gather(*(self._follow_existing(watch, job_id) for watch, job_id in existing))
+
+    async def _start_when_served(self, requests: list[pb.RunJobRequest]) -> None:
+        """Fail the requests whose kind no executor serves after the engine's grace; create the others."""
+        errors = await self.engine.unserved({request.create.kind for request in requests})
+        for request in requests:
+            if request.create.kind in errors:
+                self._failed(_Watch(self, request), errors[request.create.kind])
+        served = [request for request in requests if request.create.kind not in errors]
+        if served:
+            await self._start(served, checked=True)
 
     def _failed(self, watch: _Watch, exc: Exception) -> None:
         if not isinstance(exc, RPCError | ValueError | TypeError):

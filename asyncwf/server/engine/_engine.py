@@ -20,6 +20,7 @@ from asyncwf.server.engine._state import (
     _cache_hit,
     _now,
     _Prepared,
+    valid_kind,
 )
 from asyncwf.server.engine._types import (
     LOCAL_OWNER_PREFIX,
@@ -45,6 +46,8 @@ class JobEngine(LeaseKeeping):
         """
         if self._cluster is not None:
             await self._cluster.start()
+        if self._shared_kinds is not None:
+            self._shared_kinds.start()
         for job in await self.store.running_jobs() if self._cluster is None else ():
             if job.lease_owner.startswith(LOCAL_OWNER_PREFIX) or job.lease_owner == "":
                 # The in-process executor died with the previous process.
@@ -68,6 +71,8 @@ class JobEngine(LeaseKeeping):
             await asyncio.gather(self._sweeper, return_exceptions=True)
         if self._cluster is not None:
             await self._cluster.stop()
+        if self._shared_kinds is not None:
+            await self._shared_kinds.stop()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -193,6 +198,8 @@ class JobEngine(LeaseKeeping):
         return stored, created
 
     async def _insert(self, spec: CreateSpec, identity: str | None, job_id: str) -> tuple[JobInfo, bool]:
+        if spec.require_executor and (unserved := await self.unserved((self._validate(spec).kind,))):
+            raise unserved[spec.kind]
         prepared = self._prepare(spec, identity, job_id)
         new = prepared.new
         try:
@@ -277,9 +284,14 @@ class JobEngine(LeaseKeeping):
         store: each ``(job, created)``, or the error that request alone met, in order."""
         outcomes: list[tuple[JobInfo, bool] | Exception] = []
         prepared: list[tuple[int, _Prepared]] = []
+        unserved = await self.unserved({s.kind for s, _, _ in requests if s.require_executor and valid_kind(s.kind)})
         for index, (spec, watcher, job_id) in enumerate(requests):
             try:
-                prepared.append((index, self._prepare(spec, identity, job_id)))
+                ready = self._prepare(spec, identity, job_id)  # invalid requests fail here first
+                if spec.require_executor and spec.kind in unserved:
+                    ready.release()
+                    raise unserved[spec.kind]
+                prepared.append((index, ready))
             except Exception as exc:  # an invalid request
                 outcomes.append(exc)
                 continue

@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Protocol
 
 import anyio
@@ -118,6 +118,9 @@ class LocalExecutor:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
         self.engine.unregister_executor(self.executor_id)
+
+    def served_kinds(self) -> Collection[str]:
+        return () if self._stopping else self.registry
 
     def try_reserve(self, kind: str) -> bool:
         if self._stopping or kind not in self.registry:

@@ -16,14 +16,15 @@ import logging
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from typing import Any
 
 from asyncwf._context import JobOutput
 from asyncwf._deadlines import Deadlines
 from asyncwf._model import JobEvent, JobInfo, JobState, LogRecord
-from asyncwf.exceptions import InvalidArgument, NotFound, PermissionDenied, Unavailable
+from asyncwf.exceptions import InvalidArgument, NoExecutor, NotFound, PermissionDenied, Unavailable
 from asyncwf.server.engine._cluster import ClusterLink, is_cluster_store
+from asyncwf.server.engine._served import SharedServedKinds
 from asyncwf.server.engine._types import (
     SHUTDOWN,
     CreateSpec,
@@ -35,7 +36,7 @@ from asyncwf.server.engine._types import (
 from asyncwf.server.store._blobs import BlobStore
 from asyncwf.server.store._store import NewJob, Store
 
-__all__ = ["EngineState", "check_content_type"]
+__all__ = ["EngineState", "check_content_type", "valid_kind"]
 
 log = logging.getLogger("asyncwf.server")
 UTC = dt.UTC
@@ -75,6 +76,11 @@ class _Prepared:
 
 #: A placeholder for outcomes still to come.
 _NOT_YET: Any = object()
+
+
+def valid_kind(kind: str) -> bool:
+    """Whether ``kind`` is a well-formed job kind."""
+    return _KIND.match(kind) is not None
 
 
 def _now() -> dt.datetime:
@@ -139,6 +145,10 @@ class EngineState:
         self._active: dict[str, JobInfo] = {}
         #: Several replicas share the store (PostgreSQL): see :mod:`asyncwf.server.engine._cluster`.
         self._cluster: ClusterLink | None = ClusterLink(self, store) if is_cluster_store(store) else None  # type: ignore[arg-type]
+        #: The kinds other replicas' executors serve (see :mod:`asyncwf.server.engine._served`).
+        self._shared_kinds = None if self._cluster is None else SharedServedKinds(store, self.kinds_served_here)
+        #: Set (and replaced) when an executor connects: requests waiting for one of their kind look again.
+        self._executor_added = asyncio.Event()
         #: The newest version and log entry published to this replica's watchers, per watched job.
         self._seen: dict[str, int] = {}
         self._seen_logs: dict[str, int] = {}
@@ -152,10 +162,54 @@ class EngineState:
     def set_direct_executor(self, executor: InProcessExecutor | None) -> None:
         """Let ``executor`` take new jobs of its kinds without a claim round trip."""
         self._direct = executor
+        self._executors_changed()
 
     def add_remote_executor(self, executor: DirectExecutor) -> None:
         """A remote executor's lease stream may take new jobs at once too (after the in-process executor)."""
         self._remote_direct.append(executor)
+        self._executors_changed()
+        if self._shared_kinds is not None:
+            self._shared_kinds.kinds_added(executor.served_kinds())
+
+    def _executors_changed(self) -> None:
+        """Wake the requests waiting for an executor of their kind (see :meth:`unserved`)."""
+        changed, self._executor_added = self._executor_added, asyncio.Event()
+        changed.set()
+
+    def serves_here(self, kind: str) -> bool:
+        """Whether an executor of this replica (in-process or connected) runs ``kind``."""
+        if self._direct is not None and kind in self._direct.served_kinds():
+            return True
+        return any(kind in executor.served_kinds() for executor in self._remote_direct)
+
+    def kinds_served_here(self) -> set[str]:
+        """The kinds the executors of this replica run (the in-process one and the connected remote ones)."""
+        kinds = set() if self._direct is None else set(self._direct.served_kinds())
+        for executor in self._remote_direct:
+            kinds.update(executor.served_kinds())
+        return kinds
+
+    async def unserved(self, kinds: Collection[str]) -> dict[str, NoExecutor]:
+        """The error for each of ``kinds`` that no executor serves, here or (with several replicas) announced
+        by another replica, after waiting up to ``unserved_grace_seconds`` for one to connect."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.unserved_grace_seconds
+        missing = [kind for kind in kinds if not self.serves_here(kind)]
+        while missing:
+            if self._shared_kinds is not None:
+                missing = [kind for kind in missing if not await self._shared_kinds.serves(kind)]
+            left = deadline - loop.time()
+            if not missing or left <= 0:
+                break
+            added = self._executor_added
+            with contextlib.suppress(TimeoutError):  # looked at again at least every quarter second
+                await asyncio.wait_for(added.wait(), min(left, 0.25))
+            missing = [kind for kind in missing if not self.serves_here(kind)]
+        return {kind: NoExecutor(
+            f"no executor serves job kind {kind!r}: the backend runs its built-in kinds (asyncwf.*) and those of "
+            "connected executors. Start one for it (a RemoteExecutor, 'asyncwf worker' or 'asyncwf serve-app'), "
+            "or pass wait_for_executor=True to queue the job until one connects"
+        ) for kind in missing}  # fmt: skip
 
     def remove_remote_executor(self, executor: DirectExecutor) -> None:
         with contextlib.suppress(ValueError):

@@ -4,7 +4,7 @@ watchers of jobs, and the executors that take jobs as they are created."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
 from asyncwf._context import JobOutput
@@ -45,6 +45,9 @@ class EngineConfig:
     #: Largest accepted payload.
     max_payload_bytes: int = 4 * 1024 * 1024
     max_labels: int = 64
+    #: Seconds a job that must not wait for an executor (``run_job``) waits for one of its kind to connect
+    #: before failing with NoExecutor: an executor started along with the caller has time to reach the backend.
+    unserved_grace_seconds: float = 2.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -61,6 +64,8 @@ class CreateSpec:
     result_ttl_seconds: float = 0.0
     priority: int = 0
     cache_key: str = ""
+    #: Fail at once (NoExecutor) when no executor serves the kind, instead of queueing the job.
+    require_executor: bool = False
 
 
 class DirectExecutor(Protocol):
@@ -70,6 +75,9 @@ class DirectExecutor(Protocol):
     executor_id: str
     #: Lease length for jobs given to it; None for no expiry (in-process).
     lease_seconds: float | None
+
+    def served_kinds(self) -> Collection[str]:
+        """The kinds it runs."""
 
     def try_reserve(self, kind: str) -> bool:
         """Reserve a slot for a job of ``kind``; False when it cannot run one now."""
