@@ -112,6 +112,8 @@ class Worker:
         for task_type, script in self.scripts.items():
             if not await anyio.Path(script).is_file():
                 raise ConfigurationError(f"the script of task type {task_type!r} does not exist: {script}")
+            # absolute: each script runs in its job's own directory
+            self.scripts[task_type] = Path(await anyio.Path(script).absolute())
         await anyio.Path(self.work_dir).mkdir(parents=True, exist_ok=True)
         await self._register()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="asyncwf-worker-sweeper")
