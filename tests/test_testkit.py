@@ -27,6 +27,17 @@ def _pytest(folder: Path, source: str, *args: str, env: dict[str, str] | None = 
 
 
 @pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_the_guides_time_skipping_module_runs_in_milliseconds(tmp_path: Path, mode: str) -> None:
+    [module] = [m for m in re.findall(r"```python\n(.*?)```", GUIDE.read_text(), re.S) if "asyncwf_clock" in m]
+    if mode == "strict":  # strict mode wants async tests marked (the guide says so above)
+        module = module.replace("async def test_", "@pytest.mark.asyncio\nasync def test_").replace(
+            "import asyncio\n", "import asyncio\n\nimport pytest\n"
+        )
+    report = _pytest(tmp_path, module, "-o", f"asyncio_mode={mode}", "-p", "no:randomly")
+    assert "1 passed" in report, report  # (a timeout of 3600 s: the run's own 120 s limit says it skipped)
+
+
+@pytest.mark.parametrize("mode", ["strict", "auto"])
 def test_the_guides_module_runs_as_written_in_both_pytest_asyncio_modes(tmp_path: Path, mode: str) -> None:
     module = re.search(r"```python\n(.*?)```", GUIDE.read_text(), re.S)
     assert module is not None

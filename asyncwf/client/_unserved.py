@@ -9,6 +9,7 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
+from asyncwf._clock import now as clock_now
 from asyncwf._model import JobState
 from asyncwf.exceptions import AsyncwfError
 
@@ -60,7 +61,7 @@ class QueuedNotice:
                 self._task = None
 
     async def _check(self, kind: str, seconds: float) -> None:
-        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+        cutoff = clock_now() - dt.timedelta(seconds=seconds)
         try:
             async for job in self._client.list_jobs(kind=kind, states=[JobState.QUEUED], created_before=cutoff,
                                                      limit=1):  # fmt: skip

@@ -9,7 +9,10 @@ pytest-asyncio suite that installs asyncwf gets these fixtures:
 - ``gcs_emulator``: a :class:`GCSEmulator` for the whole session, with
   ``STORAGE_EMULATOR_HOST`` set; ``gcs_bucket``: a fresh bucket in it per test;
 - ``postgres_server``: a :class:`PostgresServer` for the whole session;
-  ``postgres_dsn``: a fresh database in it per test.
+  ``postgres_dsn``: a fresh database in it per test;
+- ``asyncwf_clock``: a :class:`SkippingClock` on the test's event loop: ``await
+  asyncwf_clock.skip(3600)`` lets an hour pass at once (leases, execution
+  timeouts, result expiry, ``asyncio.sleep`` in job functions).
 
 Inside a test, the implicit default client only reaches backends started in
 the test's process: a test that forgets ``asyncwf_client`` gets a
@@ -25,13 +28,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from asyncwf.testing._clock import SkippingClock
     from asyncwf.testing._gcs import GCSEmulator
     from asyncwf.testing._local import LocalBackend
     from asyncwf.testing._postgres import PostgresServer
 
-__all__ = ["GCSEmulator", "LocalBackend", "PostgresServer"]
+__all__ = ["GCSEmulator", "LocalBackend", "PostgresServer", "SkippingClock"]
 
-_HOMES = {"GCSEmulator": "_gcs", "LocalBackend": "_local", "PostgresServer": "_postgres"}
+_HOMES = {"GCSEmulator": "_gcs", "LocalBackend": "_local", "PostgresServer": "_postgres", "SkippingClock": "_clock"}
 
 
 def __getattr__(name: str) -> Any:

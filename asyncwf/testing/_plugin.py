@@ -12,7 +12,7 @@ from asyncwf import _testguard
 
 if TYPE_CHECKING:
     from asyncwf.client import Client
-    from asyncwf.testing import GCSEmulator, LocalBackend, PostgresServer
+    from asyncwf.testing import GCSEmulator, LocalBackend, PostgresServer, SkippingClock
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,6 +62,18 @@ async def asyncwf_client(asyncwf_backend: LocalBackend) -> AsyncIterator[Client]
     async with asyncwf_backend.client() as client:
         Client.set_default_client(client)
         yield client
+
+
+@_async_fixture
+async def asyncwf_clock() -> AsyncIterator[SkippingClock]:
+    """A :class:`~asyncwf.testing.SkippingClock` on the test's event loop: ``await asyncwf_clock.skip(3600)``."""
+    from asyncwf.testing import SkippingClock
+
+    clock = SkippingClock()
+    try:
+        yield clock
+    finally:
+        clock.close()
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from typing import Protocol
 
 import anyio
 
+from asyncwf._clock import now as clock_now
 from asyncwf._context import (
     JobContext,
     JobOutput,
@@ -32,7 +33,7 @@ from asyncwf.server.engine._engine import LOCAL_OWNER_PREFIX, JobEngine
 
 __all__ = ["Executor", "KindRegistry", "LocalExecutor"]
 
-UTC = dt.UTC
+
 log = logging.getLogger(__name__)
 
 
@@ -56,7 +57,7 @@ class _EngineReporter:
         call_on_loop(self._loop, self._engine.report_progress, job_id, steps_done, steps_total, message)
 
     def log(self, job_id: str, level: str, message: str, logger: str) -> None:
-        entry = (level, message, logger, dt.datetime.now(UTC))
+        entry = (level, message, logger, clock_now())
         call_on_loop(self._loop, self._log, job_id, entry)
 
     def _log(self, job_id: str, entry: tuple[str, str, str, dt.datetime]) -> None:

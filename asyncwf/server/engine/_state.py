@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from typing import Any
 
+from asyncwf._clock import now as clock_now
 from asyncwf._context import JobOutput
 from asyncwf._deadlines import Deadlines
 from asyncwf._model import JobEvent, JobInfo, JobState, LogRecord
@@ -83,8 +84,7 @@ def valid_kind(kind: str) -> bool:
     return _KIND.match(kind) is not None
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(UTC)
+_now = clock_now  # asyncwf's wall clock (moved by a test's SkippingClock)
 
 
 #: A small result to settle: ``(job id, executor id, attempt, data, content type)``.
