@@ -107,6 +107,7 @@ def test_errors_pickle() -> None:
 
 #: Modules whose public names and public members all carry a docstring (the API reference is built from them).
 DOCUMENTED = ("asyncwf", "asyncwf.workflows", "asyncwf.data", "asyncwf.services", "asyncwf.worker", "asyncwf.testing",
+              "asyncwf.server",
               "asyncwf.exceptions", "asyncwf.blocking.workflows", "asyncwf.blocking.data", "asyncwf.blocking.services",
               "asyncwf.blocking.worker")  # fmt: skip
 

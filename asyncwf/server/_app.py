@@ -292,6 +292,7 @@ class Backend:
 
     @property
     def serving(self) -> bool:
+        """Whether it is started and not shutting down."""
         return self._grpc is not None and not self._draining
 
     async def __aenter__(self) -> Backend:

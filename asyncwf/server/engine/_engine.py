@@ -225,6 +225,7 @@ class JobEngine(LeaseKeeping):
             yield event
 
     async def get(self, job_id: str, identity: str | None = None) -> JobInfo:
+        """The job's snapshot (:class:`~asyncwf.exceptions.NotFound`, or PermissionDenied for another identity's)."""
         return await self._get(job_id, identity)
 
     async def list_jobs(self, flt: JobFilter, *, limit: int = 0, page_size: int = 500) -> AsyncIterator[JobInfo]:

@@ -30,6 +30,7 @@ from asyncwf._context import (
 )
 from asyncwf._model import JobInfo
 from asyncwf.server.engine._engine import LOCAL_OWNER_PREFIX, JobEngine
+from asyncwf.server.engine._types import InProcessExecutor
 
 __all__ = ["Executor", "KindRegistry", "LocalExecutor"]
 
@@ -40,7 +41,8 @@ log = logging.getLogger(__name__)
 class Executor(Protocol):
     """Anything that leases jobs from the engine and settles them."""
 
-    async def start(self) -> None: ...
+    async def start(self) -> None:
+        """Start claiming jobs of its kinds."""
 
     async def stop(self, grace: float = 0.0) -> None:
         """Stop claiming; give running jobs ``grace`` seconds, then cancel them."""
@@ -68,7 +70,7 @@ class _EngineReporter:
 SETTLE_TRIES = 5
 
 
-class LocalExecutor:
+class LocalExecutor(Executor, InProcessExecutor):
     """Runs registered job kinds inside the backend process.
 
     Args:

@@ -34,12 +34,14 @@ class BlobStore(Protocol):
     def get(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
         """Stream the blob; raise :class:`~asyncwf.exceptions.NotFound` if missing."""
 
-    async def size(self, key: str) -> int: ...
+    async def size(self, key: str) -> int:
+        """The blob's size in bytes; :class:`~asyncwf.exceptions.NotFound` if missing."""
 
     async def delete(self, key: str) -> None:
         """Remove the blob; missing blobs are ignored."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release connections and sessions (the blobs stay)."""
 
 
 def check_key(key: str) -> str:
@@ -48,7 +50,7 @@ def check_key(key: str) -> str:
     return key
 
 
-class LocalBlobStore:
+class LocalBlobStore(BlobStore):
     """Blobs as files under one directory; every file operation runs in a worker thread."""
 
     def __init__(self, root: str | Path) -> None:
@@ -104,7 +106,7 @@ class LocalBlobStore:
         return None
 
 
-class GCSBlobStore:
+class GCSBlobStore(BlobStore):
     """Blobs as objects under ``gs://bucket/prefix/`` (gcloud-aio-storage), shared by every replica.
 
     An object appears only when its upload completed (GCS writes are atomic)

@@ -19,6 +19,7 @@ import anyio
 
 from asyncwf._model import JobInfo, JobState, LogRecord, Progress
 from asyncwf.exceptions import AlreadyExists, ConfigurationError, Conflict, InternalError, Unavailable
+from asyncwf.server.engine._cluster import ClusterStore
 from asyncwf.server.store._postgres_batch import WriteBatcher, mapped_store_errors, numbered
 from asyncwf.server.store._postgres_xf import POSTGRES_ENTITY_MIGRATION, PostgresEntities
 from asyncwf.server.store._rows import (
@@ -35,7 +36,7 @@ from asyncwf.server.store._rows import (
     row_to_job,
     ts,
 )
-from asyncwf.server.store._store import Document, JobFilter, JobUpdate, NewJob, one_by_one
+from asyncwf.server.store._store import Document, JobFilter, JobUpdate, NewJob, Store, one_by_one
 
 __all__ = ["PostgresStore"]
 
@@ -143,7 +144,7 @@ def _password(dsn: str) -> str | None:
 
 
 @mapped_store_errors
-class PostgresStore(PostgresEntities):
+class PostgresStore(PostgresEntities, Store, ClusterStore):
     """The store on PostgreSQL, for one or several backend replicas.
 
     Args:
@@ -201,6 +202,7 @@ class PostgresStore(PostgresEntities):
 
     @property
     def pool(self) -> Any:
+        """The asyncpg pool (:class:`~asyncwf.exceptions.InternalError` once the store is closed)."""
         if self._pool is None:
             raise InternalError("the store is closed")
         return self._pool

@@ -52,7 +52,7 @@ from asyncwf.server.store._sqlite_writes import (
     _update_sql,
 )
 from asyncwf.server.store._sqlite_xf import ENTITY_MIGRATION, SQLiteEntities
-from asyncwf.server.store._store import Document, JobFilter, JobUpdate, NewJob
+from asyncwf.server.store._store import Document, JobFilter, JobUpdate, NewJob, Store
 
 __all__ = ["SQLiteStore"]
 
@@ -143,7 +143,7 @@ _MIGRATIONS: list[str] = [
 ]
 
 
-class SQLiteStore(SQLiteEntities):
+class SQLiteStore(SQLiteEntities, Store):
     """The embedded store: one SQLite file in WAL mode with group commit.
 
     Args:

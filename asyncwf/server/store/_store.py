@@ -171,7 +171,8 @@ class Store(EntityStore, Protocol):
         """:meth:`insert_job` of each, together where the store can (one trip to its writer): each
         outcome, or the error that job alone met, in order."""
 
-    async def get_job(self, job_id: str) -> JobInfo | None: ...
+    async def get_job(self, job_id: str) -> JobInfo | None:
+        """The job's current snapshot, or None if there is no such job."""
 
     async def list_jobs(self, flt: JobFilter, *, after: tuple[float, str] | None, limit: int) -> list[JobInfo]:
         """One page of jobs ordered by (created_at, id), strictly after ``after``."""
@@ -211,7 +212,8 @@ class Store(EntityStore, Protocol):
     async def append_logs(self, records: Sequence[LogRecord]) -> list[LogRecord]:
         """Store log entries; return them with their sequence numbers."""
 
-    async def get_logs(self, job_id: str, after_seq: int = 0) -> list[LogRecord]: ...
+    async def get_logs(self, job_id: str, after_seq: int = 0) -> list[LogRecord]:
+        """The job's log entries after ``after_seq``, in order."""
 
     async def find_cached(self, kind: str, owner: str, cache_key: str, now: dt.datetime) -> JobInfo | None:
         """The latest SUCCEEDED, unexpired job of ``kind`` and ``owner`` with ``cache_key``."""
@@ -231,9 +233,11 @@ class Store(EntityStore, Protocol):
     async def insert_document(self, doc: Document) -> Document:
         """Store a new document; :class:`~asyncwf.exceptions.AlreadyExists` if its id is taken."""
 
-    async def get_document(self, collection: str, doc_id: str) -> Document | None: ...
+    async def get_document(self, collection: str, doc_id: str) -> Document | None:
+        """The document, or None if there is none with this id in the collection."""
 
     async def update_document(self, doc: Document, expected_version: int) -> Document | None:
         """Replace a document if its version is ``expected_version`` (bumping it); None otherwise."""
 
-    async def list_documents(self, collection: str, *, name_prefix: str, limit: int) -> list[Document]: ...
+    async def list_documents(self, collection: str, *, name_prefix: str, limit: int) -> list[Document]:
+        """Up to ``limit`` documents of the collection whose name starts with ``name_prefix``, oldest first."""
