@@ -4,6 +4,7 @@
 - the hash of a 512 MiB file, beside reading it and hashing it with blake3 directly;
 - 200 x 100 KiB and 1 x 256 MiB uploads and downloads through a GCS emulator, beside bare
   gcloud-aio-storage calls with the same concurrency (16) and the Octue SDK's Dataset.upload/download;
+- 1 x 64 MiB downloaded to disk, verified, beside a bare aiohttp GET streamed to a file;
 - the peak memory of downloading a 1 GiB object.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -148,6 +150,45 @@ async def _transfers(rows: list[Row], work: Path, bucket: str, small_count: int,
                 rows.append(Row(what, system, metric, best[(what, system, metric)], "MiB/s"))
 
 
+async def _to_disk(rows: list[Row], work: Path, bucket: str, mib: int, rounds: int) -> None:
+    """One object downloaded to disk: asyncwf (streamed to a temporary file, CRC32C and BLAKE3 checked, renamed
+    into place) beside a bare aiohttp GET streamed to a file. The disk sets the pace here, and the kernel's
+    write-back makes it uneven: every download starts after ``os.sync()``, the two alternate in order, and
+    the medians are reported."""
+    from asyncwf.data import Datafile
+    from asyncwf.data._gcs import cloud_storage
+
+    _random_file(work / "disk.bin", mib * MIB)
+    cs = await cloud_storage()
+    await cs.upload_file(str(work / "disk.bin"), f"gs://{bucket}/disk.bin")
+    url = f"{cs._emulator}/storage/v1/b/{bucket}/o/disk.bin"
+
+    datafile = await Datafile(f"gs://{bucket}/disk.bin")  # its metadata read once, as a user's would be
+
+    async def ours(target: Path) -> None:
+        await datafile.download(str(target))
+
+    async def bare(target: Path) -> None:
+        async with cs.session.get(url, params={"alt": "media"}, raise_for_status=True) as response:
+            with target.open("wb") as f:
+                async for chunk in response.content.iter_chunked(MIB):
+                    f.write(chunk)
+
+    rates: dict[str, list[float]] = {"asyncwf (verified)": [], "bare aiohttp GET to a file": []}
+    sides = list(zip(rates, (ours, bare), strict=True))
+    for run in range(rounds):
+        for system, fn in sides if run % 2 == 0 else sides[::-1]:
+            target = work / f"disk-{run}-{len(rates[system])}.bin"
+            await asyncio.to_thread(os.sync)
+            start = time.perf_counter()
+            await fn(target)
+            rates[system].append(mib / (time.perf_counter() - start))
+            assert target.stat().st_size == mib * MIB
+            target.unlink()
+    for system, values in rates.items():
+        rows.append(Row(f"data: 1 x {mib} MiB to disk", system, "download, median", statistics.median(values), "MiB/s"))
+
+
 async def _raw_get(cs: Any, bucket: str, name: str) -> None:
     url = f"{cs._emulator}/storage/v1/b/{bucket}/o/{name.replace('/', '%2F')}"
     async with cs.session.get(url, params={"alt": "media"}, raise_for_status=True) as response:
@@ -205,6 +246,7 @@ def _memory(rows: list[Row], work: Path, bucket: str, emulator: str, size_mib: i
 async def _ours(rows: list[Row], work: Path, bucket: str, quick: bool) -> None:
     await _metadata_and_hash(rows, work, 200 if quick else 1000, 128 if quick else 512)
     await _transfers(rows, work, bucket, 200, 64 if quick else 256)
+    await _to_disk(rows, work, bucket, 64, 7 if quick else 15)
 
 
 def run_sync(rows: list[Row], *, quick: bool = False) -> None:
@@ -217,7 +259,7 @@ def run_sync(rows: list[Row], *, quick: bool = False) -> None:
         asyncio.run(_ours(rows, work, bucket, quick))
         _octue(rows, work, bucket, emulator.url, quick, 200, large_mib, hash_mib)
         emulator.wipe()
-        _memory(rows, work, bucket, emulator.url, 256 if quick else 1024)
+        _memory(rows, work, bucket, emulator.url, 1024)
 
 
 async def run(rows: list[Row], *, quick: bool = False) -> None:

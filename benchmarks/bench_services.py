@@ -35,7 +35,7 @@ EVENTS = [{"kind": "result", "output_values": 1, "output_manifest": None}]
 #: app takes would queue them in the backend). 64 instead: see docs/benchmarks.md.
 CONCURRENCY = 256
 #: Rounds of each through-the-backend measurement (and of its floor); the median is reported.
-ROUNDS = 3
+ROUNDS = 7
 TWINE = {"input_values_schema": {"type": "object"}, "output_values_schema": {"type": "object"}}
 
 

@@ -493,9 +493,13 @@ async def _save(response: aiohttp.ClientResponse, local_path: str, what: str,
     return hasher
 
 
-def _hash_and_write(fd: int, hasher: StreamHasher, chunks: list[bytes]) -> None:
+def _hash_block(hasher: StreamHasher, chunks: list[bytes]) -> None:
     for chunk in chunks:
         hasher.update(chunk)
+
+
+def _write_block(fd: int, chunks: list[bytes]) -> None:
+    chunks = list(chunks)  # (the hasher reads the same list meanwhile)
     while chunks:
         written = os.writev(fd, chunks)
         while chunks and written >= len(chunks[0]):
@@ -506,14 +510,16 @@ def _hash_and_write(fd: int, hasher: StreamHasher, chunks: list[bytes]) -> None:
 
 async def _pipe(response: aiohttp.ClientResponse, fd: int, hasher: StreamHasher,
                 progress: Callable[[int], None] | None) -> None:  # fmt: skip
-    """Network -> (hash + disk), overlapped: the loop reads while a worker thread hashes and writes the
-    previous few MiB (the chunks as they came, no copies). At most a few blocks are in memory at once."""
+    """Network -> (hash | disk), overlapped: the loop reads while one worker thread writes the previous few
+    MiB and another hashes them (the chunks as they came, no copies), so the disk sets the pace, not the
+    disk plus the hashing. At most a few blocks are in memory at once."""
     blocks: asyncio.Queue[list[bytes] | None] = asyncio.Queue(maxsize=2)
 
     async def write() -> None:
         while (block := await blocks.get()) is not None:
             size = sum(len(chunk) for chunk in block)
-            await anyio.to_thread.run_sync(_hash_and_write, fd, hasher, block)
+            await asyncio.gather(anyio.to_thread.run_sync(_hash_block, hasher, block),
+                                 anyio.to_thread.run_sync(_write_block, fd, block))  # fmt: skip
             if progress is not None:
                 progress(size)
 

@@ -77,6 +77,15 @@ class _Capture:
 
     @contextlib.contextmanager
     def __call__(self, handler: logging.Handler, level: int) -> Iterator[None]:
+        self._enter(level)
+        token = _CURRENT_LOGS.set((handler, level))
+        try:
+            yield
+        finally:
+            _CURRENT_LOGS.reset(token)
+            self._exit(level)
+
+    def _enter(self, level: int) -> None:
         root = logging.getLogger()
         with self._lock:
             if not self._levels:
@@ -87,22 +96,25 @@ class _Capture:
                     own.addFilter(self._filter)
                 root.addHandler(_router)
             self._levels.append(level)
-            root.setLevel(min(self._saved or level, *self._levels))
-        token = _CURRENT_LOGS.set((handler, level))
-        try:
-            yield
-        finally:
-            _CURRENT_LOGS.reset(token)
-            with self._lock:
-                self._levels.remove(level)
-                if self._levels:
-                    root.setLevel(min(self._saved or min(self._levels), *self._levels))
-                else:
-                    root.removeHandler(_router)
-                    root.setLevel(self._saved)
-                    for own in self._filtered:
-                        own.removeFilter(self._filter)
-                    self._filtered = []
+            _set_level(root, min(self._saved or level, *self._levels))
+
+    def _exit(self, level: int) -> None:
+        root = logging.getLogger()
+        with self._lock:
+            self._levels.remove(level)
+            if self._levels:
+                _set_level(root, min(self._saved or min(self._levels), *self._levels))
+            else:
+                root.removeHandler(_router)
+                _set_level(root, self._saved)
+                for own in self._filtered:
+                    own.removeFilter(self._filter)
+                self._filtered = []
+
+
+def _set_level(logger: logging.Logger, level: int) -> None:
+    if logger.level != level:  # setLevel clears every logger's cache, even for the same level
+        logger.setLevel(level)
 
 
 _capture = _Capture()
