@@ -157,6 +157,11 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--lease-seconds", type=float, help="lease length: a dead worker is noticed after this (default: the backend's)"
     )
+    worker.add_argument(
+        "--no-fork-server", action="store_true",
+        help="start a new interpreter per script instead of forking it from one that has asyncwf.worker imported "
+        "(forking is the default on Linux)",
+    )  # fmt: skip
     _log_arguments(worker)
 
     images = sub.add_parser("images", formatter_class=_Help, help="the backend's raster catalogue")
@@ -270,7 +275,7 @@ async def _worker(args: argparse.Namespace, scripts: dict[str, Path]) -> None:
     auth = Auth(args.token) if args.token else None
     async with Client(args.host, args.port, auth=auth) as client, Worker(
         client, scripts, concurrency=args.concurrency, timeout=args.timeout, work_dir=args.work_dir, name=args.name,
-        lease_seconds=args.lease_seconds,
+        lease_seconds=args.lease_seconds, fork_server=False if args.no_fork_server else None,
     ) as worker:  # fmt: skip
         print(json.dumps({"worker": worker.name, "task_types": sorted(scripts), "pid": os.getpid()}), flush=True)
         await stop.wait()

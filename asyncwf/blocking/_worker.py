@@ -289,6 +289,10 @@ class Worker(BlockingProxy[_async_Worker]):
             a failed run's directory is kept ``keep_failed_seconds`` for debugging.
         name: The worker's name in the backend (default: host name and process id).
         python: The interpreter that runs the scripts.
+        fork_server: Fork each script from a process that has imported ``asyncwf.worker`` already
+            (default on Linux) instead of starting a new interpreter for it: each script still runs in a
+            process of its own, with its own directory and environment, without paying the interpreter's
+            start and the imports every time. False: a new interpreter per script.
 
     An async context manager; or ``await worker.run()``. Jobs are leased from the
     job engine: a worker that dies loses its leases and the jobs run again elsewhere.
@@ -313,6 +317,7 @@ class Worker(BlockingProxy[_async_Worker]):
         python: str = sys.executable,
         lease_seconds: float | None = None,
         keep_failed_seconds: float = 86400.0,
+        fork_server: bool | None = None,
     ) -> None:
         construct(
             self,
@@ -325,6 +330,7 @@ class Worker(BlockingProxy[_async_Worker]):
             python=python,
             lease_seconds=lease_seconds,
             keep_failed_seconds=keep_failed_seconds,
+            fork_server=fork_server,
         )
 
     def __enter__(self) -> Worker:

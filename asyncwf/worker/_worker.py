@@ -27,6 +27,7 @@ from asyncwf.client import Client, RemoteExecutor
 from asyncwf.exceptions import AsyncwfError, ConfigurationError, Conflict
 from asyncwf.worker._arguments import XFWorkerArguments
 from asyncwf.worker._connection import Connection
+from asyncwf.worker._forkserver import ForkServer, fork_server_available
 from asyncwf.worker._queries import get_xf_job_log_token
 from asyncwf.worker._transfer import area_url, upload
 
@@ -76,6 +77,10 @@ class Worker:
             a failed run's directory is kept ``keep_failed_seconds`` for debugging.
         name: The worker's name in the backend (default: host name and process id).
         python: The interpreter that runs the scripts.
+        fork_server: Fork each script from a process that has imported ``asyncwf.worker`` already
+            (default on Linux) instead of starting a new interpreter for it: each script still runs in a
+            process of its own, with its own directory and environment, without paying the interpreter's
+            start and the imports every time. False: a new interpreter per script.
 
     An async context manager; or ``await worker.run()``. Jobs are leased from the
     job engine: a worker that dies loses its leases and the jobs run again elsewhere.
@@ -85,6 +90,7 @@ class Worker:
         self, client: Client, scripts: Mapping[str, Path | str], *, concurrency: int | None = None,
         timeout: float = 3600.0, work_dir: Path | str | None = None, name: str | None = None,
         python: str = sys.executable, lease_seconds: float | None = None, keep_failed_seconds: float = 86400.0,
+        fork_server: bool | None = None,
     ) -> None:  # fmt: skip
         if not scripts:
             raise ConfigurationError("a worker needs at least one task-type script")
@@ -105,6 +111,10 @@ class Worker:
         self.executor = RemoteExecutor(client, kinds, capacity=self.concurrency, lease_seconds=lease_seconds,
                                        executor_id=f"xf-worker:{self.name}")  # fmt: skip
         self._sweeper: asyncio.Task[None] | None = None
+        use_fork_server = fork_server_available() if fork_server is None else fork_server
+        if use_fork_server and not fork_server_available():
+            raise ConfigurationError("the fork server needs Linux")
+        self._forks = ForkServer(python) if use_fork_server else None
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -128,6 +138,8 @@ class Worker:
         finally:
             if self._sweeper is not None:
                 self._sweeper.cancel()
+            if self._forks is not None:
+                await self._forks.close()
             await self.conn.aclose()
 
     async def run(self) -> None:
@@ -230,11 +242,7 @@ class Worker:
         arguments = XFWorkerArguments(job_serial, self.client.host, str(self.client.port),
                                       await self.client.auth.get_token() or "")  # fmt: skip
         env = {**os.environ, **arguments.environment(), "TMPDIR": str(run_dir), "PYTHONUNBUFFERED": "1"}
-        proc = await asyncio.create_subprocess_exec(
-            self.python, str(script), cwd=run_dir, env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )  # fmt: skip
+        proc = await self._start_script(script, run_dir, env)
         tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
         timed_out = False
         try:
@@ -248,6 +256,19 @@ class Worker:
             await asyncio.shield(_stop(proc))
             raise
         return rc, list(tail), timed_out
+
+    async def _start_script(self, script: Path, run_dir: Path, env: dict[str, str]) -> Any:
+        """The script's process: forked by the fork server, or (without one, or if it fails) a new interpreter."""
+        if self._forks is not None:
+            try:
+                return await self._forks.spawn(script, run_dir, env)
+            except ConnectionError as exc:
+                log.warning("the fork server failed (%s): starting the script in a new interpreter", exc)
+        return await asyncio.create_subprocess_exec(
+            self.python, str(script), cwd=run_dir, env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )  # fmt: skip
 
     async def _pump(self, proc: Any, log_path: Path, tail: collections.deque[str], ctx: JobContext) -> None:
         """Copy the script's output to its log file and, line by line (the first ``_MAX_LOG_LINES``), to the
