@@ -2,7 +2,9 @@
 
 - replicas: trivial ``asyncwf.echo`` jobs (each replica's in-process executor runs them)
   through two ``asyncwf serve --store postgresql://...`` processes, 512 in flight from one
-  client process split over both. Peer: one ``asyncwf serve`` on SQLite, same client, same run.
+  client process split over both. Peers, same run: a bare asyncpg queue on the same PostgreSQL server
+  (``_pg_claim_peer``: two claim-loop processes, ``FOR UPDATE SKIP LOCKED``, same durability), and one
+  ``asyncwf serve`` on SQLite.
 - dask: eight compute-heavy grafts at once through a backend whose large grafts go to a
   LocalCluster of 1 worker process, then of 2 (one thread each).
 """
@@ -17,6 +19,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from benchmarks import _pg_claim_peer
 from benchmarks._util import Row, asyncwf_server, subprocess_server
 
 
@@ -62,6 +65,13 @@ async def _replicas(rows: list[Row], quick: bool) -> None:
             rate = await _rate([a["port"], b["port"]], n, 512)
         rows.append(Row("scale-out: replicas", "asyncwf: 2 replicas on PostgreSQL", "jobs/s, 512 in flight", rate,
                         "jobs/s"))  # fmt: skip
+        peer_dsn = await server.new_database()
+        await _pg_claim_peer.create_schema(peer_dsn)
+        worker = ["-m", "benchmarks._pg_claim_peer", "worker", peer_dsn]
+        with subprocess_server(*worker), subprocess_server(*worker):
+            rate = await _pg_claim_peer.run_jobs(peer_dsn, n, 512)
+        rows.append(Row("scale-out: replicas", "peer: asyncpg SKIP LOCKED claim loop, 2 workers",
+                        "jobs/s, 512 in flight", rate, "jobs/s"))  # fmt: skip
     with asyncwf_server() as single:
         rate = await _rate([single["port"]], n, 512)
     rows.append(Row("scale-out: replicas", "asyncwf: 1 backend on SQLite", "jobs/s, 512 in flight", rate, "jobs/s"))
