@@ -17,14 +17,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def peer_python(name: str, requirement: str) -> Path | None:
+def peer_python(name: str, *requirements: str) -> Path | None:
     """The Python of a peer's own virtualenv (``benchmarks/.venvs/<name>``), made on first use with
-    ``pip install <requirement>``; None if it cannot be installed."""
+    ``pip install <requirements>``; None if it cannot be installed."""
     venv = ROOT / "benchmarks" / ".venvs" / name
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        done = subprocess.run([str(python), "-m", "pip", "install", "-q", requirement], check=False)
+        done = subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=False)
         if done.returncode != 0:
             return None
     return python

@@ -2,9 +2,10 @@
 
 - ``ChildEmulator.ask_multiple`` of 1,000 questions (Octue's emulator answers through a thread pool);
 - ``Runner.run`` of a trivial function app, per run;
-- ``Child.ask_multiple`` of 1,000 questions through the backend to a served app (in-process
-  backend, the app served by a ServedApp over gRPC; then backend, app and asker in three processes),
-  beside its floor: 1,000 bare ``run_job`` calls through a remote executor in three processes;
+- ``Child.ask_multiple`` through the backend to a served app (in-process backend, the app served by a
+  ServedApp over gRPC: 1,000 questions, 200 with ``--quick``; then backend, app and asker in three
+  processes: 200 and 1,000 questions), beside its floor: as many bare ``run_job`` calls through a remote
+  executor in three processes;
   256 questions in flight to a served app that takes 256 at once (:data:`CONCURRENCY`); each the
   median of :data:`ROUNDS` rounds after one warm-up question.
   Octue's own message path needs Pub/Sub; ``../shared/reference/octue.md`` measured 1.17 s for
@@ -73,11 +74,14 @@ async def _ours(rows: list[Row], quick: bool) -> None:
         asker = Child("bench/app:1.0", client=client)
         await asker.ask(input_values={"x": 0})
         elapsed = await _median_of_rounds(asker, count)
-    rows.append(Row("services: through the backend", "asyncwf, one process", f"ask_multiple({count})", elapsed, "s"))
-    rows.append(Row("services: through the backend", "asyncwf, three processes", f"ask_multiple({count})",
-                    await _three_processes(count), "s"))  # fmt: skip
-    rows.append(Row("services: through the backend", "floor: bare run_job via a remote executor, three processes",
-                    f"{count} jobs", await _engine_floor(count), "s"))  # fmt: skip
+    rows.append(Row("services: through the backend", "asyncwf, one process", f"ask_multiple({count})",
+                    elapsed * 1000, "ms"))  # fmt: skip
+    for questions in (200, 1000):
+        label = f"services: {questions} questions through the backend"
+        rows.append(Row(label, "asyncwf, three processes", f"ask_multiple({questions})",
+                        await _three_processes(questions) * 1000, "ms"))  # fmt: skip
+        rows.append(Row(label, "floor: bare run_job via a remote executor, three processes", f"{questions} jobs",
+                        await _engine_floor(questions) * 1000, "ms"))  # fmt: skip
 
 
 APP = "async def run(analysis):\n    analysis.output_values = {'x': analysis.input_values['x'] + 1}\n"

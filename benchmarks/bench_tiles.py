@@ -1,6 +1,6 @@
-"""XYZ tiles: band math + colormap from a COG through asyncwf's HTTP tile endpoint, beside rio-tiler
-(the engine inside TiTiler) rendering the same tiles directly in its own virtualenv; and how soon a
-tile error reaches an ``iter_tile_errors`` consumer.
+"""XYZ tiles: band math + colormap from a COG through asyncwf's HTTP tile endpoint, beside TiTiler serving
+the same tiles over HTTP under uvicorn and rio-tiler (the engine inside TiTiler) rendering them directly,
+each in its own virtualenv; and how soon a tile error reaches an ``iter_tile_errors`` consumer.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from benchmarks._util import ROOT, Row, asyncwf_server, peer_python, percentile
 
@@ -50,7 +51,6 @@ async def _ours(path: Path, tiles: list[tuple[int, int]], repeats: int, rows: li
 
 async def _layer_and_tiles(client: Any, path: Path, tiles: list[tuple[int, int]], repeats: int,
                            rows: list[Row]) -> None:  # fmt: skip
-    import aiohttp
 
     import asyncwf.workflows as wf
 
@@ -61,12 +61,23 @@ async def _layer_and_tiles(client: Any, path: Path, tiles: list[tuple[int, int]]
     layer = wf.XYZ.build((b3 - b1) / (b3 + b1), client=client)
     await layer.save()
     template = layer.url(session_id="bench", colormap="viridis", scales=[-1, 1])
+    rate = await _rate_over_http(template, tiles, repeats)
+    rows.append(Row("tiles: band math + colormap", "asyncwf", "tiles/s over HTTP", rate, "tiles/s"))
+    await _error_latency(layer, template, rows)
+
+
+async def _rate_over_http(template: str, tiles: list[tuple[int, int]], repeats: int) -> float:
+    """Tiles per second fetching ``template`` ({z}/{x}/{y}) for each tile ``repeats`` times, 4 in flight, from
+    another process (after one warm-up round)."""
+    import aiohttp
+
     async with aiohttp.ClientSession() as http:
 
         async def fetch(xy: tuple[int, int]) -> int:
             url = template.replace("{z}", str(ZOOM)).replace("{x}", str(xy[0])).replace("{y}", str(xy[1]))
             async with http.get(url) as response:
                 assert response.status == 200, await response.text()
+                assert response.content_type == "image/png"
                 return len(await response.read())
 
         for xy in tiles:
@@ -80,9 +91,38 @@ async def _layer_and_tiles(client: Any, path: Path, tiles: list[tuple[int, int]]
 
         start = time.perf_counter()
         await asyncio.gather(*(bounded(xy) for xy in work))
-        rate = len(work) / (time.perf_counter() - start)
-    rows.append(Row("tiles: band math + colormap", "asyncwf", "tiles/s over HTTP", rate, "tiles/s"))
-    await _error_latency(layer, template, rows)
+        return len(work) / (time.perf_counter() - start)
+
+
+async def _titiler(path: Path, tiles: list[tuple[int, int]], repeats: int, rows: list[Row]) -> None:
+    """TiTiler (``titiler.core`` 2.4.0, rio-tiler 9.4.12 inside) under uvicorn in its own virtualenv, serving
+    the same tiles from the same file, fetched the same way."""
+    python = peer_python("titiler", "titiler.core==2.4.0", "uvicorn")
+    if python is None:
+        rows.append(Row("tiles: band math + colormap", "TiTiler 2.4.0", "skipped (could not install it)", float("nan"),
+                        ""))  # fmt: skip
+        return
+    proc = await asyncio.create_subprocess_exec(str(python), str(ROOT / "benchmarks" / "_titiler_side.py"),
+                                                stdout=asyncio.subprocess.PIPE)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        port = json.loads(await proc.stdout.readline())["port"]
+        query = urlencode({"url": str(path), "expression": "(b3-b1)/(b3+b1)", "rescale": "-1,1",
+                           "colormap_name": "viridis"})  # fmt: skip
+        template = f"http://127.0.0.1:{port}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png?{query}"
+        for _ in range(100):  # until uvicorn listens
+            try:
+                rate = await _rate_over_http(template, tiles, repeats)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError("TiTiler did not start")
+    finally:
+        proc.terminate()
+        await proc.wait()
+    rows.append(Row("tiles: band math + colormap", "TiTiler 2.4.0 (uvicorn, over HTTP)", "tiles/s over HTTP", rate,
+                    "tiles/s"))  # fmt: skip
 
 
 async def _error_latency(layer: object, template: str, rows: list[Row]) -> None:
@@ -124,6 +164,7 @@ async def run(rows: list[Row], quick: bool = False) -> None:
         tiles = [(ORIGIN[0] + i, ORIGIN[1] + j) for i in range(SPAN) for j in range(SPAN)]
         repeats = 2 if quick else 6
         await _ours(path, tiles, repeats, rows)
+        await _titiler(path, tiles, repeats, rows)
         python = peer_python("riotiler", "rio-tiler==9.4.12")
         if python is None:
             rows.append(Row("tiles: band math + colormap", "rio-tiler 9.4.12", "tiles/s over HTTP", float("nan"), ""))
