@@ -48,9 +48,12 @@ class ClusterStore(Protocol):
     async def expired_leases(self, now: dt.datetime, limit: int) -> list[JobInfo]:
         """RUNNING jobs whose lease expired."""
 
+    async def get_jobs(self, job_ids: list[str]) -> list[JobInfo]:
+        """The snapshots of the jobs that exist among ``job_ids``, in one query."""
+
 
 def is_cluster_store(store: Any) -> bool:
-    return all(hasattr(store, name) for name in ("listen", "renew_leases", "expired_leases"))
+    return all(hasattr(store, name) for name in ("listen", "renew_leases", "expired_leases", "get_jobs"))
 
 
 class ClusterLink:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Sequence
 
 from asyncwf._ids import new_id
@@ -33,6 +34,10 @@ from asyncwf.server.store._rows import request_digest
 from asyncwf.server.store._store import JobFilter, NewJob
 
 __all__ = ["LOCAL_OWNER_PREFIX", "SHUTDOWN", "CreateSpec", "EngineConfig", "JobEngine", "Watcher"]
+
+log = logging.getLogger("asyncwf.server")
+#: How long after another replica's change notice its watched jobs are read (one query for all of them).
+REFRESH_DELAY = 0.002
 
 
 class JobEngine(LeaseKeeping):
@@ -88,12 +93,37 @@ class JobEngine(LeaseKeeping):
             if lease is not None and (notify := self._executors.get(lease.owner)) is not None:
                 notify(job_id)
         if job_id in self._watchers and version > self._seen.get(job_id, 0):
-            self._spawn(self._refresh(job_id))
+            self._stale[job_id] = max(version, self._stale.get(job_id, 0))
+            if not self._refreshing:
+                self._refreshing = True
+                self._spawn(self._refresh_stale())
 
-    async def _refresh(self, job_id: str) -> None:
-        job = await self.store.get_job(job_id)
-        if job is not None and job.version > self._seen.get(job_id, 0):
-            self._publish(job)
+    async def _refresh_stale(self) -> None:
+        """Publish to this replica's watchers the versions other replicas made, read in one query per round.
+
+        A round starts :data:`REFRESH_DELAY` after the first notice: the notice of a change this replica made
+        itself often arrives before the change's own result, which publishes it; those are not read again.
+        """
+        try:
+            while self._stale and not self._closing:
+                await asyncio.sleep(REFRESH_DELAY)
+                stale, self._stale = self._stale, {}
+                ids = [j for j, version in stale.items() if j in self._watchers and version > self._seen.get(j, 0)]
+                if not ids:
+                    continue
+                try:
+                    jobs = await self.store.get_jobs(ids)  # type: ignore[attr-defined]  # (a ClusterStore)
+                except Exception as exc:  # the store is away: try again (the watchers wait for these versions)
+                    log.warning("refreshing %d watched jobs failed: %s", len(ids), exc)
+                    for job_id, version in stale.items():
+                        self._stale[job_id] = max(version, self._stale.get(job_id, 0))
+                    await asyncio.sleep(0.5)
+                    continue
+                for job in jobs:
+                    if job.version > self._seen.get(job.id, 0):
+                        self._publish(job)
+        finally:
+            self._refreshing = False
 
     def remote_logs(self, job_id: str, seq: int) -> None:
         """A log entry was stored (on any replica): publish what this replica's watchers have not seen."""

@@ -151,6 +151,9 @@ class EngineState:
         self._executor_added = asyncio.Event()
         #: The newest version and log entry published to this replica's watchers, per watched job.
         self._seen: dict[str, int] = {}
+        #: Watched jobs another replica changed, and the newest version announced (see _refresh_stale).
+        self._stale: dict[str, int] = {}
+        self._refreshing = False
         self._seen_logs: dict[str, int] = {}
         self._fetching_logs: dict[str, bool] = {}
 
