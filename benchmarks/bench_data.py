@@ -160,7 +160,7 @@ async def _to_disk(rows: list[Row], work: Path, bucket: str, mib: int, rounds: i
 
     _random_file(work / "disk.bin", mib * MIB)
     cs = await cloud_storage()
-    await cs.upload_file(str(work / "disk.bin"), f"gs://{bucket}/disk.bin")
+    await (await Datafile(str(work / "disk.bin"))).upload(f"gs://{bucket}/disk.bin")  # with its BLAKE3 stored
     url = f"{cs._emulator}/storage/v1/b/{bucket}/o/disk.bin"
 
     datafile = await Datafile(f"gs://{bucket}/disk.bin")  # its metadata read once, as a user's would be

@@ -23,7 +23,6 @@ from asyncwf.data._serialise import Serialisable, parse
 from asyncwf.exceptions import (
     CloudLocationNotSpecified,
     FileNotFound,
-    IntegrityError,
     InvalidInputException,
     NotLoadedError,
 )
@@ -456,15 +455,12 @@ class Datafile(Serialisable, Filterable):
             directory = await anyio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="asyncwf-"))
             target = os.path.join(directory, self.name)
         storage = await cloud_storage()
+        # Checked against its stored BLAKE3 when it has one (else the store's CRC32C) before it is in place.
         if self._cloud_path is not None:
-            hasher = await storage.download_file(self._cloud_path, target, progress)
+            hasher = await storage.download_file(self._cloud_path, target, progress, blake3=self._stored_hash)
         else:
             assert self._url is not None
-            hasher = await storage.fetch_file(self._url, target, progress)
-        if self._stored_hash is not None and self._stored_hash != hasher.hash_value:
-            with contextlib.suppress(OSError):
-                await anyio.Path(target).unlink()
-            raise IntegrityError(f"{self.name!r}: downloaded content does not match its stored BLAKE3")
+            hasher = await storage.fetch_file(self._url, target, progress, blake3=self._stored_hash)
         self._local_path = target if os.path.isabs(target) else str(await anyio.Path(target).absolute())
         self._hash, self._exists_locally, self._local_size = hasher.hash_value, True, hasher.size
         return self._local_path

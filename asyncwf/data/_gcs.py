@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -91,12 +92,11 @@ def open_part(target: str) -> tuple[int, str]:
         return os.open(tmp, flags, 0o666), tmp
 
 
-def _write_whole(local_path: str, data: bytes, expected_crc32c: str, what: str) -> StreamHasher:
+def _write_whole(local_path: str, data: bytes, expected: _Expected, what: str) -> StreamHasher:
     """In a worker thread: check a small download and put it in place atomically (one hop for all of it)."""
-    hasher = StreamHasher()
+    hasher = expected.hasher()
     hasher.update(data)
-    if expected_crc32c and expected_crc32c != hasher.crc32c:
-        raise IntegrityError(f"{what}: downloaded CRC32C {hasher.crc32c} is not the store's {expected_crc32c}")
+    expected.check(hasher, what)
     target = os.path.abspath(local_path)
     fd, tmp = open_part(target)
     try:
@@ -112,6 +112,25 @@ def _write_whole(local_path: str, data: bytes, expected_crc32c: str, what: str) 
         raise
     remember_file_hash(target, hasher.hash_value, stat)
     return hasher
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Expected:
+    """What a download is checked against before it is put in place: the BLAKE3 the caller knows (the
+    object's stored hash: one checksum computes, end to end), else the store's CRC32C of the bytes."""
+
+    blake3: str | None
+    crc32c: str
+
+    def hasher(self) -> StreamHasher:
+        return StreamHasher(crc32c=self.blake3 is None)
+
+    def check(self, hasher: StreamHasher, what: str) -> None:
+        if self.blake3 is not None:
+            if hasher.hash_value != self.blake3:
+                raise IntegrityError(f"{what}: downloaded content does not match its stored BLAKE3")
+        elif self.crc32c and self.crc32c != hasher.crc32c:
+            raise IntegrityError(f"{what}: downloaded CRC32C {hasher.crc32c} is not the store's {self.crc32c}")
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -366,21 +385,22 @@ class CloudStorage:
             raise IntegrityError(f"{cloud_path}: the store's CRC32C {info.crc32c} is not the sent {hasher.crc32c}")
         return info
 
-    async def download_file(self, cloud_path: str, local_path: str,
-                            progress: Callable[[int], None] | None = None) -> StreamHasher:  # fmt: skip
-        """Stream an object into ``local_path`` (atomically: a temporary file, checked, then renamed)."""
+    async def download_file(self, cloud_path: str, local_path: str, progress: Callable[[int], None] | None = None,
+                            *, blake3: str | None = None) -> StreamHasher:  # fmt: skip
+        """Stream an object into ``local_path`` (atomically: a temporary file, checked, then renamed): checked
+        against ``blake3`` when the caller knows the content's hash, else against the store's CRC32C."""
         bucket, name = split_cloud_path(cloud_path)
         with _mapped(cloud_path):
             stream = await self.storage.download_stream(bucket, name, timeout=3600)
             async with stream as response:
-                return await _save(response, local_path, cloud_path, progress)
+                return await _save(response, local_path, cloud_path, progress, blake3)
 
-    async def fetch_file(self, url: str, local_path: str,
-                         progress: Callable[[int], None] | None = None) -> StreamHasher:  # fmt: skip
+    async def fetch_file(self, url: str, local_path: str, progress: Callable[[int], None] | None = None,
+                         *, blake3: str | None = None) -> StreamHasher:  # fmt: skip
         """Stream a URL (a signed URL, say) into ``local_path``, atomically, like :meth:`download_file`."""
         with _mapped(_redacted(url)):
             async with self.session.get(url, raise_for_status=True) as response:
-                return await _save(response, local_path, _redacted(url), progress)
+                return await _save(response, local_path, _redacted(url), progress, blake3)
 
     async def fetch_stream(self, url: str) -> AsyncIterator[bytes]:
         with _mapped(_redacted(url)):
@@ -460,14 +480,15 @@ def _redacted(url: str) -> str:
 
 
 async def _save(response: aiohttp.ClientResponse, local_path: str, what: str,
-                progress: Callable[[int], None] | None) -> StreamHasher:  # fmt: skip
+                progress: Callable[[int], None] | None, blake3: str | None = None) -> StreamHasher:  # fmt: skip
     """Stream a response body into ``local_path`` through a temporary file beside it.
 
-    The file appears only when complete and its CRC32C matches the response's
-    ``x-goog-hash`` (when there is one); on any failure or cancellation the
-    temporary file is removed.
+    The file appears only when complete and its BLAKE3 is ``blake3`` (when the
+    caller knows it) or else its CRC32C matches the response's ``x-goog-hash``
+    (when there is one); on any failure or cancellation the temporary file is
+    removed.
     """
-    expected = _crc32c_header(response.headers.get("x-goog-hash", ""))
+    expected = _Expected(blake3, _crc32c_header(response.headers.get("x-goog-hash", "")))
     length = response.content_length
     if length is not None and length <= MULTIPART_MAX_BYTES:
         body = await response.read()
@@ -476,14 +497,13 @@ async def _save(response: aiohttp.ClientResponse, local_path: str, what: str,
         return await anyio.to_thread.run_sync(_write_whole, local_path, body, expected, what)
     target = str(await anyio.Path(local_path).absolute())
     fd, tmp = await anyio.to_thread.run_sync(open_part, target)
-    hasher = StreamHasher()
+    hasher = expected.hasher()
     try:
         try:
             await _pipe(response, fd, hasher, progress)
         finally:
             os.close(fd)
-        if expected and expected != hasher.crc32c:
-            raise IntegrityError(f"{what}: downloaded CRC32C {hasher.crc32c} is not the store's {expected}")
+        expected.check(hasher, what)
         await anyio.to_thread.run_sync(os.replace, tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

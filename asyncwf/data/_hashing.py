@@ -29,24 +29,30 @@ _MMAP_BYTES = 8 * 1024 * 1024
 
 
 class StreamHasher:
-    """BLAKE3 and CRC32C of bytes seen one chunk at a time (a transfer's bytes, read once)."""
+    """BLAKE3 and CRC32C of bytes seen one chunk at a time (a transfer's bytes, read once).
 
-    __slots__ = ("_blake3", "_crc32c", "size")
+    ``crc32c=False`` leaves the CRC32C out (a download checked against a known BLAKE3 needs one checksum,
+    not two); its :attr:`crc32c` is then empty.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_blake3", "_crc32c", "_with_crc32c", "size")
+
+    def __init__(self, *, crc32c: bool = True) -> None:
         self._blake3 = blake3.blake3()
-        self._crc32c = google_crc32c.Checksum()
+        self._with_crc32c = crc32c
+        self._crc32c = google_crc32c.Checksum() if crc32c else None
         self.size = 0
 
     def update(self, chunk: bytes | memoryview) -> None:
         if type(chunk) is not bytes:
             chunk = bytes(chunk)  # google_crc32c takes read-only buffers only
         self._blake3.update(chunk)
-        self._crc32c.update(chunk)
+        if self._crc32c is not None:
+            self._crc32c.update(chunk)
         self.size += len(chunk)
 
     def reset(self) -> None:
-        self.__init__()  # type: ignore[misc]
+        self.__init__(crc32c=self._with_crc32c)  # type: ignore[misc]
 
     @property
     def hash_value(self) -> str:
@@ -54,8 +60,8 @@ class StreamHasher:
 
     @property
     def crc32c(self) -> str:
-        """Base64 of the big-endian CRC32C, as Google Cloud Storage reports it."""
-        return _b64(self._crc32c)
+        """Base64 of the big-endian CRC32C, as Google Cloud Storage reports it ("" when left out)."""
+        return "" if self._crc32c is None else _b64(self._crc32c)
 
 
 def _b64(checksum: google_crc32c.Checksum) -> str:
