@@ -3,14 +3,16 @@
 - latency: one warm ``asyncwf worker`` (a subprocess) and ``asyncwf serve`` (another); jobs created
   one at a time; the script notes the time its first line ran. Floor: the same script started
   directly with ``asyncio.create_subprocess_exec`` (no backend, no worker).
-- throughput: two workers (2 scripts at once each) on 1,000 short jobs (each script imports
-  ``asyncwf.worker``, loads its job and finishes it); CPU use of the machine while they run.
+- throughput: two workers (2 scripts at once each) on 1,000 short jobs (200 with ``--quick``; each script
+  imports ``asyncwf.worker``, loads its job and finishes it), with the fork server and without it
+  (``--no-fork-server``: a new interpreter per script); CPU use of the machine while they run.
   Floor: the same number of bare ``python -c "import asyncwf.worker"`` processes, two at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -99,8 +101,15 @@ async def run(rows: list[Row], quick: bool = False) -> None:
                     await client.wait_job(engine_id, timeout=60)
                     if i >= 3:  # warm-up
                         latencies.append(_first_lines(probe)[serial] - start)
-                with subprocess_server(*worker_args, "--port", port, "--concurrency", "2", "--work-dir",
-                                       str(folder / "w2")):  # fmt: skip
+
+            async def throughput(*extra: str) -> tuple[float, float]:
+                """Jobs/s and the machine's CPU use for ``count`` jobs on two workers of two scripts each."""
+                with contextlib.ExitStack() as workers:
+                    for name in ("a", "b"):
+                        workers.enter_context(subprocess_server(
+                            *worker_args, *extra, "--port", port, "--concurrency", "2", "--work-dir",
+                            str(folder / f"{name}{len(extra)}"),
+                        ))  # fmt: skip
                     busy0, total0 = _cpu_times()
                     start = time.perf_counter()
                     jobs = await gather_bounded(range(count), one_job, 64)
@@ -108,17 +117,21 @@ async def run(rows: list[Row], quick: bool = False) -> None:
                                          lambda engine_id: client.wait_job(engine_id, timeout=600), 256)  # fmt: skip
                     elapsed = time.perf_counter() - start
                     busy1, total1 = _cpu_times()
-                done = [j for j in await conn.list("job", parent=task["serial"]) if j["state"] == "Done"]
-                assert len(done) == count + samples + 3, f"{len(done)} jobs done"
+                return count / elapsed, 100.0 * (busy1 - busy0) / max(total1 - total0, 1)
+
+            forked, forked_cpu = await throughput()
+            fresh, _ = await throughput("--no-fork-server")
+            done = [j for j in await conn.list("job", parent=task["serial"]) if j["state"] == "Done"]
+            assert len(done) == 2 * count + samples + 3, f"{len(done)} jobs done"
     p50 = percentile(latencies, 0.5) * 1000
     rows.append(Row("worker: first line", "asyncwf", "created -> script's first line, p50", p50, "ms"))
     rows.append(Row("worker: first line", "asyncwf", "p90", percentile(latencies, 0.9) * 1000, "ms"))
     floor = await _floor_latency(probe, 11 if quick else 21)
     rows.append(Row("worker: first line", "floor: bare subprocess start", "created -> script's first line, p50",
                     floor, "ms"))  # fmt: skip
-    rows.append(Row("worker: 1,000 short jobs", "asyncwf", "jobs/s (2 workers x 2)", count / elapsed, "jobs/s"))
-    rows.append(Row("worker: 1,000 short jobs", "asyncwf", "CPU busy (2 cores)",
-                    100.0 * (busy1 - busy0) / max(total1 - total0, 1), "%"))  # fmt: skip
+    label = f"worker: {count} short jobs"
+    rows.append(Row(label, "asyncwf", "jobs/s (2 workers x 2)", forked, "jobs/s"))
+    rows.append(Row(label, "asyncwf", "CPU busy (2 cores)", forked_cpu, "%"))
+    rows.append(Row(label, "asyncwf --no-fork-server", "jobs/s (2 workers x 2)", fresh, "jobs/s"))
     rate = await _floor_throughput(100 if quick else 200)
-    rows.append(Row("worker: 1,000 short jobs", "floor: bare `import asyncwf.worker` x2", "jobs/s (2 workers x 2)",
-                    rate, "jobs/s"))  # fmt: skip
+    rows.append(Row(label, "floor: bare `import asyncwf.worker` x2", "jobs/s (2 workers x 2)", rate, "jobs/s"))
