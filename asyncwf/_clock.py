@@ -27,9 +27,3 @@ def skipped(seconds: float) -> None:
     """Move :func:`now` forward by ``seconds`` (for :class:`~asyncwf.testing.SkippingClock`)."""
     global _skipped
     _skipped += dt.timedelta(seconds=seconds)
-
-
-def reset() -> None:
-    """Back to the real time."""
-    global _skipped
-    _skipped = dt.timedelta(0)

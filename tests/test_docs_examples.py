@@ -233,11 +233,9 @@ def _expected_error(source: str, stmt: ast.stmt) -> type[BaseException] | None:
     if comment is None:
         return None
     name = comment.group(1)
-    found = getattr(asyncwf.exceptions, name, None) or getattr(builtins, name, None)
-    if found is None:
-        from asyncwf.workflows import ProxyTypeError
-
-        found = ProxyTypeError if name == "ProxyTypeError" else None
+    found = next(
+        (getattr(m, name) for m in (asyncwf.exceptions, asyncwf.workflows, builtins) if hasattr(m, name)), None
+    )
     return found if isinstance(found, type) and issubclass(found, BaseException) else None
 
 

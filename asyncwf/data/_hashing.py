@@ -35,11 +35,10 @@ class StreamHasher:
     not two); its :attr:`crc32c` is then empty.
     """
 
-    __slots__ = ("_blake3", "_crc32c", "_with_crc32c", "size")
+    __slots__ = ("_blake3", "_crc32c", "size")
 
     def __init__(self, *, crc32c: bool = True) -> None:
         self._blake3 = blake3.blake3()
-        self._with_crc32c = crc32c
         self._crc32c = google_crc32c.Checksum() if crc32c else None
         self.size = 0
 
@@ -52,7 +51,7 @@ class StreamHasher:
         self.size += len(chunk)
 
     def reset(self) -> None:
-        self.__init__(crc32c=self._with_crc32c)  # type: ignore[misc]
+        self.__init__(crc32c=self._crc32c is not None)  # type: ignore[misc]
 
     @property
     def hash_value(self) -> str:

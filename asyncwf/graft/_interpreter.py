@@ -50,7 +50,7 @@ class Builtin:
 
     ``higher_order`` ones receive the interpreter first. ``params`` are taken by position, the first
     ``required`` of them required unless named; ``variadic`` ones take any number more; ``keywords`` may be
-    given by name (any name with ``any_keywords``). ``low`` and ``high`` bound the positional count.
+    given by name (any name with ``any_keywords``). ``required`` and ``high`` bound the positional count.
     """
 
     name: str
@@ -64,8 +64,11 @@ class Builtin:
     domain: str = ""
     #: Other names it is read under (1.0's bare names, numpy synonyms).
     aliases: tuple[str, ...] = ()
-    low: int = 0
-    high: int = 1 << 30
+    #: The most positional arguments it takes (from ``params`` and ``variadic``).
+    high: int = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "high", (1 << 30) if self.variadic else len(self.params))
 
     @property
     def signature(self) -> str:
@@ -81,10 +84,11 @@ class Builtin:
 
     def check(self, positional: int, named: Mapping[str, Any] | None = None) -> None:
         """Raise a TYPING GraftError naming this builtin unless it takes these arguments."""
-        if not self.low <= positional <= self.high:
+        if not self.required <= positional <= self.high:
             missing = [p for p in self.params[positional : self.required] if not named or p not in named]
             if positional > self.high:
-                took = "no" if not self.high else f"{self.low} to {self.high}" if self.low < self.high else self.low
+                low = self.required
+                took = "no" if not self.high else f"{low} to {self.high}" if low < self.high else low
                 raise GraftError("TYPING", f"takes {took} positional arguments, got {positional}: {self.signature}")
             if missing:
                 raise GraftError("TYPING", f"missing argument {', '.join(map(repr, missing))}: {self.signature}")
@@ -358,7 +362,7 @@ class Interpreter:
             if named is None and type(fn) is Builtin and not fn.higher_order:
                 arity = len(expr)
                 try:
-                    if not fn.low < arity <= fn.high + 1:
+                    if not fn.required < arity <= fn.high + 1:
                         fn.check(arity - 1)
                     if arity == 3:
                         values[key] = fn.fn(values[expr[1]], values[last])
@@ -476,7 +480,7 @@ class Interpreter:
 def _call_plain(fn: Builtin, args: list[Any], key: str = "") -> Any:
     """A plain (not higher-order) builtin applied to positional arguments, its errors made GraftErrors."""
     try:
-        if not fn.low <= len(args) <= fn.high:
+        if not fn.required <= len(args) <= fn.high:
             fn.check(len(args))
         return fn.fn(*args)
     except GraftError as exc:

@@ -48,19 +48,10 @@ def builtin(
         required = sum(p.default is inspect.Parameter.empty for p in positional)
     any_keywords = keywords == "*"
     return Builtin(
-        name,
-        fn,
-        higher_order,
-        params,
-        required,
-        variadic,
-        frozenset(() if any_keywords else keywords),
-        any_keywords,
-        domain,
-        aliases,
-        required,
-        (1 << 30) if variadic else len(params),
-    )
+        name, fn, higher_order, params=params, required=required, variadic=variadic,
+        keywords=frozenset(() if any_keywords else keywords), any_keywords=any_keywords, domain=domain,
+        aliases=aliases,
+    )  # fmt: skip
 
 
 def _numbers() -> list[Builtin]:
@@ -249,10 +240,6 @@ TABLE: dict[str, list[Builtin]] = {
 }
 
 
-def _replace_name(entry: Builtin, name: str) -> Builtin:
-    return dataclasses.replace(entry, name=name)
-
-
 #: Every name a graft may call (DL names and aliases) → its builtin, whose ``name`` is the name called.
 BUILTINS: dict[str, Builtin] = {}
 for _entries in TABLE.values():
@@ -260,4 +247,4 @@ for _entries in TABLE.values():
         for _name in (_entry.name, *_entry.aliases):
             if _name in BUILTINS:
                 raise RuntimeError(f"builtin {_name!r} is declared twice")
-            BUILTINS[_name] = _entry if _name == _entry.name else _replace_name(_entry, _name)
+            BUILTINS[_name] = _entry if _name == _entry.name else dataclasses.replace(_entry, name=_name)
