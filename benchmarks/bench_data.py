@@ -151,10 +151,10 @@ async def _transfers(rows: list[Row], work: Path, bucket: str, small_count: int,
 
 
 async def _to_disk(rows: list[Row], work: Path, bucket: str, mib: int, rounds: int) -> None:
-    """One object downloaded to disk: asyncwf (streamed to a temporary file, CRC32C and BLAKE3 checked, renamed
-    into place) beside a bare aiohttp GET streamed to a file. The disk sets the pace here, and the kernel's
-    write-back makes it uneven: every download starts after ``os.sync()``, the two alternate in order, and
-    the medians are reported."""
+    """One object downloaded to disk: asyncwf (received, hashed and written to a temporary file by a worker
+    thread, checked against its stored BLAKE3, renamed into place) beside a bare aiohttp GET streamed to a
+    file. The kernel's write-back makes the disk's pace uneven: every download starts after ``os.sync()``,
+    the two alternate in order, and the medians are reported."""
     from asyncwf.data import Datafile
     from asyncwf.data._gcs import cloud_storage
 

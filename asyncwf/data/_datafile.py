@@ -457,7 +457,9 @@ class Datafile(Serialisable, Filterable):
         storage = await cloud_storage()
         # Checked against its stored BLAKE3 when it has one (else the store's CRC32C) before it is in place.
         if self._cloud_path is not None:
-            hasher = await storage.download_file(self._cloud_path, target, progress, blake3=self._stored_hash)
+            size = self._cloud.size if self._cloud is not None else None
+            hasher = await storage.download_file(self._cloud_path, target, progress, blake3=self._stored_hash,
+                                                 size=size)  # fmt: skip
         else:
             assert self._url is not None
             hasher = await storage.fetch_file(self._url, target, progress, blake3=self._stored_hash)

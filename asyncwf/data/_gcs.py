@@ -2,10 +2,11 @@
 
 Uploads send metadata with the object (multipart for small files, resumable
 for large ones) and are checked against the store's CRC32C; a mismatch
-deletes the object. Downloads stream into a temporary file beside the target,
-are checked against the ``x-goog-hash`` CRC32C, and are renamed into place
-only when whole and correct. BLAKE3 and CRC32C are computed from the bytes as
-they pass, so no file is read twice.
+deletes the object. Downloads go into a temporary file beside the target,
+are checked against the object's stored BLAKE3 (else the ``x-goog-hash``
+CRC32C), and are renamed into place only when whole and correct; all but
+small ones are moved by a worker thread (:mod:`asyncwf.data._download`).
+Hashes are computed from the bytes as they pass, so no file is read twice.
 
 Configuration comes from the environment, as with Google's own clients:
 ``STORAGE_EMULATOR_HOST`` (``http://host:port``) to use an emulator, and
@@ -17,15 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime as dt
 import io
 import json
 import os
-import secrets
 import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
+from urllib.parse import quote
 
 import aiohttp
 import anyio
@@ -33,6 +33,7 @@ from gcloud.aio.auth import Token
 from gcloud.aio.storage import Bucket, Storage
 from gcloud.aio.storage import blob as _blob_module
 
+from asyncwf.data._download import ConnectionPool, Expected, PartFile, crc32c_header, download_to_file
 from asyncwf.data._hashing import StreamHasher, cached_file_hash, remember_file_hash
 from asyncwf.data._paths import split_cloud_path
 from asyncwf.exceptions import (
@@ -48,8 +49,6 @@ __all__ = ["CloudStorage", "ObjectInfo", "close_cloud_storage", "cloud_storage"]
 #: Files up to this size go up in one multipart request (read into memory once); larger ones are streamed.
 MULTIPART_MAX_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
-#: Downloads are hashed and written in blocks of this size, in a worker thread, while the next one arrives.
-FLUSH_BYTES = 4 * 1024 * 1024
 MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600
 
 
@@ -74,69 +73,6 @@ def _read_small(path: str, limit: int) -> tuple[int, bytes | None, StreamHasher 
     if os.stat(path).st_mtime_ns == st.st_mtime_ns:  # unchanged while we read it
         remember_file_hash(path, hasher.hash_value, st)
     return len(data), data, hasher, hasher.hash_value
-
-
-def open_part(target: str) -> tuple[int, str]:
-    """A new temporary file beside ``target`` (blocking): ``(fd, path)``; the directory is made if needed.
-
-    Opened with the usual permissions (0666 less the umask), unlike mkstemp's 0600,
-    since it becomes the downloaded file.
-    """
-    directory, name = os.path.split(target)
-    tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.part")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    try:
-        return os.open(tmp, flags, 0o666), tmp
-    except FileNotFoundError:
-        os.makedirs(directory, exist_ok=True)
-        return os.open(tmp, flags, 0o666), tmp
-
-
-def _write_whole(local_path: str, data: bytes, expected: _Expected, what: str) -> StreamHasher:
-    """In a worker thread: check a small download and put it in place atomically (one hop for all of it)."""
-    hasher = expected.hasher()
-    hasher.update(data)
-    expected.check(hasher, what)
-    target = os.path.abspath(local_path)
-    fd, tmp = open_part(target)
-    try:
-        try:
-            _write_all(fd, data)
-            stat = os.fstat(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    remember_file_hash(target, hasher.hash_value, stat)
-    return hasher
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Expected:
-    """What a download is checked against before it is put in place: the BLAKE3 the caller knows (the
-    object's stored hash: one checksum computes, end to end), else the store's CRC32C of the bytes."""
-
-    blake3: str | None
-    crc32c: str
-
-    def hasher(self) -> StreamHasher:
-        return StreamHasher(crc32c=self.blake3 is None)
-
-    def check(self, hasher: StreamHasher, what: str) -> None:
-        if self.blake3 is not None:
-            if hasher.hash_value != self.blake3:
-                raise IntegrityError(f"{what}: downloaded content does not match its stored BLAKE3")
-        elif self.crc32c and self.crc32c != hasher.crc32c:
-            raise IntegrityError(f"{what}: downloaded CRC32C {hasher.crc32c} is not the store's {self.crc32c}")
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 class ObjectInfo:
@@ -237,10 +173,15 @@ class CloudStorage:
         self.session = session
         self._token = token
         self._emulator = api_root
-        self._upload_root = f"{(api_root or 'https://storage.googleapis.com').rstrip('/')}/upload/storage/v1/b"
+        root = (api_root or "https://storage.googleapis.com").rstrip("/")
+        self._upload_root = f"{root}/upload/storage/v1/b"
+        self._read_root = f"{root}/storage/v1/b"
+        #: Kept-alive connections of the download threads.
+        self.connections = ConnectionPool()
         self.storage = Storage(session=session, token=cast(Token, token), api_root=api_root)
 
     async def close(self) -> None:
+        self.connections.close()
         await self.session.close()
 
     # --- objects ------------------------------------------------------------------
@@ -386,21 +327,34 @@ class CloudStorage:
         return info
 
     async def download_file(self, cloud_path: str, local_path: str, progress: Callable[[int], None] | None = None,
-                            *, blake3: str | None = None) -> StreamHasher:  # fmt: skip
-        """Stream an object into ``local_path`` (atomically: a temporary file, checked, then renamed): checked
-        against ``blake3`` when the caller knows the content's hash, else against the store's CRC32C."""
+                            *, blake3: str | None = None, size: int | None = None) -> StreamHasher:  # fmt: skip
+        """Download an object into ``local_path``, atomically (a temporary file, checked, then renamed): checked
+        against ``blake3`` when the caller knows the content's hash, else against the store's CRC32C.
+
+        An object known (``size``) to be small comes in one read over the shared session; any other is
+        moved by a worker thread (:mod:`asyncwf.data._download`), so the loop does no work per block.
+        """
         bucket, name = split_cloud_path(cloud_path)
-        with _mapped(cloud_path):
-            stream = await self.storage.download_stream(bucket, name, timeout=3600)
-            async with stream as response:
-                return await _save(response, local_path, cloud_path, progress, blake3)
+        if size is not None and size <= MULTIPART_MAX_BYTES:
+            with _mapped(cloud_path):
+                stream = await self.storage.download_stream(bucket, name, timeout=300)
+                async with stream as response:
+                    small = await _read_small_body(response)
+            if small is not None:
+                body, crc32c = small
+                if progress is not None:
+                    progress(len(body))
+                expected = Expected(blake3, crc32c)
+                return await anyio.to_thread.run_sync(_write_whole, local_path, body, expected, cloud_path)
+        url = f"{self._read_root}/{bucket}/o/{quote(name, safe='')}?alt=media"
+        return await download_to_file(url, await self._auth(), local_path, cloud_path, pool=self.connections,
+                                      progress=progress, blake3=blake3)  # fmt: skip
 
     async def fetch_file(self, url: str, local_path: str, progress: Callable[[int], None] | None = None,
                          *, blake3: str | None = None) -> StreamHasher:  # fmt: skip
-        """Stream a URL (a signed URL, say) into ``local_path``, atomically, like :meth:`download_file`."""
-        with _mapped(_redacted(url)):
-            async with self.session.get(url, raise_for_status=True) as response:
-                return await _save(response, local_path, _redacted(url), progress, blake3)
+        """Download a URL (a signed URL, say) into ``local_path``, atomically, like :meth:`download_file`."""
+        return await download_to_file(url, {}, local_path, _redacted(url), pool=self.connections,
+                                      progress=progress, blake3=blake3)  # fmt: skip
 
     async def fetch_stream(self, url: str) -> AsyncIterator[bytes]:
         with _mapped(_redacted(url)):
@@ -479,83 +433,23 @@ def _redacted(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-async def _save(response: aiohttp.ClientResponse, local_path: str, what: str,
-                progress: Callable[[int], None] | None, blake3: str | None = None) -> StreamHasher:  # fmt: skip
-    """Stream a response body into ``local_path`` through a temporary file beside it.
-
-    The file appears only when complete and its BLAKE3 is ``blake3`` (when the
-    caller knows it) or else its CRC32C matches the response's ``x-goog-hash``
-    (when there is one); on any failure or cancellation the temporary file is
-    removed.
-    """
-    expected = _Expected(blake3, _crc32c_header(response.headers.get("x-goog-hash", "")))
+async def _read_small_body(response: aiohttp.ClientResponse) -> tuple[bytes, str] | None:
+    """A body announced as small, read whole, with the store's CRC32C; None when it is not (the object was
+    replaced by a bigger one), so the caller streams it instead."""
     length = response.content_length
-    if length is not None and length <= MULTIPART_MAX_BYTES:
-        body = await response.read()
-        if progress is not None:
-            progress(len(body))
-        return await anyio.to_thread.run_sync(_write_whole, local_path, body, expected, what)
-    target = str(await anyio.Path(local_path).absolute())
-    fd, tmp = await anyio.to_thread.run_sync(open_part, target)
+    if length is None or length > MULTIPART_MAX_BYTES:
+        return None
+    return await response.read(), crc32c_header(response.headers.get("x-goog-hash", ""))
+
+
+def _write_whole(local_path: str, data: bytes, expected: Expected, what: str) -> StreamHasher:
+    """In a worker thread: check a small download and put it in place atomically (one hop for all of it)."""
     hasher = expected.hasher()
-    try:
-        try:
-            await _pipe(response, fd, hasher, progress)
-        finally:
-            os.close(fd)
-        expected.check(hasher, what)
-        await anyio.to_thread.run_sync(os.replace, tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            await anyio.to_thread.run_sync(os.unlink, tmp)
-        raise
-    await anyio.to_thread.run_sync(remember_file_hash, target, hasher.hash_value)
+    hasher.update(data)
+    with PartFile(local_path) as part:
+        part.write(data)
+        part.commit(hasher, expected, what)
     return hasher
-
-
-def _hash_block(hasher: StreamHasher, chunks: list[bytes]) -> None:
-    for chunk in chunks:
-        hasher.update(chunk)
-
-
-def _write_block(fd: int, chunks: list[bytes]) -> None:
-    chunks = list(chunks)  # (the hasher reads the same list meanwhile)
-    while chunks:
-        written = os.writev(fd, chunks)
-        while chunks and written >= len(chunks[0]):
-            written -= len(chunks.pop(0))
-        if written:
-            chunks[0] = chunks[0][written:]
-
-
-async def _pipe(response: aiohttp.ClientResponse, fd: int, hasher: StreamHasher,
-                progress: Callable[[int], None] | None) -> None:  # fmt: skip
-    """Network -> (hash | disk), overlapped: the loop reads while one worker thread writes the previous few
-    MiB and another hashes them (the chunks as they came, no copies), so the disk sets the pace, not the
-    disk plus the hashing. At most a few blocks are in memory at once."""
-    blocks: asyncio.Queue[list[bytes] | None] = asyncio.Queue(maxsize=2)
-
-    async def write() -> None:
-        while (block := await blocks.get()) is not None:
-            size = sum(len(chunk) for chunk in block)
-            await asyncio.gather(anyio.to_thread.run_sync(_hash_block, hasher, block),
-                                 anyio.to_thread.run_sync(_write_block, fd, block))  # fmt: skip
-            if progress is not None:
-                progress(size)
-
-    async with asyncio.TaskGroup() as group:
-        group.create_task(write())
-        pending: list[bytes] = []
-        pending_bytes = 0
-        async for chunk in response.content.iter_any():
-            pending.append(chunk)
-            pending_bytes += len(chunk)
-            if pending_bytes >= FLUSH_BYTES:
-                await blocks.put(pending)
-                pending, pending_bytes = [], 0
-        if pending:
-            await blocks.put(pending)
-        await blocks.put(None)
 
 
 def seconds_until(expiration: dt.datetime | dt.timedelta) -> int:
@@ -570,14 +464,6 @@ def seconds_until(expiration: dt.datetime | dt.timedelta) -> int:
     if not 1 <= seconds <= MAX_SIGNED_URL_SECONDS:
         raise InvalidInputException(f"signed URLs expire between 1 second and 7 days from now, not {seconds:.0f} s")
     return int(seconds)
-
-
-def _crc32c_header(value: str) -> str:
-    for part in value.split(","):
-        key, _, checksum = part.strip().partition("=")
-        if key == "crc32c":
-            return checksum
-    return ""
 
 
 # --- one per event loop -------------------------------------------------------------

@@ -43,11 +43,9 @@ class StreamHasher:
         self.size = 0
 
     def update(self, chunk: bytes | memoryview) -> None:
-        if type(chunk) is not bytes:
-            chunk = bytes(chunk)  # google_crc32c takes read-only buffers only
         self._blake3.update(chunk)
         if self._crc32c is not None:
-            self._crc32c.update(chunk)
+            self._crc32c.update(chunk if type(chunk) is bytes else bytes(chunk))  # (it takes bytes only)
         self.size += len(chunk)
 
     def reset(self) -> None:
