@@ -26,6 +26,7 @@ import socket
 import ssl
 import threading
 import urllib.parse
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -44,9 +45,33 @@ MAX_REDIRECTS = 5
 #: Downloads moving at once (more wait for a thread; bandwidth, not threads, is the limit).
 MAX_TRANSFERS = 32
 
-_executor = ThreadPoolExecutor(max_workers=MAX_TRANSFERS, thread_name_prefix="asyncwf-download")
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
 _tls: ssl.SSLContext | None = None
 _tls_lock = threading.Lock()
+_pools: weakref.WeakSet[ConnectionPool] = weakref.WeakSet()
+
+
+def _threads() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=MAX_TRANSFERS, thread_name_prefix="asyncwf-download")
+        return _executor
+
+
+def _after_fork_in_child() -> None:
+    # A forked child has none of the parent's threads (an inherited executor would queue work nobody runs)
+    # and must not share its kept-alive connections.
+    # Locks held by the parent's threads at the fork are never released here: the child makes its own.
+    global _executor, _executor_lock, _tls_lock
+    _executor, _executor_lock, _tls_lock = None, threading.Lock(), threading.Lock()
+    for pool in list(_pools):
+        pool._lock = threading.Lock()
+        pool.forget()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def crc32c_header(value: str) -> str:
@@ -149,6 +174,7 @@ class ConnectionPool:
         self._per_host = per_host
         self._lock = threading.Lock()
         self._closed = False
+        _pools.add(self)
 
     def get(self, key: _Key) -> tuple[http.client.HTTPConnection, bool]:
         """A connection to ``key`` and whether it was used before (a reused one may have been closed by the
@@ -173,6 +199,11 @@ class ConnectionPool:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+        self.forget()
+
+    def forget(self) -> None:
+        """Close the idle connections (in a forked child, its copies of them: the parent's stay open)."""
+        with self._lock:
             connections = [c for idle in self._idle.values() for c in idle]
             self._idle.clear()
         for connection in connections:
@@ -319,7 +350,7 @@ async def download_to_file(url: str, headers: dict[str, str], local_path: str, w
     loop = asyncio.get_running_loop()
     report = None if progress is None else _reporter(loop, progress)
     transfer = _Transfer(url, headers, local_path, what, blake3, pool, report)
-    future = loop.run_in_executor(_executor, transfer.run)
+    future = loop.run_in_executor(_threads(), transfer.run)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:

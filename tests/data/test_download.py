@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import os
+import ssl
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -222,3 +224,92 @@ async def test_downloads_run_side_by_side(server: Server, pool: ConnectionPool, 
     await asyncio.gather(*(download_to_file(f"{server.url}/body", {}, str(tmp_path / f"{n}"), "x", pool=pool)
                            for n in range(6)))  # fmt: skip
     assert all((tmp_path / f"{n}").read_bytes() == BODY for n in range(6))
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return cert_path, key_path
+
+
+class _Body(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def test_https_is_verified_against_the_trusted_certificates(
+    pool: ConnectionPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asyncwf.data import _download
+
+    cert, key = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Body)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    serving = threading.Thread(target=httpd.serve_forever, daemon=True)
+    serving.start()
+    url = f"https://127.0.0.1:{httpd.server_address[1]}/body"
+    try:
+        # Not trusted: refused (the connection is verified as aiohttp's would be).
+        monkeypatch.setattr(_download, "_tls", None)
+        with pytest.raises(StorageError, match="CERTIFICATE_VERIFY_FAILED"):
+            await download_to_file(url, {}, str(tmp_path / "x"), "x", pool=pool)
+        # Trusted through SSL_CERT_FILE, as OpenSSL's default paths allow: downloaded over TLS.
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        monkeypatch.setattr(_download, "_tls", None)
+        await download_to_file(url, {}, str(tmp_path / "x"), "x", pool=pool)
+        assert (tmp_path / "x").read_bytes() == BODY
+    finally:
+        pool.close()
+        await asyncio.to_thread(httpd.shutdown)
+        httpd.server_close()
+
+
+@pytest.mark.filterwarnings("ignore:.*multi-threaded.*fork:DeprecationWarning")  # (Python 3.12+: it is the point)
+async def test_a_forked_child_downloads_with_threads_and_connections_of_its_own(
+    server: Server, pool: ConnectionPool, tmp_path: Path
+) -> None:
+    import multiprocessing
+
+    # The parent has download threads and a kept-alive connection when it forks.
+    await download_to_file(f"{server.url}/body", {}, str(tmp_path / "parent"), "x", pool=pool)
+
+    def child() -> None:
+        asyncio.run(download_to_file(f"{server.url}/body", {}, str(tmp_path / "child"), "x", pool=pool))
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    await asyncio.to_thread(process.join, 60)
+    assert process.exitcode == 0 and (tmp_path / "child").read_bytes() == BODY
+    assert len(set(server.peers)) == 2  # the child did not use the parent's connection
+    await download_to_file(f"{server.url}/body", {}, str(tmp_path / "again"), "x", pool=pool)
+    assert len(set(server.peers)) == 2  # and the parent's is still good
