@@ -29,9 +29,10 @@ import urllib.parse
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 from asyncwf.data._hashing import StreamHasher, remember_file_hash
-from asyncwf.exceptions import FileNotFound, IntegrityError, StorageError
+from asyncwf.exceptions import FileNotFound, IntegrityError, InvalidInputException, StorageError
 
 __all__ = ["ConnectionPool", "Expected", "PartFile", "crc32c_header", "download_to_file"]
 
@@ -41,6 +42,7 @@ BUFFER_BYTES = 512 * 1024
 PROGRESS_BYTES = 4 * 1024 * 1024
 #: A connection that sends nothing for this long is given up on.
 READ_TIMEOUT_SECONDS = 120.0
+CONNECT_TIMEOUT_SECONDS = 30.0
 MAX_REDIRECTS = 5
 #: Downloads moving at once (more wait for a thread; bandwidth, not threads, is the limit).
 MAX_TRANSFERS = 32
@@ -124,6 +126,8 @@ class PartFile:
 
     def __init__(self, target: str) -> None:
         self.target = os.path.abspath(target)
+        if os.path.isdir(self.target):
+            raise InvalidInputException(f"cannot download to {self.target}: it is a directory")
         self.fd, self.path = open_part(self.target)
         self._open = True
 
@@ -184,9 +188,10 @@ class ConnectionPool:
             if idle:
                 return idle.pop(), True
         scheme, host, port = key
+        timeout = CONNECT_TIMEOUT_SECONDS  # (reads get READ_TIMEOUT_SECONDS once connected)
         if scheme == "https":
-            return http.client.HTTPSConnection(host, port, timeout=READ_TIMEOUT_SECONDS, context=_tls_context()), False
-        return http.client.HTTPConnection(host, port, timeout=READ_TIMEOUT_SECONDS), False
+            return http.client.HTTPSConnection(host, port, timeout=timeout, context=_tls_context()), False
+        return http.client.HTTPConnection(host, port, timeout=timeout), False
 
     def put(self, key: _Key, connection: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -267,13 +272,20 @@ class _Transfer:
 
     def _request(self, key: _Key, path: str, headers: dict[str, str]) -> tuple[http.client.HTTPConnection,
                                                                               http.client.HTTPResponse]:  # fmt: skip
-        """Send the GET; a kept-alive connection the server has closed meanwhile is replaced once."""
+        """Send the GET; a kept-alive connection the server has closed meanwhile is replaced."""
         while True:
             self._check_aborted()
             connection, reused = self.pool.get(key)
-            with self._lock:
-                self._connection = connection
             try:
+                if connection.sock is None:
+                    connection.connect()  # (bounded by CONNECT_TIMEOUT_SECONDS; an abort cannot interrupt it)
+                    cast(socket.socket, connection.sock).settimeout(READ_TIMEOUT_SECONDS)
+                with self._lock:  # from here on, an abort shuts this connection
+                    self._connection = connection
+                    aborted = self._aborted
+                if aborted:
+                    connection.close()
+                    raise _Aborted
                 connection.request("GET", path, headers=headers)
                 return connection, connection.getresponse()
             except (OSError, http.client.HTTPException) as exc:

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from asyncwf.data._download import PROGRESS_BYTES, ConnectionPool, download_to_file
 from asyncwf.data._hashing import cached_file_hash, crc32c_b64
-from asyncwf.exceptions import FileNotFound, IntegrityError, StorageError
+from asyncwf.exceptions import FileNotFound, IntegrityError, InvalidInputException, StorageError
 
 BODY = os.urandom(12 * 1024 * 1024 + 123)
 
@@ -173,6 +173,10 @@ async def test_http_and_network_errors_are_typed_and_leave_nothing(
     assert raised.value.status == 503  # type: ignore[attr-defined]
     with pytest.raises(StorageError, match="ConnectionRefused"):
         await download_to_file("http://127.0.0.1:9/x", {}, str(tmp_path / "m"), "x", pool=pool)
+    (tmp_path / "a-directory").mkdir()
+    with pytest.raises(InvalidInputException, match="is a directory"):
+        await download_to_file(f"{server.url}/body", {}, str(tmp_path / "a-directory"), "x", pool=pool)
+    (tmp_path / "a-directory").rmdir()
     with pytest.raises(StorageError, match="ftp"):
         await download_to_file("ftp://example.com/x", {}, str(tmp_path / "m"), "x", pool=pool)
     assert listing(tmp_path) == []
@@ -313,3 +317,14 @@ async def test_a_forked_child_downloads_with_threads_and_connections_of_its_own(
     assert len(set(server.peers)) == 2  # the child did not use the parent's connection
     await download_to_file(f"{server.url}/body", {}, str(tmp_path / "again"), "x", pool=pool)
     assert len(set(server.peers)) == 2  # and the parent's is still good
+
+
+async def test_a_server_that_stops_sending_is_given_up_on(
+    server: Server, pool: ConnectionPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asyncwf.data import _download
+
+    monkeypatch.setattr(_download, "READ_TIMEOUT_SECONDS", 0.5)
+    with pytest.raises(StorageError, match="timed out"):
+        await download_to_file(f"{server.url}/stalls", {}, str(tmp_path / "x"), "x", pool=pool)
+    assert listing(tmp_path) == []

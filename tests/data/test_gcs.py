@@ -188,6 +188,10 @@ async def test_cancelling_transfers_leaves_no_partial_file_or_object(gcs_bucket:
 async def test_missing_objects_and_bad_paths(gcs_bucket: str, tmp_path: Path) -> None:
     with pytest.raises(FileNotFound):
         await (await Datafile(f"gs://{gcs_bucket}/nope.csv")).download(str(tmp_path / "nope.csv"))
+    small = await Datafile(write(tmp_path / "small.txt", b"small"))
+    await small.upload(f"gs://{gcs_bucket}/small.txt")
+    with pytest.raises(InvalidInputException, match="is a directory"):
+        await (await Datafile(f"gs://{gcs_bucket}/small.txt")).download(str(tmp_path))
     with pytest.raises(CloudLocationNotSpecified):
         await (await Datafile(write(tmp_path / "l.txt", b"l"))).upload()
     with pytest.raises(InvalidInputException):

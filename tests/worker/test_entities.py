@@ -222,7 +222,9 @@ async def test_file_tokens_are_scoped(xf: XF, tmp_path: Path) -> None:
     await asyncio.sleep(1.2)
     with pytest.raises(PermissionDenied, match="expired"):
         await locate(conn, short, area_url(short, "job-result", param["job_serial"], "numbers.csv"))
-    forged = type(token)(token.token[:-2] + "00", token.expires_at, token.url)
+    # (the MAC is hex: its last digit changed, never to itself)
+    forged_mac = token.token[:-1] + ("1" if token.token.endswith("0") else "0")
+    forged = type(token)(forged_mac, token.expires_at, token.url)
     with pytest.raises(PermissionDenied):
         await locate(conn, forged, area_url(forged, "job-result", param["job_serial"], "numbers.csv"))
     # traversal through the raw HTTP API is refused too
