@@ -1,4 +1,5 @@
-"""Write tests/workflows/dl_corpus.json: programs built with the real Descartes Labs client, with Python's answer.
+"""Write tests/workflows/dl_corpus.json: programs built with the real Descartes Labs client, with Python's answer
+(with ``rasters``: dl_raster_corpus.json, the raster programs, without answers).
 
 Run by ``scripts/gen_dl_corpus.sh`` in a virtualenv of ``descarteslabs==1.12.1`` (Python 3.9; the client builds
 grafts offline). Each case is one program: the graft and typespec the client would send in a ``CreateJob``
@@ -59,7 +60,12 @@ def case(name, obj, expected, **arguments):
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "workflows"))
 from dl_programs import programs  # noqa: E402
 
-programs(wf, case)
+if sys.argv[1:] == ["rasters"]:  # the raster programs: no answer here (it depends on the test catalogue)
+    from dl_raster_programs import raster_programs
+
+    raster_programs(wf, lambda name, obj: case(name, obj, None))
+else:
+    programs(wf, case)
 json.dump(CASES, sys.stdout, indent=None, separators=(",", ":"), sort_keys=True)
 sys.stdout.write("\n")
 print(f"{len(CASES)} cases", file=sys.stderr)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate tests/workflows/dl_corpus.json with the real Descartes Labs client (descarteslabs 1.12.1 needs
+# Regenerate tests/workflows/dl_corpus.json and dl_raster_corpus.json with the real Descartes Labs client (descarteslabs 1.12.1 needs
 # Python 3.9 and pyarrow 10; the client builds grafts offline). The virtualenv is made once, in .venvs/dl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,3 +11,5 @@ if [ ! -x .venvs/dl/bin/python ]; then
     .venvs/dl/bin/pip install -q "descarteslabs==1.12.1" "pyarrow==10.0.1"
 fi
 DESCARTESLABS_ENV=gcp-production .venvs/dl/bin/python -W ignore scripts/gen_dl_corpus.py > tests/workflows/dl_corpus.json
+DESCARTESLABS_ENV=gcp-production .venvs/dl/bin/python -W ignore scripts/gen_dl_corpus.py rasters \
+    > tests/workflows/dl_raster_corpus.json

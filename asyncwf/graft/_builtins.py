@@ -142,7 +142,12 @@ def _filter(interp: Interpreter, seq: Any, fn: Any) -> Any:
     if isinstance(seq, dict):
         return {k: v for k, v in seq.items() if _truth(interp.call(fn, (k, v)))}
     result = [x for x in seq if _truth(interp.call(fn, (x,)))]
-    return tuple(result) if isinstance(seq, tuple) else result
+    return tuple(result) if isinstance(seq, tuple) else _like(seq, result)
+
+
+def _like(seq: Any, items: list[Any]) -> list[Any]:
+    """``items`` as the kind of list ``seq`` is (an ImageCollection stays one)."""
+    return items if type(seq) is list else type(seq)(items)
 
 
 def _truth(value: Any) -> bool:
@@ -170,7 +175,7 @@ def _sorted(interp: Interpreter, seq: Any, key: Any = None, reverse: bool = Fals
     items = list(seq)
     keys = [interp.call(key, (x,)) for x in items]
     order = sorted(range(len(items)), key=keys.__getitem__, reverse=reverse)  # stable, also reversed, as Python's
-    return [items[i] for i in order]
+    return _like(seq, [items[i] for i in order])
 
 
 def _groupby(interp: Interpreter, seq: Any, fn: Any) -> dict[Any, list[Any]]:

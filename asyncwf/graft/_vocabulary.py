@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from asyncwf.graft import _builtins as impl
+from asyncwf.graft import _imagery as imagery
+from asyncwf.graft import _raster as raster
 from asyncwf.graft._interpreter import Builtin
-from asyncwf.graft._raster import RASTER_OPS
 
 __all__ = ["BUILTINS", "DOMAINS", "TABLE"]
 
@@ -62,19 +63,39 @@ def _numbers() -> list[Builtin]:
         def fn(x: Any) -> Any:
             return impl._arith(name, lambda a, _: op(a))(x, 0)
 
-        return fn
+        return imagery.unary(name, fn)
 
     table = [
         n("wf.numpy.add", impl._add, "add"),
         n("wf.numpy.subtract", impl._sub, "sub"),
         n("wf.numpy.multiply", impl._mul, "mul"),
-        n("wf.numpy.true_divide", impl._arith("div", operator.truediv), "wf.numpy.divide", "div", "truediv"),
-        n("wf.numpy.floor_divide", impl._arith("floordiv", operator.floordiv), "floordiv"),
-        n("wf.numpy.remainder", impl._arith("mod", operator.mod), "wf.numpy.mod", "mod"),
-        n("wf.numpy.power", impl._pow, "pow"),
-        n("wf.numpy.negative", unary("neg", operator.neg), "wf.neg", "neg"),
+        n(
+            "wf.numpy.true_divide",
+            imagery.binary("truediv", impl._arith("div", operator.truediv)),
+            "wf.numpy.divide",
+            "div",
+            "truediv",
+            "wf.div",
+            "wf.truediv",
+            "wf.Image.truediv",
+        ),
+        n(
+            "wf.numpy.floor_divide",
+            imagery.binary("floordiv", impl._arith("floordiv", operator.floordiv)),
+            "floordiv",
+            "wf.floordiv",
+        ),
+        n(
+            "wf.numpy.remainder",
+            imagery.binary("mod", impl._arith("mod", operator.mod)),
+            "wf.numpy.mod",
+            "mod",
+            "wf.mod",
+        ),
+        n("wf.numpy.power", imagery.binary("pow", impl._pow), "pow", "wf.pow", "wf.Image.pow"),
+        n("wf.numpy.negative", unary("neg", operator.neg), "wf.neg", "neg", "wf.Image.negative"),
         n("wf.pos", unary("pos", operator.pos), "pos"),
-        n("wf.numpy.absolute", unary("abs", abs), "wf.abs", "abs"),
+        n("wf.numpy.absolute", unary("abs", abs), "wf.abs", "abs", "wf.Image.abs"),
         n("wf.divmod", lambda a, b: tuple(impl._arith("divmod", divmod)(a, b)), "divmod"),
     ]
     for np_name, name, op in (
@@ -88,12 +109,13 @@ def _numbers() -> list[Builtin]:
         table.append(n(f"wf.numpy.{np_name}", impl._compare(name, op), name))
     for name, op in (("and", operator.and_), ("or", operator.or_), ("xor", operator.xor)):
         table.append(n(f"wf.numpy.logical_{name}", impl._logic(name, op), name))
-        table.append(n(f"wf.{name}", impl._int_op(name, op), f"bit{name}"))
+        aliases = (f"bit{name}", f"wf.Image.{name}") if name != "xor" else (f"bit{name}",)
+        table.append(n(f"wf.{name}", imagery.binary(name, impl._int_op(name, op)), *aliases))
     table += [
-        n("wf.numpy.logical_not", impl._not, "not"),
+        n("wf.numpy.logical_not", imagery.unary("invert", impl._not), "not", "wf.Image.logical_not"),
         n("wf.lshift", impl._int_op("lshift", operator.lshift), "lshift"),
         n("wf.rshift", impl._int_op("rshift", operator.rshift), "rshift"),
-        n("wf.invert", lambda a: impl._int_op("invert", lambda x, _: ~x)(a, 0), "invert"),
+        n("wf.invert", imagery.unary("invert", _invert), "invert"),
         *(
             n(f"wf.{t}.cast", impl._cast(py), f"{t}.cast")
             for t, py in (("Int", int), ("Float", float), ("Str", str), ("Bool", bool))
@@ -118,8 +140,27 @@ def _numbers() -> list[Builtin]:
         math.log1p,
         math.expm1,
     ):
-        table.append(n(f"wf.{fn.__name__}", impl._math(fn), fn.__name__, f"wf.numpy.{fn.__name__}"))
+        name = fn.__name__
+        dl_name = _ARC.get(name, name)  # (the client's names: wf.arcsin ...)
+        aliases = [name, f"wf.numpy.{name}", *((f"wf.Image.{name}",) if name in _OLD_IMAGE_UNARY else ())]
+        if dl_name != name:
+            aliases += [f"wf.{name}", f"wf.numpy.{dl_name}"]
+        generic = impl._math(fn)
+        table.append(n(f"wf.{dl_name}", imagery.unary(dl_name, generic) if dl_name in imagery.UNARY else generic,
+                       *aliases))  # fmt: skip
+    table.append(n("wf.square", imagery.unary("square", lambda x: impl._mul(x, x)), "wf.numpy.square"))
     return table
+
+
+_ARC = {"asin": "arcsin", "acos": "arccos", "atan": "arctan"}
+
+
+#: The names asyncwf's earlier proxies wrote for these operations on Images (grafts stored then still run).
+_OLD_IMAGE_UNARY = ("log", "sqrt", "exp", "log10", "sin", "cos", "tan")
+
+
+def _invert(a: Any) -> int:
+    return impl._int_op("invert", lambda x, _: ~x)(a, 0)
 
 
 def _containers() -> list[Builtin]:
@@ -143,11 +184,11 @@ def _containers() -> list[Builtin]:
             keywords=("start", "stop", "step"),
         ),
         c("wf.zip", impl._zip, "zip"),
-        c("wf.add", impl._add),
-        c("wf.sub", impl._sub),
-        c("wf.mul", impl._mul),
+        c("wf.add", imagery.binary("add", impl._add), "wf.Image.add"),
+        c("wf.sub", imagery.binary("sub", impl._sub), "wf.Image.sub"),
+        c("wf.mul", imagery.binary("mul", impl._mul), "wf.Image.mul"),
         *(
-            c(f"wf.{name}", impl._compare(name, op))
+            c(f"wf.{name}", imagery.binary(name, impl._compare(name, op)), f"wf.Image.{name}")
             for name, op in (
                 ("eq", operator.eq),
                 ("ne", operator.ne),
@@ -210,7 +251,7 @@ def _datetimes() -> list[Builtin]:
         t("wf.datetime.from_timestamp", impl._datetime_from_timestamp, "datetime.from_timestamp"),
         t("wf.timedelta.from_components", impl._timedelta_create, "timedelta.from_components", keywords=td_parts),
         t("wf.timedelta.total_seconds", lambda td: impl._getattr(td, "total_seconds"), "timedelta.total_seconds"),
-        t("wf.getattr", impl._getattr, "getattr"),
+        t("wf.getattr", imagery.attributes(impl._getattr), "getattr"),
     ]
 
 
@@ -222,10 +263,51 @@ def _functions() -> list[Builtin]:
 
 
 def _rasters() -> list[Builtin]:
-    keywords = {"wf.Image.from_id": ("resampling", "resampler"), "wf.Image.reduce": ("axis",)}
-    table = [builtin("rasters", name, fn, keywords=keywords.get(name, ())) for name, fn in RASTER_OPS.items()]
-    table.append(builtin("rasters", "wf.ImageCollection.groupby", impl._groupby, higher_order=True))
+    def r(name: str, fn: Callable[..., Any], *aliases: str, **kw: Any) -> Builtin:
+        return builtin("rasters", name, fn, *aliases, **kw)
+
+    table = [
+        r("wf.Image.load", imagery.load, "wf.Image.from_id", keywords=("resampler", "processing_level")),
+        r(
+            "wf.ImageCollection.from_id",
+            imagery.collection_from_id,
+            keywords=("start_datetime", "end_datetime", "limit", "resampler", "processing_level"),
+        ),
+        r("wf.pick_bands", imagery.pick_bands, "wf.Image.pick_bands", keywords=("allow_missing",)),
+        r("wf.rename_bands_positionally", imagery.rename_bands_positionally, "wf.Image.rename_bands"),
+        r("wf.rename_bands", imagery.rename_bands),
+        r("wf.mask", imagery.mask, "wf.Image.mask", keywords=("replace",)),
+        r("wf.getmask", imagery.getmask, "wf.Image.getmask"),
+        r("wf.concat_bands", imagery.concat_bands, "wf.Image.concat_bands"),
+        r("wf.clip_values", imagery.clip_values, "wf.Image.clip"),
+        r("wf.mosaic", imagery.mosaic, "wf.ImageCollection.mosaic", keywords=("reverse",)),
+        r("wf.nbands", imagery.nbands),
+        r("wf.map_imagery", imagery.map_imagery, higher_order=True),
+        r("wf.reduction", imagery.reduction, keywords=("axis",)),
+        *(r(f"wf.{op}", imagery.reducer(op)) for op in raster.REDUCERS),
+        r("wf.Image.reduce", _old_image_reduce, keywords=("axis",)),
+        *(r(f"wf.ImageCollection.{op}", _old_composite(op)) for op in raster.REDUCERS if op != "count"),
+        r("wf.Image.where", raster.where),
+        r("wf.Image.fill", raster.fill),
+        r("wf.Image.properties", raster.properties),
+        r("wf.Image.bands", raster.band_names),
+        r("wf.ImageCollection.groupby", impl._groupby, higher_order=True),
+    ]
     return table
+
+
+def _old_image_reduce(img: Any, operation: Any, axis: Any = "pixels") -> Any:
+    """``wf.Image.reduce``, as asyncwf's earlier proxies wrote ``img.mean()`` (over pixels by default)."""
+    return imagery.reduction(img, operation, None if axis == "all" else axis)
+
+
+def _old_composite(operation: str) -> Callable[[Any], Any]:
+    """``wf.ImageCollection.<op>(col)``, as asyncwf's earlier proxies wrote composites."""
+
+    def fn(col: Any) -> Any:
+        return imagery.reduction(col, operation, "images")
+
+    return fn
 
 
 #: Every builtin by domain, under its DL 1.12 name.

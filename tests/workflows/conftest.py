@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,3 +31,12 @@ async def default_client(client: Client) -> Client:
     """``client`` (a LocalBackend's), as the default client of this test."""
     Client.set_default_client(client)
     return client
+
+
+@pytest.fixture
+async def catalog(tmp_path: Path) -> AsyncIterator[Client]:
+    """A client of a LocalBackend whose catalogue holds ``tests.workflows.rasters``' images."""
+    from tests.workflows.rasters import catalog_backend
+
+    async for client in catalog_backend(tmp_path):
+        yield client

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,56 +14,8 @@ from rasterio.warp import Resampling, reproject
 import asyncwf.workflows as wf
 from asyncwf import Client
 from asyncwf.exceptions import AlreadyExists, InvalidArgument, JobComputeError, NotFound
-from asyncwf.testing import LocalBackend
 from asyncwf.workflows import GeoContext, Image, ImageCollection, ImageResult
-
-UTC = dt.UTC
-BOUNDS = (10.0, 45.0, 11.0, 46.0)
-NODATA = -9999.0
-GRID = GeoContext(BOUNDS, "EPSG:4326", shape=(40, 50))
-
-
-def _bands(seed: int) -> np.ndarray:
-    rows, cols = np.mgrid[0:40, 0:50].astype("f8")
-    red = rows + cols + seed
-    nir = 2 * red + 1
-    green = np.full_like(red, 7.0 + seed)
-    data = np.stack([red, green, nir])
-    data[:, :3, :4] = NODATA  # a corner without data
-    return data
-
-
-def from_bounds(xmin: float, ymin: float, xmax: float, ymax: float, width: int, height: int) -> Any:
-    """The north-up transform of a grid (rasterio's own helper warns with affine 3)."""
-    return rasterio.Affine((xmax - xmin) / width, 0.0, xmin, 0.0, -(ymax - ymin) / height, ymax)
-
-
-def _write(path: Path, data: np.ndarray, bounds: tuple[float, ...], crs: str) -> None:
-    count, height, width = data.shape
-    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count, dtype="float64",
-                       crs=crs, transform=from_bounds(*bounds, width, height), nodata=NODATA) as dst:  # fmt: skip
-        dst.write(data)
-
-
-def _expected(data: np.ndarray) -> np.ma.MaskedArray:
-    return np.ma.masked_equal(data, NODATA)
-
-
-@pytest.fixture
-async def catalog(tmp_path: Path) -> AsyncIterator[Client]:
-    async with LocalBackend() as backend, backend.client() as client:
-        for day in (1, 2, 3):
-            path = tmp_path / f"scene{day}.tif"
-            _write(path, _bands(day), BOUNDS, "EPSG:4326")
-            when = dt.datetime(2026, 6, day, tzinfo=UTC)
-            await wf.add_image(str(path), f"scene:{day}", "scenes", when, band_names=["red", "green", "nir"],
-                               properties={"cloud": day * 10}, client=client)  # fmt: skip
-        # the same kind of data, in Web Mercator
-        merc = tmp_path / "merc.tif"
-        _write(merc, _bands(0), (1113194.9, 5621521.5, 1224514.4, 5780349.2), "EPSG:3857")
-        await wf.add_image(str(merc), "merc", "mercator", dt.datetime(2026, 6, 1, tzinfo=UTC),
-                           band_names="red green nir", client=client)  # fmt: skip
-        yield client
+from tests.workflows.rasters import BOUNDS, GRID, NODATA, UTC, bands, from_bounds, nodata_masked, write
 
 
 async def _compute(client: Client, obj: Any, geoctx: GeoContext = GRID) -> Any:
@@ -76,7 +27,7 @@ async def test_read_band_math_and_masks(catalog: Client) -> None:
     result = await _compute(catalog, img)
     assert isinstance(result, ImageResult) and list(result.bandinfo) == ["red", "green", "nir"]
     assert result.bandinfo["nir"] == {"name": "nir"}  # band name -> its info, as the original
-    expected = _expected(_bands(1))
+    expected = nodata_masked(bands(1))
     assert result.ndarray.shape == (3, 40, 50) and result.geocontext == GRID
     assert (result.ndarray.mask == expected.mask).all() and np.ma.allclose(result.ndarray, expected)
     assert result.properties["cloud"] == 10 and result.properties["date"].startswith("2026-06-01")
@@ -99,7 +50,7 @@ async def test_read_band_math_and_masks(catalog: Client) -> None:
 
 async def test_reductions_properties_and_errors(catalog: Client) -> None:
     img = Image.from_id("scene:2")
-    expected = _expected(_bands(2))
+    expected = nodata_masked(bands(2))
     means = await _compute(catalog, img.mean())
     assert means == pytest.approx({b: float(expected[i].mean()) for i, b in enumerate(["red", "green", "nir"])})
     assert await _compute(catalog, img.count()) == {"red": 1988, "green": 1988, "nir": 1988}
@@ -119,7 +70,7 @@ async def test_reductions_properties_and_errors(catalog: Client) -> None:
 
 async def test_collections(catalog: Client) -> None:
     june = ImageCollection.from_id("scenes", dt.datetime(2026, 6, 1, tzinfo=UTC), dt.datetime(2026, 6, 3, tzinfo=UTC))
-    stack = np.ma.stack([_expected(_bands(1)), _expected(_bands(2))])
+    stack = np.ma.stack([nodata_masked(bands(1)), nodata_masked(bands(2))])
     assert await _compute(catalog, june.length()) == 2
     for name in ("mean", "median", "min", "max"):
         result = await _compute(catalog, getattr(june, name)())
@@ -131,11 +82,11 @@ async def test_collections(catalog: Client) -> None:
     cloudy = everything.filter(lambda img: img.get_property("cloud", wf.Int) > 15)
     assert await _compute(catalog, cloudy.length()) == 2
     doubled = await _compute(catalog, everything.map(lambda img: img * 2).mean())
-    assert np.ma.allclose(doubled.ndarray, 2 * np.ma.stack([_expected(_bands(d)) for d in (1, 2, 3)]).mean(axis=0))
+    assert np.ma.allclose(doubled.ndarray, 2 * np.ma.stack([nodata_masked(bands(d)) for d in (1, 2, 3)]).mean(axis=0))
     sums = await _compute(catalog, everything.map(lambda img: img.mean()))
     assert len(sums) == 3 and sums[0]["green"] == 8.0
     mosaic = await _compute(catalog, everything.mosaic())
-    assert np.ma.allclose(mosaic.ndarray, _expected(_bands(1)))  # the first image has data wherever any has
+    assert np.ma.allclose(mosaic.ndarray, nodata_masked(bands(1)))  # the first image has data wherever any has
     images = await _compute(catalog, june)
     assert [r.properties["id"] for r in images] == ["scene:1", "scene:2"]
     assert (await _compute(catalog, everything[2])).properties["id"] == "scene:3"
@@ -209,7 +160,7 @@ def test_images_command_line(server_process: Any, tmp_path: Path) -> None:
 
     server = server_process()
     path = tmp_path / "cli.tif"
-    _write(path, _bands(5), BOUNDS, "EPSG:4326")
+    write(path, bands(5), BOUNDS, "EPSG:4326")
 
     def images(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "asyncwf._cli", "images", *args, "--port", str(server.port)]
@@ -233,7 +184,7 @@ def test_images_command_line(server_process: Any, tmp_path: Path) -> None:
 
 async def test_the_raster_calls_ported_code_uses(catalog: Client) -> None:
     img = Image.from_id("scene:1", resampler="nearest", processing_level="surface")  # the original's names
-    expected = _expected(_bands(1))
+    expected = nodata_masked(bands(1))
     over_bands = await _compute(catalog, img.mean(axis="bands"))
     assert list(over_bands.bandinfo) == ["mean"] and np.ma.allclose(over_bands.ndarray[0], expected.mean(axis=0))
     assert await _compute(catalog, img.max(axis=None)) == pytest.approx(float(expected.max()))
@@ -250,7 +201,7 @@ async def test_the_raster_calls_ported_code_uses(catalog: Client) -> None:
     picked = await _compute(catalog, scenes.pick_bands("nir green"))
     assert [list(r.bandinfo) for r in picked] == [["nir", "green"]] * 3
     shifted = await _compute(catalog, (scenes * 2 + 1).mean())
-    assert np.ma.allclose(shifted.ndarray, np.ma.mean([_expected(_bands(d)) * 2 + 1 for d in (1, 2, 3)], axis=0))
+    assert np.ma.allclose(shifted.ndarray, np.ma.mean([nodata_masked(bands(d)) * 2 + 1 for d in (1, 2, 3)], axis=0))
     with pytest.raises(wf.ProxyTypeError, match="axis"):
         img.mean(axis="rows")
 
@@ -280,7 +231,7 @@ async def test_collections_sort_and_group(catalog: Client) -> None:
 
 async def test_wf_numpy_functions_on_images_and_numbers(catalog: Client) -> None:
     red, nir = Image.from_id("scene:1").pick_bands("red"), Image.from_id("scene:1").pick_bands("nir")
-    expected = _expected(_bands(1))
+    expected = nodata_masked(bands(1))
     root = await _compute(catalog, wf.numpy.sqrt(wf.numpy.add(nir, 1)))
     assert np.ma.allclose(root.ndarray[0], np.ma.sqrt(expected[2] + 1))
     ratio = await _compute(catalog, wf.numpy.true_divide(wf.numpy.subtract(nir, red), wf.numpy.add(nir, red)))

@@ -1,0 +1,119 @@
+"""Raster programs built by the real Descartes Labs client (1.12.1), run through the backend.
+
+``dl_raster_corpus.json`` is written by ``scripts/gen_dl_corpus.sh`` from ``dl_raster_programs.py``: for each
+program the graft, typespec and arguments the real client sends. Each computes over the test catalogue
+(``tests.workflows.rasters``) to what the same program built with ``asyncwf.workflows`` computes to, and both
+write the same builtins, so Descartes Labs raster code and grafts run unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import asyncwf.workflows as wf
+from asyncwf import Client
+from asyncwf.workflows import ImageResult
+from tests.workflows.dl_raster_programs import raster_programs
+from tests.workflows.rasters import GRID, bands, nodata_masked
+from tests.workflows.test_dl_corpus import _builtins
+
+CORPUS = json.loads((Path(__file__).with_name("dl_raster_corpus.json")).read_text())
+
+
+def _ours() -> dict[str, Any]:
+    """The raster programs built with asyncwf's proxies: name -> proxy object."""
+    objects: dict[str, Any] = {}
+    raster_programs(wf, lambda name, obj: objects.__setitem__(name, obj))
+    return objects
+
+
+def _same(got: Any, want: Any) -> bool:
+    if isinstance(want, ImageResult):
+        return (
+            isinstance(got, ImageResult)
+            and dict(got.bandinfo) == dict(want.bandinfo)
+            and got.ndarray.shape == want.ndarray.shape
+            and bool((np.ma.getmaskarray(got.ndarray) == np.ma.getmaskarray(want.ndarray)).all())
+            and bool(np.ma.allclose(got.ndarray, want.ndarray, equal_nan=True))
+        )
+    if isinstance(want, float) and isinstance(got, int | float):
+        return math.isclose(got, want, rel_tol=1e-9) or (math.isnan(got) and math.isnan(want))
+    if isinstance(want, list | tuple):
+        return isinstance(got, list | tuple) and len(got) == len(want) and all(map(_same, got, want))
+    if isinstance(want, dict):
+        return isinstance(got, dict) and got.keys() == want.keys() and all(_same(got[k], want[k]) for k in want)
+    return bool(got == want)
+
+
+def test_the_raster_corpus_covers_the_raster_surface() -> None:
+    assert len(CORPUS) >= 60
+    names = {case["name"].split()[0] for case in CORPUS}
+    assert {"image", "pick", "rename", "reduce", "mask", "collection", "composite", "mosaic"} <= names
+
+
+async def test_every_raster_program_of_the_real_client_computes_as_ours_does(catalog: Client) -> None:
+    ours = _ours()
+    assert ours.keys() == {case["name"] for case in CORPUS}
+    limit = asyncio.Semaphore(8)
+
+    async def run(case: dict[str, Any]) -> str | None:
+        async with limit:
+            try:
+                theirs = await wf.compute_graft(case["graft"], case["typespec"], case["arguments"], geoctx=GRID,
+                                                client=catalog)  # fmt: skip
+                mine = await wf.compute(ours[case["name"]], geoctx=GRID, client=catalog)
+            except Exception as exc:  # reported with the case's name below
+                return f"{case['name']}: {type(exc).__name__}: {exc}"
+        return None if _same(theirs, mine) else f"{case['name']}: theirs {theirs!r}, ours {mine!r}"
+
+    failures = [f for f in await asyncio.gather(*(run(case) for case in CORPUS)) if f]
+    assert not failures, f"{len(failures)} of {len(CORPUS)} failed:\n" + "\n".join(failures[:40])
+
+
+def test_our_proxies_write_the_real_clients_raster_vocabulary() -> None:
+    ours = _ours()
+    differ = [
+        f"{case['name']}: ours {sorted(_builtins(ours[case['name']].graft) - _builtins(case['graft']))}, "
+        f"theirs {sorted(_builtins(case['graft']) - _builtins(ours[case['name']].graft))}"
+        for case in CORPUS
+        if _builtins(ours[case["name"]].graft) != _builtins(case["graft"])
+    ]
+    assert not differ, f"{len(differ)} of {len(CORPUS)} programs differ:\n" + "\n".join(differ)
+
+
+async def test_what_the_real_clients_programs_compute_to(catalog: Client) -> None:
+    """A few of the corpus's programs against numpy directly (the rest are checked against asyncwf's)."""
+    by_name = {case["name"]: case for case in CORPUS}
+
+    async def theirs(name: str) -> Any:
+        case = by_name[name]
+        return await wf.compute_graft(case["graft"], case["typespec"], case["arguments"], geoctx=GRID,
+                                      client=catalog)  # fmt: skip
+
+    one, two = nodata_masked(bands(1)), nodata_masked(bands(2))
+    assert np.ma.allclose((await theirs("image add")).ndarray, one + 1)
+    assert np.ma.allclose((await theirs("image sub image")).ndarray, one - two)
+    assert np.ma.allclose((await theirs("image reflected truediv")).ndarray, 1 / (one + 1))
+    assert list((await theirs("pick bands list")).bandinfo) == ["nir", "red"]
+    assert math.isclose(await theirs("reduce mean all"), float(one.mean()))
+    pixels = await theirs("reduce max pixels")
+    assert pixels == {"red": float(one[0].max()), "green": float(one[1].max()), "nir": float(one[2].max())}
+    over_bands = await theirs("reduce sum bands")
+    assert list(over_bands.bandinfo) == ["sum"] and np.ma.allclose(over_bands.ndarray[0], one.sum(axis=0))
+    assert await theirs("properties") == 11
+    assert await theirs("nbands") == 3
+    assert await theirs("collection length") == 3
+    assert await theirs("collection map to number") == [10, 20, 30]
+    composite = await theirs("composite mean")
+    stack = np.ma.stack([nodata_masked(bands(d)) for d in (1, 2, 3)])
+    assert np.ma.allclose(composite.ndarray, stack.mean(axis=0))
+    assert [r.properties["id"] for r in await theirs("collection dates")] == ["scene:1", "scene:2"]
+    assert [r.properties["id"] for r in await theirs("collection sorted")] == ["scene:3", "scene:2", "scene:1"]
+    masked = await theirs("mask")
+    assert bool((np.ma.getmaskarray(masked.ndarray) == (one.mask | np.ma.filled(one > 50, True))).all())
