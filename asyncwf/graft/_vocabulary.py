@@ -142,12 +142,12 @@ def _numbers() -> list[Builtin]:
     ):
         name = fn.__name__
         dl_name = _ARC.get(name, name)  # (the client's names: wf.arcsin ...)
-        aliases = [name, f"wf.numpy.{name}", *((f"wf.Image.{name}",) if name in _OLD_IMAGE_UNARY else ())]
+        read_as = [name, f"wf.numpy.{name}", *((f"wf.Image.{name}",) if name in _OLD_IMAGE_UNARY else ())]
         if dl_name != name:
-            aliases += [f"wf.{name}", f"wf.numpy.{dl_name}"]
+            read_as += [f"wf.{name}", f"wf.numpy.{dl_name}"]
         generic = impl._math(fn)
         table.append(n(f"wf.{dl_name}", imagery.unary(dl_name, generic) if dl_name in imagery.UNARY else generic,
-                       *aliases))  # fmt: skip
+                       *read_as))  # fmt: skip
     table.append(n("wf.square", imagery.unary("square", lambda x: impl._mul(x, x)), "wf.numpy.square"))
     return table
 
