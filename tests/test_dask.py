@@ -84,7 +84,7 @@ async def test_a_large_image_is_computed_in_pieces_on_the_cluster(cluster: Any, 
             if dask is not None:
                 assert backend.backend is not None and backend.backend.dask is not None
                 assert backend.backend.dask.last_chunks == 4
-                means = await wf.compute(img.mean(), geoctx=geoctx, client=client)  # a reduction: one piece
+                means = await wf.compute(img.mean(axis="pixels"), geoctx=geoctx, client=client)  # one piece
                 assert backend.backend.dask.last_chunks == 1 and means["b1"] > 0
     local, pieces = results
     assert pieces.geocontext == geoctx and pieces.ndarray.shape == (1, 250, 260)

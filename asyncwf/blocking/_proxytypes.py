@@ -35,6 +35,7 @@ from asyncwf.workflows.types._function import sqrt as _async_sqrt
 from asyncwf.workflows.types._function import tan as _async_tan
 from asyncwf.workflows.types._image import Image as _async_Image
 from asyncwf.workflows.types._image import ImageCollection as _async_ImageCollection
+from asyncwf.workflows.types._image import _Imagery as _async__Imagery
 from asyncwf.workflows.types._image import where as _async_where
 from asyncwf.workflows.types._primitives import Any_ as _async_Any_
 from asyncwf.workflows.types._primitives import Bool as _async_Bool
@@ -47,7 +48,7 @@ from asyncwf.workflows.types._primitives import Str as _async_Str
 from asyncwf.workflows.types._proxify import proxify as _async_proxify
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Mapping
     from typing import Any, ClassVar
 
     from asyncwf.workflows.types._containers import K, R, T, V
@@ -61,49 +62,13 @@ if TYPE_CHECKING:
     class GenericProxytype(Proxytype, _async_GenericProxytype):
         pass
 
-    class Image(Proxytype, _async_Image):
-        @classmethod
-        def from_id(
-            cls, image_id: Any, resampling: str = "nearest", *, resampler: str | None = None, **ignored: Any
-        ) -> Image: ...
-        def pick_bands(self, bands: str | Sequence[str]) -> Image: ...
-        def rename_bands(self, *names: str) -> Image: ...
-        def getmask(self) -> Image: ...
-        def concat_bands(self, other: _async_Image) -> Image: ...
-        def normalized_difference(self, other: _async_Image) -> Image: ...
-        def clip(self, lo: Any, hi: Any) -> Image: ...
-        def mask(self, mask: _async_Image) -> Image: ...
-        def fill(self, value: Any) -> Image: ...
-
-    class ImageCollection(Proxytype, _async_ImageCollection):
-        @classmethod
-        def from_id(
-            cls, product_id: Any, start_datetime: Any = None, end_datetime: Any = None, resampling: str = "nearest"
-        ) -> ImageCollection: ...
-        def length(self) -> Int: ...
-        def __getitem__(self, index: Any) -> Image: ...
-        def filter(self, fn: Callable[[_async_Image], Any]) -> ImageCollection: ...
-        def mean(self, axis: Any = "images") -> Image: ...
-        def median(self, axis: Any = "images") -> Image: ...
-        def min(self, axis: Any = "images") -> Image: ...
-        def max(self, axis: Any = "images") -> Image: ...
-        def sum(self, axis: Any = "images") -> Image: ...
-        def std(self, axis: Any = "images") -> Image: ...
-        def sorted(self, key: Callable[[_async_Image], Any], reverse: bool = False) -> ImageCollection: ...
-        def pick_bands(self, bands: str | Sequence[str]) -> ImageCollection: ...
-        def __add__(self, other: Any) -> ImageCollection: ...
-        def __radd__(self, other: Any) -> ImageCollection: ...
-        def __sub__(self, other: Any) -> ImageCollection: ...
-        def __rsub__(self, other: Any) -> ImageCollection: ...
-        def __mul__(self, other: Any) -> ImageCollection: ...
-        def __rmul__(self, other: Any) -> ImageCollection: ...
-        def __truediv__(self, other: Any) -> ImageCollection: ...
-        def __rtruediv__(self, other: Any) -> ImageCollection: ...
-        def mosaic(self) -> Image: ...
-
     class Primitive(Proxytype, _async_Primitive):
         def __eq__(self, other: Any) -> Bool: ...  # type: ignore[override]
         def __ne__(self, other: Any) -> Bool: ...  # type: ignore[override]
+
+    class _Imagery(Proxytype, _async__Imagery):
+        @property
+        def nbands(self) -> Int: ...
 
     class Bool(Primitive, _async_Bool):
         def __and__(self, other: Any) -> Bool: ...
@@ -121,6 +86,38 @@ if TYPE_CHECKING:
     class Function(GenericProxytype, _async_Function):
         @classmethod
         def from_callable(cls, fn: Callable[..., Any], *arg_types: type[Proxytype_2]) -> Function: ...
+
+    class Image(_Imagery, _async_Image):
+        @classmethod
+        def from_id(
+            cls,
+            image_id: Any,
+            resampler: str | None = None,
+            processing_level: str | None = None,
+            *,
+            resampling: str | None = None,
+        ) -> Image: ...
+        def normalized_difference(self, other: _async_Image) -> Image: ...
+        def fill(self, value: Any) -> Image: ...
+
+    class ImageCollection(_Imagery, _async_ImageCollection):
+        @classmethod
+        def from_id(
+            cls,
+            product_id: Any,
+            start_datetime: Any = None,
+            end_datetime: Any = None,
+            limit: Any = None,
+            resampler: str | None = None,
+            processing_level: str | None = None,
+            *,
+            resampling: str | None = None,
+        ) -> ImageCollection: ...
+        def length(self) -> Int: ...
+        def __getitem__(self, index: Any) -> Image: ...
+        def filter(self, fn: Callable[[_async_Image], Any]) -> ImageCollection: ...
+        def sorted(self, key: Callable[[_async_Image], Any], reverse: bool = False) -> ImageCollection: ...
+        def mosaic(self, reverse: bool = False) -> Image: ...
 
     class NoneType(Primitive, _async_NoneType):
         pass
@@ -248,23 +245,17 @@ else:
         __slots__ = ()
         _Async = _async_GenericProxytype
 
-    class Image(Proxytype, _async_Image):
-        """A raster: bands of pixels on the GeoContext it is computed in. ``Image.from_id("landsat:2020-06")``."""
-
-        __slots__ = ()
-        _Async = _async_Image
-
-    class ImageCollection(Proxytype, _async_ImageCollection):
-        """Images of one product, oldest first: ``ImageCollection.from_id("landsat", start, end)``."""
-
-        __slots__ = ()
-        _Async = _async_ImageCollection
-
     class Primitive(Proxytype, _async_Primitive):
         """A proxy of a Python scalar."""
 
         __slots__ = ()
         _Async = _async_Primitive
+
+    class _Imagery(Proxytype, _async__Imagery):
+        """What Images and ImageCollections share: band and mask operations, arithmetic, reductions."""
+
+        __slots__ = ()
+        _Async = _async__Imagery
 
     class Bool(Primitive, _async_Bool):
         """A proxy bool. ``&``, ``|``, ``^``, ``~`` are logical and, or, xor, not."""
@@ -286,6 +277,18 @@ else:
 
         __slots__ = ()
         _Async = _async_Function
+
+    class Image(_Imagery, _async_Image):
+        """A raster: bands of pixels on the GeoContext it is computed in. ``Image.from_id("landsat:2020-06")``."""
+
+        __slots__ = ()
+        _Async = _async_Image
+
+    class ImageCollection(_Imagery, _async_ImageCollection):
+        """Images of one product, oldest first: ``ImageCollection.from_id("landsat", start, end)``."""
+
+        __slots__ = ()
+        _Async = _async_ImageCollection
 
     class NoneType(Primitive, _async_NoneType):
         __slots__ = ()
@@ -344,12 +347,13 @@ __all__ = [
     "Proxytype",
     "Any_",
     "GenericProxytype",
-    "Image",
-    "ImageCollection",
     "Primitive",
+    "_Imagery",
     "Bool",
     "Datetime",
     "Function",
+    "Image",
+    "ImageCollection",
     "NoneType",
     "Number",
     "Str",
@@ -384,25 +388,25 @@ __all__ = [
 
 
 def ceil(x: Any) -> Any:
-    """``math.ceil`` of a Number, computed in the backend."""
+    """``math.ceil`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
     result: Any = wrap(_async_ceil(x))
     return result
 
 
 def cos(x: Any) -> Any:
-    """``math.cos`` of a Number, computed in the backend."""
+    """``math.cos`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
     result: Any = wrap(_async_cos(x))
     return result
 
 
 def exp(x: Any) -> Any:
-    """``math.exp`` of a Number, computed in the backend."""
+    """``math.exp`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
     result: Any = wrap(_async_exp(x))
     return result
 
 
 def floor(x: Any) -> Any:
-    """``math.floor`` of a Number, computed in the backend."""
+    """``math.floor`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
     result: Any = wrap(_async_floor(x))
     return result
 
@@ -425,19 +429,19 @@ def ifelse(condition: Any, true_value: Any, false_value: Any) -> Any:
 
 
 def log(x: Any) -> Any:
-    """``math.log`` of a Number, computed in the backend."""
+    """``math.log`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
     result: Any = wrap(_async_log(x))
     return result
 
 
 def log10(x: Any) -> Any:
-    """``math.log10`` of a Number, computed in the backend."""
+    """``math.log10`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
     result: Any = wrap(_async_log10(x))
     return result
 
 
 def log2(x: Any) -> Any:
-    """``math.log2`` of a Number, computed in the backend."""
+    """``math.log2`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
     result: Any = wrap(_async_log2(x))
     return result
 
@@ -465,19 +469,19 @@ def range(start: Any, stop: Any = None, step: Any = None) -> List[Int]:
 
 
 def sin(x: Any) -> Any:
-    """``math.sin`` of a Number, computed in the backend."""
+    """``math.sin`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
     result: Any = wrap(_async_sin(x))
     return result
 
 
 def sqrt(x: Any) -> Any:
-    """``math.sqrt`` of a Number, computed in the backend."""
+    """``math.sqrt`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
     result: Any = wrap(_async_sqrt(x))
     return result
 
 
 def tan(x: Any) -> Any:
-    """``math.tan`` of a Number, computed in the backend."""
+    """``math.tan`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
     result: Any = wrap(_async_tan(x))
     return result
 

@@ -40,7 +40,7 @@ def _same(got: Any, want: Any) -> bool:
             and dict(got.bandinfo) == dict(want.bandinfo)
             and got.ndarray.shape == want.ndarray.shape
             and bool((np.ma.getmaskarray(got.ndarray) == np.ma.getmaskarray(want.ndarray)).all())
-            and bool(np.ma.allclose(got.ndarray, want.ndarray, equal_nan=True))
+            and bool(np.ma.allclose(got.ndarray, want.ndarray))
         )
     if isinstance(want, float) and isinstance(got, int | float):
         return math.isclose(got, want, rel_tol=1e-9) or (math.isnan(got) and math.isnan(want))

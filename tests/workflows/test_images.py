@@ -51,11 +51,13 @@ async def test_read_band_math_and_masks(catalog: Client) -> None:
 async def test_reductions_properties_and_errors(catalog: Client) -> None:
     img = Image.from_id("scene:2")
     expected = nodata_masked(bands(2))
-    means = await _compute(catalog, img.mean())
+    means = await _compute(catalog, img.mean(axis="pixels"))
     assert means == pytest.approx({b: float(expected[i].mean()) for i, b in enumerate(["red", "green", "nir"])})
-    assert await _compute(catalog, img.count()) == {"red": 1988, "green": 1988, "nir": 1988}
+    assert await _compute(catalog, img.mean()) == pytest.approx(float(expected.mean()))  # axis=None: everything
+    assert await _compute(catalog, img.count(axis="pixels")) == {"red": 1988, "green": 1988, "nir": 1988}
     assert await _compute(catalog, img.properties["cloud"]) == 20
-    assert await _compute(catalog, img.bandinfo) == ["red", "green", "nir"]
+    assert await _compute(catalog, img.bandinfo) == {b: {"name": b} for b in ("red", "green", "nir")}
+    assert await _compute(catalog, img.nbands) == 3
     with pytest.raises(JobComputeError, match="geocontext") as failed:
         await wf.compute(img, client=catalog)
     assert failed.value.code == "ERROR_INVALID"
@@ -73,25 +75,30 @@ async def test_collections(catalog: Client) -> None:
     stack = np.ma.stack([nodata_masked(bands(1)), nodata_masked(bands(2))])
     assert await _compute(catalog, june.length()) == 2
     for name in ("mean", "median", "min", "max"):
-        result = await _compute(catalog, getattr(june, name)())
+        result = await _compute(catalog, getattr(june, name)(axis="images"))
         assert np.ma.allclose(result.ndarray, getattr(np.ma, name)(stack, axis=0)), name
-        assert getattr(june, name)(axis="images").graft == getattr(june, name)().graft  # DL's spelling
-    with pytest.raises(wf.ProxyTypeError, match=r"takes axis='images'.*img\.mean\(axis=\.\.\.\)"):
-        june.mean(axis="pixels")
+    assert await _compute(catalog, june.mean()) == pytest.approx(float(stack.mean()))  # axis=None: everything
+    per_image = await _compute(catalog, june.max(axis="pixels"))
+    assert [d["red"] for d in per_image] == [float(stack[0, 0].max()), float(stack[1, 0].max())]
+    with pytest.raises(wf.ProxyTypeError, match="axis is one of"):
+        june.mean(axis="months")
     everything = ImageCollection.from_id("scenes")
     cloudy = everything.filter(lambda img: img.get_property("cloud", wf.Int) > 15)
     assert await _compute(catalog, cloudy.length()) == 2
-    doubled = await _compute(catalog, everything.map(lambda img: img * 2).mean())
+    doubled = await _compute(catalog, everything.map(lambda img: img * 2).mean(axis="images"))
     assert np.ma.allclose(doubled.ndarray, 2 * np.ma.stack([nodata_masked(bands(d)) for d in (1, 2, 3)]).mean(axis=0))
-    sums = await _compute(catalog, everything.map(lambda img: img.mean()))
+    sums = await _compute(catalog, everything.map(lambda img: img.mean(axis="pixels")))
     assert len(sums) == 3 and sums[0]["green"] == 8.0
     mosaic = await _compute(catalog, everything.mosaic())
     assert np.ma.allclose(mosaic.ndarray, nodata_masked(bands(1)))  # the first image has data wherever any has
     images = await _compute(catalog, june)
     assert [r.properties["id"] for r in images] == ["scene:1", "scene:2"]
     assert (await _compute(catalog, everything[2])).properties["id"] == "scene:3"
-    with pytest.raises(wf.ProxyTypeError):
-        ImageCollection.from_id("scenes", dt.datetime(2026, 6, 1))
+    naive = ImageCollection.from_id("scenes", dt.datetime(2026, 6, 2), limit=5)  # naive: UTC, as the original
+    assert [r.properties["id"] for r in await _compute(catalog, naive)] == ["scene:2", "scene:3"]
+    assert await _compute(catalog, ImageCollection.from_id("scenes", limit=1).length()) == 1
+    with pytest.raises(wf.ProxyTypeError, match="limit"):
+        ImageCollection.from_id("scenes", limit="all")
 
 
 async def test_reprojection_between_crss(catalog: Client, tmp_path: Path) -> None:
@@ -107,7 +114,7 @@ async def test_reprojection_between_crss(catalog: Client, tmp_path: Path) -> Non
     assert got.ndarray.shape == (3, 64, 64) and result.ndarray.shape == (3, 40, 50)
     assert (got.ndarray.mask == (expected == NODATA)).all()
     assert np.allclose(got.ndarray.compressed(), expected[expected != NODATA])
-    merc = await _compute(catalog, Image.from_id("merc").mean(), GeoContext(
+    merc = await _compute(catalog, Image.from_id("merc").mean(axis="pixels"), GeoContext(
         (1113194.9, 5621521.5, 1224514.4, 5780349.2), "EPSG:3857", shape=(40, 50)))  # fmt: skip
     assert merc["green"] == 7.0
 
@@ -177,7 +184,7 @@ def test_images_command_line(server_process: Any, tmp_path: Path) -> None:
 
     async def mean() -> Any:
         async with server.client() as client:
-            return await wf.compute(Image.from_id("cli:1").mean(), geoctx=GRID, client=client)
+            return await wf.compute(Image.from_id("cli:1").mean(axis="pixels"), geoctx=GRID, client=client)
 
     assert asyncio.run(mean())["green"] == 12.0
 
@@ -200,7 +207,7 @@ async def test_the_raster_calls_ported_code_uses(catalog: Client) -> None:
     scenes = ImageCollection.from_id("scenes")
     picked = await _compute(catalog, scenes.pick_bands("nir green"))
     assert [list(r.bandinfo) for r in picked] == [["nir", "green"]] * 3
-    shifted = await _compute(catalog, (scenes * 2 + 1).mean())
+    shifted = await _compute(catalog, (scenes * 2 + 1).mean(axis="images"))
     assert np.ma.allclose(shifted.ndarray, np.ma.mean([nodata_masked(bands(d)) * 2 + 1 for d in (1, 2, 3)], axis=0))
     with pytest.raises(wf.ProxyTypeError, match="axis"):
         img.mean(axis="rows")

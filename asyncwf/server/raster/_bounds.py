@@ -7,7 +7,9 @@ from typing import Any
 
 __all__ = ["layer_bounds"]
 
-_IMAGE, _COLLECTION = "wf.Image.from_id", "wf.ImageCollection.from_id"
+#: The builtins that read an image by id (the client's name and asyncwf's earlier one), and a product's images.
+_IMAGE = ("wf.Image.load", "wf.Image.from_id")
+_COLLECTION = "wf.ImageCollection.from_id"
 
 
 def layer_bounds(graft: Mapping[str, Any], images: Mapping[str, Mapping[str, Any]]) -> list[float] | None:
@@ -18,7 +20,7 @@ def layer_bounds(graft: Mapping[str, Any], images: Mapping[str, Mapping[str, Any
     wanted: set[str] = set()
     products: set[str] = set()
     for function, literal in _reads(graft):
-        (wanted if function == _IMAGE else products).add(literal)
+        (wanted if function in _IMAGE else products).add(literal)
     boxes = []
     for image_id, record in images.items():
         if image_id in wanted or record.get("product_id") in products:
@@ -36,7 +38,7 @@ def _reads(graft: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     for value in graft.values():
         if isinstance(value, Mapping):
             yield from _reads(value)
-        elif isinstance(value, list) and len(value) >= 2 and value[0] in (_IMAGE, _COLLECTION):
+        elif isinstance(value, list) and len(value) >= 2 and value[0] in (*_IMAGE, _COLLECTION):
             argument = graft.get(value[1]) if isinstance(value[1], str) else None
             if isinstance(argument, str):
                 yield value[0], argument

@@ -172,10 +172,14 @@ def parameter(name: str, type_: type[P]) -> P:
 
 def _math(name: str, result: type[Proxytype] = Float) -> Callable[[Any], Any]:
     def fn(x: Any) -> Any:
+        from asyncwf.workflows.types._image import Image, ImageCollection
+
+        if isinstance(x, Image | ImageCollection) and result is Float:
+            return type(x)._from_apply(f"wf.{name}", x)  # pixel by pixel, as the original's
         return result._from_apply(f"wf.{name}", Number._promote(x))  # (the 1.12 client's names: wf.sqrt ...)
 
     fn.__name__ = name
-    fn.__doc__ = f"``math.{name}`` of a Number, computed in the backend."
+    fn.__doc__ = f"``math.{name}`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."
     return fn
 
 

@@ -1,20 +1,23 @@
 """Image and ImageCollection proxies: rasters from the backend's catalogue, computed within a GeoContext.
 
-Everything here builds grafts (nothing is read until ``compute(obj, geoctx=...)``).
-Arithmetic, comparison and logic combine Images with Images or numbers, band by
-band; comparisons give 0/1 Images usable as masks; masked pixels stay masked.
+Everything here builds grafts (nothing is read until ``compute(obj, geoctx=...)``), with the builtin names,
+argument shapes and result types of the Descartes Labs 1.12 client (``wf.Image.load``, ``wf.add(img, 1)``,
+``wf.mean(img, axis)``, ``wf.pick_bands(img, "red", "nir", allow_missing=False)`` ...), so a graft made here and
+one made by the original client for the same program are interchangeable. Arithmetic, comparison and logic
+combine Images and ImageCollections with each other or numbers, band by band; comparisons give 0/1 Images
+usable as masks; masked pixels stay masked.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from asyncwf.graft._syntax import Quoted
 from asyncwf.workflows.types._containers import Dict, List, _function
 from asyncwf.workflows.types._core import Proxytype, ProxyTypeError, of
 from asyncwf.workflows.types._datetimes import Datetime
-from asyncwf.workflows.types._primitives import Any_, Float, Int, Number, Str
+from asyncwf.workflows.types._primitives import Any_, Bool, Float, Int, NoneType, Number, Str
 
 if TYPE_CHECKING:
     from asyncwf.workflows._image_result import ImageResult
@@ -22,64 +25,226 @@ if TYPE_CHECKING:
 __all__ = ["Image", "ImageCollection", "where"]
 
 _REDUCTIONS = ("mean", "min", "max", "sum", "std", "median", "count")
-_RESAMPLING = ("nearest", "bilinear", "cubic", "average", "mode", "max", "min", "med")
+#: The resamplers the original accepts (and ``nearest``, asyncwf's name for ``near``).
+_RESAMPLERS = ("near", "nearest", "bilinear", "cubic", "cubicspline", "lanczos", "average", "mode", "max", "min",
+               "med", "q1", "q3")  # fmt: skip
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return Int._promote(value) if isinstance(value, int) else Float._promote(value)
 
 
 def _operand(value: Any, op: str) -> Any:
-    if isinstance(value, Image):
+    if isinstance(value, Image | ImageCollection | Number):
         return value
-    if isinstance(value, Number):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return Float._promote(float(value))
-    raise ProxyTypeError(f"Image {op} needs an Image or a number, not {type(value).__name__}")
+    number = _number(value)
+    if number is None:
+        raise ProxyTypeError(f"{op} needs an Image, an ImageCollection or a number, not {type(value).__name__}")
+    return number
 
 
-def _names(bands: Any, what: str) -> Any:
+def _names(bands: Any, what: str) -> list[str]:
     if isinstance(bands, str):
         bands = bands.split()
     if not isinstance(bands, Sequence) or not bands or not all(isinstance(b, str) and b for b in bands):
         raise ProxyTypeError(f"{what} takes band names: 'red green' or ['red', 'green'], not {bands!r}")
-    return List[Str]._promote(list(bands))
+    return list(bands)
 
 
-def _resampling(resampling: str) -> Any:
-    if resampling not in _RESAMPLING:
-        raise ProxyTypeError(f"resampling is one of {', '.join(_RESAMPLING)}, not {resampling!r}")
-    return Str._promote(resampling)
+def _optional_str(value: Any, what: str, allowed: Sequence[str] = ()) -> Any:
+    if value is None:
+        return NoneType._promote(None)
+    if not isinstance(value, str | Str) or (allowed and isinstance(value, str) and value not in allowed):
+        raise ProxyTypeError(f"{what} is one of {', '.join(allowed)}, not {value!r}" if allowed else
+                             f"{what} is a string, not {type(value).__name__}")  # fmt: skip
+    return Str._promote(value)
 
 
-def _binary(op: str, *, reverse: bool = False) -> Callable[[Image, Any], Image]:
-    def method(self: Image, other: Any) -> Image:
-        operand = _operand(other, op)
-        args = (operand, self) if reverse else (self, operand)
-        return Image._from_apply(f"wf.Image.{op}", *args)
+def _axis_key(axis: Any) -> Any:
+    if isinstance(axis, list | tuple):
+        return frozenset(axis) if len(axis) > 1 else axis[0]
+    return axis
+
+
+def _axis_node(axis: Any) -> Any:
+    if axis is None:
+        return NoneType._promote(None)
+    if isinstance(axis, list | tuple):
+        return Any_._from_node(Quoted(list(axis))) if len(axis) > 1 else Str._promote(axis[0])
+    return Str._promote(axis)
+
+
+def _binary(name: str, *, reverse: bool = False) -> Callable[[Any, Any], Any]:
+    def method(self: Any, other: Any) -> Any:
+        operand = _operand(other, name)
+        result = ImageCollection if isinstance(self, ImageCollection) or isinstance(operand, ImageCollection) else Image
+        return result._from_apply(f"wf.{name}", *((operand, self) if reverse else (self, operand)))
 
     return method
 
 
-def _unary(op: str) -> Callable[[Image], Image]:
-    def method(self: Image) -> Image:
-        return Image._from_apply(f"wf.Image.{op}", self)
+def _unary(name: str) -> Callable[[Any], Any]:
+    def method(self: Any) -> Any:
+        return type(self)._from_apply(f"wf.{name}", self)
 
-    method.__doc__ = f"``{op}`` of every pixel (invalid results are masked)."
+    method.__name__ = name
+    method.__doc__ = f"``{name}`` of every pixel (invalid results are masked)."
     return method
 
 
-class Image(Proxytype):
+class _Imagery(Proxytype):
+    """What Images and ImageCollections share: band and mask operations, arithmetic, reductions."""
+
+    __slots__ = ()
+    #: ``axis`` (a name, or a frozenset of names) -> the result's type, as the original's.
+    _STATS: dict[Any, Any] = {}
+
+    # --- bands ---------------------------------------------------------------
+
+    def pick_bands(self, bands: str | Sequence[str], allow_missing: bool = False) -> Any:
+        """These bands, in this order: ``img.pick_bands("red nir")`` (with ``allow_missing``, bands an image
+        lacks are left out instead of failing)."""
+        names = [Str._promote(n) for n in _names(bands, "pick_bands")]
+        return type(self)._from_apply("wf.pick_bands", self, *names, allow_missing=Bool._promote(allow_missing))
+
+    def rename_bands(self, *names: str, **renames: str) -> Any:
+        """New names for every band, in order (``rename_bands("r", "g", "b")``), or for some by name
+        (``rename_bands(red="r")``)."""
+        if (names and renames) or not (names or renames):
+            raise ProxyTypeError("rename_bands takes new names for all bands in order, or old=new pairs, not both")
+        if renames:
+            return type(self)._from_apply("wf.rename_bands", self, of(Dict, Str, Str)._promote(renames))
+        return type(self)._from_apply("wf.rename_bands_positionally", self,
+                                      List[Str]._promote(_names(list(names), "rename_bands")))  # fmt: skip
+
+    def concat_bands(self, other: Any) -> Any:
+        """This one's bands followed by ``other``'s (their names must differ)."""
+        if not isinstance(other, Image | ImageCollection):
+            raise ProxyTypeError(f"concat_bands needs an Image or ImageCollection, not {type(other).__name__}")
+        result = ImageCollection if isinstance(self, ImageCollection) or isinstance(other, ImageCollection) else Image
+        return result._from_apply("wf.concat_bands", self, other)
+
+    @property
+    def nbands(self) -> Int:
+        """The number of bands."""
+        return Int._from_apply("wf.nbands", self)
+
+    # --- masks ---------------------------------------------------------------
+
+    def mask(self, mask: Any, replace: bool = False) -> Any:
+        """Mask the pixels where ``mask`` (an Image, e.g. ``img < 0``) is true, in addition to those masked
+        already (only those, with ``replace``)."""
+        if not isinstance(mask, Image | ImageCollection):
+            raise ProxyTypeError(f"mask needs an Image or ImageCollection, not {type(mask).__name__}")
+        return type(self)._from_apply("wf.mask", self, mask, replace=Bool._promote(replace))
+
+    def getmask(self) -> Any:
+        """The mask as an Image: 1 where a pixel is masked, 0 where it is valid."""
+        return type(self)._from_apply("wf.getmask", self)
+
+    def clip_values(self, min: Any = None, max: Any = None) -> Any:
+        """Every pixel limited to [min, max] (None: no limit on that side)."""
+        low = NoneType._promote(None) if min is None else _operand(min, "clip_values")
+        high = NoneType._promote(None) if max is None else _operand(max, "clip_values")
+        return type(self)._from_apply("wf.clip_values", self, low, high)
+
+    def clip(self, lo: Any, hi: Any) -> Any:
+        """:meth:`clip_values` by another name."""
+        return self.clip_values(lo, hi)
+
+    # --- arithmetic, comparison, logic ---------------------------------------
+
+    __add__, __radd__ = _binary("add"), _binary("add", reverse=True)
+    __sub__, __rsub__ = _binary("sub"), _binary("sub", reverse=True)
+    __mul__, __rmul__ = _binary("mul"), _binary("mul", reverse=True)
+    __truediv__, __rtruediv__ = _binary("div"), _binary("truediv", reverse=True)
+    __floordiv__, __rfloordiv__ = _binary("floordiv"), _binary("floordiv", reverse=True)
+    __mod__, __rmod__ = _binary("mod"), _binary("mod", reverse=True)
+    __pow__, __rpow__ = _binary("pow"), _binary("pow", reverse=True)
+    __lt__, __le__, __gt__, __ge__ = _binary("lt"), _binary("le"), _binary("gt"), _binary("ge")
+    __eq__, __ne__ = _binary("eq"), _binary("ne")  # type: ignore[assignment]
+    __and__, __rand__ = _binary("and"), _binary("and", reverse=True)
+    __or__, __ror__ = _binary("or"), _binary("or", reverse=True)
+    __xor__, __rxor__ = _binary("xor"), _binary("xor", reverse=True)
+    __neg__, __pos__, __abs__, __invert__ = _unary("neg"), _unary("pos"), _unary("abs"), _unary("invert")
+    log, log2, log10, log1p = _unary("log"), _unary("log2"), _unary("log10"), _unary("log1p")
+    sqrt, exp, square = _unary("sqrt"), _unary("exp"), _unary("square")
+    sin, cos, tan = _unary("sin"), _unary("cos"), _unary("tan")
+    arcsin, arccos, arctan = _unary("arcsin"), _unary("arccos"), _unary("arctan")
+    __hash__ = Proxytype.__hash__
+
+    # --- reductions ----------------------------------------------------------
+
+    def reduction(self, operation: str, axis: Any = None) -> Any:
+        """``operation`` (mean, min, max, sum, std, median or count) over the valid pixels along ``axis``, as
+        the original: see :meth:`mean`."""
+        if operation not in _REDUCTIONS:
+            raise ProxyTypeError(f"reduction is one of {', '.join(_REDUCTIONS)}, not {operation!r}")
+        result = self._result_of(axis)
+        return result._from_apply("wf.reduction", self, Str._promote(operation), axis=_axis_node(axis))
+
+    def _reduce(self, operation: str, axis: Any) -> Any:
+        return self._result_of(axis)._from_apply(f"wf.{operation}", self, _axis_node(axis))
+
+    def _result_of(self, axis: Any) -> Any:
+        try:
+            found = self._STATS[_axis_key(axis)]
+        except (KeyError, TypeError):
+            choices = ", ".join(repr(tuple(sorted(k)) if isinstance(k, frozenset) else k) for k in self._STATS)
+            raise ProxyTypeError(f"axis is one of {choices}, not {axis!r}") from None
+        return found() if isinstance(found, staticmethod | type(lambda: 0)) else found
+
+    def mean(self, axis: Any = None) -> Any:
+        """The mean of the valid pixels along ``axis``. On an Image: ``None`` (all of them) or
+        ``("bands", "pixels")`` one Float, ``"pixels"`` ``{band: value}``, ``"bands"`` a one-band Image. On an
+        ImageCollection ``"images"`` composites pixel by pixel (an Image), and the other axes as the original."""
+        return self._reduce("mean", axis)
+
+    def min(self, axis: Any = None) -> Any:
+        """The least valid pixel along ``axis`` (see :meth:`mean`)."""
+        return self._reduce("min", axis)
+
+    def max(self, axis: Any = None) -> Any:
+        """The greatest valid pixel along ``axis`` (see :meth:`mean`)."""
+        return self._reduce("max", axis)
+
+    def sum(self, axis: Any = None) -> Any:
+        """The sum of the valid pixels along ``axis`` (see :meth:`mean`)."""
+        return self._reduce("sum", axis)
+
+    def std(self, axis: Any = None) -> Any:
+        """The standard deviation of the valid pixels along ``axis`` (see :meth:`mean`)."""
+        return self._reduce("std", axis)
+
+    def median(self, axis: Any = None) -> Any:
+        """The median of the valid pixels along ``axis`` (see :meth:`mean`)."""
+        return self._reduce("median", axis)
+
+    def count(self, axis: Any = None) -> Any:
+        """The number of valid pixels along ``axis`` (see :meth:`mean`)."""
+        return self._reduce("count", axis)
+
+
+class Image(_Imagery):
     """A raster: bands of pixels on the GeoContext it is computed in. ``Image.from_id("landsat:2020-06")``."""
 
     __slots__ = ()
     _computed: ImageResult
+    _STATS = {None: Float, "pixels": of(Dict, Str, Float), "bands": lambda: Image,
+              frozenset({"bands", "pixels"}): Float}  # fmt: skip
 
     @classmethod
-    def from_id(cls, image_id: Any, resampling: str = "nearest", *, resampler: str | None = None,
-                **ignored: Any) -> Image:  # fmt: skip
+    def from_id(cls, image_id: Any, resampler: str | None = None, processing_level: str | None = None, *,
+                resampling: str | None = None) -> Image:  # fmt: skip
         """The catalogued image ``image_id``, read onto the computation's GeoContext, resampled by
-        ``resampling`` (or ``resampler``, the original's name). The original's ``processing_level`` and other
-        catalogue options are accepted and have no effect here."""
+        ``resampler`` (``near`` by default; ``resampling`` is another name for it). The catalogue holds one
+        processing level of each image: any ``processing_level`` names it."""
         method = resampler if resampler is not None else resampling
-        return cls._from_apply("wf.Image.from_id", Str._promote(image_id), _resampling(method))
+        return cls._from_apply("wf.Image.load", Str._promote(image_id),
+                               resampler=_optional_str(method, "resampler", _RESAMPLERS),
+                               processing_level=_optional_str(processing_level, "processing_level"))  # fmt: skip
 
     @classmethod
     def _promote(cls, obj: Any) -> Image:
@@ -87,38 +252,20 @@ class Image(Proxytype):
             return obj
         raise ProxyTypeError(f"cannot promote {type(obj).__name__} to Image")
 
-    # --- bands ---------------------------------------------------------------
-
-    def pick_bands(self, bands: str | Sequence[str]) -> Image:
-        """These bands, in this order: ``img.pick_bands("red nir")``."""
-        return Image._from_apply("wf.Image.pick_bands", self, _names(bands, "pick_bands"))
-
-    def rename_bands(self, *names: str) -> Image:
-        """New names for every band, in order."""
-        return Image._from_apply("wf.Image.rename_bands", self, _names(list(names), "rename_bands"))
-
-    def getmask(self) -> Image:
-        """The mask as an Image: 1 where a pixel is masked, 0 where it is valid."""
-        return Image._from_apply("wf.Image.getmask", self)
-
-    def concat_bands(self, other: Image) -> Image:
-        """This image's bands followed by ``other``'s (their names must differ)."""
-        return Image._from_apply("wf.Image.concat_bands", self, Image._promote(other))
-
     def normalized_difference(self, other: Image) -> Image:
         """``(self - other) / (self + other)``, pixel by pixel (NDVI: ``nir.normalized_difference(red)``)."""
         other = Image._promote(other)
-        return (self - other) / (self + other)
+        return (self - other) / (self + other)  # type: ignore[no-any-return]
 
     @property
     def bandinfo(self) -> Any:
-        """The band names."""
-        return List[Str]._from_apply("wf.Image.bands", self)
+        """Each band's name -> its info (in band order)."""
+        return of(Dict, Str, of(Dict, Str, Any_))._from_apply("wf.getattr", self, Str._promote("bandinfo"))
 
     @property
     def properties(self) -> Any:
         """id, product, date and the catalogued properties."""
-        return Dict[Str, Any_]._from_apply("wf.Image.properties", self)
+        return of(Dict, Str, Any_)._from_apply("wf.getattr", self, Str._promote("properties"))
 
     def get_property(self, name: str, cls: type = Float) -> Any:
         """One property as a proxy of type ``cls`` (Float by default): ``img.get_property("cloud") < 0.3``."""
@@ -126,82 +273,9 @@ class Image(Proxytype):
             raise ProxyTypeError("get_property takes a name and a proxy type, like get_property('cloud', Float)")
         return cls._from_apply("wf.get", self.properties, Str._promote(name))
 
-    # --- arithmetic, comparison, logic ---------------------------------------
-
-    __add__, __radd__ = _binary("add"), _binary("add", reverse=True)
-    __sub__, __rsub__ = _binary("sub"), _binary("sub", reverse=True)
-    __mul__, __rmul__ = _binary("mul"), _binary("mul", reverse=True)
-    __truediv__, __rtruediv__ = _binary("truediv"), _binary("truediv", reverse=True)
-    __pow__, __rpow__ = _binary("pow"), _binary("pow", reverse=True)
-    __lt__, __le__, __gt__, __ge__ = _binary("lt"), _binary("le"), _binary("gt"), _binary("ge")
-    __eq__, __ne__ = _binary("eq"), _binary("ne")  # type: ignore[assignment]
-    __and__, __or__ = _binary("and"), _binary("or")
-    __neg__ = _unary("negative")
-    __invert__ = _unary("logical_not")
-    __abs__ = _unary("abs")
-    log, log10, sqrt, exp = _unary("log"), _unary("log10"), _unary("sqrt"), _unary("exp")
-    sin, cos, tan = _unary("sin"), _unary("cos"), _unary("tan")
-    __hash__ = Proxytype.__hash__
-
-    def clip(self, lo: Any, hi: Any) -> Image:
-        """Every pixel limited to [lo, hi]."""
-        return Image._from_apply("wf.Image.clip", self, _operand(lo, "clip"), _operand(hi, "clip"))
-
-    # --- masks ---------------------------------------------------------------
-
-    def mask(self, mask: Image) -> Image:
-        """Mask the pixels where ``mask`` (an Image, e.g. ``img < 0``) is true."""
-        return Image._from_apply("wf.Image.mask", self, Image._promote(mask))
-
     def fill(self, value: Any) -> Image:
         """Masked pixels replaced by ``value`` (and no longer masked)."""
         return Image._from_apply("wf.Image.fill", self, _operand(value, "fill"))
-
-    # --- reductions ----------------------------------------------------------
-
-    def reduction(self, operation: str, axis: Any = "pixels") -> Any:
-        """``operation`` (mean, min, max, sum, std, median or count) over the valid pixels, along ``axis``:
-        ``"pixels"`` gives ``{band: value}``, ``"bands"`` a one-band Image, ``None`` or ``("bands", "pixels")``
-        one number."""
-        if operation not in _REDUCTIONS:
-            raise ProxyTypeError(f"reduction is one of {', '.join(_REDUCTIONS)}, not {operation!r}")
-        value = Int if operation == "count" else Float
-        if axis == "pixels":
-            return of(Dict, Str, value)._from_apply("wf.Image.reduce", self, Str._promote(operation))
-        if axis == "bands":
-            return Image._from_apply("wf.Image.reduce", self, Str._promote(operation), axis=Str._promote(axis))
-        if axis is None or (isinstance(axis, tuple | list) and sorted(axis) == ["bands", "pixels"]):
-            both = List[Str]._promote(["bands", "pixels"])
-            return value._from_apply("wf.Image.reduce", self, Str._promote(operation), axis=both)
-        raise ProxyTypeError(f"axis is 'pixels', 'bands', ('bands', 'pixels') or None, not {axis!r}")
-
-    def mean(self, axis: Any = "pixels") -> Any:
-        """The mean of the valid pixels along ``axis`` (see :meth:`reduction`)."""
-        return self.reduction("mean", axis)
-
-    def min(self, axis: Any = "pixels") -> Any:
-        """The least valid pixel along ``axis`` (see :meth:`reduction`)."""
-        return self.reduction("min", axis)
-
-    def max(self, axis: Any = "pixels") -> Any:
-        """The greatest valid pixel along ``axis`` (see :meth:`reduction`)."""
-        return self.reduction("max", axis)
-
-    def sum(self, axis: Any = "pixels") -> Any:
-        """The sum of the valid pixels along ``axis`` (see :meth:`reduction`)."""
-        return self.reduction("sum", axis)
-
-    def std(self, axis: Any = "pixels") -> Any:
-        """The standard deviation of the valid pixels along ``axis`` (see :meth:`reduction`)."""
-        return self.reduction("std", axis)
-
-    def median(self, axis: Any = "pixels") -> Any:
-        """The median of the valid pixels along ``axis`` (see :meth:`reduction`)."""
-        return self.reduction("median", axis)
-
-    def count(self, axis: Any = "pixels") -> Any:
-        """The number of valid pixels along ``axis`` (see :meth:`reduction`)."""
-        return self.reduction("count", axis)
 
 
 def where(condition: Image, then: Any, otherwise: Any) -> Image:
@@ -210,27 +284,37 @@ def where(condition: Image, then: Any, otherwise: Any) -> Image:
                              _operand(otherwise, "where"))  # fmt: skip
 
 
-def _datetime(value: Any, what: str) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime) and value.tzinfo is None:
-        raise ProxyTypeError(f"{what} must be timezone-aware (or a string with an offset)")
-    return Datetime._promote(value)
+def _datetime(value: Any) -> Any:
+    return NoneType._promote(None) if value is None else Datetime._promote(value)  # (naive: UTC, as the original)
 
 
-class ImageCollection(Proxytype):
+class ImageCollection(_Imagery):
     """Images of one product, oldest first: ``ImageCollection.from_id("landsat", start, end)``."""
 
     __slots__ = ()
     _computed: list[ImageResult]
+    _STATS = {
+        None: Float, "images": lambda: Image, "bands": lambda: ImageCollection,
+        "pixels": of(List, of(Dict, Str, Float)), frozenset({"images", "pixels"}): of(Dict, Str, Float),
+        frozenset({"bands", "pixels"}): of(List, Float), frozenset({"images", "bands"}): lambda: Image,
+        frozenset({"images", "bands", "pixels"}): Float,
+    }  # fmt: skip
 
     @classmethod
-    def from_id(cls, product_id: Any, start_datetime: Any = None, end_datetime: Any = None,
-                resampling: str = "nearest") -> ImageCollection:  # fmt: skip
-        """The product's images acquired in [start, end) (all of them without bounds)."""
-        start, end = _datetime(start_datetime, "start_datetime"), _datetime(end_datetime, "end_datetime")
-        return cls._from_apply("wf.ImageCollection.from_id", Str._promote(product_id), start, end,
-                               _resampling(resampling))  # fmt: skip
+    def from_id(cls, product_id: Any, start_datetime: Any = None, end_datetime: Any = None, limit: Any = None,
+                resampler: str | None = None, processing_level: str | None = None, *,
+                resampling: str | None = None) -> ImageCollection:  # fmt: skip
+        """The product's images acquired in [start, end) (all of them without bounds), oldest first, at most
+        ``limit`` of them; ``resampler`` and ``processing_level`` as :meth:`Image.from_id`."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | Int)):
+            raise ProxyTypeError(f"limit is an Int or None, not {type(limit).__name__}")
+        method = resampler if resampler is not None else resampling
+        most = NoneType._promote(None) if limit is None else Int._promote(limit)
+        return cls._from_apply(
+            "wf.ImageCollection.from_id", Str._promote(product_id), start_datetime=_datetime(start_datetime),
+            end_datetime=_datetime(end_datetime), limit=most, resampler=_optional_str(method, "resampler", _RESAMPLERS),
+            processing_level=_optional_str(processing_level, "processing_level"),
+        )  # fmt: skip
 
     @classmethod
     def _promote(cls, obj: Any) -> ImageCollection:
@@ -245,61 +329,35 @@ class ImageCollection(Proxytype):
     def __getitem__(self, index: Any) -> Image:
         return Image._from_apply("wf.get", self, Int._promote(index))
 
+    @property
+    def properties(self) -> Any:
+        """Each image's properties, in order."""
+        return of(List, of(Dict, Str, Any_))._from_apply("wf.getattr", self, Str._promote("properties"))
+
+    @property
+    def bandinfo(self) -> Any:
+        """Each band's name -> its info (in band order)."""
+        return of(Dict, Str, of(Dict, Str, Any_))._from_apply("wf.getattr", self, Str._promote("bandinfo"))
+
     def map(self, fn: Callable[[Image], Any]) -> Any:
         """``fn`` on every image: an ImageCollection if it returns Images, else a List."""
         function = _function(fn, Image)
         result = function._result_type()
-        target = ImageCollection if issubclass(result, Image) else of(List, result)
-        return target._from_apply("wf.map", self, function)
+        if issubclass(result, Image):
+            return ImageCollection._from_apply("wf.map_imagery", self, function)
+        return of(List, result)._from_apply("wf.map", self, function)
 
     def filter(self, fn: Callable[[Image], Any]) -> ImageCollection:
         """The images for which ``fn`` (Image -> Bool, e.g. on ``properties``) is true."""
-        from asyncwf.workflows.types._primitives import Bool
-
         function = _function(fn, Image)
         if not issubclass(function._result_type(), Bool):
             raise ProxyTypeError("filter needs a function returning Bool")
         return ImageCollection._from_apply("wf.filter", self, function)
 
-    def _composite(self, operation: str, axis: Any) -> Image:
-        if axis != "images":
-            raise ProxyTypeError(
-                f"an ImageCollection's {operation} takes axis='images' (a composite, pixel by pixel), not {axis!r}; "
-                f"for one value per image, use .map(lambda img: img.{operation}(axis=...))"
-            )
-        return Image._from_apply(f"wf.ImageCollection.{operation}", self)
-
-    def mean(self, axis: Any = "images") -> Image:
-        """The mean of the images, pixel by pixel (masked pixels left out), as Descartes Labs'
-        ``ic.mean(axis="images")``."""
-        return self._composite("mean", axis)
-
-    def median(self, axis: Any = "images") -> Image:
-        """The median of the images, pixel by pixel (masked pixels left out)."""
-        return self._composite("median", axis)
-
-    def min(self, axis: Any = "images") -> Image:
-        """The least of the images, pixel by pixel (masked pixels left out)."""
-        return self._composite("min", axis)
-
-    def max(self, axis: Any = "images") -> Image:
-        """The greatest of the images, pixel by pixel (masked pixels left out)."""
-        return self._composite("max", axis)
-
-    def sum(self, axis: Any = "images") -> Image:
-        """The sum of the images, pixel by pixel (masked pixels left out)."""
-        return self._composite("sum", axis)
-
-    def std(self, axis: Any = "images") -> Image:
-        """The standard deviation of the images, pixel by pixel (masked pixels left out)."""
-        return self._composite("std", axis)
-
     def sorted(self, key: Callable[[Image], Any], reverse: bool = False) -> ImageCollection:
         """The images ordered by ``key`` (Image -> a comparable value, e.g. a property), stably."""
-        from asyncwf.workflows.types._primitives import Bool
-
         function = _function(key, Image)
-        return ImageCollection._from_apply("wf.sorted", self, key=function, reverse=Bool._promote(reverse))
+        return ImageCollection._from_apply("wf.sorted", self, function, reverse=Bool._promote(reverse))
 
     def groupby(self, key: Callable[[Image], Any]) -> Any:
         """The images grouped by ``key`` (Image -> a Str, Int ... value): a Dict of key -> ImageCollection, each
@@ -309,46 +367,6 @@ class ImageCollection(Proxytype):
             "wf.ImageCollection.groupby", self, function
         )
 
-    def pick_bands(self, bands: str | Sequence[str]) -> ImageCollection:
-        """These bands of every image, in this order."""
-        names = _names(bands, "pick_bands")
-        return self.map(lambda img: Image._from_apply("wf.Image.pick_bands", img, names))  # type: ignore[no-any-return]
-
-    def _each(self, op: str, other: Any, *, reverse: bool = False) -> ImageCollection:
-        """``op`` applied to every image with ``other`` (an Image or a number)."""
-        operand = _operand(other, op)
-        if reverse:
-            return self.map(lambda img: Image._from_apply(f"wf.Image.{op}", operand, img))  # type: ignore[no-any-return]
-        return self.map(lambda img: Image._from_apply(f"wf.Image.{op}", img, operand))  # type: ignore[no-any-return]
-
-    def __add__(self, other: Any) -> ImageCollection:
-        return self._each("add", other)
-
-    def __radd__(self, other: Any) -> ImageCollection:
-        return self._each("add", other, reverse=True)
-
-    def __sub__(self, other: Any) -> ImageCollection:
-        return self._each("sub", other)
-
-    def __rsub__(self, other: Any) -> ImageCollection:
-        return self._each("sub", other, reverse=True)
-
-    def __mul__(self, other: Any) -> ImageCollection:
-        return self._each("mul", other)
-
-    def __rmul__(self, other: Any) -> ImageCollection:
-        return self._each("mul", other, reverse=True)
-
-    def __truediv__(self, other: Any) -> ImageCollection:
-        return self._each("truediv", other)
-
-    def __rtruediv__(self, other: Any) -> ImageCollection:
-        return self._each("truediv", other, reverse=True)
-
-    __hash__ = Proxytype.__hash__
-
-    def mosaic(self) -> Image:
-        """Each pixel from the first image that has data there."""
-        return self._composite("mosaic", "images")
-
-    __hash__ = Proxytype.__hash__
+    def mosaic(self, reverse: bool = False) -> Image:
+        """Each pixel from the first image that has data there (the last, with ``reverse``)."""
+        return Image._from_apply("wf.mosaic", self, reverse=Bool._promote(reverse))

@@ -23,7 +23,10 @@ class Primitive(Proxytype):
     def __init__(self, value: Any) -> None:
         cls = type(self)
         cast = getattr(cls, "cast", None)
-        if isinstance(value, Primitive | Any_) and not isinstance(value, cls) and cast is not None:
+        if isinstance(value, Any_):  # Int(an Any): the same value, typed (as the original; no cast is applied)
+            self._node = value._node
+            return
+        if isinstance(value, Primitive) and not isinstance(value, cls) and cast is not None:
             self._node = cast(value)._node  # Int(Float(3.7)) is a cast, as in the original
             return
         self._node = cls._promote(value)._node
