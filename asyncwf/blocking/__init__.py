@@ -166,6 +166,18 @@ if TYPE_CHECKING:
         Tuple as Tuple,
     )
     from asyncwf.blocking.workflows import (
+        arccos as arccos,
+    )
+    from asyncwf.blocking.workflows import (
+        arcsin as arcsin,
+    )
+    from asyncwf.blocking.workflows import (
+        arctan as arctan,
+    )
+    from asyncwf.blocking.workflows import (
+        arctan2 as arctan2,
+    )
+    from asyncwf.blocking.workflows import (
         ceil as ceil,
     )
     from asyncwf.blocking.workflows import (
@@ -187,10 +199,16 @@ if TYPE_CHECKING:
         log as log,
     )
     from asyncwf.blocking.workflows import (
+        log1p as log1p,
+    )
+    from asyncwf.blocking.workflows import (
         log2 as log2,
     )
     from asyncwf.blocking.workflows import (
         log10 as log10,
+    )
+    from asyncwf.blocking.workflows import (
+        normalized_difference as normalized_difference,
     )
     from asyncwf.blocking.workflows import (
         parameter as parameter,
@@ -206,6 +224,9 @@ if TYPE_CHECKING:
     )
     from asyncwf.blocking.workflows import (
         sqrt as sqrt,
+    )
+    from asyncwf.blocking.workflows import (
+        square as square,
     )
     from asyncwf.blocking.workflows import (
         tan as tan,
@@ -315,6 +336,10 @@ __all__ = [
     "XYZErrorListener",
     "__channel__",
     "add_image",
+    "arccos",
+    "arcsin",
+    "arctan",
+    "arctan2",
     "ceil",
     "compute",
     "compute_graft",
@@ -331,8 +356,10 @@ __all__ = [
     "list_images",
     "log",
     "log10",
+    "log1p",
     "log2",
     "nan",
+    "normalized_difference",
     "numpy",
     "parameter",
     "parametrize",
@@ -344,6 +371,7 @@ __all__ = [
     "shutdown",
     "sin",
     "sqrt",
+    "square",
     "tan",
     "use",
     "where",
@@ -401,6 +429,10 @@ _WHERE = {
     "XYZErrorListener": "asyncwf.blocking._workflows",
     "__channel__": "asyncwf.workflows",
     "add_image": "asyncwf.blocking._workflows",
+    "arccos": "asyncwf.blocking.workflows",
+    "arcsin": "asyncwf.blocking.workflows",
+    "arctan": "asyncwf.blocking.workflows",
+    "arctan2": "asyncwf.blocking.workflows",
     "ceil": "asyncwf.blocking.workflows",
     "compute": "asyncwf.blocking._workflows",
     "compute_graft": "asyncwf.blocking._workflows",
@@ -417,8 +449,10 @@ _WHERE = {
     "list_images": "asyncwf.blocking._workflows",
     "log": "asyncwf.blocking.workflows",
     "log10": "asyncwf.blocking.workflows",
+    "log1p": "asyncwf.blocking.workflows",
     "log2": "asyncwf.blocking.workflows",
     "nan": "asyncwf.blocking._proxytypes",
+    "normalized_difference": "asyncwf.blocking.workflows",
     "numpy": "asyncwf.workflows",
     "parameter": "asyncwf.blocking.workflows",
     "parametrize": "asyncwf.workflows",
@@ -429,6 +463,7 @@ _WHERE = {
     "retrieve": "asyncwf.blocking._workflows",
     "sin": "asyncwf.blocking.workflows",
     "sqrt": "asyncwf.blocking.workflows",
+    "square": "asyncwf.blocking.workflows",
     "tan": "asyncwf.blocking.workflows",
     "use": "asyncwf.blocking._workflows",
     "where": "asyncwf.blocking.workflows",

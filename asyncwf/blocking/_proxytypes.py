@@ -16,6 +16,10 @@ from asyncwf.workflows.types._core import GenericProxytype as _async_GenericProx
 from asyncwf.workflows.types._datetimes import Datetime as _async_Datetime
 from asyncwf.workflows.types._datetimes import Timedelta as _async_Timedelta
 from asyncwf.workflows.types._function import Function as _async_Function
+from asyncwf.workflows.types._function import arccos as _async_arccos
+from asyncwf.workflows.types._function import arcsin as _async_arcsin
+from asyncwf.workflows.types._function import arctan as _async_arctan
+from asyncwf.workflows.types._function import arctan2 as _async_arctan2
 from asyncwf.workflows.types._function import ceil as _async_ceil
 from asyncwf.workflows.types._function import cos as _async_cos
 from asyncwf.workflows.types._function import e as _async_e
@@ -24,14 +28,17 @@ from asyncwf.workflows.types._function import floor as _async_floor
 from asyncwf.workflows.types._function import ifelse as _async_ifelse
 from asyncwf.workflows.types._function import inf as _async_inf
 from asyncwf.workflows.types._function import log as _async_log
+from asyncwf.workflows.types._function import log1p as _async_log1p
 from asyncwf.workflows.types._function import log2 as _async_log2
 from asyncwf.workflows.types._function import log10 as _async_log10
 from asyncwf.workflows.types._function import nan as _async_nan
+from asyncwf.workflows.types._function import normalized_difference as _async_normalized_difference
 from asyncwf.workflows.types._function import parameter as _async_parameter
 from asyncwf.workflows.types._function import pi as _async_pi
 from asyncwf.workflows.types._function import range as _async_range
 from asyncwf.workflows.types._function import sin as _async_sin
 from asyncwf.workflows.types._function import sqrt as _async_sqrt
+from asyncwf.workflows.types._function import square as _async_square
 from asyncwf.workflows.types._function import tan as _async_tan
 from asyncwf.workflows.types._image import Image as _async_Image
 from asyncwf.workflows.types._image import ImageCollection as _async_ImageCollection
@@ -363,6 +370,10 @@ __all__ = [
     "Float",
     "Int",
     "List",
+    "arccos",
+    "arcsin",
+    "arctan",
+    "arctan2",
     "ceil",
     "cos",
     "exp",
@@ -371,12 +382,15 @@ __all__ = [
     "ifelse",
     "log",
     "log10",
+    "log1p",
     "log2",
+    "normalized_difference",
     "parameter",
     "proxify",
     "range",
     "sin",
     "sqrt",
+    "square",
     "tan",
     "where",
     "zip",
@@ -385,6 +399,30 @@ __all__ = [
     "nan",
     "pi",
 ]
+
+
+def arccos(x: Any) -> Any:
+    """``math.arccos`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
+    result: Any = wrap(_async_arccos(x))
+    return result
+
+
+def arcsin(x: Any) -> Any:
+    """``math.arcsin`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
+    result: Any = wrap(_async_arcsin(x))
+    return result
+
+
+def arctan(x: Any) -> Any:
+    """``math.arctan`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
+    result: Any = wrap(_async_arctan(x))
+    return result
+
+
+def arctan2(y: Any, x: Any) -> Any:
+    """The angle of (x, y) in radians, of numbers or pixel by pixel of Images and ImageCollections."""
+    result: Any = wrap(_async_arctan2(y, x))
+    return result
 
 
 def ceil(x: Any) -> Any:
@@ -440,9 +478,21 @@ def log10(x: Any) -> Any:
     return result
 
 
+def log1p(x: Any) -> Any:
+    """``math.log1p`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
+    result: Any = wrap(_async_log1p(x))
+    return result
+
+
 def log2(x: Any) -> Any:
     """``math.log2`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
     result: Any = wrap(_async_log2(x))
+    return result
+
+
+def normalized_difference(x: Any, y: Any) -> Any:
+    """``(x - y) / (x + y)``: NDVI is ``normalized_difference(nir, red)``."""
+    result: Any = wrap(_async_normalized_difference(x, y))
     return result
 
 
@@ -477,6 +527,12 @@ def sin(x: Any) -> Any:
 def sqrt(x: Any) -> Any:
     """``math.sqrt`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
     result: Any = wrap(_async_sqrt(x))
+    return result
+
+
+def square(x: Any) -> Any:
+    """``math.square`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
+    result: Any = wrap(_async_square(x))
     return result
 
 

@@ -60,6 +60,18 @@ from asyncwf.blocking._proxytypes import (
     Tuple as Tuple,
 )
 from asyncwf.blocking._proxytypes import (
+    arccos as arccos,
+)
+from asyncwf.blocking._proxytypes import (
+    arcsin as arcsin,
+)
+from asyncwf.blocking._proxytypes import (
+    arctan as arctan,
+)
+from asyncwf.blocking._proxytypes import (
+    arctan2 as arctan2,
+)
+from asyncwf.blocking._proxytypes import (
     ceil as ceil,
 )
 from asyncwf.blocking._proxytypes import (
@@ -87,6 +99,9 @@ from asyncwf.blocking._proxytypes import (
     log as log,
 )
 from asyncwf.blocking._proxytypes import (
+    log1p as log1p,
+)
+from asyncwf.blocking._proxytypes import (
     log2 as log2,
 )
 from asyncwf.blocking._proxytypes import (
@@ -94,6 +109,9 @@ from asyncwf.blocking._proxytypes import (
 )
 from asyncwf.blocking._proxytypes import (
     nan as nan,
+)
+from asyncwf.blocking._proxytypes import (
+    normalized_difference as normalized_difference,
 )
 from asyncwf.blocking._proxytypes import (
     parameter as parameter,
@@ -112,6 +130,9 @@ from asyncwf.blocking._proxytypes import (
 )
 from asyncwf.blocking._proxytypes import (
     sqrt as sqrt,
+)
+from asyncwf.blocking._proxytypes import (
+    square as square,
 )
 from asyncwf.blocking._proxytypes import (
     tan as tan,
@@ -243,6 +264,10 @@ __all__ = [
     "XYZErrorListener",
     "__channel__",
     "add_image",
+    "arccos",
+    "arcsin",
+    "arctan",
+    "arctan2",
     "ceil",
     "compute",
     "compute_graft",
@@ -258,8 +283,10 @@ __all__ = [
     "list_images",
     "log",
     "log10",
+    "log1p",
     "log2",
     "nan",
+    "normalized_difference",
     "numpy",
     "parameter",
     "parametrize",
@@ -270,6 +297,7 @@ __all__ = [
     "retrieve",
     "sin",
     "sqrt",
+    "square",
     "tan",
     "use",
     "where",

@@ -58,7 +58,7 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "truediv": operator.truediv, "floordiv": operator.floordiv, "mod": operator.mod, "pow": operator.pow,
     "lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge, "eq": operator.eq,
     "ne": operator.ne, "and": raster.logical("logical_and"), "or": raster.logical("logical_or"),
-    "xor": raster.logical("logical_xor"),
+    "xor": raster.logical("logical_xor"), "arctan2": raster.logical("arctan2"),
 }  # fmt: skip
 
 

@@ -167,14 +167,17 @@ def unary(name: str) -> Callable[[Any], ImageValue]:
         import numpy as np
 
         value = image(img)
+        function = getattr(np.ma, name, None) or getattr(np, name)  # (numpy.ma has no square: the ufunc masks)
         with np.errstate(all="ignore"):
-            result = getattr(np.ma, name)(value.array)
+            result = function(value.array)
         return ImageValue(_masked(result), value.bands, value.properties)
 
     return apply
 
 
 def logical(name: str) -> Callable[[Any, Any], Any]:
+    """``numpy.ma.<name>`` of two operands (logical_and, arctan2 ...)."""
+
     def apply(a: Any, b: Any) -> Any:
         import numpy as np
 

@@ -120,7 +120,7 @@ def _numbers() -> list[Builtin]:
             n(f"wf.{t}.cast", impl._cast(py), f"{t}.cast")
             for t, py in (("Int", int), ("Float", float), ("Str", str), ("Bool", bool))
         ),
-        n("wf.arctan2", lambda y, x: math.atan2(y, x), "wf.numpy.arctan2", "atan2"),
+        n("wf.arctan2", imagery.binary("arctan2", _atan2), "wf.numpy.arctan2", "atan2"),
         n("wf.e", lambda: math.e),
     ]
     for fn in (
@@ -157,6 +157,11 @@ _ARC = {"asin": "arcsin", "acos": "arccos", "atan": "arctan"}
 
 #: The names asyncwf's earlier proxies wrote for these operations on Images (grafts stored then still run).
 _OLD_IMAGE_UNARY = ("log", "sqrt", "exp", "log10", "sin", "cos", "tan")
+
+
+def _atan2(y: Any, x: Any) -> float:
+    impl._check_numbers("arctan2", y, x)
+    return math.atan2(y, x)
 
 
 def _invert(a: Any) -> int:

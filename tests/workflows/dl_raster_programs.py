@@ -46,6 +46,19 @@ def raster_programs(wf, case):
     case("clip values", img.clip_values(10, 50))
     case("sqrt log", img.sqrt() + img.log() + img.log10())
     case("trig", img.sin() * img.cos())
+    case("image reflected floordiv mod", (200 // (img + 1)) + (7 % (img + 1)))
+    case("image math functions", wf.arctan2(img, 2) + wf.square(red) + wf.log1p(img) + wf.arctan(img))
+    case("image arc functions", wf.arcsin(img / 200) + wf.arccos(img / 200) + img.log2() + img.square())
+    case("normalized difference", wf.normalized_difference(img.pick_bands("nir"), red))
+    case(
+        "math numbers",
+        wf.arcsin(wf.Float(0.5))
+        + wf.arccos(wf.Float(0.5))
+        + wf.arctan(wf.Float(1.0))
+        + wf.square(wf.Float(3.0))
+        + wf.log1p(wf.Float(1.0))
+        + wf.arctan2(wf.Float(1.0), wf.Float(2.0)),
+    )
     case("properties", wf.Int(img.properties["cloud"]) + 1)
     case("nbands", img.nbands)
     col = wf.ImageCollection.from_id(
@@ -62,6 +75,8 @@ def raster_programs(wf, case):
     case("collection arithmetic", whole + 1)
     case("collection with image", whole - img)
     case("collection pick bands", whole.pick_bands("red"))
+    case("collection math", wf.sqrt(whole) + whole.log10())
+    case("collection mask", whole.mask(img > 50).getmask())
     for op in ("min", "max", "mean", "median", "sum", "std"):
         case("composite " + op, getattr(whole, op)(axis="images"))
     case("mosaic", whole.mosaic())

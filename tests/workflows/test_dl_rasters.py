@@ -115,5 +115,12 @@ async def test_what_the_real_clients_programs_compute_to(catalog: Client) -> Non
     assert np.ma.allclose(composite.ndarray, stack.mean(axis=0))
     assert [r.properties["id"] for r in await theirs("collection dates")] == ["scene:1", "scene:2"]
     assert [r.properties["id"] for r in await theirs("collection sorted")] == ["scene:3", "scene:2", "scene:1"]
+    functions = (await theirs("image math functions")).ndarray
+    want = np.ma.arctan2(one, 2) + np.square(one[0]) + np.ma.log(one + 1) + np.ma.arctan(one)
+    assert np.ma.allclose(functions, want) and bool((functions.mask == one.mask).all())
+    ndvi = (await theirs("normalized difference")).ndarray[0]
+    assert np.ma.allclose(ndvi, (one[2] - one[0]) / (one[2] + one[0]))
+    assert math.isclose(await theirs("math numbers"), math.asin(0.5) + math.acos(0.5) + math.atan(1) + 9 + math.log1p(1)
+                        + math.atan2(1, 2))  # fmt: skip
     masked = await theirs("mask")
     assert bool((np.ma.getmaskarray(masked.ndarray) == (one.mask | np.ma.filled(one > 50, True))).all())

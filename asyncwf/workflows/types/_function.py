@@ -193,6 +193,29 @@ cos = _math("cos")
 tan = _math("tan")
 floor = _math("floor", Int)
 ceil = _math("ceil", Int)
+log1p = _math("log1p")
+arcsin = _math("arcsin")
+arccos = _math("arccos")
+arctan = _math("arctan")
+square = _math("square")
+
+
+def arctan2(y: Any, x: Any) -> Any:
+    """The angle of (x, y) in radians, of numbers or pixel by pixel of Images and ImageCollections."""
+    from asyncwf.workflows.types._image import Image, ImageCollection
+
+    operands = (y, x)
+    if any(isinstance(v, ImageCollection) for v in operands):
+        return ImageCollection._from_apply("wf.arctan2", *operands)
+    if any(isinstance(v, Image) for v in operands):
+        return Image._from_apply("wf.arctan2", *operands)
+    return Float._from_apply("wf.arctan2", Number._promote(y), Number._promote(x))
+
+
+def normalized_difference(x: Any, y: Any) -> Any:
+    """``(x - y) / (x + y)``: NDVI is ``normalized_difference(nir, red)``."""
+    return (x - y) / (x + y)
+
 
 e = Float(math.e)
 pi = Float(math.pi)
