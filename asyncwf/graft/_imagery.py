@@ -21,7 +21,9 @@ from asyncwf.graft import _raster as raster
 from asyncwf.graft._interpreter import GraftError, Interpreter
 from asyncwf.graft._raster import ImageValue
 
-__all__ = ["ImageCollectionValue", "attributes", "binary", "is_imagery", "unary"]
+__all__ = [
+    "ImageCollectionValue", "as_collection", "as_imagery", "attributes", "binary", "each", "is_imagery", "unary",
+]  # fmt: skip
 
 
 class ImageCollectionValue(list):  # type: ignore[type-arg]
@@ -41,7 +43,7 @@ def is_imagery(value: Any) -> bool:
     return isinstance(value, ImageValue) or _is_collection(value)
 
 
-def _each(fn: Callable[..., ImageValue], *args: Any) -> Any:
+def each(fn: Callable[..., ImageValue], *args: Any) -> Any:
     """``fn`` on images; on collections image by image (two collections pairwise), giving a collection."""
     collections = [a for a in args if _is_collection(a)]
     if not collections:
@@ -68,7 +70,7 @@ def binary(name: str, generic: Callable[[Any, Any], Any] | None) -> Callable[[An
 
     def fn(a: Any, b: Any) -> Any:
         if is_imagery(a) or is_imagery(b):
-            return _each(pixels, a, b)
+            return each(pixels, a, b)
         if generic is None:
             raise GraftError("TYPING", f"{name} takes Images, ImageCollections or numbers, not "
                                        f"{type(a).__name__} and {type(b).__name__}")  # fmt: skip
@@ -91,7 +93,7 @@ def unary(name: str, generic: Callable[[Any], Any] | None) -> Callable[[Any], An
 
     def fn(x: Any) -> Any:
         if is_imagery(x):
-            return _each(pixels, x)
+            return each(pixels, x)
         if generic is None:
             raise GraftError("TYPING", f"{name} takes an Image, an ImageCollection or a number, not {type(x).__name__}")
         return generic(x)
@@ -179,13 +181,13 @@ def pick_bands(x: Any, *names: Any, allow_missing: Any = False) -> Any:
         present = [n for n in wanted if n in image.bands] if allow_missing is True else wanted
         return raster.pick_bands(image, present)
 
-    return _each(pick, _imagery(x))
+    return each(pick, as_imagery(x))
 
 
 def rename_bands_positionally(x: Any, names: Any) -> Any:
     """``img.rename_bands("a", "b", "c")``: new names for all the bands, in order."""
     new = _band_names((names,))
-    return _each(lambda image: raster.rename_bands(image, new), _imagery(x))
+    return each(lambda image: raster.rename_bands(image, new), as_imagery(x))
 
 
 def rename_bands(x: Any, mapping: Any) -> Any:
@@ -199,7 +201,7 @@ def rename_bands(x: Any, mapping: Any) -> Any:
             raise GraftError("INVALID", f"no bands {', '.join(missing)}; the image has {', '.join(image.bands)}")
         return raster.rename_bands(image, [mapping.get(b, b) for b in image.bands])
 
-    return _each(rename, _imagery(x))
+    return each(rename, as_imagery(x))
 
 
 def mask(x: Any, where: Any, replace: Any = False) -> Any:
@@ -207,20 +209,20 @@ def mask(x: Any, where: Any, replace: Any = False) -> Any:
     ``replace``, instead of it)."""
     if not isinstance(replace, bool):
         raise GraftError("TYPING", "replace is a Bool")
-    return _each(lambda image, m: raster.mask(image, m, replace=replace), _imagery(x), _imagery(where, "a mask"))
+    return each(lambda image, m: raster.mask(image, m, replace=replace), as_imagery(x), as_imagery(where, "a mask"))
 
 
 def getmask(x: Any) -> Any:
-    return _each(raster.getmask, _imagery(x))
+    return each(raster.getmask, as_imagery(x))
 
 
 def concat_bands(a: Any, b: Any) -> Any:
-    return _each(raster.concat_bands, _imagery(a), _imagery(b))
+    return each(raster.concat_bands, as_imagery(a), as_imagery(b))
 
 
 def clip_values(x: Any, min: Any = None, max: Any = None) -> Any:
     """``img.clip_values(min, max)``: values limited to ``[min, max]`` (either may be None)."""
-    return _each(lambda image: raster.clip(image, min, max), _imagery(x))
+    return each(lambda image: raster.clip(image, min, max), as_imagery(x))
 
 
 def mosaic(col: Any, reverse: Any = False) -> ImageValue:
@@ -232,13 +234,13 @@ def mosaic(col: Any, reverse: Any = False) -> ImageValue:
 
 
 def nbands(x: Any) -> int:
-    value = _imagery(x)
+    value = as_imagery(x)
     return len((value[0] if isinstance(value, list) else value).bands) if value else 0
 
 
 def map_imagery(interp: Interpreter, col: Any, fn: Any) -> Any:
     """``col.map(fn)`` where ``fn`` gives Images: an ImageCollection."""
-    images = [interp.call(fn, (image,)) for image in _collection(col)]
+    images = [interp.call(fn, (image,)) for image in as_collection(col)]
     for result in images:
         if not isinstance(result, ImageValue):
             raise GraftError("TYPING", f"map_imagery's function must return an Image, not {type(result).__name__}")
@@ -265,13 +267,13 @@ def attributes(generic: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
     return functools.wraps(generic)(fn)
 
 
-def _imagery(value: Any, what: str = "an Image or ImageCollection") -> Any:
+def as_imagery(value: Any, what: str = "an Image or ImageCollection") -> Any:
     if isinstance(value, ImageValue) or _is_collection(value):
         return value
     raise GraftError("TYPING", f"{what} is needed, not {type(value).__name__}")
 
 
-def _collection(value: Any) -> list[ImageValue]:
+def as_collection(value: Any) -> list[ImageValue]:
     if isinstance(value, ImageCollectionValue) or (isinstance(value, list) and all(isinstance(v, ImageValue)
                                                                                      for v in value)):  # fmt: skip
         return list(value)
@@ -302,13 +304,13 @@ def reduction(x: Any, operation: Any, axis: Any = None) -> Any:
     """
     if operation not in raster.REDUCERS:
         raise GraftError("INVALID", f"reduction is one of {', '.join(raster.REDUCERS)}, not {operation!r}")
-    value = _imagery(x)
+    value = as_imagery(x)
     if isinstance(value, ImageValue):
         return raster.reduce_image(value, operation, _axes(axis, False))
     axes = _axes(axis, True)
     if "images" in axes:
         return raster.reduce_stack(raster.images(value), operation, axes)
-    results = [raster.reduce_image(image, operation, axes) for image in _collection(value)]
+    results = [raster.reduce_image(image, operation, axes) for image in as_collection(value)]
     return ImageCollectionValue(results) if axes == {"bands"} else results
 
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from asyncwf.graft import _builtins as impl
 from asyncwf.graft import _imagery as imagery
+from asyncwf.graft import _imagery_tools as tools
 from asyncwf.graft import _raster as raster
 from asyncwf.graft._interpreter import Builtin
 
@@ -290,6 +291,17 @@ def _rasters() -> list[Builtin]:
         r("wf.map_imagery", imagery.map_imagery, higher_order=True),
         r("wf.reduction", imagery.reduction, keywords=("axis",)),
         *(r(f"wf.{op}", imagery.reducer(op)) for op in raster.REDUCERS),
+        r("wf.with_properties", tools.with_properties, keywords="*"),
+        r("wf.without_properties", tools.without_properties),
+        r("wf.scale_values", tools.scale_values),
+        r("wf.value_at", tools.value_at),
+        r("wf.coords_to_index", tools.coords_to_index),
+        r("wf.index_to_coords", tools.index_to_coords),
+        r("wf.ImageCollection.head", tools.head),
+        r("wf.ImageCollection.tail", tools.tail),
+        r("wf.ImageCollection.partition", tools.partition),
+        r("wf.ImageCollection.from_images", tools.from_images),
+        r("wf.concat", tools.concat),
         r("wf.Image.reduce", _old_image_reduce, keywords=("axis",)),
         *(r(f"wf.ImageCollection.{op}", _old_composite(op)) for op in raster.REDUCERS if op != "count"),
         r("wf.Image.where", raster.where),

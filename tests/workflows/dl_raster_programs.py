@@ -59,6 +59,15 @@ def raster_programs(wf, case):
         + wf.log1p(wf.Float(1.0))
         + wf.arctan2(wf.Float(1.0), wf.Float(2.0)),
     )
+    case("with properties", wf.Int(img.with_properties(cloud=99, site="n").properties["cloud"]))
+    case("without properties", img.without_properties("cloud", "date").properties.length())
+    case("scale values", img.scale_values(0, 1))
+    case("scale values domain", img.scale_values(0, 10, 4, 100))
+    case("value at", img.value_at(10.5, 45.5))
+    case("coords to index", img.coords_to_index(10.5, 45.5))
+    case("index to coords", img.index_to_coords(3, 4))
+    case("concat images", img.concat(other, img))
+    case("from images", wf.ImageCollection([img, other]).mean(axis="images"))
     case("properties", wf.Int(img.properties["cloud"]) + 1)
     case("nbands", img.nbands)
     col = wf.ImageCollection.from_id(
@@ -76,6 +85,15 @@ def raster_programs(wf, case):
     case("collection with image", whole - img)
     case("collection pick bands", whole.pick_bands("red"))
     case("collection math", wf.sqrt(whole) + whole.log10())
+    case("collection head", whole.head(2))
+    case("collection tail", whole.tail(1))
+    case("collection partition", whole.partition(1)[1])
+    case("collection concat", whole.concat(col))
+    case("collection value at", whole.value_at(10.5, 45.5))
+    case(
+        "collection with properties",
+        whole.map(lambda i: i.with_properties(site="n")).map(lambda i: wf.Str(i.properties["site"])),
+    )
     case("collection mask", whole.mask(img > 50).getmask())
     for op in ("min", "max", "mean", "median", "sum", "std"):
         case("composite " + op, getattr(whole, op)(axis="images"))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 import asyncwf.workflows as wf
 from asyncwf import Client
@@ -122,5 +123,17 @@ async def test_what_the_real_clients_programs_compute_to(catalog: Client) -> Non
     assert np.ma.allclose(ndvi, (one[2] - one[0]) / (one[2] + one[0]))
     assert math.isclose(await theirs("math numbers"), math.asin(0.5) + math.acos(0.5) + math.atan(1) + 9 + math.log1p(1)
                         + math.atan2(1, 2))  # fmt: skip
+    assert await theirs("value at") == {"red": 46.0, "green": 8.0, "nir": 93.0}  # row 20, column 25
+    assert await theirs("coords to index") == (20, 25)
+    assert await theirs("index to coords") == pytest.approx((10.08, 45.925))  # the pixel's upper-left corner
+    assert [v["red"] for v in await theirs("collection value at")] == [46.0, 47.0, 48.0]
+    scaled = (await theirs("scale values")).ndarray
+    assert np.ma.allclose(scaled[0], (one[0] - one[0].min()) / (one[0].max() - one[0].min()))
+    assert np.ma.allclose((await theirs("scale values domain")).ndarray, (one - 4) / 96 * 10)
+    assert await theirs("with properties") == 99
+    assert [r.properties["id"] for r in await theirs("collection tail")] == ["scene:3"]
+    assert [r.properties["id"] for r in await theirs("collection partition")] == ["scene:2", "scene:3"]
+    assert [r.properties["id"] for r in await theirs("concat images")] == ["scene:1", "scene:2", "scene:1"]
+    assert await theirs("collection with properties") == ["n", "n", "n"]
     masked = await theirs("mask")
     assert bool((np.ma.getmaskarray(masked.ndarray) == (one.mask | np.ma.filled(one > 50, True))).all())

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from asyncwf.graft._syntax import Quoted
-from asyncwf.workflows.types._containers import Dict, List, _function
+from asyncwf.workflows.types._containers import Dict, List, Tuple, _function
 from asyncwf.workflows.types._core import Proxytype, ProxyTypeError, of
 from asyncwf.workflows.types._datetimes import Datetime
 from asyncwf.workflows.types._primitives import Any_, Bool, Float, Int, NoneType, Number, Str
@@ -130,6 +130,44 @@ class _Imagery(Proxytype):
     def nbands(self) -> Int:
         """The number of bands."""
         return Int._from_apply("wf.nbands", self)
+
+    # --- properties, values, pixels -----------------------------------------
+
+    def with_properties(self, **properties: Any) -> Any:
+        """These properties added (or replaced)."""
+        return type(self)._from_apply("wf.with_properties", self, **properties)
+
+    def without_properties(self, *names: str) -> Any:
+        """Without these properties."""
+        return type(self)._from_apply("wf.without_properties", self, *(Str._promote(n) for n in names))
+
+    def scale_values(self, range_min: Any, range_max: Any, domain_min: Any = None, domain_max: Any = None) -> Any:
+        """Values mapped linearly from [domain_min, domain_max] (each band's least and greatest valid value
+        where None) onto [range_min, range_max]."""
+        bounds = (range_min, range_max, domain_min, domain_max)
+        return type(self)._from_apply("wf.scale_values", self, *(
+            NoneType._promote(None) if v is None else _operand(v, "scale_values") for v in bounds))  # fmt: skip
+
+    def value_at(self, x: Any, y: Any) -> Any:
+        """Each band's value at the point (x, y), in the GeoContext's CRS (None where masked)."""
+        values = of(Dict, Str, Float)
+        result = of(List, values) if isinstance(self, ImageCollection) else values
+        return result._from_apply("wf.value_at", self, Float._promote(x), Float._promote(y))
+
+    def coords_to_index(self, x: Any, y: Any) -> Any:
+        """``(row, col)`` of the pixel holding the point (x, y), in the GeoContext's CRS."""
+        return of(Tuple, Int, Int)._from_apply("wf.coords_to_index", self, Float._promote(x), Float._promote(y))
+
+    def index_to_coords(self, row: Any, col: Any) -> Any:
+        """``(x, y)`` of the upper-left corner of pixel (row, col), in the GeoContext's CRS."""
+        return of(Tuple, Float, Float)._from_apply("wf.index_to_coords", self, Int._promote(row), Int._promote(col))
+
+    def concat(self, *others: Any) -> ImageCollection:
+        """This and ``others`` (Images or ImageCollections), one after another, as an ImageCollection."""
+        for other in others:
+            if not isinstance(other, Image | ImageCollection):
+                raise ProxyTypeError(f"concat takes Images and ImageCollections, not {type(other).__name__}")
+        return ImageCollection._from_apply("wf.concat", self, *others)
 
     # --- masks ---------------------------------------------------------------
 
@@ -322,9 +360,30 @@ class ImageCollection(_Imagery):
             return obj
         raise ProxyTypeError(f"cannot promote {type(obj).__name__} to ImageCollection")
 
+    def __init__(self, images: Any) -> None:
+        """An ImageCollection of these Images: ``ImageCollection([img1, img2])``."""
+        if not isinstance(images, list | tuple) or not all(isinstance(i, Image) for i in images):
+            raise ProxyTypeError("ImageCollection(images) takes a list of Images")
+        self._node = ImageCollection._from_apply(
+            "wf.ImageCollection.from_images", List[Image]._promote(list(images))
+        )._node
+
     def length(self) -> Int:
         """The number of images (an Int)."""
         return Int._from_apply("wf.length", self)
+
+    def head(self, n: Any) -> ImageCollection:
+        """The first ``n`` images."""
+        return ImageCollection._from_apply("wf.ImageCollection.head", self, Int._promote(n))
+
+    def tail(self, n: Any) -> ImageCollection:
+        """The last ``n`` images."""
+        return ImageCollection._from_apply("wf.ImageCollection.tail", self, Int._promote(n))
+
+    def partition(self, i: Any) -> Any:
+        """The images before index ``i``, and the rest: a Tuple of two ImageCollections."""
+        return of(Tuple, ImageCollection, ImageCollection)._from_apply("wf.ImageCollection.partition", self,
+                                                                       Int._promote(i))  # fmt: skip
 
     def __getitem__(self, index: Any) -> Image:
         return Image._from_apply("wf.get", self, Int._promote(index))

@@ -1,0 +1,151 @@
+"""More of the Descartes Labs 1.12 client's raster builtins: properties, value scaling, pixel positions, and
+putting collections together and apart (``wf.with_properties``, ``wf.scale_values``, ``wf.value_at``,
+``wf.ImageCollection.head``, ``wf.concat`` ...). Each takes an Image or, image by image, an ImageCollection,
+as :mod:`asyncwf.graft._imagery` does.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from asyncwf.graft import _raster as raster
+from asyncwf.graft._imagery import ImageCollectionValue, as_collection, as_imagery, each
+from asyncwf.graft._interpreter import GraftError
+from asyncwf.graft._raster import ImageValue
+
+__all__ = [
+    "coords_to_index", "concat", "from_images", "head", "index_to_coords", "partition", "scale_values", "tail",
+    "value_at", "with_properties", "without_properties",
+]  # fmt: skip
+
+
+def with_properties(x: Any, **properties: Any) -> Any:
+    """The image(s) with these properties added or replaced."""
+    return each(lambda i: ImageValue(i.array, i.bands, {**i.properties, **properties}), as_imagery(x))
+
+
+def without_properties(x: Any, *names: Any) -> Any:
+    """The image(s) without these properties (names they lack are ignored)."""
+    if not all(isinstance(n, str) for n in names):
+        raise GraftError("TYPING", "property names are strings")
+    gone = set(names)
+    return each(lambda i: ImageValue(i.array, i.bands, {k: v for k, v in i.properties.items() if k not in gone}),
+                 as_imagery(x))  # fmt: skip
+
+
+def _number(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise GraftError("TYPING", f"{what} is a number, not {type(value).__name__}")
+    return float(value)
+
+
+def scale_values(x: Any, range_min: Any, range_max: Any, domain_min: Any = None, domain_max: Any = None) -> Any:
+    """Values mapped linearly from ``[domain_min, domain_max]`` (each band's own least and greatest valid value
+    where None) onto ``[range_min, range_max]``."""
+    import numpy as np
+
+    low, high = _number(range_min, "range_min"), _number(range_max, "range_max")
+    if low is None or high is None:
+        raise GraftError("TYPING", "range_min and range_max are numbers")
+    fixed_min, fixed_max = _number(domain_min, "domain_min"), _number(domain_max, "domain_max")
+
+    def scale(image: ImageValue) -> ImageValue:
+        array = image.array
+        lo = np.ma.min(array, axis=(1, 2), keepdims=True) if fixed_min is None else fixed_min
+        hi = np.ma.max(array, axis=(1, 2), keepdims=True) if fixed_max is None else fixed_max
+        with np.errstate(all="ignore"):
+            result = (array - lo) / (hi - lo) * (high - low) + low
+        return ImageValue(np.ma.masked_invalid(np.ma.asarray(result, dtype="f8")), image.bands, image.properties)
+
+    return each(scale, as_imagery(x))
+
+
+def _grid() -> tuple[float, float, float, float, int, int]:
+    geoctx = raster.context().geoctx or {}
+    xmin, ymin, xmax, ymax = geoctx["bounds"]
+    height, width = geoctx["shape"]
+    return xmin, ymin, xmax, ymax, height, width
+
+
+def _index(px: Any, py: Any) -> tuple[int, int]:
+    x, y = _number(px, "x"), _number(py, "y")
+    if x is None or y is None:
+        raise GraftError("TYPING", "x and y are numbers")
+    xmin, ymin, xmax, ymax, height, width = _grid()
+    row = math.floor((ymax - y) / (ymax - ymin) * height)
+    col = math.floor((x - xmin) / (xmax - xmin) * width)
+    if not (0 <= row < height and 0 <= col < width):
+        raise GraftError("INVALID", f"({x}, {y}) is outside the GeoContext's bounds {[xmin, ymin, xmax, ymax]}")
+    return row, col
+
+
+def coords_to_index(x: Any, px: Any, py: Any) -> tuple[int, int]:
+    """``(row, col)`` of the pixel holding the point ``(px, py)`` (in the GeoContext's CRS)."""
+    as_imagery(x)
+    return _index(px, py)
+
+
+def index_to_coords(x: Any, row: Any, col: Any) -> tuple[float, float]:
+    """``(x, y)`` of the upper-left corner of pixel ``(row, col)``, in the GeoContext's CRS."""
+    as_imagery(x)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (row, col)):
+        raise GraftError("TYPING", "row and col are Ints")
+    xmin, ymin, xmax, ymax, height, width = _grid()
+    if not (0 <= row < height and 0 <= col < width):
+        raise GraftError("INVALID", f"pixel ({row}, {col}) is outside the {height} x {width} grid")
+    return xmin + col * (xmax - xmin) / width, ymax - row * (ymax - ymin) / height
+
+
+def value_at(x: Any, px: Any, py: Any) -> Any:
+    """Each band's value at the point ``(px, py)`` (None where masked); a list of them for a collection."""
+    import numpy as np
+
+    value = as_imagery(x)
+    row, col = _index(px, py)
+
+    def at(image: ImageValue) -> dict[str, Any]:
+        pixel = image.array[:, row, col]
+        hidden = np.ma.getmaskarray(pixel)
+        return {b: None if hidden[i] else float(pixel[i]) for i, b in enumerate(image.bands)}
+
+    return [at(i) for i in value] if isinstance(value, list) else at(value)
+
+
+def _count(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise GraftError("TYPING", f"a count is an Int, not {type(n).__name__}")
+    return n
+
+
+def head(col: Any, n: Any) -> ImageCollectionValue:
+    """The first ``n`` images."""
+    return ImageCollectionValue(as_collection(col)[: max(0, _count(n))])
+
+
+def tail(col: Any, n: Any) -> ImageCollectionValue:
+    """The last ``n`` images."""
+    count = max(0, _count(n))
+    return ImageCollectionValue(as_collection(col)[-count:] if count else [])
+
+
+def partition(col: Any, i: Any) -> tuple[ImageCollectionValue, ImageCollectionValue]:
+    """The images before index ``i``, and the rest."""
+    images = as_collection(col)
+    at = _count(i)
+    return ImageCollectionValue(images[:at]), ImageCollectionValue(images[at:])
+
+
+def concat(*parts: Any) -> ImageCollectionValue:
+    """Images and ImageCollections, one after another, as one ImageCollection."""
+    joined: list[ImageValue] = []
+    for part in parts:
+        joined.extend([part] if isinstance(part, ImageValue) else as_collection(part))
+    return ImageCollectionValue(joined)
+
+
+def from_images(images: Any) -> ImageCollectionValue:
+    """``wf.ImageCollection([img, ...])``."""
+    return ImageCollectionValue(as_collection(images))
