@@ -1,7 +1,7 @@
-"""More of the Descartes Labs 1.12 client's raster builtins: properties, value scaling, pixel positions, and
-putting collections together and apart (``wf.with_properties``, ``wf.scale_values``, ``wf.value_at``,
-``wf.ImageCollection.head``, ``wf.concat`` ...). Each takes an Image or, image by image, an ImageCollection,
-as :mod:`asyncwf.graft._imagery` does.
+"""More of the Descartes Labs 1.12 client's raster builtins: properties, value scaling, pixel positions,
+band-by-band functions, sort-by composites, and putting collections together and apart (``wf.with_properties``,
+``wf.scale_values``, ``wf.value_at``, ``wf.map_bands_imagery``, ``wf.ImageCollection.head``, ``wf.concat`` ...).
+Each takes an Image or, image by image, an ImageCollection, as :mod:`asyncwf.graft._imagery` does.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import Any
 
 from asyncwf.graft import _raster as raster
 from asyncwf.graft._imagery import ImageCollectionValue, as_collection, as_imagery, each
-from asyncwf.graft._interpreter import GraftError
+from asyncwf.graft._interpreter import GraftError, Interpreter
 from asyncwf.graft._raster import ImageValue
 
 __all__ = [
-    "coords_to_index", "concat", "from_images", "head", "index_to_coords", "partition", "scale_values", "tail",
-    "value_at", "with_properties", "without_properties",
+    "coords_to_index", "concat", "from_images", "head", "index_to_coords", "map_bands", "map_bands_imagery",
+    "partition", "scale_values", "sortby_composite", "tail", "value_at", "with_properties", "without_properties",
 ]  # fmt: skip
 
 
@@ -149,3 +149,57 @@ def concat(*parts: Any) -> ImageCollectionValue:
 def from_images(images: Any) -> ImageCollectionValue:
     """``wf.ImageCollection([img, ...])``."""
     return ImageCollectionValue(as_collection(images))
+
+
+def _band_parts(value: Any) -> list[tuple[str, Any]]:
+    """Each band of an Image (a one-band Image) or of an ImageCollection (a one-band collection), by name."""
+    if isinstance(value, ImageValue):
+        return [(band, raster.pick_bands(value, [band])) for band in value.bands]
+    images = as_collection(value)
+    bands = images[0].bands if images else []
+    return [(band, ImageCollectionValue(raster.pick_bands(i, [band]) for i in images)) for band in bands]
+
+
+def map_bands(interp: Interpreter, x: Any, fn: Any) -> dict[str, Any]:
+    """``fn(name, band)`` for every band: ``{name: result}``."""
+    return {name: interp.call(fn, (name, part)) for name, part in _band_parts(as_imagery(x))}
+
+
+def map_bands_imagery(interp: Interpreter, x: Any, fn: Any) -> Any:
+    """``fn(name, band)`` for every band, giving Images (ImageCollections): their bands put together."""
+    value = as_imagery(x)
+    results = [interp.call(fn, (name, part)) for name, part in _band_parts(value)]
+    if isinstance(value, ImageValue):
+        for result in results:
+            if not isinstance(result, ImageValue):
+                raise GraftError("TYPING", f"map_bands' function must return an Image, not {type(result).__name__}")
+        return _joined(results)
+    collections = [as_collection(r) for r in results]
+    if len({len(c) for c in collections}) > 1:
+        raise GraftError("INVALID", "map_bands' function returned ImageCollections of different lengths")
+    return ImageCollectionValue(_joined([c[i] for c in collections]) for i in range(len(collections[0])))
+
+
+def _joined(images: list[ImageValue]) -> ImageValue:
+    joined = images[0]
+    for image in images[1:]:
+        joined = raster.concat_bands(joined, image)
+    return joined
+
+
+def sortby_composite(col: Any, band: Any, operation: Any = "argmax") -> ImageValue:
+    """Each pixel from the image whose ``band`` is greatest there (``argmax``) or least (``argmin``)."""
+    import numpy as np
+
+    if operation not in ("argmax", "argmin"):
+        raise GraftError("INVALID", f"operation is 'argmax' or 'argmin', not {operation!r}")
+    images = raster.images(col)
+    if not isinstance(band, str) or band not in images[0].bands:
+        raise GraftError("INVALID", f"no band {band!r}; the images have {', '.join(images[0].bands)}")
+    stack = np.ma.stack([i.array for i in images])  # images, bands, rows, columns
+    key = stack[:, images[0].bands.index(band)]
+    worst = -np.inf if operation == "argmax" else np.inf
+    chosen = getattr(np, operation)(np.ma.filled(key, worst), axis=0)  # rows, columns
+    picked = np.take_along_axis(stack, chosen[None, None], axis=0)[0]
+    return ImageValue(picked, list(images[0].bands), {"product": images[0].properties.get("product"),
+                                                       "count": len(images)})  # fmt: skip

@@ -67,6 +67,9 @@ def raster_programs(wf, case):
     case("coords to index", img.coords_to_index(10.5, 45.5))
     case("index to coords", img.index_to_coords(3, 4))
     case("concat images", img.concat(other, img))
+    case("map bands", img.map_bands(lambda name, band: band * 2))
+    case("map bands to numbers", img.map_bands(lambda name, band: band.mean()))
+    case("unpack bands", img.unpack_bands("red nir")[1])
     case("from images", wf.ImageCollection([img, other]).mean(axis="images"))
     case("properties", wf.Int(img.properties["cloud"]) + 1)
     case("nbands", img.nbands)
@@ -98,4 +101,7 @@ def raster_programs(wf, case):
     for op in ("min", "max", "mean", "median", "sum", "std"):
         case("composite " + op, getattr(whole, op)(axis="images"))
     case("mosaic", whole.mosaic())
+    case("sortby composite", whole.sortby_composite("red"))
+    case("sortby composite argmin", whole.sortby_composite("nir", operation="argmin"))
+    case("collection map bands", whole.map_bands(lambda name, band: band + 1))
     case("collection sorted", whole.sorted(lambda i: wf.Int(i.properties["cloud"]), reverse=True))

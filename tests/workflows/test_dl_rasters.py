@@ -135,5 +135,57 @@ async def test_what_the_real_clients_programs_compute_to(catalog: Client) -> Non
     assert [r.properties["id"] for r in await theirs("collection partition")] == ["scene:2", "scene:3"]
     assert [r.properties["id"] for r in await theirs("concat images")] == ["scene:1", "scene:2", "scene:1"]
     assert await theirs("collection with properties") == ["n", "n", "n"]
+    assert np.ma.allclose((await theirs("map bands")).ndarray, one * 2)
+    assert await theirs("map bands to numbers") == pytest.approx({b: float(one[i].mean()) for i, b in
+                                                                 enumerate(["red", "green", "nir"])})  # fmt: skip
+    brightest = (await theirs("sortby composite")).ndarray
+    assert np.ma.allclose(brightest, stack[2]) and bool((brightest.mask == stack.mask.all(axis=0)).all())
+    assert np.ma.allclose((await theirs("sortby composite argmin")).ndarray, stack[0])
     masked = await theirs("mask")
     assert bool((np.ma.getmaskarray(masked.ndarray) == (one.mask | np.ma.filled(one > 50, True))).all())
+
+
+_LITERALS = {"id": "scene:1", "p": "scenes", "three": 3, "text": "x", "five": "five", "months": "months",
+             "mode": "mode", "fifty": 50.0, "viridis": "viridis", "blue_to_b": [{"blue": "b"}], "fancy": "fancy",
+             "minus": -1, "two": 2}  # fmt: skip
+_IMG = {"img": ["wf.Image.load", "id"], "col": ["wf.ImageCollection.from_id", "p"]}
+
+
+@pytest.mark.parametrize(
+    ("expr", "typespec", "code", "message"),
+    [
+        (["wf.pick_bands", "img"], "Image", "ERROR_TYPING", "bands are named by strings"),
+        (["wf.pick_bands", "img", "five"], "Image", "ERROR_INVALID", "no bands five"),
+        (["wf.mean", "img", "months"], "Float", "ERROR_INVALID", "axis is None or some of bands, pixels"),
+        (["wf.reduction", "img", "mode"], "Float", "ERROR_INVALID", "reduction is one of"),
+        (["wf.add", "img", "text"], "Image", "ERROR_TYPING", "takes an Image or a number, not str"),
+        (["wf.mask", "img", "three"], "Image", "ERROR_TYPING", "a mask is needed"),
+        (["wf.value_at", "img", "fifty", "fifty"], "Any", "ERROR_INVALID", "outside the GeoContext's bounds"),
+        (["wf.rename_bands", "img", "blue_to_b"], "Image", "ERROR_INVALID", "no bands blue"),
+        (
+            ["wf.ImageCollection.head", "img", "three"],
+            "ImageCollection",
+            "ERROR_TYPING",
+            "an ImageCollection is needed",
+        ),
+        (["wf.ImageCollection.head", "col", "text"], "ImageCollection", "ERROR_TYPING", "a count is an Int"),
+        (["wf.Image.load", "id", {"resampler": "fancy"}], "Image", "ERROR_INVALID", "resampler is one of"),
+        (
+            ["wf.ImageCollection.from_id", "p", {"limit": "minus"}],
+            "ImageCollection",
+            "ERROR_INVALID",
+            "limit is a non-negative Int",
+        ),
+        (["wf.add", "head", "col"], "ImageCollection", "ERROR_INVALID", "do not combine image by image"),
+        (["wf.colormap", "img", "viridis"], "Image", "ERROR_INVALID", "wf.colormap"),
+    ],
+)
+async def test_bad_raster_grafts_fail_with_typed_errors_naming_the_problem(
+    catalog: Client, expr: list[Any], typespec: str, code: str, message: str
+) -> None:
+    from asyncwf.exceptions import JobComputeError
+
+    graft = {**_LITERALS, **_IMG, "head": ["wf.ImageCollection.head", "col", "two"], "out": expr, "returns": "out"}
+    with pytest.raises(JobComputeError) as failed:
+        await wf.compute_graft(graft, {"type": typespec}, geoctx=GRID, client=catalog)
+    assert failed.value.code == code and message in str(failed.value), str(failed.value)

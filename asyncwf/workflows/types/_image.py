@@ -109,6 +109,13 @@ class _Imagery(Proxytype):
         names = [Str._promote(n) for n in _names(bands, "pick_bands")]
         return type(self)._from_apply("wf.pick_bands", self, *names, allow_missing=Bool._promote(allow_missing))
 
+    def unpack_bands(self, bands: str | Sequence[str]) -> Any:
+        """Each of these bands on its own, as a Python tuple (one band: just it): ``red, nir =
+        img.unpack_bands("red nir")``."""
+        names = _names(bands, "unpack_bands")
+        picked = tuple(self.pick_bands(name) for name in names)
+        return picked[0] if len(picked) == 1 else picked
+
     def rename_bands(self, *names: str, **renames: str) -> Any:
         """New names for every band, in order (``rename_bands("r", "g", "b")``), or for some by name
         (``rename_bands(red="r")``)."""
@@ -161,6 +168,15 @@ class _Imagery(Proxytype):
     def index_to_coords(self, row: Any, col: Any) -> Any:
         """``(x, y)`` of the upper-left corner of pixel (row, col), in the GeoContext's CRS."""
         return of(Tuple, Float, Float)._from_apply("wf.index_to_coords", self, Int._promote(row), Int._promote(col))
+
+    def map_bands(self, func: Callable[[Any, Any], Any]) -> Any:
+        """``func(name, band)`` (a Str and a one-band Image, or ImageCollection) for every band: the results'
+        bands put together when ``func`` gives Images (ImageCollections), else a Dict of band name -> result."""
+        function = _function(func, Str, type(self))
+        result = function._result_type()
+        if issubclass(result, Image | ImageCollection):
+            return result._from_apply("wf.map_bands_imagery", self, function)
+        return of(Dict, Str, result)._from_apply("wf.map_bands", self, function)
 
     def concat(self, *others: Any) -> ImageCollection:
         """This and ``others`` (Images or ImageCollections), one after another, as an ImageCollection."""
@@ -425,6 +441,13 @@ class ImageCollection(_Imagery):
         return of(Dict, function._result_type(), ImageCollection)._from_apply(
             "wf.ImageCollection.groupby", self, function
         )
+
+    def sortby_composite(self, band: str, operation: str = "argmax") -> Image:
+        """Each pixel from the image whose ``band`` is greatest there (``argmax``) or least (``argmin``)."""
+        if operation not in ("argmax", "argmin"):
+            raise ProxyTypeError(f"operation is 'argmax' or 'argmin', not {operation!r}")
+        return Image._from_apply("wf.ImageCollection.sortby_composite", self, Str._promote(band),
+                                 operation=Str._promote(operation))  # fmt: skip
 
     def mosaic(self, reverse: bool = False) -> Image:
         """Each pixel from the first image that has data there (the last, with ``reverse``)."""
