@@ -73,7 +73,7 @@ def binary(name: str, generic: Callable[[Any, Any], Any] | None) -> Callable[[An
             return each(pixels, a, b)
         if generic is None:
             raise GraftError("TYPING", f"{name} takes Images, ImageCollections or numbers, not "
-                                       f"{type(a).__name__} and {type(b).__name__}")  # fmt: skip
+                                       f"{raster.kind(a)} and {raster.kind(b)}")  # fmt: skip
         return generic(a, b)
 
     return functools.wraps(generic)(fn) if generic is not None else fn
@@ -95,7 +95,7 @@ def unary(name: str, generic: Callable[[Any], Any] | None) -> Callable[[Any], An
         if is_imagery(x):
             return each(pixels, x)
         if generic is None:
-            raise GraftError("TYPING", f"{name} takes an Image, an ImageCollection or a number, not {type(x).__name__}")
+            raise GraftError("TYPING", f"{name} takes an Image, an ImageCollection or a number, not {raster.kind(x)}")
         return generic(x)
 
     return functools.wraps(generic)(fn) if generic is not None else fn
@@ -121,7 +121,7 @@ def _resampling(resampler: Any) -> str:
 
 def _processing_level(level: Any) -> None:
     if level is not None and not isinstance(level, str):
-        raise GraftError("TYPING", f"processing_level is a string, not {type(level).__name__}")
+        raise GraftError("TYPING", f"processing_level is a string, not {raster.kind(level)}")
 
 
 def load(image_id: Any, resampler: Any = None, processing_level: Any = None) -> ImageValue:
@@ -136,12 +136,12 @@ def collection_from_id(product_id: Any, start_datetime: Any = None, end_datetime
     """``wf.ImageCollection.from_id(product, start_datetime=, end_datetime=, limit=, resampler=,
     processing_level=)``: the product's images acquired in ``[start, end)``, oldest first, at most ``limit``."""
     if not isinstance(product_id, str):
-        raise GraftError("TYPING", f"a product id is a string, not {type(product_id).__name__}")
+        raise GraftError("TYPING", f"a product id is a string, not {raster.kind(product_id)}")
     if isinstance(limit, str) and resampler is None:  # (asyncwf's earlier grafts sent resampling fourth)
         limit, resampler = None, limit
     for bound in (start_datetime, end_datetime):
         if bound is not None and not isinstance(bound, dt.datetime):
-            raise GraftError("TYPING", f"start_datetime and end_datetime are Datetimes, not {type(bound).__name__}")
+            raise GraftError("TYPING", f"start_datetime and end_datetime are Datetimes, not {raster.kind(bound)}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise GraftError("INVALID", f"limit is a non-negative Int or None, not {limit!r}")
     _processing_level(processing_level)
@@ -243,7 +243,7 @@ def map_imagery(interp: Interpreter, col: Any, fn: Any) -> Any:
     images = [interp.call(fn, (image,)) for image in as_collection(col)]
     for result in images:
         if not isinstance(result, ImageValue):
-            raise GraftError("TYPING", f"map_imagery's function must return an Image, not {type(result).__name__}")
+            raise GraftError("TYPING", f"map_imagery's function must return an Image, not {raster.kind(result)}")
     return ImageCollectionValue(images)
 
 
@@ -270,14 +270,14 @@ def attributes(generic: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
 def as_imagery(value: Any, what: str = "an Image or ImageCollection") -> Any:
     if isinstance(value, ImageValue) or _is_collection(value):
         return value
-    raise GraftError("TYPING", f"{what} is needed, not {type(value).__name__}")
+    raise GraftError("TYPING", f"{what} is needed, not {raster.kind(value)}")
 
 
 def as_collection(value: Any) -> list[ImageValue]:
     if isinstance(value, ImageCollectionValue) or (isinstance(value, list) and all(isinstance(v, ImageValue)
                                                                                      for v in value)):  # fmt: skip
         return list(value)
-    raise GraftError("TYPING", f"an ImageCollection is needed, not {type(value).__name__}")
+    raise GraftError("TYPING", f"an ImageCollection is needed, not {raster.kind(value)}")
 
 
 # --- reductions -----------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def _number(value: Any, what: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise GraftError("TYPING", f"{what} is a number, not {type(value).__name__}")
+        raise GraftError("TYPING", f"{what} is a number, not {raster.kind(value)}")
     return float(value)
 
 
@@ -116,7 +116,7 @@ def value_at(x: Any, px: Any, py: Any) -> Any:
 
 def _count(n: Any) -> int:
     if isinstance(n, bool) or not isinstance(n, int):
-        raise GraftError("TYPING", f"a count is an Int, not {type(n).__name__}")
+        raise GraftError("TYPING", f"a count is an Int, not {raster.kind(n)}")
     return n
 
 
@@ -172,7 +172,7 @@ def map_bands_imagery(interp: Interpreter, x: Any, fn: Any) -> Any:
     if isinstance(value, ImageValue):
         for result in results:
             if not isinstance(result, ImageValue):
-                raise GraftError("TYPING", f"map_bands' function must return an Image, not {type(result).__name__}")
+                raise GraftError("TYPING", f"map_bands' function must return an Image, not {raster.kind(result)}")
         return _joined(results)
     collections = [as_collection(r) for r in results]
     if len({len(c) for c in collections}) > 1:

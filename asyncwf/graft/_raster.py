@@ -80,7 +80,7 @@ def context() -> RasterContext:
 def record(image_id: Any) -> Mapping[str, Any]:
     """The catalogue's record of an image."""
     if not isinstance(image_id, str):
-        raise GraftError("TYPING", f"an image id is a string, not {type(image_id).__name__}")
+        raise GraftError("TYPING", f"an image id is a string, not {kind(image_id)}")
     found = context().images.get(image_id)
     if found is None:
         raise GraftError("INVALID", f"no image {image_id!r} in the catalogue")
@@ -117,9 +117,19 @@ def read_image(record: Mapping[str, Any], geoctx: Mapping[str, Any], resampling:
     return ImageValue(array, list(record["bands"]), properties)
 
 
+def kind(value: Any) -> str:
+    """What a value is, in the client's words (an ImageValue is an Image, a list of them an ImageCollection)."""
+    if isinstance(value, ImageValue):
+        return "Image"
+    if isinstance(value, list) and value and all(isinstance(v, ImageValue) for v in value):
+        return "ImageCollection"
+    return {bool: "Bool", int: "Int", float: "Float", str: "Str", list: "List", dict: "Dict", tuple: "Tuple",
+            type(None): "None"}.get(type(value), type(value).__name__)  # fmt: skip
+
+
 def image(value: Any, what: str = "an Image") -> ImageValue:
     if not isinstance(value, ImageValue):
-        raise GraftError("TYPING", f"{what} is needed, not {type(value).__name__}")
+        raise GraftError("TYPING", f"{what} is needed, not {kind(value)}")
     return value
 
 
@@ -127,7 +137,7 @@ def _operand(value: Any) -> Any:
     if isinstance(value, ImageValue):
         return value.array
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise GraftError("TYPING", f"image arithmetic takes an Image or a number, not {type(value).__name__}")
+        raise GraftError("TYPING", f"image arithmetic takes an Image or a number, not {kind(value)}")
     return value
 
 

@@ -158,7 +158,7 @@ _IMG = {"img": ["wf.Image.load", "id"], "col": ["wf.ImageCollection.from_id", "p
         (["wf.pick_bands", "img", "five"], "Image", "ERROR_INVALID", "no bands five"),
         (["wf.mean", "img", "months"], "Float", "ERROR_INVALID", "axis is None or some of bands, pixels"),
         (["wf.reduction", "img", "mode"], "Float", "ERROR_INVALID", "reduction is one of"),
-        (["wf.add", "img", "text"], "Image", "ERROR_TYPING", "takes an Image or a number, not str"),
+        (["wf.add", "img", "text"], "Image", "ERROR_TYPING", "takes an Image or a number, not Str"),
         (["wf.mask", "img", "three"], "Image", "ERROR_TYPING", "a mask is needed"),
         (["wf.value_at", "img", "fifty", "fifty"], "Any", "ERROR_INVALID", "outside the GeoContext's bounds"),
         (["wf.rename_bands", "img", "blue_to_b"], "Image", "ERROR_INVALID", "no bands blue"),
