@@ -166,7 +166,7 @@ _IMG = {"img": ["wf.Image.load", "id"], "col": ["wf.ImageCollection.from_id", "p
             ["wf.ImageCollection.head", "img", "three"],
             "ImageCollection",
             "ERROR_TYPING",
-            "an ImageCollection is needed",
+            "an ImageCollection is needed, not Image",
         ),
         (["wf.ImageCollection.head", "col", "text"], "ImageCollection", "ERROR_TYPING", "a count is an Int"),
         (["wf.Image.load", "id", {"resampler": "fancy"}], "Image", "ERROR_INVALID", "resampler is one of"),
