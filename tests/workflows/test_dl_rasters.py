@@ -189,3 +189,14 @@ async def test_bad_raster_grafts_fail_with_typed_errors_naming_the_problem(
     with pytest.raises(JobComputeError) as failed:
         await wf.compute_graft(graft, {"type": typespec}, geoctx=GRID, client=catalog)
     assert failed.value.code == code and message in str(failed.value), str(failed.value)
+
+
+def test_the_blocking_api_builds_the_same_raster_grafts() -> None:
+    import asyncwf.blocking.workflows as bw
+
+    blocking: dict[str, Any] = {}
+    raster_programs(bw, lambda name, obj: blocking.__setitem__(name, obj))
+    ours = _ours()
+    assert blocking.keys() == ours.keys()
+    assert [n for n in ours if blocking[n].graft != ours[n].graft] == []
+    assert all(isinstance(blocking[n], bw.Proxytype) for n in ("image add", "mosaic", "collection head"))
