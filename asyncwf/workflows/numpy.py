@@ -1,8 +1,10 @@
-"""``wf.numpy``: the NumPy functions Descartes Labs code calls on Images (and on numbers).
+"""``wf.numpy``: NumPy functions on numbers and, pixel by pixel, on Images.
 
-Each works element-wise on an :class:`~asyncwf.workflows.Image` (pixel by pixel, invalid results masked) and on
-an Int or Float (computed in the backend). What an Image gives stays in the Image's family: on a blocking Image
-(``asyncwf.blocking.workflows``) the result is blocking too.
+Each works on an Int or Float (computed in the backend, as the original's) and element-wise on an
+:class:`~asyncwf.workflows.Image` (invalid results masked): an asyncwf addition, since the original's ``wf.numpy``
+takes its Array types, which asyncwf does not have (``Image`` methods and ``wf.log`` ... are the original's way).
+What an Image gives stays in the Image's family: on a blocking Image (``asyncwf.blocking.workflows``) the result
+is blocking too.
 """
 
 from __future__ import annotations
