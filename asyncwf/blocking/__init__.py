@@ -181,6 +181,9 @@ if TYPE_CHECKING:
         ceil as ceil,
     )
     from asyncwf.blocking.workflows import (
+        concat as concat,
+    )
+    from asyncwf.blocking.workflows import (
         cos as cos,
     )
     from asyncwf.blocking.workflows import (
@@ -343,6 +346,7 @@ __all__ = [
     "ceil",
     "compute",
     "compute_graft",
+    "concat",
     "cos",
     "e",
     "exceptions",
@@ -436,6 +440,7 @@ _WHERE = {
     "ceil": "asyncwf.blocking.workflows",
     "compute": "asyncwf.blocking._workflows",
     "compute_graft": "asyncwf.blocking._workflows",
+    "concat": "asyncwf.blocking.workflows",
     "cos": "asyncwf.blocking.workflows",
     "e": "asyncwf.blocking._proxytypes",
     "exceptions": "asyncwf",

@@ -43,6 +43,7 @@ from asyncwf.workflows.types._function import tan as _async_tan
 from asyncwf.workflows.types._image import Image as _async_Image
 from asyncwf.workflows.types._image import ImageCollection as _async_ImageCollection
 from asyncwf.workflows.types._image import _Imagery as _async__Imagery
+from asyncwf.workflows.types._image import concat as _async_concat
 from asyncwf.workflows.types._image import where as _async_where
 from asyncwf.workflows.types._primitives import Any_ as _async_Any_
 from asyncwf.workflows.types._primitives import Bool as _async_Bool
@@ -379,6 +380,7 @@ __all__ = [
     "arctan",
     "arctan2",
     "ceil",
+    "concat",
     "cos",
     "exp",
     "floor",
@@ -432,6 +434,12 @@ def arctan2(y: Any, x: Any) -> Any:
 def ceil(x: Any) -> Any:
     """``math.ceil`` of a Number, or of every pixel of an Image or ImageCollection, in the backend."""
     result: Any = wrap(_async_ceil(x))
+    return result
+
+
+def concat(*imagery: Any) -> ImageCollection:
+    """Images and ImageCollections, one after another, as one ImageCollection: ``wf.concat(back, img, fwd)``."""
+    result: ImageCollection = wrap(_async_concat(*imagery))
     return result
 
 

@@ -75,6 +75,9 @@ from asyncwf.blocking._proxytypes import (
     ceil as ceil,
 )
 from asyncwf.blocking._proxytypes import (
+    concat as concat,
+)
+from asyncwf.blocking._proxytypes import (
     cos as cos,
 )
 from asyncwf.blocking._proxytypes import (
@@ -271,6 +274,7 @@ __all__ = [
     "ceil",
     "compute",
     "compute_graft",
+    "concat",
     "cos",
     "e",
     "exp",

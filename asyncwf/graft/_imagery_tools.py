@@ -1,7 +1,8 @@
 """More of the Descartes Labs 1.12 client's raster builtins: properties, value scaling, pixel positions,
-band-by-band functions, sort-by composites, and putting collections together and apart (``wf.with_properties``,
-``wf.scale_values``, ``wf.value_at``, ``wf.map_bands_imagery``, ``wf.ImageCollection.head``, ``wf.concat`` ...).
-Each takes an Image or, image by image, an ImageCollection, as :mod:`asyncwf.graft._imagery` does.
+band-by-band functions, sliding windows, sort-by composites, and putting collections together and apart
+(``wf.with_properties``, ``wf.scale_values``, ``wf.value_at``, ``wf.map_bands_imagery``,
+``wf.ImageCollection.map_window``, ``wf.ImageCollection.head``, ``wf.concat`` ...). Each takes an Image or, image
+by image, an ImageCollection, as :mod:`asyncwf.graft._imagery` does.
 """
 
 from __future__ import annotations
@@ -15,9 +16,23 @@ from asyncwf.graft._interpreter import GraftError, Interpreter
 from asyncwf.graft._raster import ImageValue
 
 __all__ = [
-    "coords_to_index", "concat", "from_images", "head", "index_to_coords", "map_bands", "map_bands_imagery",
-    "partition", "scale_values", "sortby_composite", "tail", "value_at", "with_properties", "without_properties",
-]  # fmt: skip
+    "concat",
+    "coords_to_index",
+    "from_images",
+    "head",
+    "index_to_coords",
+    "map_bands",
+    "map_bands_imagery",
+    "map_window",
+    "map_window_imagery",
+    "partition",
+    "scale_values",
+    "sortby_composite",
+    "tail",
+    "value_at",
+    "with_properties",
+    "without_properties",
+]
 
 
 def with_properties(x: Any, **properties: Any) -> Any:
@@ -203,3 +218,30 @@ def sortby_composite(col: Any, band: Any, operation: Any = "argmax") -> ImageVal
     picked = np.take_along_axis(stack, chosen[None, None], axis=0)[0]
     return ImageValue(picked, list(images[0].bands), {"product": images[0].properties.get("product"),
                                                        "count": len(images)})  # fmt: skip
+
+
+def _windows(col: Any, back: Any, fwd: Any) -> list[tuple[ImageCollectionValue, ImageValue, ImageCollectionValue]]:
+    images = as_collection(col)
+    before, after = _count(back), _count(fwd)
+    if before < 0 or after < 0:
+        raise GraftError("INVALID", "back and fwd are not negative")
+    if images and before + 1 + after > len(images):
+        raise GraftError("INVALID", f"a window of {before} + 1 + {after} images is longer than the collection's "
+                                    f"{len(images)}")  # fmt: skip
+    windows = []
+    for i in range(before, len(images) - after):
+        windows.append((ImageCollectionValue(images[i - before : i]), images[i],
+                        ImageCollectionValue(images[i + 1 : i + 1 + after])))  # fmt: skip
+    return windows
+
+
+def map_window(interp: Interpreter, col: Any, fn: Any, back: Any = 0, fwd: Any = 0) -> list[Any]:
+    """``fn(back, current, fwd)`` over a sliding window: ``back`` images before and ``fwd`` after each one
+    from the ``back``-th to the ``fwd``-th last: a list of the results."""
+    return [interp.call(fn, window) for window in _windows(col, back, fwd)]
+
+
+def map_window_imagery(interp: Interpreter, col: Any, fn: Any, back: Any = 0, fwd: Any = 0) -> ImageCollectionValue:
+    """:func:`map_window` where ``fn`` gives Images or ImageCollections: all of them, one after another."""
+    return concat(*(as_imagery(interp.call(fn, window), "an Image or ImageCollection result")
+                    for window in _windows(col, back, fwd)))  # fmt: skip

@@ -305,6 +305,8 @@ def _rasters() -> list[Builtin]:
         r("wf.map_bands", tools.map_bands, higher_order=True),
         r("wf.map_bands_imagery", tools.map_bands_imagery, higher_order=True),
         r("wf.ImageCollection.sortby_composite", tools.sortby_composite, keywords=("operation",)),
+        r("wf.ImageCollection.map_window", tools.map_window, higher_order=True),
+        r("wf.ImageCollection.map_window_ic", tools.map_window_imagery, higher_order=True),
         r("wf.Image.reduce", _old_image_reduce, keywords=("axis",)),
         *(r(f"wf.ImageCollection.{op}", _old_composite(op)) for op in raster.REDUCERS if op != "count"),
         r("wf.Image.where", raster.where),

@@ -104,4 +104,10 @@ def raster_programs(wf, case):
     case("sortby composite", whole.sortby_composite("red"))
     case("sortby composite argmin", whole.sortby_composite("nir", operation="argmin"))
     case("collection map bands", whole.map_bands(lambda name, band: band + 1))
+    case("map window", whole.map_window(lambda back, img, fwd: img - back.mean(axis="images"), back=1))
+    case(
+        "map window concat",
+        whole.map_window(lambda back, img, fwd: wf.concat(back, img, fwd).mean(axis="images"), back=1, fwd=1),
+    )
+    case("map window to numbers", whole.map_window(lambda back, img, fwd: wf.Int(img.properties["cloud"]), fwd=1))
     case("collection sorted", whole.sorted(lambda i: wf.Int(i.properties["cloud"]), reverse=True))

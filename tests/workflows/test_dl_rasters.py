@@ -19,6 +19,7 @@ import pytest
 
 import asyncwf.workflows as wf
 from asyncwf import Client
+from asyncwf.exceptions import JobComputeError
 from asyncwf.workflows import ImageResult
 from tests.workflows.dl_raster_programs import raster_programs
 from tests.workflows.rasters import GRID, bands, nodata_masked
@@ -141,6 +142,14 @@ async def test_what_the_real_clients_programs_compute_to(catalog: Client) -> Non
     brightest = (await theirs("sortby composite")).ndarray
     assert np.ma.allclose(brightest, stack[2]) and bool((brightest.mask == stack.mask.all(axis=0)).all())
     assert np.ma.allclose((await theirs("sortby composite argmin")).ndarray, stack[0])
+    windows = [r.ndarray for r in await theirs("map window")]
+    assert len(windows) == 2 and np.ma.allclose(windows[1], stack[2] - stack[1])
+    assert len(await theirs("map window concat")) == 1
+    assert np.ma.allclose((await theirs("map window concat"))[0].ndarray, stack.mean(axis=0))
+    assert await theirs("map window to numbers") == [10, 20]
+    too_long = wf.ImageCollection.from_id("scenes").map_window(lambda back, img, fwd: img, back=2, fwd=1)
+    with pytest.raises(JobComputeError, match="a window of 2 \\+ 1 \\+ 1 images is longer"):
+        await wf.compute(too_long, geoctx=GRID, client=catalog)
     masked = await theirs("mask")
     assert bool((np.ma.getmaskarray(masked.ndarray) == (one.mask | np.ma.filled(one > 50, True))).all())
 
@@ -183,8 +192,6 @@ _IMG = {"img": ["wf.Image.load", "id"], "col": ["wf.ImageCollection.from_id", "p
 async def test_bad_raster_grafts_fail_with_typed_errors_naming_the_problem(
     catalog: Client, expr: list[Any], typespec: str, code: str, message: str
 ) -> None:
-    from asyncwf.exceptions import JobComputeError
-
     graft = {**_LITERALS, **_IMG, "head": ["wf.ImageCollection.head", "col", "two"], "out": expr, "returns": "out"}
     with pytest.raises(JobComputeError) as failed:
         await wf.compute_graft(graft, {"type": typespec}, geoctx=GRID, client=catalog)

@@ -31,7 +31,7 @@ from asyncwf.workflows.types._function import (
     square,
     tan,
 )
-from asyncwf.workflows.types._image import Image, ImageCollection, where
+from asyncwf.workflows.types._image import Image, ImageCollection, concat, where
 from asyncwf.workflows.types._primitives import Any_ as Any
 from asyncwf.workflows.types._primitives import Bool, Float, Int, NoneType, Number, Primitive, Str
 from asyncwf.workflows.types._proxify import proxify
@@ -61,6 +61,7 @@ __all__ = [
     "arctan",
     "arctan2",
     "ceil",
+    "concat",
     "cos",
     "e",
     "exp",

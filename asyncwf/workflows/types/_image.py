@@ -22,7 +22,7 @@ from asyncwf.workflows.types._primitives import Any_, Bool, Float, Int, NoneType
 if TYPE_CHECKING:
     from asyncwf.workflows._image_result import ImageResult
 
-__all__ = ["Image", "ImageCollection", "where"]
+__all__ = ["Image", "ImageCollection", "concat", "where"]
 
 _REDUCTIONS = ("mean", "min", "max", "sum", "std", "median", "count")
 #: The resamplers the original accepts (and ``nearest``, asyncwf's name for ``near``).
@@ -332,6 +332,16 @@ class Image(_Imagery):
         return Image._from_apply("wf.Image.fill", self, _operand(value, "fill"))
 
 
+def concat(*imagery: Any) -> ImageCollection:
+    """Images and ImageCollections, one after another, as one ImageCollection: ``wf.concat(back, img, fwd)``."""
+    if not imagery:
+        raise ProxyTypeError("concat takes at least one Image or ImageCollection")
+    first = imagery[0]
+    if not isinstance(first, Image | ImageCollection):
+        raise ProxyTypeError(f"concat takes Images and ImageCollections, not {type(first).__name__}")
+    return first.concat(*imagery[1:])
+
+
 def where(condition: Image, then: Any, otherwise: Any) -> Image:
     """``then`` where ``condition`` is true, else ``otherwise`` (Images or numbers), pixel by pixel."""
     return Image._from_apply("wf.Image.where", Image._promote(condition), _operand(then, "where"),
@@ -441,6 +451,17 @@ class ImageCollection(_Imagery):
         return of(Dict, function._result_type(), ImageCollection)._from_apply(
             "wf.ImageCollection.groupby", self, function
         )
+
+    def map_window(self, func: Callable[[Any, Any, Any], Any], back: int = 0, fwd: int = 0) -> Any:
+        """``func(back, current, fwd)`` over a sliding window: the ``back`` images before each image and the
+        ``fwd`` after it (ImageCollections), from the ``back``-th image to the ``fwd``-th last. An ImageCollection
+        of the results when ``func`` gives Images or ImageCollections, else a List."""
+        function = _function(func, ImageCollection, Image, ImageCollection)
+        result = function._result_type()
+        args = (self, function, Int._promote(back), Int._promote(fwd))
+        if issubclass(result, Image | ImageCollection):
+            return ImageCollection._from_apply("wf.ImageCollection.map_window_ic", *args)
+        return of(List, result)._from_apply("wf.ImageCollection.map_window", *args)
 
     def sortby_composite(self, band: str, operation: str = "argmax") -> Image:
         """Each pixel from the image whose ``band`` is greatest there (``argmax``) or least (``argmin``)."""
