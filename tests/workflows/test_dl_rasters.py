@@ -207,3 +207,22 @@ def test_the_blocking_api_builds_the_same_raster_grafts() -> None:
     assert blocking.keys() == ours.keys()
     assert [n for n in ours if blocking[n].graft != ours[n].graft] == []
     assert all(isinstance(blocking[n], bw.Proxytype) for n in ("image add", "mosaic", "collection head"))
+
+
+async def test_grafts_stored_with_asyncwfs_earlier_raster_names_still_run(catalog: Client) -> None:
+    """Published workflows and layers made before the proxies wrote the client's names keep computing."""
+    old = {
+        "id": "scene:1", "near": "nearest", "img": ["wf.Image.from_id", "id", "near"], "one": 1.0,
+        "plus": ["wf.Image.add", "img", "one"], "red": [["red"]], "picked": ["wf.Image.pick_bands", "plus", "red"],
+        "mean": "mean", "per_band": ["wf.Image.reduce", "picked", "mean"],
+        "p": "scenes", "none": None, "col": ["wf.ImageCollection.from_id", "p", "none", "none", "near"],
+        "composite": ["wf.ImageCollection.mean", "col"], "lo": 0.0, "hi": 50.0,
+        "clipped": ["wf.Image.clip", "composite", "lo", "hi"], "roots": ["wf.Image.sqrt", "clipped"],
+    }  # fmt: skip
+    one = nodata_masked(bands(1))
+    dict_of_floats = {"composite": {"type": "Dict", "params": [{"type": "Str"}, {"type": "Float"}]}}
+    per_band = await wf.compute_graft({**old, "returns": "per_band"}, dict_of_floats, geoctx=GRID, client=catalog)
+    assert per_band == pytest.approx({"red": float((one[0] + 1).mean())})
+    roots = await wf.compute_graft({**old, "returns": "roots"}, {"type": "Image"}, geoctx=GRID, client=catalog)
+    stack = np.ma.stack([nodata_masked(bands(d)) for d in (1, 2, 3)])
+    assert np.ma.allclose(roots.ndarray, np.ma.sqrt(np.ma.clip(stack.mean(axis=0), 0, 50)))
