@@ -104,7 +104,7 @@ class Expected:
             raise IntegrityError(f"{what}: downloaded CRC32C {hasher.crc32c} is not the store's {self.crc32c}")
 
 
-def open_part(target: str) -> tuple[int, str]:
+def _open_part(target: str) -> tuple[int, str]:
     """A new temporary file beside ``target`` (blocking): ``(fd, path)``; the directory is made if needed.
 
     Opened with the usual permissions (0666 less the umask), unlike mkstemp's 0600,
@@ -128,7 +128,7 @@ class PartFile:
         self.target = os.path.abspath(target)
         if os.path.isdir(self.target):
             raise InvalidInputException(f"cannot download to {self.target}: it is a directory")
-        self.fd, self.path = open_part(self.target)
+        self.fd, self.path = _open_part(self.target)
         self._open = True
 
     def write(self, data: bytes | memoryview) -> None:

@@ -5,8 +5,7 @@ The client writes Image and ImageCollection operations with generic names: ``wf.
 ``wf.mask(img, m, replace=False)``, ``wf.map_imagery(col, fn)``. The operators among them are also the number and
 container builtins, so each is one builtin that takes the raster path when an operand is an Image or an
 ImageCollection and the generic one otherwise (:func:`binary`, :func:`unary`). An ImageCollection is an
-:class:`ImageCollectionValue`, a list of images that knows it is a collection (so ``col + col`` is pixel
-arithmetic, where ``list + list`` concatenates); operations on it apply image by image.
+:class:`~asyncwf.graft._raster.ImageCollectionValue`; operations on it apply image by image.
 """
 
 from __future__ import annotations
@@ -19,40 +18,28 @@ from typing import Any
 
 from asyncwf.graft import _raster as raster
 from asyncwf.graft._interpreter import GraftError, Interpreter
-from asyncwf.graft._raster import ImageValue
+from asyncwf.graft._raster import ImageCollectionValue, ImageValue
 
 __all__ = [
-    "ImageCollectionValue", "as_collection", "as_imagery", "attributes", "binary", "each", "is_imagery", "unary",
+    "ImageCollectionValue", "as_imagery", "attributes", "binary", "each", "is_imagery", "unary",
 ]  # fmt: skip
-
-
-class ImageCollectionValue(list):  # type: ignore[type-arg]
-    """An ImageCollection in an evaluation: its images, oldest first."""
-
-    __slots__ = ()
-
-
-def _is_collection(value: Any) -> bool:
-    if isinstance(value, ImageCollectionValue):
-        return True
-    return isinstance(value, list) and bool(value) and all(isinstance(v, ImageValue) for v in value)
 
 
 def is_imagery(value: Any) -> bool:
     """An Image or an ImageCollection."""
-    return isinstance(value, ImageValue) or _is_collection(value)
+    return isinstance(value, ImageValue) or raster.is_collection(value)
 
 
 def each(fn: Callable[..., ImageValue], *args: Any) -> Any:
     """``fn`` on images; on collections image by image (two collections pairwise), giving a collection."""
-    collections = [a for a in args if _is_collection(a)]
+    collections = [a for a in args if raster.is_collection(a)]
     if not collections:
         return fn(*args)
     size = len(collections[0])
     if any(len(c) != size for c in collections):
         raise GraftError("INVALID", f"ImageCollections of {', '.join(str(len(c)) for c in collections)} images "
                                     "do not combine image by image")  # fmt: skip
-    return ImageCollectionValue(fn(*(a[i] if _is_collection(a) else a for a in args)) for i in range(size))
+    return ImageCollectionValue(fn(*(a[i] if raster.is_collection(a) else a for a in args)) for i in range(size))
 
 
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
@@ -64,19 +51,16 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
 }  # fmt: skip
 
 
-def binary(name: str, generic: Callable[[Any, Any], Any] | None) -> Callable[[Any, Any], Any]:
+def binary(name: str, generic: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     """``wf.<name>(a, b)``: pixel by pixel when either is an Image or an ImageCollection, else ``generic``."""
     pixels = raster.binary(_BINARY[name])
 
     def fn(a: Any, b: Any) -> Any:
         if is_imagery(a) or is_imagery(b):
             return each(pixels, a, b)
-        if generic is None:
-            raise GraftError("TYPING", f"{name} takes Images, ImageCollections or numbers, not "
-                                       f"{raster.kind(a)} and {raster.kind(b)}")  # fmt: skip
         return generic(a, b)
 
-    return functools.wraps(generic)(fn) if generic is not None else fn
+    return functools.wraps(generic)(fn)
 
 
 #: The client's name of a unary operation -> numpy.ma's.
@@ -87,18 +71,16 @@ UNARY = {
 }  # fmt: skip
 
 
-def unary(name: str, generic: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+def unary(name: str, generic: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """``wf.<name>(x)``: pixel by pixel on an Image or an ImageCollection, else ``generic``."""
     pixels = raster.unary(UNARY[name])
 
     def fn(x: Any) -> Any:
         if is_imagery(x):
             return each(pixels, x)
-        if generic is None:
-            raise GraftError("TYPING", f"{name} takes an Image, an ImageCollection or a number, not {raster.kind(x)}")
         return generic(x)
 
-    return functools.wraps(generic)(fn) if generic is not None else fn
+    return functools.wraps(generic)(fn)
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -240,7 +222,7 @@ def nbands(x: Any) -> int:
 
 def map_imagery(interp: Interpreter, col: Any, fn: Any) -> Any:
     """``col.map(fn)`` where ``fn`` gives Images: an ImageCollection."""
-    images = [interp.call(fn, (image,)) for image in as_collection(col)]
+    images = [interp.call(fn, (image,)) for image in raster.collection(col)]
     for result in images:
         if not isinstance(result, ImageValue):
             raise GraftError("TYPING", f"map_imagery's function must return an Image, not {raster.kind(result)}")
@@ -251,7 +233,7 @@ def attribute(value: Any, name: str) -> Any:
     """``img.properties``, ``img.bandinfo`` (a collection's: its images' properties, its bands' info)."""
     collection = isinstance(value, list)
     if name == "properties":
-        return [dict(i.properties) for i in value] if collection else dict(value.properties)
+        return [raster.properties(i) for i in value] if collection else raster.properties(value)
     if name == "bandinfo":
         bands = (value[0].bands if value else []) if collection else value.bands
         return {band: {"name": band} for band in bands}
@@ -268,16 +250,9 @@ def attributes(generic: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
 
 
 def as_imagery(value: Any, what: str = "an Image or ImageCollection") -> Any:
-    if isinstance(value, ImageValue) or _is_collection(value):
+    if isinstance(value, ImageValue) or raster.is_collection(value):
         return value
     raise GraftError("TYPING", f"{what} is needed, not {raster.kind(value)}")
-
-
-def as_collection(value: Any) -> list[ImageValue]:
-    if isinstance(value, ImageCollectionValue) or (isinstance(value, list) and all(isinstance(v, ImageValue)
-                                                                                     for v in value)):  # fmt: skip
-        return list(value)
-    raise GraftError("TYPING", f"an ImageCollection is needed, not {raster.kind(value)}")
 
 
 # --- reductions -----------------------------------------------------------------------------
@@ -310,7 +285,7 @@ def reduction(x: Any, operation: Any, axis: Any = None) -> Any:
     axes = _axes(axis, True)
     if "images" in axes:
         return raster.reduce_stack(raster.images(value), operation, axes)
-    results = [raster.reduce_image(image, operation, axes) for image in as_collection(value)]
+    results = [raster.reduce_image(image, operation, axes) for image in raster.collection(value)]
     return ImageCollectionValue(results) if axes == {"bands"} else results
 
 

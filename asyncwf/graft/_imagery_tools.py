@@ -11,9 +11,9 @@ import math
 from typing import Any
 
 from asyncwf.graft import _raster as raster
-from asyncwf.graft._imagery import ImageCollectionValue, as_collection, as_imagery, each
+from asyncwf.graft._imagery import as_imagery, each
 from asyncwf.graft._interpreter import GraftError, Interpreter
-from asyncwf.graft._raster import ImageValue
+from asyncwf.graft._raster import ImageCollectionValue, ImageValue
 
 __all__ = [
     "concat",
@@ -137,18 +137,18 @@ def _count(n: Any) -> int:
 
 def head(col: Any, n: Any) -> ImageCollectionValue:
     """The first ``n`` images."""
-    return ImageCollectionValue(as_collection(col)[: max(0, _count(n))])
+    return ImageCollectionValue(raster.collection(col)[: max(0, _count(n))])
 
 
 def tail(col: Any, n: Any) -> ImageCollectionValue:
     """The last ``n`` images."""
     count = max(0, _count(n))
-    return ImageCollectionValue(as_collection(col)[-count:] if count else [])
+    return ImageCollectionValue(raster.collection(col)[-count:] if count else [])
 
 
 def partition(col: Any, i: Any) -> tuple[ImageCollectionValue, ImageCollectionValue]:
     """The images before index ``i``, and the rest."""
-    images = as_collection(col)
+    images = raster.collection(col)
     at = _count(i)
     return ImageCollectionValue(images[:at]), ImageCollectionValue(images[at:])
 
@@ -157,20 +157,20 @@ def concat(*parts: Any) -> ImageCollectionValue:
     """Images and ImageCollections, one after another, as one ImageCollection."""
     joined: list[ImageValue] = []
     for part in parts:
-        joined.extend([part] if isinstance(part, ImageValue) else as_collection(part))
+        joined.extend([part] if isinstance(part, ImageValue) else raster.collection(part))
     return ImageCollectionValue(joined)
 
 
 def from_images(images: Any) -> ImageCollectionValue:
     """``wf.ImageCollection([img, ...])``."""
-    return ImageCollectionValue(as_collection(images))
+    return ImageCollectionValue(raster.collection(images))
 
 
 def _band_parts(value: Any) -> list[tuple[str, Any]]:
     """Each band of an Image (a one-band Image) or of an ImageCollection (a one-band collection), by name."""
     if isinstance(value, ImageValue):
         return [(band, raster.pick_bands(value, [band])) for band in value.bands]
-    images = as_collection(value)
+    images = raster.collection(value)
     bands = images[0].bands if images else []
     return [(band, ImageCollectionValue(raster.pick_bands(i, [band]) for i in images)) for band in bands]
 
@@ -189,7 +189,7 @@ def map_bands_imagery(interp: Interpreter, x: Any, fn: Any) -> Any:
             if not isinstance(result, ImageValue):
                 raise GraftError("TYPING", f"map_bands' function must return an Image, not {raster.kind(result)}")
         return _joined(results)
-    collections = [as_collection(r) for r in results]
+    collections = [raster.collection(r) for r in results]
     if len({len(c) for c in collections}) > 1:
         raise GraftError("INVALID", "map_bands' function returned ImageCollections of different lengths")
     return ImageCollectionValue(_joined([c[i] for c in collections]) for i in range(len(collections[0])))
@@ -221,7 +221,7 @@ def sortby_composite(col: Any, band: Any, operation: Any = "argmax") -> ImageVal
 
 
 def _windows(col: Any, back: Any, fwd: Any) -> list[tuple[ImageCollectionValue, ImageValue, ImageCollectionValue]]:
-    images = as_collection(col)
+    images = raster.collection(col)
     before, after = _count(back), _count(fwd)
     if before < 0 or after < 0:
         raise GraftError("INVALID", "back and fwd are not negative")

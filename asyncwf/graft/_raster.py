@@ -23,7 +23,7 @@ from typing import Any
 
 from asyncwf.graft._interpreter import GraftError
 
-__all__ = ["RASTER_CONTEXT", "ImageValue", "RasterContext", "read_image"]
+__all__ = ["RASTER_CONTEXT", "ImageCollectionValue", "ImageValue", "RasterContext", "read_image"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,11 +117,34 @@ def read_image(record: Mapping[str, Any], geoctx: Mapping[str, Any], resampling:
     return ImageValue(array, list(record["bands"]), properties)
 
 
+class ImageCollectionValue(list):  # type: ignore[type-arg]
+    """An ImageCollection in an evaluation: its images, oldest first (a list that knows it is a collection, so
+    ``col + col`` is pixel arithmetic where ``list + list`` concatenates)."""
+
+    __slots__ = ()
+
+
+def is_collection(value: Any) -> bool:
+    """An ImageCollection: an :class:`ImageCollectionValue`, or a non-empty list of images."""
+    if isinstance(value, ImageCollectionValue):
+        return True
+    return isinstance(value, list) and bool(value) and all(isinstance(v, ImageValue) for v in value)
+
+
+def collection(value: Any) -> list[ImageValue]:
+    """An ImageCollection's images (perhaps none)."""
+    if isinstance(value, ImageCollectionValue) or (
+        isinstance(value, list) and all(isinstance(v, ImageValue) for v in value)
+    ):
+        return list(value)
+    raise GraftError("TYPING", f"an ImageCollection is needed, not {kind(value)}")
+
+
 def kind(value: Any) -> str:
     """What a value is, in the client's words (an ImageValue is an Image, a list of them an ImageCollection)."""
     if isinstance(value, ImageValue):
         return "Image"
-    if isinstance(value, list) and value and all(isinstance(v, ImageValue) for v in value):
+    if is_collection(value):
         return "ImageCollection"
     return {bool: "Bool", int: "Int", float: "Float", str: "Str", list: "List", dict: "Dict", tuple: "Tuple",
             type(None): "None"}.get(type(value), type(value).__name__)  # fmt: skip
@@ -196,24 +219,19 @@ def logical(name: str) -> Callable[[Any, Any], Any]:
     return apply
 
 
-def pick_bands(img: Any, names: Any) -> ImageValue:
-    """Those bands, in that order (``names``: a list, or one string of names separated by spaces)."""
+def pick_bands(img: Any, names: list[str]) -> ImageValue:
+    """Those bands, in that order."""
     value = image(img)
-    if isinstance(names, str):
-        names = names.split()
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise GraftError("TYPING", "pick_bands takes band names")
     missing = [n for n in names if n not in value.bands]
     if missing:
         raise GraftError("INVALID", f"no bands {', '.join(missing)}; the image has {', '.join(value.bands)}")
     return ImageValue(value.array[[value.bands.index(n) for n in names]], list(names), value.properties)
 
 
-def rename_bands(img: Any, names: Any) -> ImageValue:
+def rename_bands(img: Any, names: list[str]) -> ImageValue:
+    """New names for all the bands, in order."""
     value = image(img)
-    if isinstance(names, str):
-        names = names.split()
-    if not isinstance(names, list) or len(names) != len(value.bands) or len(set(names)) != len(names):
+    if len(names) != len(value.bands) or len(set(names)) != len(names):
         raise GraftError("INVALID", f"rename_bands needs {len(value.bands)} distinct names")
     return ImageValue(value.array, list(names), value.properties)
 
@@ -288,11 +306,10 @@ def band_names(img: Any) -> list[str]:
 
 def images(col: Any) -> list[ImageValue]:
     """A non-empty ImageCollection's images."""
-    if not isinstance(col, list) or not all(isinstance(v, ImageValue) for v in col):
-        raise GraftError("TYPING", "an ImageCollection is needed")
-    if not col:
+    chosen = collection(col)
+    if not chosen:
         raise GraftError("INVALID", "the ImageCollection is empty")
-    return list(col)
+    return chosen
 
 
 def mosaic(chosen: list[ImageValue]) -> ImageValue:

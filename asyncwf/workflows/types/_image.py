@@ -248,7 +248,7 @@ class _Imagery(Proxytype):
         except (KeyError, TypeError):
             choices = ", ".join(repr(tuple(sorted(k)) if isinstance(k, frozenset) else k) for k in self._STATS)
             raise ProxyTypeError(f"axis is one of {choices}, not {axis!r}") from None
-        return found() if isinstance(found, staticmethod | type(lambda: 0)) else found
+        return found if isinstance(found, type) else found()  # (a lambda: a class defined below this table)
 
     def mean(self, axis: Any = None) -> Any:
         """The mean of the valid pixels along ``axis``. On an Image: ``None`` (all of them) or
